@@ -1,0 +1,31 @@
+# The two commands: `make run` serves the API and dashboard with demo data; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+HOST ?= 127.0.0.1
+
+.PHONY: run test install dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	SEED_IF_EMPTY=$${SEED_IF_EMPTY:-1} HOST=$(HOST) PORT=$(PORT) \
+		$(BIN)/gunicorn -c gunicorn.conf.py "backend.app:create_app()"
+
+dev: install
+	SEED_IF_EMPTY=$${SEED_IF_EMPTY:-1} HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m backend
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

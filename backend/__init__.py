@@ -1,0 +1,1 @@
+"""Factory floor productivity: AI camera events in, trustworthy productivity metrics out."""

@@ -1,0 +1,141 @@
+"""The HTTP API: thin views that parse the request, call one function, and return JSON."""
+
+import hmac
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+
+from . import ingest, params, queries, reports, seed
+from .db import get_db
+from .errors import ApiError
+
+bp = Blueprint("api", __name__)
+
+FEED_LIMIT_DEFAULT = 50
+FEED_LIMIT_MAX = 1000
+FEED_PARAMS = {
+    "worker_id": params.text,
+    "workstation_id": params.text,
+    "site_id": params.text,
+    "event_type": params.one_of(*ingest.EVENT_TYPES),
+    "from": params.instant,
+    "to": params.instant,
+    "min_confidence": params.number_between(0, 1),
+    "limit": params.integer_between(1, FEED_LIMIT_MAX),
+}
+
+
+def now_ms():
+    """The server's clock in epoch milliseconds (tests set `CLOCK` to pin it)."""
+    return current_app.config["CLOCK"]()
+
+
+def require_token(config_key):
+    """Demand `Authorization: Bearer <token>` when the setting `config_key` holds a token."""
+    expected = current_app.config.get(config_key)
+    if not expected:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise ApiError(401, "Unauthorized", "This route needs `Authorization: Bearer <token>`.",
+                       headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise ApiError(403, "Forbidden", "The token is not valid for this route.")
+
+
+def json_body():
+    """The request body as JSON; a 400 `ApiError` when it is not valid JSON."""
+    data = request.get_data(cache=False)
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ApiError(400, "Bad Request", "The JSON body is nested too deeply.") from None
+    except ValueError as problem:  # also UnicodeDecodeError and json.JSONDecodeError
+        raise ApiError(400, "Bad Request", f"The body is not valid JSON: {problem}") from None
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+@bp.get("/health")
+def health():
+    queries.count_events(get_db())
+    return jsonify(status="ok")
+
+
+@bp.post("/events")
+def post_events():
+    require_token("INGEST_TOKEN")
+    raw_events = ingest.events_from_body(json_body(), current_app.config["MAX_BATCH"])
+    summary = ingest.ingest(get_db(), raw_events, now_ms(), current_app.config["CLOCK_SKEW_SECONDS"] * 1000)
+    if summary["accepted"]:
+        return jsonify(summary), 201
+    if not summary["rejected"]:
+        return jsonify(summary), 200
+    raise ApiError(422, "Unprocessable Content", "No event was accepted; see `results` for the reasons.",
+                   ingest.rejection_errors(summary), **summary)
+
+
+@bp.get("/events")
+def list_events():
+    values = params.read_args(request.args, FEED_PARAMS)
+    limit = values.pop("limit") or FEED_LIMIT_DEFAULT
+    feed = queries.recent_events(get_db(), {
+        "from_ms": values.pop("from"), "to_ms": values.pop("to"), "limit": limit + 1, **values,
+    })
+    return jsonify(events=feed[:limit], limit=limit, has_more=len(feed) > limit)
+
+
+@bp.get("/workers")
+def list_workers():
+    rows = queries.list_workers(get_db())
+    return jsonify(workers=[{"worker_id": worker_id, "name": name} for worker_id, name in rows])
+
+
+@bp.get("/workstations")
+def list_workstations():
+    rows = queries.list_workstations(get_db())
+    return jsonify(workstations=[{"workstation_id": station_id, "name": name} for station_id, name in rows])
+
+
+def _report():
+    query = reports.MetricsQuery.from_args(request.args, current_app.config["STATE_MAX_GAP_SECONDS"])
+    return reports.metrics_report(get_db(), query, now_ms())
+
+
+@bp.get("/metrics/factory")
+def factory_metrics():
+    report = _report()
+    return jsonify(window=report["window"], factory=report["factory"])
+
+
+@bp.get("/metrics/workers")
+def workers_metrics():
+    report = _report()
+    return jsonify(window=report["window"], workers=report["workers"])
+
+
+@bp.get("/metrics/workers/<worker_id>")
+def worker_metrics(worker_id):
+    return jsonify(reports.single_item(_report(), "worker", worker_id))
+
+
+@bp.get("/metrics/workstations")
+def workstations_metrics():
+    report = _report()
+    return jsonify(window=report["window"], workstations=report["workstations"])
+
+
+@bp.get("/metrics/workstations/<workstation_id>")
+def workstation_metrics(workstation_id):
+    return jsonify(reports.single_item(_report(), "workstation", workstation_id))
+
+
+@bp.post("/seed")
+def post_seed():
+    if not current_app.config["ALLOW_SEED"]:
+        raise ApiError(403, "Forbidden", "Loading demo data is turned off on this server (ALLOW_SEED=0).")
+    require_token("ADMIN_TOKEN")
+    return jsonify(seeded=True, **seed.load_demo(get_db(), now_ms())), 200

@@ -1,0 +1,74 @@
+"""The application factory: configuration, database, API, dashboard and error handling."""
+
+import logging
+import os
+import time
+
+from flask import Flask
+from flask_cors import CORS
+
+from . import api, dashboard, db, errors, seed
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env_flag(name, default):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _env_number(name, default, kind=int):
+    value = os.environ.get(name, "").strip()
+    return kind(value) if value else default
+
+
+def _wall_clock_ms():
+    return time.time_ns() // 1_000_000
+
+
+def default_config():
+    """Settings from the environment, with the defaults SPEC.md names."""
+    return {
+        "DATABASE_PATH": os.environ.get("DATABASE_PATH") or os.path.join(REPO_ROOT, "data", "factory.db"),
+        "BUSY_TIMEOUT_MS": _env_number("BUSY_TIMEOUT_MS", 5000),
+        "MAX_BATCH": _env_number("MAX_BATCH", 5000),
+        "MAX_CONTENT_LENGTH": _env_number("MAX_BODY_BYTES", 8 * 1024 * 1024),
+        "CLOCK_SKEW_SECONDS": _env_number("CLOCK_SKEW_SECONDS", 300),
+        "STATE_MAX_GAP_SECONDS": _env_number("STATE_MAX_GAP_SECONDS", None, float),
+        "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN") or None,
+        "INGEST_TOKEN": os.environ.get("INGEST_TOKEN") or None,
+        "ALLOW_SEED": _env_flag("ALLOW_SEED", True),
+        "SEED_IF_EMPTY": _env_flag("SEED_IF_EMPTY", False),
+        "CORS_ORIGINS": os.environ.get("CORS_ORIGINS", "*"),
+        "FACTORY_TZ": os.environ.get("FACTORY_TZ", "UTC"),
+        "FRONTEND_DIR": os.environ.get("FRONTEND_DIR") or os.path.join(REPO_ROOT, "frontend"),
+        "CLOCK": _wall_clock_ms,
+    }
+
+
+def create_app(test_config=None):
+    """Build the application; `test_config` overrides any setting."""
+    app = Flask(__name__, static_folder=None)
+    app.config.from_mapping(default_config())
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    db.init_app(app)
+    errors.register_error_handlers(app)
+    origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]
+    CORS(app, origins=origins or "*", expose_headers=["Retry-After"])
+    app.register_blueprint(api.bp)
+    app.register_blueprint(dashboard.bp)
+
+    if app.config["SEED_IF_EMPTY"]:
+        conn = db.connect(app.config["DATABASE_PATH"], app.config["BUSY_TIMEOUT_MS"])
+        try:
+            if seed.seed_if_empty(conn, app.config["CLOCK"]()):
+                app.logger.info("empty database: loaded the demo shift")
+        finally:
+            conn.close()
+    return app

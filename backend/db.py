@@ -1,0 +1,134 @@
+"""SQLite connections and the schema, with in-place upgrades keyed on `PRAGMA user_version`."""
+
+import os
+import sqlite3
+from contextlib import contextmanager
+
+from flask import current_app, g
+
+# Each entry upgrades the schema by one version; the list index + 1 is the version it produces.
+# Never edit a released entry: append a new one, so older database files upgrade in place.
+MIGRATIONS = [
+    # 1: the tables. Instants are integer UTC epoch milliseconds.
+    """
+    CREATE TABLE workers (
+        worker_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL
+    );
+    CREATE TABLE workstations (
+        workstation_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT,
+        ts_ms INTEGER NOT NULL,
+        worker_id TEXT NOT NULL REFERENCES workers (worker_id),
+        workstation_id TEXT NOT NULL REFERENCES workstations (workstation_id),
+        event_type TEXT NOT NULL
+            CHECK (event_type IN ('working', 'idle', 'absent', 'product_count')),
+        confidence REAL,
+        count INTEGER,
+        model_version TEXT,
+        site_id TEXT,
+        received_at_ms INTEGER NOT NULL
+    );
+    """,
+    # 2: indexes for idempotency and for the time model's reads.
+    """
+    CREATE UNIQUE INDEX events_event_id ON events (event_id) WHERE event_id IS NOT NULL;
+    -- One worker's events by time: the carry-in seek, the window scan, duplicate lookups.
+    CREATE INDEX events_worker_time ON events (worker_id, ts_ms);
+    -- All events of a window: window bounds, unit sums, event counts, the live feed.
+    CREATE INDEX events_time ON events (ts_ms);
+    CREATE INDEX events_site_time ON events (site_id, ts_ms) WHERE site_id IS NOT NULL;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+PRAGMAS_SQL = """
+PRAGMA foreign_keys = ON;
+PRAGMA synchronous = NORMAL;
+"""
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database file was written by a newer release than this one."""
+
+
+def connect(path, busy_timeout_ms=5000):
+    """Open a connection in autocommit mode; transactions are begun explicitly."""
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.executescript(PRAGMAS_SQL)
+    return conn
+
+
+@contextmanager
+def transaction(conn):
+    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error: all or nothing."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def upgrade(conn):
+    """Bring the schema to `SCHEMA_VERSION`, one migration per transaction. Returns the version."""
+    conn.execute("PRAGMA journal_mode = WAL")
+    with transaction(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNewError(
+                f"database schema version {version} is newer than this release ({SCHEMA_VERSION})"
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _statements(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+    return SCHEMA_VERSION
+
+
+def _statements(script):
+    # executescript would commit the open transaction; run each statement inside it instead.
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer
+            buffer = ""
+
+
+def init_db(path):
+    """Create the database file and its folder when missing, then upgrade the schema."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    conn = connect(path)
+    try:
+        upgrade(conn)
+    finally:
+        conn.close()
+
+
+def get_db():
+    """The request's connection, opened on first use and closed at teardown."""
+    if "db" not in g:
+        g.db = connect(current_app.config["DATABASE_PATH"], current_app.config["BUSY_TIMEOUT_MS"])
+    return g.db
+
+
+def close_db(_exc=None):
+    """Close the request's connection, if one was opened."""
+    conn = g.pop("db", None)
+    if conn is not None:
+        conn.close()
+
+
+def init_app(app):
+    """Prepare the database file and close connections at the end of each request."""
+    init_db(app.config["DATABASE_PATH"])
+    app.teardown_appcontext(close_db)

@@ -1,0 +1,243 @@
+"""Taking events in (SPEC §3-4): validate each event on its own, then store the new ones at once."""
+
+import math
+import sqlite3
+from dataclasses import dataclass
+
+from . import queries
+from .db import transaction
+from .errors import ApiError, field_error
+from .timeutil import parse_instant
+
+EVENT_TYPES = ("working", "idle", "absent", "product_count")
+MAX_ID_LENGTH = 64
+MAX_EVENT_ID_LENGTH = 128
+# A single camera event counting more units than this is a fault, and sums must stay in 64 bits.
+MAX_COUNT = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event that passed validation, in storage units (epoch milliseconds)."""
+
+    event_id: str | None
+    ts_ms: int
+    worker_id: str
+    workstation_id: str
+    event_type: str
+    confidence: float | None
+    count: int | None
+    model_version: str | None
+    site_id: str | None
+
+    @property
+    def natural_key(self):
+        """What makes two events without an `event_id` the same event."""
+        return (self.worker_id, self.ts_ms, self.workstation_id, self.event_type, self.count)
+
+
+def events_from_body(body, max_batch):
+    """The list of raw events in a request body: one object, an array, or `{"events": [...]}`."""
+    if isinstance(body, dict) and "events" in body:
+        events = body["events"]
+        if not isinstance(events, list):
+            raise ApiError(422, "Unprocessable Content", "`events` must be an array of event objects.",
+                           [field_error("events", "must be an array")])
+    elif isinstance(body, dict):
+        events = [body]
+    elif isinstance(body, list):
+        events = body
+    else:
+        raise ApiError(422, "Unprocessable Content",
+                       'The body must be an event object, an array of events, or {"events": [...]}.')
+    if not events:
+        raise ApiError(422, "Unprocessable Content", "The batch holds no events.",
+                       [field_error("events", "must hold at least one event")])
+    if len(events) > max_batch:
+        raise ApiError(413, "Content Too Large",
+                       f"The batch holds {len(events)} events; at most {max_batch} are taken per request.")
+    return events
+
+
+def validate_event(raw, now_ms, skew_ms):
+    """Check one raw event; return `(NewEvent, [])` or `(None, errors)` listing every problem."""
+    if not isinstance(raw, dict):
+        return None, [field_error(None, "an event must be a JSON object")]
+    errors = []
+
+    def check(name, checker, *args):
+        try:
+            return checker(raw.get(name), *args)
+        except ValueError as problem:
+            errors.append(field_error(name, str(problem)))
+            return None
+
+    ts_ms = check("timestamp", _timestamp, now_ms, skew_ms)
+    worker_id = check("worker_id", _identifier)
+    workstation_id = check("workstation_id", _identifier)
+    event_type = check("event_type", _event_type)
+    count = check("count", _count, event_type) if event_type is not None else None
+    confidence = check("confidence", _confidence)
+    event_id = check("event_id", _optional_text, MAX_EVENT_ID_LENGTH)
+    model_version = check("model_version", _optional_text, MAX_ID_LENGTH)
+    site_id = check("site_id", _optional_text, MAX_ID_LENGTH)
+    if errors:
+        return None, errors
+    return NewEvent(event_id, ts_ms, worker_id, workstation_id, event_type,
+                    confidence, count, model_version, site_id), []
+
+
+def _timestamp(value, now_ms, skew_ms):
+    if value is None:
+        raise ValueError("is required")
+    ts_ms = parse_instant(value)
+    if ts_ms > now_ms + skew_ms:
+        raise ValueError(f"lies more than {skew_ms // 1000} seconds in the future")
+    return ts_ms
+
+
+def _identifier(value):
+    if value is None:
+        raise ValueError("is required")
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError("must be a string (or an integer)")
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"must be at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _event_type(value):
+    if value is None:
+        raise ValueError("is required")
+    if value not in EVENT_TYPES:
+        raise ValueError(f"must be one of {', '.join(EVENT_TYPES)}")
+    return value
+
+
+def _count(value, event_type):
+    if event_type != "product_count":
+        if value is not None:
+            raise ValueError("is only allowed on product_count events")
+        return None
+    if value is None:
+        raise ValueError("is required for product_count events")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 3.0 is the integer 3, as in JSON Schema
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("must be an integer")
+    if not 1 <= value <= MAX_COUNT:
+        raise ValueError(f"must be between 1 and {MAX_COUNT}")
+    return value
+
+
+def _confidence(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a number between 0 and 1")
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise ValueError("must be between 0 and 1")
+    return float(value)
+
+
+def _optional_text(value, max_length):
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if not value:
+        raise ValueError("must not be empty (leave it out instead)")
+    if len(value) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
+    return value
+
+
+def ingest(conn, raw_events, now_ms, skew_ms):
+    """Validate and store a batch; return the summary and per-event results of SPEC §4.
+
+    All new valid events are stored in one transaction. Duplicates (same `event_id`, or without
+    one the same instant, worker, workstation, type and count) resolve to the stored row's id,
+    whether the original came in an earlier request or earlier in this one.
+    """
+    results = []
+    valid = []
+    for index, raw in enumerate(raw_events):
+        event, errors = validate_event(raw, now_ms, skew_ms)
+        if event is None:
+            results.append({"index": index, "status": "rejected", "errors": errors})
+        else:
+            result = {"index": index, "status": "accepted", "id": None}
+            results.append(result)
+            valid.append((event, result))
+    if valid:
+        try:
+            with transaction(conn):
+                _store(conn, valid, now_ms)
+        except sqlite3.OperationalError as failure:
+            raise ApiError(503, "Service Unavailable",
+                           f"The events could not be stored ({failure}); none of this request was kept. "
+                           "Retry the request.", headers={"Retry-After": "1"}) from failure
+    return {
+        "accepted": sum(r["status"] == "accepted" for r in results),
+        "duplicates": sum(r["status"] == "duplicate" for r in results),
+        "rejected": sum(r["status"] == "rejected" for r in results),
+        "results": results,
+    }
+
+
+def _store(conn, valid, now_ms):
+    by_event_id = {}  # event_id -> result of the event that holds it
+    by_natural_key = {}  # natural key -> result of the first event stored with it
+    fresh = []
+    for event, result in valid:
+        original = _find_original(conn, event, by_event_id, by_natural_key)
+        if original is not None:
+            result["status"] = "duplicate"
+            result["original"] = original
+            continue
+        fresh.append((event, result))
+        if event.event_id is not None:
+            by_event_id[event.event_id] = result
+        by_natural_key.setdefault(event.natural_key, result)
+
+    conn.executemany(queries.REGISTER_WORKER_SQL, {(e.worker_id, e.worker_id) for e, _ in fresh})
+    conn.executemany(queries.REGISTER_WORKSTATION_SQL, {(e.workstation_id, e.workstation_id) for e, _ in fresh})
+    for event, result in fresh:
+        cursor = conn.execute(queries.INSERT_EVENT_SQL, (
+            event.event_id, event.ts_ms, event.worker_id, event.workstation_id, event.event_type,
+            event.confidence, event.count, event.model_version, event.site_id, now_ms,
+        ))
+        result["id"] = cursor.lastrowid
+    for _event, result in valid:
+        original = result.pop("original", None)
+        if original is not None:
+            result["id"] = original if isinstance(original, int) else original["id"]
+
+
+def _find_original(conn, event, by_event_id, by_natural_key):
+    """The stored row id, or this batch's earlier result, that `event` duplicates; else `None`."""
+    if event.event_id is not None:
+        earlier = by_event_id.get(event.event_id)
+        if earlier is not None:
+            return earlier
+        row = conn.execute(queries.FIND_BY_EVENT_ID_SQL, (event.event_id,)).fetchone()
+    else:
+        earlier = by_natural_key.get(event.natural_key)
+        if earlier is not None:
+            return earlier
+        row = conn.execute(queries.FIND_BY_NATURAL_KEY_SQL, event.natural_key).fetchone()
+    return row[0] if row else None
+
+
+def rejection_errors(summary):
+    """Every rejected event's problems, as one flat `errors` list naming the event by index."""
+    return [
+        {"field": f"events[{result['index']}]" + (f".{error['field']}" if error["field"] else ""),
+         "message": error["message"]}
+        for result in summary["results"] if result["status"] == "rejected"
+        for error in result["errors"]
+    ]

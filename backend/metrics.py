@@ -1,0 +1,235 @@
+"""The time model of SPEC §5 as pure functions over plain rows.
+
+Nothing here touches Flask or SQLite: callers hand in rows (tuples), these functions hand back
+plain dicts, and tests drive them with hand-built timelines.
+
+Instants are integer UTC epoch milliseconds throughout; seconds appear only in the output.
+"""
+
+from dataclasses import dataclass, field
+
+from .timeutil import format_instant
+
+STATE_TYPES = ("working", "idle", "absent")
+OCCUPYING_STATES = ("working", "idle")
+MS_PER_HOUR = 3_600_000
+
+
+@dataclass(frozen=True)
+class Window:
+    """The closed window `[start_ms, end_ms]`; its length is never negative."""
+
+    start_ms: int
+    end_ms: int
+
+    @property
+    def length_ms(self):
+        return max(0, self.end_ms - self.start_ms)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A span of one state at one workstation, already cut to the window."""
+
+    start_ms: int
+    end_ms: int
+    state: str
+    workstation_id: str
+
+
+@dataclass
+class Timeline:
+    """One worker's intervals in the window and the latest state event at or before its end."""
+
+    intervals: list = field(default_factory=list)
+    last_event: tuple | None = None  # (ts_ms, state, workstation_id)
+
+
+def resolve_window(from_ms, to_ms, earliest_ms, latest_ms, now_ms):
+    """Work out the window (SPEC §5.1), or `None` when it is empty.
+
+    `earliest_ms`/`latest_ms` are the first and last timestamps of the events in scope (`None`
+    when there are none). The end never lies after `now_ms`.
+    """
+    if earliest_ms is None and (from_ms is None or to_ms is None):
+        return None
+    end = to_ms if to_ms is not None else latest_ms
+    start = from_ms if from_ms is not None else earliest_ms
+    return Window(start, min(end, now_ms))
+
+
+def worker_timeline(state_events, window, max_gap_ms=None):
+    """Turn one worker's state events into intervals cut to the window (SPEC §5.2-5.4).
+
+    `state_events` yields `(ts_ms, state, workstation_id)` ordered by timestamp and, for equal
+    timestamps, by arrival. It must include the worker's latest state event before the window
+    start (the state carried in); earlier ones are harmless. Each event holds until the next
+    one, the last until the window end; with `max_gap_ms` no interval is longer than that.
+    """
+    timeline = Timeline()
+    previous = None
+    for event in state_events:
+        if previous is not None:
+            _append_clipped(timeline.intervals, previous, event[0], window, max_gap_ms)
+        if event[0] <= window.end_ms:
+            timeline.last_event = event
+        previous = event
+    if previous is not None:
+        _append_clipped(timeline.intervals, previous, window.end_ms, window, max_gap_ms)
+    return timeline
+
+
+def _append_clipped(intervals, event, until_ms, window, max_gap_ms):
+    start_ms, state, workstation_id = event
+    end_ms = until_ms if max_gap_ms is None else min(until_ms, start_ms + max_gap_ms)
+    start_ms = max(start_ms, window.start_ms)
+    end_ms = min(end_ms, window.end_ms)
+    if end_ms > start_ms:
+        intervals.append(Interval(start_ms, end_ms, state, workstation_id))
+
+
+def union_length_ms(spans):
+    """Total length covered by `(start_ms, end_ms)` spans, counting overlaps once."""
+    total = 0
+    current_start = current_end = None
+    for start_ms, end_ms in sorted(spans):
+        if current_end is None or start_ms > current_end:
+            if current_end is not None:
+                total += current_end - current_start
+            current_start, current_end = start_ms, end_ms
+        else:
+            current_end = max(current_end, end_ms)
+    if current_end is not None:
+        total += current_end - current_start
+    return total
+
+
+def build_report(window, workers, workstations, state_events_by_worker, unit_rows, event_count, max_gap_ms=None):
+    """Every figure of SPEC §5 for one scope and window.
+
+    - `workers`, `workstations`: `(id, name)` rows, the lists to report on.
+    - `state_events_by_worker`: worker id -> that worker's state events, as `worker_timeline`
+      takes them. Workers missing from it had no state event in scope.
+    - `unit_rows`: `(worker_id, workstation_id, count)` rows of product counts inside the window
+      (single events or sums per pair, alike).
+    - `event_count`: events in scope with a timestamp inside the window.
+
+    Returns `{"window", "workers", "workstations", "factory"}`; the lists follow the input order.
+    """
+    worker_units, station_units = _sum_units(unit_rows)
+    timelines = {}
+    if window is not None:
+        for worker_id, _name in workers:
+            events = state_events_by_worker.get(worker_id, ())
+            timelines[worker_id] = worker_timeline(events, window, max_gap_ms)
+
+    worker_items = [
+        _worker_item(worker_id, name, timelines.get(worker_id, Timeline()), worker_units.get(worker_id, 0))
+        for worker_id, name in workers
+    ]
+    occupancy = _station_occupancy(timelines.values())
+    length_ms = window.length_ms if window else 0
+    station_items = [
+        _workstation_item(station_id, name, occupancy.get(station_id, 0), length_ms, station_units.get(station_id, 0))
+        for station_id, name in workstations
+    ]
+    return {
+        "window": window_json(window),
+        "workers": [item for item, _ms in worker_items],
+        "workstations": station_items,
+        "factory": _factory_item(worker_items, len(workstations), event_count if window else 0),
+    }
+
+
+def window_json(window):
+    """The `window` member every metrics response carries."""
+    if window is None:
+        return {"from": None, "to": None, "seconds": 0}
+    return {
+        "from": format_instant(window.start_ms),
+        "to": format_instant(window.end_ms),
+        "seconds": _seconds(window.length_ms),
+    }
+
+
+def _sum_units(unit_rows):
+    worker_units, station_units = {}, {}
+    for worker_id, station_id, count in unit_rows:
+        worker_units[worker_id] = worker_units.get(worker_id, 0) + count
+        station_units[station_id] = station_units.get(station_id, 0) + count
+    return worker_units, station_units
+
+
+def _state_totals_ms(timeline):
+    totals = dict.fromkeys(STATE_TYPES, 0)
+    for interval in timeline.intervals:
+        totals[interval.state] += interval.end_ms - interval.start_ms
+    return totals
+
+
+def _worker_item(worker_id, name, timeline, units):
+    totals = _state_totals_ms(timeline)
+    active, idle = totals["working"], totals["idle"]
+    last = timeline.last_event
+    item = {
+        "worker_id": worker_id,
+        "name": name,
+        "active_seconds": _seconds(active),
+        "idle_seconds": _seconds(idle),
+        "absent_seconds": _seconds(totals["absent"]),
+        "utilization_pct": _ratio(100 * active, active + idle),
+        "units": units,
+        "units_per_hour": _ratio(units * MS_PER_HOUR, active),
+        "last_state": last[1] if last else None,
+        "last_seen": format_instant(last[0]) if last else None,
+        "current_workstation_id": last[2] if last else None,
+    }
+    # The unrounded ratio travels beside the item for the factory mean.
+    exact_utilization = 100 * active / (active + idle) if active + idle else None
+    return item, (active, idle, exact_utilization)
+
+
+def _station_occupancy(timelines):
+    spans = {}
+    for timeline in timelines:
+        for interval in timeline.intervals:
+            if interval.state in OCCUPYING_STATES:
+                spans.setdefault(interval.workstation_id, []).append((interval.start_ms, interval.end_ms))
+    return {station_id: union_length_ms(station_spans) for station_id, station_spans in spans.items()}
+
+
+def _workstation_item(station_id, name, occupancy_ms, window_ms, units):
+    return {
+        "workstation_id": station_id,
+        "name": name,
+        "occupancy_seconds": _seconds(occupancy_ms),
+        "utilization_pct": _ratio(100 * occupancy_ms, window_ms),
+        "units": units,
+        "throughput_per_hour": _ratio(units * MS_PER_HOUR, occupancy_ms),
+    }
+
+
+def _factory_item(worker_items, workstation_count, event_count):
+    total_active = sum(active for _item, (active, _idle, _u) in worker_items)
+    total_idle = sum(idle for _item, (_active, idle, _u) in worker_items)
+    total_units = sum(item["units"] for item, _ms in worker_items)
+    utilizations = [u for _item, (_a, _i, u) in worker_items if u is not None]
+    return {
+        "total_active_seconds": _seconds(total_active),
+        "total_idle_seconds": _seconds(total_idle),
+        "total_units": total_units,
+        "average_production_rate": _ratio(total_units * MS_PER_HOUR, total_active),
+        "average_utilization_pct": _ratio(sum(utilizations), len(utilizations)),
+        "worker_count": len(worker_items),
+        "workstation_count": workstation_count,
+        "event_count": event_count,
+    }
+
+
+def _seconds(ms):
+    return ms / 1000
+
+
+def _ratio(numerator, denominator):
+    """Rounded to 2 decimals; 0 when the denominator is 0 (SPEC §5)."""
+    return round(numerator / denominator, 2) if denominator else 0

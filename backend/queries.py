@@ -1,0 +1,156 @@
+"""SQL, as named constants, and the thin reads built on it.
+
+Metric reads share one scope clause: an optional `site_id` and an optional `min_confidence`
+(an event without a confidence always counts). Values are always bound as parameters.
+"""
+
+from .timeutil import format_instant
+
+SCOPE = """
+    (:site_id IS NULL OR site_id = :site_id)
+    AND (:min_confidence IS NULL OR confidence IS NULL OR confidence >= :min_confidence)
+"""
+
+EARLIEST_IN_SCOPE_SQL = f"SELECT ts_ms FROM events WHERE {SCOPE} ORDER BY ts_ms ASC LIMIT 1"
+LATEST_IN_SCOPE_SQL = f"SELECT ts_ms FROM events WHERE {SCOPE} ORDER BY ts_ms DESC LIMIT 1"
+
+ALL_WORKERS_SQL = "SELECT worker_id, name FROM workers ORDER BY worker_id"
+SITE_WORKERS_SQL = """
+SELECT worker_id, name FROM workers
+WHERE worker_id IN (SELECT worker_id FROM events WHERE site_id = :site_id)
+ORDER BY worker_id
+"""
+ALL_WORKSTATIONS_SQL = "SELECT workstation_id, name FROM workstations ORDER BY workstation_id"
+SITE_WORKSTATIONS_SQL = """
+SELECT workstation_id, name FROM workstations
+WHERE workstation_id IN (SELECT workstation_id FROM events WHERE site_id = :site_id)
+ORDER BY workstation_id
+"""
+
+# The state in force at the window start: one index seek backwards from it.
+CARRY_IN_STATE_SQL = f"""
+SELECT ts_ms, event_type, workstation_id FROM events
+WHERE worker_id = :worker_id AND ts_ms < :start_ms AND event_type != 'product_count' AND {SCOPE}
+ORDER BY ts_ms DESC, id DESC
+LIMIT 1
+"""
+WINDOW_STATES_SQL = f"""
+SELECT ts_ms, event_type, workstation_id FROM events
+WHERE worker_id = :worker_id AND ts_ms BETWEEN :start_ms AND :end_ms
+    AND event_type != 'product_count' AND {SCOPE}
+ORDER BY ts_ms, id
+"""
+WINDOW_UNITS_SQL = f"""
+SELECT worker_id, workstation_id, SUM(count) FROM events
+WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type = 'product_count' AND {SCOPE}
+GROUP BY worker_id, workstation_id
+"""
+WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}"
+
+REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES (?, ?)"
+REGISTER_WORKSTATION_SQL = "INSERT OR IGNORE INTO workstations (workstation_id, name) VALUES (?, ?)"
+INSERT_EVENT_SQL = """
+INSERT INTO events (
+    event_id, ts_ms, worker_id, workstation_id, event_type,
+    confidence, count, model_version, site_id, received_at_ms
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+FIND_BY_EVENT_ID_SQL = "SELECT id FROM events WHERE event_id = ?"
+FIND_BY_NATURAL_KEY_SQL = """
+SELECT id FROM events
+WHERE worker_id = ? AND ts_ms = ? AND workstation_id = ? AND event_type = ? AND count IS ?
+ORDER BY id
+LIMIT 1
+"""
+
+CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations")
+COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
+
+EVENT_COLUMNS = """
+id, event_id, ts_ms, worker_id, workstation_id, event_type,
+confidence, count, model_version, site_id, received_at_ms
+"""
+RECENT_EVENTS_SQL = f"""
+SELECT {EVENT_COLUMNS} FROM events
+WHERE (:worker_id IS NULL OR worker_id = :worker_id)
+    AND (:workstation_id IS NULL OR workstation_id = :workstation_id)
+    AND (:event_type IS NULL OR event_type = :event_type)
+    AND (:from_ms IS NULL OR ts_ms >= :from_ms)
+    AND (:to_ms IS NULL OR ts_ms <= :to_ms)
+    AND {SCOPE}
+ORDER BY ts_ms DESC, id DESC
+LIMIT :limit
+"""
+
+
+def scope_params(site_id=None, min_confidence=None, **more):
+    """Named parameters for a query that uses the scope clause."""
+    return {"site_id": site_id, "min_confidence": min_confidence, **more}
+
+
+def window_bounds(conn, scope):
+    """`(earliest_ms, latest_ms)` of the events in scope, or `(None, None)`."""
+    earliest = conn.execute(EARLIEST_IN_SCOPE_SQL, scope).fetchone()
+    latest = conn.execute(LATEST_IN_SCOPE_SQL, scope).fetchone()
+    return (earliest[0], latest[0]) if earliest else (None, None)
+
+
+def list_workers(conn, site_id=None):
+    """`(worker_id, name)` of every registered worker, or of those seen at one site."""
+    if site_id is None:
+        return [tuple(row) for row in conn.execute(ALL_WORKERS_SQL)]
+    return [tuple(row) for row in conn.execute(SITE_WORKERS_SQL, {"site_id": site_id})]
+
+
+def list_workstations(conn, site_id=None):
+    """`(workstation_id, name)` of every registered workstation, or of those at one site."""
+    if site_id is None:
+        return [tuple(row) for row in conn.execute(ALL_WORKSTATIONS_SQL)]
+    return [tuple(row) for row in conn.execute(SITE_WORKSTATIONS_SQL, {"site_id": site_id})]
+
+
+def worker_state_events(conn, scope, worker_id, start_ms, end_ms):
+    """One worker's state events for the time model: the one carried in, then the window's."""
+    params = {**scope, "worker_id": worker_id, "start_ms": start_ms, "end_ms": end_ms}
+    carried = conn.execute(CARRY_IN_STATE_SQL, params).fetchall()
+    inside = conn.execute(WINDOW_STATES_SQL, params)
+    return [tuple(row) for row in carried] + [tuple(row) for row in inside]
+
+
+def window_units(conn, scope, start_ms, end_ms):
+    """`(worker_id, workstation_id, units)` summed over the window's product counts."""
+    params = {**scope, "start_ms": start_ms, "end_ms": end_ms}
+    return [tuple(row) for row in conn.execute(WINDOW_UNITS_SQL, params)]
+
+
+def window_event_count(conn, scope, start_ms, end_ms):
+    """How many events in scope lie inside the window."""
+    params = {**scope, "start_ms": start_ms, "end_ms": end_ms}
+    return conn.execute(WINDOW_EVENT_COUNT_SQL, params).fetchone()[0]
+
+
+def count_events(conn):
+    """All stored events."""
+    return conn.execute(COUNT_EVENTS_SQL).fetchone()[0]
+
+
+def recent_events(conn, params):
+    """Newest events first, as API dicts; `params` binds every name of `RECENT_EVENTS_SQL`."""
+    return [event_json(row) for row in conn.execute(RECENT_EVENTS_SQL, params)]
+
+
+def event_json(row):
+    """A stored event as the API shows it."""
+    return {
+        "id": row["id"],
+        "event_id": row["event_id"],
+        "timestamp": format_instant(row["ts_ms"]),
+        "worker_id": row["worker_id"],
+        "workstation_id": row["workstation_id"],
+        "event_type": row["event_type"],
+        "confidence": row["confidence"],
+        "count": row["count"],
+        "model_version": row["model_version"],
+        "site_id": row["site_id"],
+        "received_at": format_instant(row["received_at_ms"]),
+    }

@@ -1,0 +1,193 @@
+"""Demo data (SPEC §6): one deterministic day shift on a two-site floor of six workers.
+
+The shift is the latest 06:00-14:00 UTC shift that has ended, so the demo looks recent, while
+every duration, count and confidence comes from fixed random seeds: seeding twice gives
+identical metric values.
+"""
+
+import random
+
+from . import queries
+from .db import transaction
+from .timeutil import format_instant
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+SHIFT_START_MS = 6 * HOUR_MS  # into the UTC day
+SHIFT_MS = 8 * HOUR_MS
+
+OLD_MODEL = "floorcam-2.3.1"
+NEW_MODEL = "floorcam-2.4.0"
+
+WORKSTATIONS = [
+    ("WS-01", "Cutting", "plant-north"),
+    ("WS-02", "Welding", "plant-north"),
+    ("WS-03", "Assembly A", "plant-north"),
+    ("WS-04", "Assembly B", "plant-south"),
+    ("WS-05", "Painting", "plant-south"),
+    ("WS-06", "Packing", "plant-south"),
+]
+SITE_OF = {station_id: site for station_id, _name, site in WORKSTATIONS}
+
+# (worker_id, name, home station, [(minute into shift, station)] moves, [(from, to)] absences)
+WORKERS = [
+    ("W-01", "Ana Silva", "WS-01", [], []),
+    ("W-02", "Ben Okafor", "WS-02", [(270, "WS-03")], []),
+    # Helps at welding for a while, beside W-02: two people at one station.
+    ("W-03", "Chen Wei", "WS-03", [(85, "WS-02"), (130, "WS-03")], []),
+    ("W-04", "Dana Kowalski", "WS-04", [], [(305, 350)]),
+    ("W-05", "Eli Haddad", "WS-05", [(390, "WS-06")], []),
+    ("W-06", "Farah Nasser", "WS-06", [], [(0, 75)]),
+]
+
+# Planned breaks: (minute into shift, length in minutes).
+BREAKS = [(120, 15), (240, 30), (360, 15)]
+
+
+def shift_start_ms(now_ms):
+    """Start of the latest 06:00-14:00 UTC shift that has ended by `now_ms`."""
+    day_ms = now_ms - now_ms % DAY_MS
+    start = day_ms + SHIFT_START_MS
+    return start if now_ms >= start + SHIFT_MS else start - DAY_MS
+
+
+def demo_events(start_ms):
+    """The demo shift starting at `start_ms`, as event dicts sorted by time (pure)."""
+    events = []
+    for number, (worker_id, _name, home, moves, absences) in enumerate(WORKERS):
+        rng = random.Random(1000 + number)
+        plan = _state_plan(rng, start_ms, absences)
+        for move_minute, _station in moves:
+            # The camera at the new station reports the worker there as soon as they arrive.
+            move_ms = start_ms + move_minute * MINUTE_MS
+            plan = sorted(plan + [(move_ms, _state_at(plan, move_ms))])
+        for at_ms, state in plan:
+            station = _station_at(home, moves, (at_ms - start_ms) // MINUTE_MS)
+            events.append(_event(rng, at_ms, worker_id, station, state, start_ms))
+        events.extend(_product_counts(rng, worker_id, home, moves, events, start_ms))
+    events.sort(key=lambda e: (e["ts_ms"], e["worker_id"], e["event_type"] == "product_count"))
+    for number, event in enumerate(events, start=1):
+        event["event_id"] = f"seed-{number:05d}"
+    return events
+
+
+def _state_plan(rng, start_ms, absences):
+    """`(ts_ms, state)` for one worker: arrive, work in spells with idle gaps, take breaks."""
+    plan = [(start_ms, "absent")]
+    cursor = start_ms + rng.randint(2, 12) * MINUTE_MS
+    for break_minute, break_length in BREAKS + [(SHIFT_MS // MINUTE_MS, None)]:
+        stop = start_ms + (break_minute + rng.randint(-6, 6) * (break_length is not None)) * MINUTE_MS
+        while cursor < stop:
+            plan.append((cursor, "working"))
+            cursor += rng.randint(18, 55) * MINUTE_MS
+            if cursor < stop and rng.random() < 0.6:
+                plan.append((cursor, "idle"))
+                cursor += rng.randint(3, 16) * MINUTE_MS
+        plan.append((stop, "absent"))
+        if break_length is not None:
+            cursor = stop + (break_length + rng.randint(0, 4)) * MINUTE_MS
+    for first, last in absences:
+        plan = _with_absence(plan, start_ms + first * MINUTE_MS, start_ms + last * MINUTE_MS)
+    return plan
+
+
+def _with_absence(plan, begin_ms, end_ms):
+    """Replace whatever was planned in `[begin_ms, end_ms)` with an absence, then resume."""
+    resumed = _state_at(plan, end_ms)
+    kept = [(at, state) for at, state in plan if not begin_ms <= at <= end_ms]
+    kept += [(begin_ms, "absent"), (end_ms, resumed)]
+    return sorted(kept)
+
+
+def _state_at(plan, at_ms):
+    return next((state for at, state in reversed(plan) if at <= at_ms), "absent")
+
+
+def _station_at(home, moves, minute):
+    station = home
+    for move_minute, destination in moves:
+        if minute >= move_minute:
+            station = destination
+    return station
+
+
+def _product_counts(rng, worker_id, home, moves, events, start_ms):
+    """Units made during each working spell of this worker, every few minutes."""
+    own = [e for e in events if e["worker_id"] == worker_id]
+    counts = []
+    for current, following in zip(own, own[1:]):
+        if current["event_type"] != "working":
+            continue
+        at_ms = current["ts_ms"] + rng.randint(3, 8) * MINUTE_MS
+        while at_ms < following["ts_ms"]:
+            station = _station_at(home, moves, (at_ms - start_ms) // MINUTE_MS)
+            event = _event(rng, at_ms, worker_id, station, "product_count", start_ms)
+            event["count"] = rng.choice((1, 1, 1, 2, 2, 3))
+            counts.append(event)
+            at_ms += rng.randint(3, 8) * MINUTE_MS
+    return counts
+
+
+def _event(rng, at_ms, worker_id, station, event_type, start_ms):
+    site = SITE_OF[station]
+    # The north site's cameras were upgraded at lunch; the south still runs the older model.
+    upgraded = site == "plant-north" and at_ms >= start_ms + 4 * HOUR_MS
+    if rng.random() < 0.05:
+        confidence = rng.uniform(0.35, 0.6)  # a hard frame: occlusion, glare
+    else:
+        confidence = rng.uniform(0.8, 0.99) if upgraded else rng.uniform(0.7, 0.97)
+    return {
+        "ts_ms": at_ms,
+        "worker_id": worker_id,
+        "workstation_id": station,
+        "event_type": event_type,
+        "confidence": round(confidence, 2),
+        "count": None,
+        "model_version": NEW_MODEL if upgraded else OLD_MODEL,
+        "site_id": site,
+    }
+
+
+def load_demo(conn, now_ms):
+    """Clear every event, worker and workstation and load the demo shift, in one transaction.
+
+    Returns what was loaded: counts and the shift's bounds.
+    """
+    with transaction(conn):
+        return _replace_all(conn, now_ms)
+
+
+def seed_if_empty(conn, now_ms):
+    """Load the demo shift when the database holds no event; `True` when it did.
+
+    Check and load share one transaction, so several server processes starting at once on one
+    empty file load it once.
+    """
+    with transaction(conn):
+        if queries.count_events(conn):
+            return False
+        _replace_all(conn, now_ms)
+    return True
+
+
+def _replace_all(conn, now_ms):
+    start_ms = shift_start_ms(now_ms)
+    events = demo_events(start_ms)
+    for statement in queries.CLEAR_ALL_SQL:
+        conn.execute(statement)
+    conn.executemany(queries.REGISTER_WORKER_SQL, [(w[0], w[1]) for w in WORKERS])
+    conn.executemany(queries.REGISTER_WORKSTATION_SQL, [(s[0], s[1]) for s in WORKSTATIONS])
+    conn.executemany(queries.INSERT_EVENT_SQL, [
+        (e["event_id"], e["ts_ms"], e["worker_id"], e["workstation_id"], e["event_type"],
+         e["confidence"], e["count"], e["model_version"], e["site_id"], now_ms)
+        for e in events
+    ])
+    return {
+        "workers": len(WORKERS),
+        "workstations": len(WORKSTATIONS),
+        "events": len(events),
+        "from": format_instant(start_ms),
+        "to": format_instant(start_ms + SHIFT_MS),
+    }
+
