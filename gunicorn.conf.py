@@ -2,8 +2,8 @@
 
 import os
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
+bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '5000'}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or "2")
+timeout = int(os.environ.get("WEB_TIMEOUT") or "30")
 accesslog = "-"
 errorlog = "-"
