@@ -50,3 +50,16 @@ def app(config):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def make_client(config, tmp_path):
+    """A client of another app with its own database file and some settings changed."""
+    made = []
+
+    def make(**overrides):
+        made.append(None)
+        path = str(tmp_path / f"other-{len(made)}" / "factory.db")
+        return create_app({**config, "DATABASE_PATH": path, **overrides}).test_client()
+
+    return make

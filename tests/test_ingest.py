@@ -197,11 +197,8 @@ def test_huge_number_is_rejected_not_crashed_on(client):
     assert response.get_json()["results"][0]["errors"] == [{"field": "confidence", "message": "must be between 0 and 1"}]
 
 
-def test_batch_over_the_limit_is_413_and_stores_nothing(config, clock):
-    from backend.app import create_app
-
-    config["MAX_BATCH"] = 3
-    client = create_app(config).test_client()
+def test_batch_over_the_limit_is_413_and_stores_nothing(make_client):
+    client = make_client(MAX_BATCH=3)
     batch = [event(f"2026-01-15T10:0{i}:00Z") for i in range(4)]
     assert_problem(client.post("/events", json=batch), 413)
     assert stored_events(client) == []

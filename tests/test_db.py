@@ -1,0 +1,76 @@
+"""The database file: created with its folder, WAL mode, schema versions upgraded in place."""
+
+import sqlite3
+
+import pytest
+
+from backend import db
+from tests.helpers import event, post_events
+
+
+def test_database_file_and_folder_are_created(tmp_path, make_client):
+    path = tmp_path / "deep" / "er" / "factory.db"
+    make_client(DATABASE_PATH=str(path))
+    assert path.exists()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+
+
+def test_instants_are_stored_as_integer_epoch_milliseconds(client, app):
+    post_events(client, event("2026-01-15T12:00:00.250+02:00"), status=201)
+    conn = sqlite3.connect(app.config["DATABASE_PATH"])
+    assert conn.execute("SELECT ts_ms, typeof(ts_ms) FROM events").fetchone() == (1768471200250, "integer")
+
+
+def test_time_model_reads_use_indexes(app):
+    conn = sqlite3.connect(app.config["DATABASE_PATH"])
+    plan = " ".join(row[3] for row in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT ts_ms FROM events WHERE worker_id = 'W1' AND ts_ms < 5 "
+        "ORDER BY ts_ms DESC LIMIT 1"))
+    assert "events_worker_time" in plan
+    plan = " ".join(row[3] for row in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN 1 AND 5"))
+    assert "events_time" in plan
+
+
+def test_older_database_is_upgraded_in_place_keeping_its_events(tmp_path, make_client):
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(db.MIGRATIONS[0])  # a file written by the first schema version
+    conn.execute("INSERT INTO workers VALUES ('W1', 'Ana')")
+    conn.execute("INSERT INTO workstations VALUES ('S1', 'Press')")
+    conn.execute("INSERT INTO events (ts_ms, worker_id, workstation_id, event_type, received_at_ms) "
+                 "VALUES (1768464000000, 'W1', 'S1', 'working', 0)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+    client = make_client(DATABASE_PATH=str(path))
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+    indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"events_event_id", "events_worker_time", "events_time"} <= indexes
+    assert client.get("/workers").get_json()["workers"] == [{"worker_id": "W1", "name": "Ana"}]
+
+
+def test_newer_database_is_refused(tmp_path, make_client):
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {db.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(db.SchemaTooNewError):
+        make_client(DATABASE_PATH=str(path))
+
+
+def test_failed_batch_keeps_nothing(client, app, monkeypatch):
+    from backend import queries
+
+    # The insert fails half-way through the batch: the whole request is rolled back.
+    monkeypatch.setattr(queries, "INSERT_EVENT_SQL", queries.INSERT_EVENT_SQL.replace("events (", "events_missing (", 1))
+    response = client.post("/events", json=[event("2026-01-15T08:00:00Z")])
+    assert response.status_code == 503
+    monkeypatch.undo()
+    assert client.get("/workers").get_json()["workers"] == []
+    conn = sqlite3.connect(app.config["DATABASE_PATH"])
+    assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0

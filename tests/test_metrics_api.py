@@ -1,0 +1,177 @@
+"""Metrics through HTTP (SPEC §5): the worked example of the README, parameters, scope, items."""
+
+import pytest
+
+from tests.helpers import assert_problem, event, post_events
+
+WORKED_EXAMPLE = [
+    event("2026-01-15T08:00:00Z", "W1", "working"),
+    event("2026-01-15T08:30:00Z", "W1", "product_count", count=5),
+    event("2026-01-15T09:00:00Z", "W1", "idle"),
+    event("2026-01-15T09:15:00Z", "W1", "working"),
+    event("2026-01-15T09:45:00Z", "W1", "product_count", count=3),
+    event("2026-01-15T10:00:00Z", "W1", "absent"),
+    event("2026-01-15T08:30:00Z", "W2", "working"),
+    event("2026-01-15T09:30:00Z", "W2", "absent"),
+]
+
+
+@pytest.fixture
+def example(client):
+    post_events(client, *WORKED_EXAMPLE, status=201)
+    return client
+
+
+def test_worked_example_of_the_readme(example):
+    workers = example.get("/metrics/workers").get_json()
+    assert workers["window"] == {"from": "2026-01-15T08:00:00Z", "to": "2026-01-15T10:00:00Z", "seconds": 7200}
+    w1, w2 = workers["workers"]
+    assert w1 == {
+        "worker_id": "W1", "name": "W1", "active_seconds": 6300, "idle_seconds": 900, "absent_seconds": 0,
+        "utilization_pct": 87.5, "units": 8, "units_per_hour": 4.57, "last_state": "absent",
+        "last_seen": "2026-01-15T10:00:00Z", "current_workstation_id": "S1",
+    }
+    assert (w2["active_seconds"], w2["idle_seconds"], w2["absent_seconds"]) == (3600, 0, 1800)
+    assert w2["utilization_pct"] == 100
+
+    station = example.get("/metrics/workstations").get_json()["workstations"][0]
+    assert station == {"workstation_id": "S1", "name": "S1", "occupancy_seconds": 7200,
+                       "utilization_pct": 100, "units": 8, "throughput_per_hour": 4}
+
+    factory = example.get("/metrics/factory").get_json()["factory"]
+    assert factory == {
+        "total_active_seconds": 9900, "total_idle_seconds": 900, "total_units": 8,
+        "average_production_rate": 2.91, "average_utilization_pct": 93.75,
+        "worker_count": 2, "workstation_count": 1, "event_count": 8,
+    }
+
+
+def test_state_before_window_is_carried_in(example):
+    w1 = example.get("/metrics/workers/W1?from=2026-01-15T08:45:00Z&to=2026-01-15T09:30:00Z").get_json()["worker"]
+    # working carried in from 08:00: 08:45-09:00, idle 09:00-09:15, working 09:15-09:30
+    assert (w1["active_seconds"], w1["idle_seconds"]) == (1800, 900)
+    assert w1["units"] == 0
+
+
+def test_units_on_the_window_edges_count(example):
+    w1 = example.get("/metrics/workers/W1?from=2026-01-15T08:30:00Z&to=2026-01-15T09:45:00Z").get_json()["worker"]
+    assert w1["units"] == 8
+
+
+def test_to_in_the_future_is_cut_to_now(client, clock):
+    clock.set("2026-01-15T09:00:00Z")
+    post_events(client, event("2026-01-15T08:00:00Z"), status=201)
+    body = client.get("/metrics/workers?to=2026-01-16T00:00:00Z").get_json()
+    assert body["window"]["to"] == "2026-01-15T09:00:00Z"
+    assert body["workers"][0]["active_seconds"] == 3600
+
+
+def test_out_of_order_arrival_gives_the_same_figures(example, make_client):
+    reversed_client = make_client()
+    post_events(reversed_client, *reversed(WORKED_EXAMPLE), status=201)
+    for path in ["/metrics/workers", "/metrics/workstations", "/metrics/factory"]:
+        assert reversed_client.get(path).get_json() == example.get(path).get_json()
+
+
+def test_empty_database_gives_empty_window_and_zeros(client):
+    body = client.get("/metrics/factory").get_json()
+    assert body["window"] == {"from": None, "to": None, "seconds": 0}
+    assert all(value == 0 for value in body["factory"].values())
+    assert client.get("/metrics/workers").get_json() == {"window": body["window"], "workers": []}
+
+
+def test_window_with_both_ends_and_no_events_has_its_length(client):
+    body = client.get("/metrics/factory?from=2026-01-15T08:00:00Z&to=2026-01-15T09:00:00Z").get_json()
+    assert body["window"] == {"from": "2026-01-15T08:00:00Z", "to": "2026-01-15T09:00:00Z", "seconds": 3600}
+
+
+def test_registered_worker_without_events_in_scope_is_listed_with_zeros(example):
+    body = example.get("/metrics/workers?from=2026-01-15T07:00:00Z&to=2026-01-15T07:30:00Z").get_json()
+    assert [w["worker_id"] for w in body["workers"]] == ["W1", "W2"]
+    assert all(w["active_seconds"] == 0 and w["last_state"] is None for w in body["workers"])
+
+
+def test_gap_cap_from_query_and_from_setting(client, make_client):
+    post_events(client, event("2026-01-15T08:00:00Z"), event("2026-01-15T12:00:00Z", event_type="idle"), status=201)
+    uncapped = client.get("/metrics/workers/W1").get_json()["worker"]
+    capped = client.get("/metrics/workers/W1?max_gap_seconds=3600").get_json()["worker"]
+    assert (uncapped["active_seconds"], capped["active_seconds"]) == (14400, 3600)
+
+    setting = make_client(STATE_MAX_GAP_SECONDS=1800)
+    post_events(setting, event("2026-01-15T08:00:00Z"), event("2026-01-15T12:00:00Z", event_type="idle"), status=201)
+    assert setting.get("/metrics/workers/W1").get_json()["worker"]["active_seconds"] == 1800
+    assert setting.get("/metrics/workers/W1?max_gap_seconds=7200").get_json()["worker"]["active_seconds"] == 7200
+
+
+def test_min_confidence_drops_uncertain_events_everywhere(client):
+    post_events(client,
+                event("2026-01-15T08:00:00Z", confidence=0.9),
+                event("2026-01-15T09:00:00Z", event_type="idle", confidence=0.2),
+                event("2026-01-15T10:00:00Z", event_type="absent"),  # no confidence: always counts
+                event("2026-01-15T11:00:00Z", event_type="product_count", count=4, confidence=0.1),
+                status=201)
+    body = client.get("/metrics/workers?min_confidence=0.5").get_json()
+    assert body["window"]["to"] == "2026-01-15T10:00:00Z"  # the low-confidence count is out of scope
+    worker = body["workers"][0]
+    assert (worker["active_seconds"], worker["idle_seconds"], worker["units"]) == (7200, 0, 0)
+
+
+def test_site_id_limits_events_and_lists(client):
+    post_events(client,
+                event("2026-01-15T08:00:00Z", "A1", workstation_id="N1", site_id="north"),
+                event("2026-01-15T09:00:00Z", "A1", "absent", workstation_id="N1", site_id="north"),
+                event("2026-01-15T08:00:00Z", "B1", workstation_id="S1", site_id="south"),
+                event("2026-01-15T12:00:00Z", "B1", "absent", workstation_id="S1", site_id="south"),
+                status=201)
+    north = client.get("/metrics/workers?site_id=north").get_json()
+    assert [w["worker_id"] for w in north["workers"]] == ["A1"]
+    assert north["window"]["to"] == "2026-01-15T09:00:00Z"
+    stations = client.get("/metrics/workstations?site_id=south").get_json()["workstations"]
+    assert [s["workstation_id"] for s in stations] == ["S1"]
+    assert client.get("/metrics/factory?site_id=north").get_json()["factory"]["worker_count"] == 1
+    assert_problem(client.get("/metrics/workers/B1?site_id=north"), 404)
+
+
+@pytest.mark.parametrize("query", [
+    "",
+    "?from=2026-01-15T08:40:00Z",
+    "?from=2026-01-15T08:40:00Z&to=2026-01-15T09:20:00Z",
+    "?to=2026-01-15T09:00:00%2B01:00",
+    "?max_gap_seconds=1200&min_confidence=0.5",
+])
+def test_single_item_equals_the_list_item(example, query):
+    workers = example.get(f"/metrics/workers{query}").get_json()
+    for item in workers["workers"]:
+        single = example.get(f"/metrics/workers/{item['worker_id']}{query}").get_json()
+        assert single == {"window": workers["window"], "worker": item}
+    stations = example.get(f"/metrics/workstations{query}").get_json()
+    for item in stations["workstations"]:
+        single = example.get(f"/metrics/workstations/{item['workstation_id']}{query}").get_json()
+        assert single == {"window": stations["window"], "workstation": item}
+
+
+@pytest.mark.parametrize("path", ["/metrics/workers/nobody", "/metrics/workstations/nowhere"])
+def test_unknown_id_is_404(example, path):
+    assert_problem(example.get(path), 404)
+
+
+@pytest.mark.parametrize("query, fields", [
+    ("from=yesterday", {"from"}),
+    ("to=2026-02-30T00:00:00Z", {"to"}),
+    ("from=2026-01-15T10:00:00Z&to=2026-01-15T09:00:00Z", {"from"}),
+    ("min_confidence=abc&max_gap_seconds=-5", {"min_confidence", "max_gap_seconds"}),
+    ("min_confidence=1.5", {"min_confidence"}),
+    ("min_confidence=nan", {"min_confidence"}),
+    ("max_gap_seconds=inf", {"max_gap_seconds"}),
+    ("site_id=" + "x" * 65, {"site_id"}),
+])
+@pytest.mark.parametrize("path", ["/metrics/factory", "/metrics/workers", "/metrics/workstations/S1"])
+def test_bad_query_is_422_listing_every_problem(example, path, query, fields):
+    body = assert_problem(example.get(f"{path}?{query}"), 422)
+    assert {error["field"] for error in body["errors"]} == fields
+
+
+def test_every_metrics_response_carries_the_window(example):
+    for path in ["/metrics/factory", "/metrics/workers", "/metrics/workers/W1",
+                 "/metrics/workstations", "/metrics/workstations/S1"]:
+        assert set(example.get(path).get_json()["window"]) == {"from", "to", "seconds"}
