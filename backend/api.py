@@ -100,9 +100,27 @@ def list_workstations():
     return jsonify(workstations=[{"workstation_id": station_id, "name": name} for station_id, name in rows])
 
 
+@bp.get("/sites")
+def list_sites():
+    return jsonify(sites=[{"site_id": site_id} for site_id in queries.list_sites(get_db())])
+
+
+@bp.get("/settings")
+def settings():
+    config = current_app.config
+    return jsonify(
+        factory_tz=config["FACTORY_TZ"],
+        poll_seconds=config["POLL_SECONDS"],
+        seed={"allowed": bool(config["ALLOW_SEED"]), "needs_token": bool(config["ADMIN_TOKEN"])},
+    )
+
+
+def _query(extra_parsers=None):
+    return reports.MetricsQuery.from_args(request.args, current_app.config["STATE_MAX_GAP_SECONDS"], extra_parsers)
+
+
 def _report():
-    query = reports.MetricsQuery.from_args(request.args, current_app.config["STATE_MAX_GAP_SECONDS"])
-    return reports.metrics_report(get_db(), query, now_ms())
+    return reports.metrics_report(get_db(), _query(), now_ms())
 
 
 @bp.get("/metrics/factory")
@@ -131,6 +149,16 @@ def workstations_metrics():
 @bp.get("/metrics/workstations/<workstation_id>")
 def workstation_metrics(workstation_id):
     return jsonify(reports.single_item(_report(), "workstation", workstation_id))
+
+
+@bp.get("/metrics/timeline")
+def timeline_metrics():
+    return jsonify(reports.timeline_report(get_db(), _query(reports.CHART_PARAMS), now_ms()))
+
+
+@bp.get("/metrics/hourly")
+def hourly_metrics():
+    return jsonify(reports.buckets_report(get_db(), _query(reports.BUCKET_PARAMS), now_ms()))
 
 
 @bp.post("/seed")

@@ -3,6 +3,7 @@
 import logging
 import os
 import time
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask_cors import CORS
@@ -42,7 +43,8 @@ def default_config():
         "ALLOW_SEED": _env_flag("ALLOW_SEED", True),
         "SEED_IF_EMPTY": _env_flag("SEED_IF_EMPTY", False),
         "CORS_ORIGINS": os.environ.get("CORS_ORIGINS", "*"),
-        "FACTORY_TZ": os.environ.get("FACTORY_TZ", "UTC"),
+        "FACTORY_TZ": os.environ.get("FACTORY_TZ") or "UTC",
+        "POLL_SECONDS": _env_number("POLL_SECONDS", 5, float),
         "FRONTEND_DIR": os.environ.get("FRONTEND_DIR") or os.path.join(REPO_ROOT, "frontend"),
         "CLOCK": _wall_clock_ms,
     }
@@ -55,6 +57,7 @@ def create_app(test_config=None):
     if test_config:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False
+    ZoneInfo(app.config["FACTORY_TZ"])  # an unknown zone stops start-up with a clear error
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     db.init_app(app)

@@ -233,3 +233,69 @@ def _seconds(ms):
 def _ratio(numerator, denominator):
     """Rounded to 2 decimals; 0 when the denominator is 0 (SPEC §5)."""
     return round(numerator / denominator, 2) if denominator else 0
+
+
+def timeline_json(worker_id, name, timeline, workstation_id=None):
+    """One worker's intervals as the API shows them, optionally only those at one station."""
+    return {
+        "worker_id": worker_id,
+        "name": name,
+        "intervals": [
+            {
+                "from": format_instant(interval.start_ms),
+                "to": format_instant(interval.end_ms),
+                "state": interval.state,
+                "workstation_id": interval.workstation_id,
+                "seconds": _seconds(interval.end_ms - interval.start_ms),
+            }
+            for interval in timeline.intervals
+            if workstation_id is None or interval.workstation_id == workstation_id
+        ],
+    }
+
+
+def bucket_bounds(window, bucket_ms):
+    """`(first_slot, count)`: the buckets covering the window, aligned to multiples of `bucket_ms`.
+
+    A zero-length window still has one bucket, so units at its single instant have a home.
+    """
+    first_slot = window.start_ms // bucket_ms
+    last_slot = max(first_slot, (window.end_ms - 1) // bucket_ms)
+    return first_slot, last_slot - first_slot + 1
+
+
+def time_buckets(window, bucket_ms, timelines, unit_rows):
+    """Active, idle and absent time and units per bucket across the window.
+
+    `timelines` are the (already filtered) workers' timelines; `unit_rows` are
+    `(slot, units)` with `slot = ts_ms // bucket_ms` of product counts inside the window. The
+    buckets' sums equal the window's totals: every interval is split at bucket boundaries.
+    """
+    first_slot, count = bucket_bounds(window, bucket_ms)
+    totals = [dict.fromkeys(STATE_TYPES, 0) for _ in range(count)]
+    units = [0] * count
+    for timeline in timelines:
+        for interval in timeline.intervals:
+            start_ms = interval.start_ms
+            while start_ms < interval.end_ms:
+                slot = start_ms // bucket_ms
+                end_ms = min(interval.end_ms, (slot + 1) * bucket_ms)
+                totals[slot - first_slot][interval.state] += end_ms - start_ms
+                start_ms = end_ms
+    for slot, slot_units in unit_rows:
+        # A count at the window end on a bucket boundary belongs to the last bucket.
+        units[min(max(slot - first_slot, 0), count - 1)] += slot_units
+    buckets = []
+    for index in range(count):
+        slot_start = (first_slot + index) * bucket_ms
+        active, idle = totals[index]["working"], totals[index]["idle"]
+        buckets.append({
+            "from": format_instant(max(slot_start, window.start_ms)),
+            "to": format_instant(min(slot_start + bucket_ms, window.end_ms)),
+            "active_seconds": _seconds(active),
+            "idle_seconds": _seconds(idle),
+            "absent_seconds": _seconds(totals[index]["absent"]),
+            "utilization_pct": _ratio(100 * active, active + idle),
+            "units": units[index],
+        })
+    return buckets

@@ -45,6 +45,13 @@ SELECT worker_id, workstation_id, SUM(count) FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type = 'product_count' AND {SCOPE}
 GROUP BY worker_id, workstation_id
 """
+WINDOW_UNITS_BY_SLOT_SQL = f"""
+SELECT ts_ms / :bucket_ms AS slot, SUM(count) FROM events
+WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type = 'product_count' AND {SCOPE}
+    AND (:worker_id IS NULL OR worker_id = :worker_id)
+    AND (:workstation_id IS NULL OR workstation_id = :workstation_id)
+GROUP BY slot
+"""
 WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}"
 
 REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES (?, ?)"
@@ -65,6 +72,7 @@ LIMIT 1
 
 CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations")
 COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
+SITES_SQL = "SELECT DISTINCT site_id FROM events WHERE site_id IS NOT NULL ORDER BY site_id"
 
 EVENT_COLUMNS = """
 id, event_id, ts_ms, worker_id, workstation_id, event_type,
@@ -121,6 +129,18 @@ def window_units(conn, scope, start_ms, end_ms):
     """`(worker_id, workstation_id, units)` summed over the window's product counts."""
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms}
     return [tuple(row) for row in conn.execute(WINDOW_UNITS_SQL, params)]
+
+
+def window_units_by_slot(conn, scope, start_ms, end_ms, bucket_ms, worker_id=None, workstation_id=None):
+    """`(slot, units)` of the window's product counts, `slot = ts_ms // bucket_ms`."""
+    params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "bucket_ms": bucket_ms,
+              "worker_id": worker_id, "workstation_id": workstation_id}
+    return [tuple(row) for row in conn.execute(WINDOW_UNITS_BY_SLOT_SQL, params)]
+
+
+def list_sites(conn):
+    """Every site id that appears in the events."""
+    return [row[0] for row in conn.execute(SITES_SQL)]
 
 
 def window_event_count(conn, scope, start_ms, end_ms):

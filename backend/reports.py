@@ -1,6 +1,6 @@
 """Metric reports: parse a metrics query, read its rows through `queries`, compute with `metrics`."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import metrics, params, queries
 from .errors import ApiError, field_error
@@ -26,14 +26,17 @@ class MetricsQuery:
     site_id: str | None = None
     min_confidence: float | None = None
     max_gap_ms: int | None = None
+    extra: dict = field(default_factory=dict)  # an endpoint's own parameters, parsed alike
 
     @classmethod
-    def from_args(cls, args, default_max_gap_seconds=None):
+    def from_args(cls, args, default_max_gap_seconds=None, extra_parsers=None):
         """Read the metrics parameters from query args; a 422 `ApiError` lists every bad one.
 
         `max_gap_seconds` falls back to `default_max_gap_seconds` (the server's setting).
+        `extra_parsers` names further parameters of one endpoint; their values land in `extra`.
         """
-        values, errors = params.parse_args(args, METRICS_PARAMS)
+        extra_parsers = extra_parsers or {}
+        values, errors = params.parse_args(args, {**METRICS_PARAMS, **extra_parsers})
         if values["from"] is not None and values["to"] is not None and values["from"] > values["to"]:
             errors.append(field_error("from", "must not be later than `to`"))
         if errors:
@@ -45,6 +48,7 @@ class MetricsQuery:
             site_id=values["site_id"],
             min_confidence=values["min_confidence"],
             max_gap_ms=None if gap_seconds is None else round(float(gap_seconds) * 1000),
+            extra={name: values[name] for name in extra_parsers},
         )
 
     @property
@@ -53,22 +57,109 @@ class MetricsQuery:
         return queries.scope_params(self.site_id, self.min_confidence)
 
 
-def metrics_report(conn, query, now_ms):
-    """The full report for a query: window, every worker, every workstation, the factory."""
-    scope = query.scope
-    earliest_ms, latest_ms = queries.window_bounds(conn, scope)
+def _resolve(conn, query, now_ms):
+    """The window of a query (`None` when empty) and the workers and workstations it lists."""
+    earliest_ms, latest_ms = queries.window_bounds(conn, query.scope)
     window = metrics.resolve_window(query.from_ms, query.to_ms, earliest_ms, latest_ms, now_ms)
-    workers = queries.list_workers(conn, query.site_id)
-    workstations = queries.list_workstations(conn, query.site_id)
-    if window is None:
-        return metrics.build_report(None, workers, workstations, {}, [], 0)
-    state_events = {
-        worker_id: queries.worker_state_events(conn, scope, worker_id, window.start_ms, window.end_ms)
+    return window, queries.list_workers(conn, query.site_id), queries.list_workstations(conn, query.site_id)
+
+
+def _state_events(conn, query, window, workers):
+    return {
+        worker_id: queries.worker_state_events(conn, query.scope, worker_id, window.start_ms, window.end_ms)
         for worker_id, _name in workers
     }
-    units = queries.window_units(conn, scope, window.start_ms, window.end_ms)
-    event_count = queries.window_event_count(conn, scope, window.start_ms, window.end_ms)
+
+
+def metrics_report(conn, query, now_ms):
+    """The full report for a query: window, every worker, every workstation, the factory."""
+    window, workers, workstations = _resolve(conn, query, now_ms)
+    if window is None:
+        return metrics.build_report(None, workers, workstations, {}, [], 0)
+    state_events = _state_events(conn, query, window, workers)
+    units = queries.window_units(conn, query.scope, window.start_ms, window.end_ms)
+    event_count = queries.window_event_count(conn, query.scope, window.start_ms, window.end_ms)
     return metrics.build_report(window, workers, workstations, state_events, units, event_count, query.max_gap_ms)
+
+
+CHART_PARAMS = {
+    "worker_id": params.text,
+    "workstation_id": params.text,
+}
+MAX_BUCKETS = 5000
+BUCKET_PARAMS = {**CHART_PARAMS, "bucket_seconds": params.integer_between(60, 31 * 86_400)}
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+def _timelines(conn, query, window, workers):
+    state_events = _state_events(conn, query, window, workers)
+    return {worker_id: metrics.worker_timeline(state_events[worker_id], window, query.max_gap_ms)
+            for worker_id, _name in workers}
+
+
+def _chart_scope(conn, query, now_ms):
+    """Window and the workers of a chart, honouring its `worker_id` and `workstation_id`."""
+    window, workers, workstations = _resolve(conn, query, now_ms)
+    worker_id, station_id = query.extra["worker_id"], query.extra["workstation_id"]
+    if worker_id is not None:
+        workers = [row for row in workers if row[0] == worker_id]
+        if not workers:
+            raise ApiError(404, "Not Found", f"No worker with id {worker_id!r} in this scope.")
+    if station_id is not None and station_id not in {row[0] for row in workstations}:
+        raise ApiError(404, "Not Found", f"No workstation with id {station_id!r} in this scope.")
+    timelines = _timelines(conn, query, window, workers) if window else {}
+    return window, workers, timelines
+
+
+def timeline_report(conn, query, now_ms):
+    """Each worker's state intervals in the window (for the dashboard's state strips)."""
+    window, workers, timelines = _chart_scope(conn, query, now_ms)
+    station_id = query.extra["workstation_id"]
+    return {
+        "window": metrics.window_json(window),
+        "workers": [
+            metrics.timeline_json(worker_id, name, timelines.get(worker_id, metrics.Timeline()), station_id)
+            for worker_id, name in workers
+        ],
+    }
+
+
+def buckets_report(conn, query, now_ms):
+    """Time in each state and units per bucket (an hour, or a day over long windows).
+
+    With `worker_id` only that worker counts; with `workstation_id` only time and units at that
+    station. The buckets add up to the window's totals.
+    """
+    window, _workers, timelines = _chart_scope(conn, query, now_ms)
+    bucket_ms = _bucket_ms(query, window)
+    if window is None:
+        return {"window": metrics.window_json(None), "bucket_seconds": bucket_ms // 1000, "buckets": []}
+    station_id = query.extra["workstation_id"]
+    if station_id is not None:
+        timelines = {
+            worker_id: metrics.Timeline([i for i in timeline.intervals if i.workstation_id == station_id])
+            for worker_id, timeline in timelines.items()
+        }
+    units = queries.window_units_by_slot(conn, query.scope, window.start_ms, window.end_ms, bucket_ms,
+                                         query.extra["worker_id"], station_id)
+    return {
+        "window": metrics.window_json(window),
+        "bucket_seconds": bucket_ms // 1000,
+        "buckets": metrics.time_buckets(window, bucket_ms, timelines.values(), units),
+    }
+
+
+def _bucket_ms(query, window):
+    requested = query.extra.get("bucket_seconds")
+    if requested is None:
+        long_window = window is not None and window.length_ms > 7 * DAY_MS
+        return DAY_MS if long_window else HOUR_MS
+    bucket_ms = requested * 1000
+    if window is not None and metrics.bucket_bounds(window, bucket_ms)[1] > MAX_BUCKETS:
+        raise params.invalid_query([field_error(
+            "bucket_seconds", f"gives more than {MAX_BUCKETS} buckets over this window; choose larger buckets")])
+    return bucket_ms
 
 
 def single_item(report, kind, item_id):

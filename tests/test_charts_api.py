@@ -1,0 +1,120 @@
+"""The dashboard's chart endpoints: state intervals and time buckets, by the same time model."""
+
+import pytest
+
+from backend.metrics import Interval, Timeline, Window, time_buckets
+from tests.helpers import assert_problem, event, post_events
+
+HOUR = 3_600_000
+BASE = 1_768_464_000_000  # 2026-01-15T08:00:00Z, on an hour boundary
+
+
+def test_buckets_split_intervals_at_hour_boundaries():
+    window = Window(BASE + HOUR // 2, BASE + 2 * HOUR)  # 08:30-10:00
+    timeline = Timeline([Interval(BASE + HOUR // 2, BASE + 90 * 60_000, "working", "S1"),
+                         Interval(BASE + 90 * 60_000, BASE + 2 * HOUR, "idle", "S1")])
+    units = [((BASE + HOUR // 2) // HOUR, 2), ((BASE + 2 * HOUR) // HOUR, 5)]  # the last one at 10:00 exactly
+    buckets = time_buckets(window, HOUR, [timeline], units)
+    assert [(b["from"], b["to"]) for b in buckets] == [
+        ("2026-01-15T08:30:00Z", "2026-01-15T09:00:00Z"), ("2026-01-15T09:00:00Z", "2026-01-15T10:00:00Z")]
+    assert [(b["active_seconds"], b["idle_seconds"], b["units"]) for b in buckets] == [(1800, 0, 2), (1800, 1800, 5)]
+    assert buckets[1]["utilization_pct"] == 50
+
+
+def test_zero_length_window_has_one_bucket_for_its_units():
+    buckets = time_buckets(Window(BASE, BASE), HOUR, [], [(BASE // HOUR, 3)])
+    assert len(buckets) == 1 and buckets[0]["units"] == 3
+
+
+@pytest.fixture
+def seeded(client):
+    assert client.post("/seed").status_code == 200
+    return client
+
+
+QUERIES = ["", "?from=2026-01-15T07:10:00Z&to=2026-01-15T11:50:00Z", "?site_id=plant-north",
+           "?min_confidence=0.6&max_gap_seconds=1500"]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_bucket_sums_equal_the_window_totals(seeded, query):
+    hourly = seeded.get(f"/metrics/hourly{query}").get_json()
+    factory = seeded.get(f"/metrics/factory{query}").get_json()
+    assert hourly["window"] == factory["window"]
+    total = lambda key: round(sum(b[key] for b in hourly["buckets"]), 3)
+    assert total("active_seconds") == factory["factory"]["total_active_seconds"]
+    assert total("idle_seconds") == factory["factory"]["total_idle_seconds"]
+    assert total("units") == factory["factory"]["total_units"]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_buckets_of_one_worker_and_one_station_add_up_to_their_figures(seeded, query):
+    joiner = "&" if query else "?"
+    workers = seeded.get(f"/metrics/workers{query}").get_json()["workers"]
+    for worker in workers:
+        buckets = seeded.get(f"/metrics/hourly{query}{joiner}worker_id={worker['worker_id']}").get_json()["buckets"]
+        assert round(sum(b["active_seconds"] for b in buckets), 3) == worker["active_seconds"]
+        assert round(sum(b["absent_seconds"] for b in buckets), 3) == worker["absent_seconds"]
+        assert sum(b["units"] for b in buckets) == worker["units"]
+    for station in seeded.get(f"/metrics/workstations{query}").get_json()["workstations"]:
+        buckets = seeded.get(f"/metrics/hourly{query}{joiner}workstation_id={station['workstation_id']}").get_json()["buckets"]
+        assert sum(b["units"] for b in buckets) == station["units"]
+        present = sum(b["active_seconds"] + b["idle_seconds"] for b in buckets)
+        assert present >= station["occupancy_seconds"]  # two people at once count twice here, once there
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_timeline_intervals_add_up_to_the_worker_figures(seeded, query):
+    timeline = seeded.get(f"/metrics/timeline{query}").get_json()
+    workers = {w["worker_id"]: w for w in seeded.get(f"/metrics/workers{query}").get_json()["workers"]}
+    assert [w["worker_id"] for w in timeline["workers"]] == list(workers)
+    for row in timeline["workers"]:
+        for state, key in (("working", "active_seconds"), ("idle", "idle_seconds"), ("absent", "absent_seconds")):
+            seconds = sum(i["seconds"] for i in row["intervals"] if i["state"] == state)
+            assert round(seconds, 3) == workers[row["worker_id"]][key]
+        starts = [i["from"] for i in row["intervals"]]
+        assert starts == sorted(starts)
+
+
+def test_timeline_filters_to_one_worker_and_one_station(seeded):
+    body = seeded.get("/metrics/timeline?worker_id=W-02&workstation_id=WS-03").get_json()
+    assert [w["worker_id"] for w in body["workers"]] == ["W-02"]
+    assert body["workers"][0]["intervals"] and all(i["workstation_id"] == "WS-03" for i in body["workers"][0]["intervals"])
+
+
+def test_long_windows_fall_back_to_day_buckets(client):
+    post_events(client, event("2026-01-01T08:00:00Z"), event("2026-01-15T08:00:00Z", event_type="absent"), status=201)
+    body = client.get("/metrics/hourly").get_json()
+    assert body["bucket_seconds"] == 86_400 and len(body["buckets"]) == 15  # 1 Jan 08:00 to 15 Jan 08:00, by UTC day
+    assert client.get("/metrics/hourly?bucket_seconds=3600").get_json()["bucket_seconds"] == 3600
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/metrics/timeline?worker_id=nobody", 404),
+    ("/metrics/hourly?workstation_id=nowhere", 404),
+    ("/metrics/hourly?bucket_seconds=10", 422),
+    ("/metrics/hourly?bucket_seconds=60&from=2020-01-01T00:00:00Z", 422),
+    ("/metrics/timeline?from=soon", 422),
+])
+def test_chart_queries_fail_clearly(seeded, path, status):
+    assert_problem(seeded.get(path), status)
+
+
+def test_empty_database_charts_are_empty(client):
+    assert client.get("/metrics/hourly").get_json()["buckets"] == []
+    assert client.get("/metrics/timeline").get_json() == {"window": {"from": None, "to": None, "seconds": 0},
+                                                          "workers": []}
+
+
+def test_sites_and_settings(seeded, make_client):
+    assert seeded.get("/sites").get_json() == {"sites": [{"site_id": "plant-north"}, {"site_id": "plant-south"}]}
+    assert seeded.get("/settings").get_json() == {"factory_tz": "UTC", "poll_seconds": 5,
+                                                  "seed": {"allowed": True, "needs_token": False}}
+    guarded = make_client(ADMIN_TOKEN="t", FACTORY_TZ="Europe/Berlin", ALLOW_SEED=False)
+    assert guarded.get("/settings").get_json()["seed"] == {"allowed": False, "needs_token": True}
+    assert guarded.get("/settings").get_json()["factory_tz"] == "Europe/Berlin"
+
+
+def test_unknown_factory_time_zone_stops_start_up(make_client):
+    with pytest.raises(Exception, match="Mars/Olympus"):
+        make_client(FACTORY_TZ="Mars/Olympus")
