@@ -2,6 +2,7 @@
 
 import hmac
 import json
+import sqlite3
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -61,7 +62,10 @@ def _reject_constant(name):
 
 @bp.get("/health")
 def health():
-    queries.count_events(get_db())
+    try:
+        queries.count_events(get_db())
+    except sqlite3.Error as failure:
+        raise ApiError(503, "Service Unavailable", f"The database does not answer: {failure}") from failure
     return jsonify(status="ok")
 
 

@@ -123,8 +123,10 @@ def build_report(window, workers, workstations, state_events_by_worker, unit_row
             events = state_events_by_worker.get(worker_id, ())
             timelines[worker_id] = worker_timeline(events, window, max_gap_ms)
 
+    totals = {worker_id: _state_totals_ms(timelines.get(worker_id, Timeline())) for worker_id, _name in workers}
     worker_items = [
-        _worker_item(worker_id, name, timelines.get(worker_id, Timeline()), worker_units.get(worker_id, 0))
+        _worker_item(worker_id, name, totals[worker_id], timelines.get(worker_id, Timeline()).last_event,
+                     worker_units.get(worker_id, 0))
         for worker_id, name in workers
     ]
     occupancy = _station_occupancy(timelines.values())
@@ -135,9 +137,9 @@ def build_report(window, workers, workstations, state_events_by_worker, unit_row
     ]
     return {
         "window": window_json(window),
-        "workers": [item for item, _ms in worker_items],
+        "workers": worker_items,
         "workstations": station_items,
-        "factory": _factory_item(worker_items, len(workstations), event_count if window else 0),
+        "factory": _factory_item(totals.values(), worker_items, len(workstations), event_count if window else 0),
     }
 
 
@@ -167,11 +169,9 @@ def _state_totals_ms(timeline):
     return totals
 
 
-def _worker_item(worker_id, name, timeline, units):
-    totals = _state_totals_ms(timeline)
+def _worker_item(worker_id, name, totals, last_event, units):
     active, idle = totals["working"], totals["idle"]
-    last = timeline.last_event
-    item = {
+    return {
         "worker_id": worker_id,
         "name": name,
         "active_seconds": _seconds(active),
@@ -180,13 +180,10 @@ def _worker_item(worker_id, name, timeline, units):
         "utilization_pct": _ratio(100 * active, active + idle),
         "units": units,
         "units_per_hour": _ratio(units * MS_PER_HOUR, active),
-        "last_state": last[1] if last else None,
-        "last_seen": format_instant(last[0]) if last else None,
-        "current_workstation_id": last[2] if last else None,
+        "last_state": last_event[1] if last_event else None,
+        "last_seen": format_instant(last_event[0]) if last_event else None,
+        "current_workstation_id": last_event[2] if last_event else None,
     }
-    # The unrounded ratio travels beside the item for the factory mean.
-    exact_utilization = 100 * active / (active + idle) if active + idle else None
-    return item, (active, idle, exact_utilization)
 
 
 def _station_occupancy(timelines):
@@ -209,11 +206,13 @@ def _workstation_item(station_id, name, occupancy_ms, window_ms, units):
     }
 
 
-def _factory_item(worker_items, workstation_count, event_count):
-    total_active = sum(active for _item, (active, _idle, _u) in worker_items)
-    total_idle = sum(idle for _item, (_active, idle, _u) in worker_items)
-    total_units = sum(item["units"] for item, _ms in worker_items)
-    utilizations = [u for _item, (_a, _i, u) in worker_items if u is not None]
+def _factory_item(worker_totals, worker_items, workstation_count, event_count):
+    worker_totals = list(worker_totals)
+    total_active = sum(totals["working"] for totals in worker_totals)
+    total_idle = sum(totals["idle"] for totals in worker_totals)
+    total_units = sum(item["units"] for item in worker_items)
+    # The mean of the exact ratios, rounded once, over workers with any time on the floor.
+    utilizations = [100 * t["working"] / (t["working"] + t["idle"]) for t in worker_totals if t["working"] + t["idle"]]
     return {
         "total_active_seconds": _seconds(total_active),
         "total_idle_seconds": _seconds(total_idle),
