@@ -139,7 +139,7 @@ def workers_metrics():
     return jsonify(window=report["window"], workers=report["workers"])
 
 
-@bp.get("/metrics/workers/<worker_id>")
+@bp.get("/metrics/workers/<path:worker_id>")
 def worker_metrics(worker_id):
     return jsonify(reports.single_item(_report(), "worker", worker_id))
 
@@ -150,7 +150,7 @@ def workstations_metrics():
     return jsonify(window=report["window"], workstations=report["workstations"])
 
 
-@bp.get("/metrics/workstations/<workstation_id>")
+@bp.get("/metrics/workstations/<path:workstation_id>")
 def workstation_metrics(workstation_id):
     return jsonify(reports.single_item(_report(), "workstation", workstation_id))
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from . import queries
 from .db import transaction
 from .errors import ApiError, field_error
-from .timeutil import parse_instant
+from .timeutil import parse_instant_us
 
 EVENT_TYPES = ("working", "idle", "absent", "product_count")
 MAX_ID_LENGTH = 64
@@ -90,10 +90,10 @@ def validate_event(raw, now_ms, skew_ms):
 def _timestamp(value, now_ms, skew_ms):
     if value is None:
         raise ValueError("is required")
-    ts_ms = parse_instant(value)
-    if ts_ms > now_ms + skew_ms:
+    ts_us = parse_instant_us(value)
+    if ts_us > (now_ms + skew_ms) * 1000:
         raise ValueError(f"lies more than {skew_ms // 1000} seconds in the future")
-    return ts_ms
+    return ts_us // 1000
 
 
 def _identifier(value):

@@ -118,9 +118,13 @@ def list_workstations(conn, site_id=None):
 
 
 def worker_state_events(conn, scope, worker_id, start_ms, end_ms):
-    """One worker's state events for the time model: the one carried in, then the window's."""
+    """One worker's state events for the time model: the one carried in, then the window's.
+
+    The carried-in event is the latest before the start, or at or before the end when the
+    window ends before it starts, so the latest state at the end is always known.
+    """
     params = {**scope, "worker_id": worker_id, "start_ms": start_ms, "end_ms": end_ms}
-    carried = conn.execute(CARRY_IN_STATE_SQL, params).fetchall()
+    carried = conn.execute(CARRY_IN_STATE_SQL, {**params, "start_ms": min(start_ms, end_ms + 1)}).fetchall()
     inside = conn.execute(WINDOW_STATES_SQL, params)
     return [tuple(row) for row in carried] + [tuple(row) for row in inside]
 
