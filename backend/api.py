@@ -165,6 +165,18 @@ def hourly_metrics():
     return jsonify(reports.buckets_report(get_db(), _query(reports.BUCKET_PARAMS), now_ms()))
 
 
+@bp.get("/metrics/models")
+def models_metrics():
+    query = _query(reports.MODEL_PARAMS)
+    return jsonify(reports.models_report(get_db(), query, now_ms(), current_app.config["LOW_CONFIDENCE"]))
+
+
+@bp.get("/metrics/drift")
+def drift_metrics():
+    query = _query(reports.DRIFT_PARAMS)
+    return jsonify(reports.drift_report(get_db(), query, now_ms(), current_app.config["DRIFT_RULES"]))
+
+
 @bp.post("/seed")
 def post_seed():
     if not current_app.config["ALLOW_SEED"]:

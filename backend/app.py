@@ -9,6 +9,7 @@ from flask import Flask
 from flask_cors import CORS
 
 from . import api, dashboard, db, errors, seed
+from .drift import DriftRules
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,6 +46,13 @@ def default_config():
         "CORS_ORIGINS": os.environ.get("CORS_ORIGINS", "*"),
         "FACTORY_TZ": os.environ.get("FACTORY_TZ") or "UTC",
         "POLL_SECONDS": _env_number("POLL_SECONDS", 5, float),
+        "LOW_CONFIDENCE": _env_number("LOW_CONFIDENCE", 0.5, float),
+        "DRIFT_RULES": DriftRules(
+            recent_ms=round(_env_number("DRIFT_RECENT_SECONDS", 3600, float) * 1000),
+            confidence_drop=_env_number("DRIFT_CONFIDENCE_DROP", 0.05, float),
+            mix_shift=_env_number("DRIFT_MIX_SHIFT", 0.2, float),
+            min_events=_env_number("DRIFT_MIN_EVENTS", 20),
+        ),
         "FRONTEND_DIR": os.environ.get("FRONTEND_DIR") or os.path.join(REPO_ROOT, "frontend"),
         "CLOCK": _wall_clock_ms,
     }

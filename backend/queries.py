@@ -52,6 +52,15 @@ WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type = 'product_count' AND {
     AND (:workstation_id IS NULL OR workstation_id = :workstation_id)
 GROUP BY slot
 """
+MODEL_ROWS_SQL = f"""
+SELECT model_version, ts_ms, confidence FROM events
+WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}
+"""
+MODEL_SERIES_SQL = f"""
+SELECT model_version, ts_ms / :bucket_ms AS slot, COUNT(*), AVG(confidence) FROM events
+WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}
+GROUP BY model_version, slot
+"""
 WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}"
 
 REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES (?, ?)"
@@ -140,6 +149,17 @@ def window_units_by_slot(conn, scope, start_ms, end_ms, bucket_ms, worker_id=Non
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "bucket_ms": bucket_ms,
               "worker_id": worker_id, "workstation_id": workstation_id}
     return [tuple(row) for row in conn.execute(WINDOW_UNITS_BY_SLOT_SQL, params)]
+
+
+def model_rows(conn, scope, start_ms, end_ms):
+    """`(model_version, ts_ms, confidence)` of every event in scope inside the window (a cursor)."""
+    return conn.execute(MODEL_ROWS_SQL, {**scope, "start_ms": start_ms, "end_ms": end_ms})
+
+
+def model_series(conn, scope, start_ms, end_ms, bucket_ms):
+    """`(model_version, slot, events, mean confidence)` per bucket of `bucket_ms`."""
+    params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "bucket_ms": bucket_ms}
+    return [tuple(row) for row in conn.execute(MODEL_SERIES_SQL, params)]
 
 
 def list_sites(conn):

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from . import metrics, params, queries
+from . import drift, metrics, params, queries
 from .errors import ApiError, field_error
 
 
@@ -169,3 +169,54 @@ def single_item(report, kind, item_id):
         if item[id_field] == item_id:
             return {"window": report["window"], kind: item}
     raise ApiError(404, "Not Found", f"No {kind} with id {item_id!r} in this scope.")
+
+
+MODEL_PARAMS = {
+    "low_confidence": params.number_between(0, 1),
+    "bucket_seconds": BUCKET_PARAMS["bucket_seconds"],
+}
+DRIFT_PARAMS = {
+    "recent_seconds": params.number_between(60, 366 * 86_400),
+    "confidence_drop": params.number_between(0, 1),
+    "mix_shift": params.number_between(0, 1),
+    "min_events": params.integer_between(1, 1_000_000),
+}
+
+
+def models_report(conn, query, now_ms, low_threshold):
+    """Per model version: events, confidence figures, first and last seen, and a confidence series."""
+    window, _workers, _stations = _resolve(conn, query, now_ms)
+    threshold = _given(query.extra["low_confidence"], low_threshold)
+    bucket_ms = _bucket_ms(query, window)
+    body = {"window": metrics.window_json(window), "low_confidence_threshold": threshold,
+            "bucket_seconds": bucket_ms // 1000, "models": [], "series": []}
+    if window is not None:
+        body["models"] = drift.model_stats(queries.model_rows(conn, query.scope, window.start_ms, window.end_ms),
+                                           threshold)
+        series = queries.model_series(conn, query.scope, window.start_ms, window.end_ms, bucket_ms)
+        body["series"] = drift.confidence_series(series, window, bucket_ms)
+    return body
+
+
+def drift_report(conn, query, now_ms, default_rules):
+    """Both drift rules over the window: model confidence and each worker's working/idle mix."""
+    extra = query.extra
+    rules = drift.DriftRules(
+        recent_ms=round(_given(extra["recent_seconds"], default_rules.recent_ms / 1000) * 1000),
+        confidence_drop=_given(extra["confidence_drop"], default_rules.confidence_drop),
+        mix_shift=_given(extra["mix_shift"], default_rules.mix_shift),
+        min_events=_given(extra["min_events"], default_rules.min_events),
+        min_present_ms=default_rules.min_present_ms,
+    )
+    window, workers, _stations = _resolve(conn, query, now_ms)
+    body = {"window": metrics.window_json(window), "rules": rules.json(), "models": [], "workers": []}
+    if window is not None:
+        rows = queries.model_rows(conn, query.scope, window.start_ms, window.end_ms)
+        body["models"] = drift.confidence_drift(rows, window, rules)
+        body["workers"] = drift.mix_shift(workers, _timelines(conn, query, window, workers), window, rules)
+    body["flagged"] = sum(item["flagged"] for item in body["models"] + body["workers"])
+    return body
+
+
+def _given(value, default):
+    return default if value is None else value

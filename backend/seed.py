@@ -30,15 +30,17 @@ WORKSTATIONS = [
 ]
 SITE_OF = {station_id: site for station_id, _name, site in WORKSTATIONS}
 
-# (worker_id, name, home station, [(minute into shift, station)] moves, [(from, to)] absences)
+# (worker_id, name, home station, [(minute into shift, station)] moves,
+#  [(from minute, to minute, state)] interruptions of the usual rhythm)
 WORKERS = [
     ("W-01", "Ana Silva", "WS-01", [], []),
     ("W-02", "Ben Okafor", "WS-02", [(270, "WS-03")], []),
     # Helps at welding for a while, beside W-02: two people at one station.
     ("W-03", "Chen Wei", "WS-03", [(85, "WS-02"), (130, "WS-03")], []),
-    ("W-04", "Dana Kowalski", "WS-04", [], [(305, 350)]),
+    # An unplanned absence, and late in the shift a long wait for material: the mix shifts.
+    ("W-04", "Dana Kowalski", "WS-04", [], [(305, 350, "absent"), (418, 462, "idle")]),
     ("W-05", "Eli Haddad", "WS-05", [(390, "WS-06")], []),
-    ("W-06", "Farah Nasser", "WS-06", [], [(0, 75)]),
+    ("W-06", "Farah Nasser", "WS-06", [], [(0, 75, "absent")]),  # arrives late
 ]
 
 # Planned breaks: (minute into shift, length in minutes).
@@ -55,9 +57,9 @@ def shift_start_ms(now_ms):
 def demo_events(start_ms):
     """The demo shift starting at `start_ms`, as event dicts sorted by time (pure)."""
     events = []
-    for number, (worker_id, _name, home, moves, absences) in enumerate(WORKERS):
+    for number, (worker_id, _name, home, moves, interruptions) in enumerate(WORKERS):
         rng = random.Random(1000 + number)
-        plan = _state_plan(rng, start_ms, absences)
+        plan = _state_plan(rng, start_ms, interruptions)
         for move_minute, _station in moves:
             # The camera at the new station reports the worker there as soon as they arrive.
             move_ms = start_ms + move_minute * MINUTE_MS
@@ -72,7 +74,7 @@ def demo_events(start_ms):
     return events
 
 
-def _state_plan(rng, start_ms, absences):
+def _state_plan(rng, start_ms, interruptions):
     """`(ts_ms, state)` for one worker: arrive, work in spells with idle gaps, take breaks."""
     plan = [(start_ms, "absent")]
     cursor = start_ms + rng.randint(2, 12) * MINUTE_MS
@@ -87,16 +89,16 @@ def _state_plan(rng, start_ms, absences):
         plan.append((stop, "absent"))
         if break_length is not None:
             cursor = stop + (break_length + rng.randint(0, 4)) * MINUTE_MS
-    for first, last in absences:
-        plan = _with_absence(plan, start_ms + first * MINUTE_MS, start_ms + last * MINUTE_MS)
+    for first, last, state in interruptions:
+        plan = _with_interruption(plan, start_ms + first * MINUTE_MS, start_ms + last * MINUTE_MS, state)
     return plan
 
 
-def _with_absence(plan, begin_ms, end_ms):
-    """Replace whatever was planned in `[begin_ms, end_ms)` with an absence, then resume."""
+def _with_interruption(plan, begin_ms, end_ms, state):
+    """Replace whatever was planned in `[begin_ms, end_ms)` with one state, then resume."""
     resumed = _state_at(plan, end_ms)
-    kept = [(at, state) for at, state in plan if not begin_ms <= at <= end_ms]
-    kept += [(begin_ms, "absent"), (end_ms, resumed)]
+    kept = [(at, planned) for at, planned in plan if not begin_ms <= at <= end_ms]
+    kept += [(begin_ms, state), (end_ms, resumed)]
     return sorted(kept)
 
 
@@ -135,6 +137,8 @@ def _event(rng, at_ms, worker_id, station, event_type, start_ms):
     upgraded = site == "plant-north" and at_ms >= start_ms + 4 * HOUR_MS
     if rng.random() < 0.05:
         confidence = rng.uniform(0.35, 0.6)  # a hard frame: occlusion, glare
+    elif site == "plant-south" and at_ms >= start_ms + 7 * HOUR_MS:
+        confidence = rng.uniform(0.5, 0.85)  # afternoon sun on the south line's cameras: drift
     else:
         confidence = rng.uniform(0.8, 0.99) if upgraded else rng.uniform(0.7, 0.97)
     return {

@@ -1,0 +1,202 @@
+"""Model lifecycle figures as pure functions: confidence per model version, and drift.
+
+Two drift rules, both comparing the recent part of the window (a trailing stretch of
+`recent_ms`) with the part before it (the baseline):
+
+- a model version's mean confidence fell by more than `confidence_drop`;
+- a worker's working share of present time (working / (working + idle)) moved by more than
+  `mix_shift`, either way.
+
+A comparison needs enough evidence on both sides (`min_events` confidences for a model, and
+`min_present_ms` of working or idle time for a worker); without it nothing is flagged.
+"""
+
+import math
+from dataclasses import dataclass
+
+from .metrics import Window
+from .timeutil import format_instant
+
+
+@dataclass(frozen=True)
+class DriftRules:
+    """The thresholds of both drift rules."""
+
+    recent_ms: int = 3_600_000
+    confidence_drop: float = 0.05
+    mix_shift: float = 0.2
+    min_events: int = 20
+    min_present_ms: int = 600_000
+
+    def json(self):
+        return {
+            "recent_seconds": self.recent_ms / 1000,
+            "confidence_drop": self.confidence_drop,
+            "mix_shift": self.mix_shift,
+            "min_events": self.min_events,
+            "min_present_seconds": self.min_present_ms / 1000,
+        }
+
+
+def model_stats(rows, low_threshold):
+    """Per model version: event count, mean and 10th-percentile confidence, low share, first/last.
+
+    `rows` yields `(model_version, ts_ms, confidence)`; a confidence may be `None` (counted as an
+    event, left out of the confidence figures). The 10th percentile is the nearest-rank one: the
+    smallest confidence with at least 10 % of the confidences at or below it.
+    """
+    groups = {}
+    for version, ts_ms, confidence in rows:
+        group = groups.setdefault(version, {"count": 0, "first": ts_ms, "last": ts_ms, "confidences": []})
+        group["count"] += 1
+        group["first"] = min(group["first"], ts_ms)
+        group["last"] = max(group["last"], ts_ms)
+        if confidence is not None:
+            group["confidences"].append(confidence)
+    return [_version_json(version, groups[version], low_threshold)
+            for version in sorted(groups, key=lambda v: (v is None, v or ""))]
+
+
+def _version_json(version, group, low_threshold):
+    confidences = sorted(group["confidences"])
+    rated = len(confidences)
+    low = sum(1 for c in confidences if c < low_threshold)
+    return {
+        "model_version": version,
+        "event_count": group["count"],
+        "confidence_count": rated,
+        "mean_confidence": _round(sum(confidences) / rated) if rated else None,
+        "p10_confidence": _round(confidences[math.ceil(0.1 * rated) - 1]) if rated else None,
+        "low_confidence_share": _round(low / rated) if rated else 0,
+        "first_seen": format_instant(group["first"]),
+        "last_seen": format_instant(group["last"]),
+    }
+
+
+def split_window(window, recent_ms):
+    """`(baseline, recent)` windows: the last `recent_ms` of the window and the time before it."""
+    cut_ms = max(window.start_ms, window.end_ms - recent_ms)
+    return Window(window.start_ms, cut_ms), Window(cut_ms, window.end_ms)
+
+
+def confidence_drift(rows, window, rules):
+    """The confidence rule for each model version.
+
+    `rows` yields `(model_version, ts_ms, confidence)` of events inside the window; events at the
+    cut belong to the recent part.
+    """
+    baseline_window, recent_window = split_window(window, rules.recent_ms)
+    sides = {}
+    for version, ts_ms, confidence in rows:
+        if confidence is None:
+            continue
+        side = 1 if ts_ms >= recent_window.start_ms else 0
+        sums = sides.setdefault(version, [[0, 0.0], [0, 0.0]])[side]
+        sums[0] += 1
+        sums[1] += confidence
+    results = []
+    for version in sorted(sides, key=lambda v: (v is None, v or "")):
+        baseline, recent = (_mean_side(count, total) for count, total in sides[version])
+        enough = min(baseline[0], recent[0]) >= rules.min_events
+        drop = baseline[1] - recent[1] if enough else None
+        flagged = drop is not None and drop > rules.confidence_drop
+        results.append({
+            "model_version": version,
+            "baseline": {**_window_bounds(baseline_window), "events": baseline[0], "mean_confidence": _round(baseline[1])},
+            "recent": {**_window_bounds(recent_window), "events": recent[0], "mean_confidence": _round(recent[1])},
+            "confidence_drop": _round(drop),
+            "threshold": rules.confidence_drop,
+            "flagged": flagged,
+            "exceeded_by": _round(drop - rules.confidence_drop) if flagged else None,
+            "reason": _confidence_reason(enough, flagged, drop, rules),
+        })
+    return results
+
+
+def _mean_side(count, total):
+    return count, (total / count if count else None)
+
+
+def _confidence_reason(enough, flagged, drop, rules):
+    if not enough:
+        return f"fewer than {rules.min_events} rated events on one side: not compared"
+    if flagged:
+        return (f"mean confidence fell by {drop:.3f}, more than the {rules.confidence_drop:g} allowed "
+                f"(by {drop - rules.confidence_drop:.3f})")
+    return None
+
+
+def mix_shift(workers, timelines, window, rules):
+    """The working/idle mix rule for each worker.
+
+    `timelines` maps worker id to that worker's `metrics.Timeline` over the whole window.
+    """
+    baseline_window, recent_window = split_window(window, rules.recent_ms)
+    results = []
+    for worker_id, name in workers:
+        intervals = timelines[worker_id].intervals if worker_id in timelines else []
+        baseline = _working_share(intervals, baseline_window)
+        recent = _working_share(intervals, recent_window)
+        enough = min(baseline[1], recent[1]) >= rules.min_present_ms
+        shift = recent[0] - baseline[0] if enough else None
+        flagged = shift is not None and abs(shift) > rules.mix_shift
+        results.append({
+            "worker_id": worker_id,
+            "name": name,
+            "baseline": {**_window_bounds(baseline_window), "working_share": _round(baseline[0]),
+                         "present_seconds": baseline[1] / 1000},
+            "recent": {**_window_bounds(recent_window), "working_share": _round(recent[0]),
+                       "present_seconds": recent[1] / 1000},
+            "shift": _round(shift),
+            "threshold": rules.mix_shift,
+            "flagged": flagged,
+            "exceeded_by": _round(abs(shift) - rules.mix_shift) if flagged else None,
+            "reason": _mix_reason(enough, flagged, shift, rules),
+        })
+    return results
+
+
+def _working_share(intervals, window):
+    """`(working share or None, present ms)` of the intervals' part inside `window`."""
+    working = present = 0
+    for interval in intervals:
+        if interval.state == "absent":
+            continue
+        overlap = min(interval.end_ms, window.end_ms) - max(interval.start_ms, window.start_ms)
+        if overlap > 0:
+            present += overlap
+            working += overlap if interval.state == "working" else 0
+    return (working / present if present else None), present
+
+
+def _mix_reason(enough, flagged, shift, rules):
+    if not enough:
+        return f"less than {rules.min_present_ms // 60000} minutes working or idle on one side: not compared"
+    if flagged:
+        direction = "rose" if shift > 0 else "fell"
+        return (f"working share {direction} by {abs(shift):.3f}, more than the {rules.mix_shift:g} allowed "
+                f"(by {abs(shift) - rules.mix_shift:.3f})")
+    return None
+
+
+def _window_bounds(window):
+    return {"from": format_instant(window.start_ms), "to": format_instant(window.end_ms)}
+
+
+def _round(value):
+    return None if value is None else round(value, 4)
+
+
+def confidence_series(slot_rows, window, bucket_ms):
+    """Mean confidence per model version and bucket, for a chart over the window.
+
+    `slot_rows` yields `(model_version, slot, events, mean_confidence)` with
+    `slot = ts_ms // bucket_ms`; buckets are cut to the window.
+    """
+    points = []
+    for version, slot, events, mean in sorted(slot_rows, key=lambda r: (r[0] is None, r[0] or "", r[1])):
+        start_ms = max(slot * bucket_ms, window.start_ms)
+        end_ms = max(start_ms, min((slot + 1) * bucket_ms, window.end_ms))
+        points.append({"model_version": version, "from": format_instant(start_ms), "to": format_instant(end_ms),
+                       "events": events, "mean_confidence": _round(mean)})
+    return points

@@ -1,0 +1,145 @@
+"""Model versions and drift: confidence figures per version, the two drift rules, their thresholds."""
+
+import pytest
+
+from backend.drift import DriftRules, confidence_drift, mix_shift, model_stats
+from backend.metrics import Interval, Timeline, Window
+from tests.helpers import assert_problem, event, post_events
+
+MIN = 60_000
+BASE = 1_768_464_000_000  # 2026-01-15T08:00:00Z
+
+
+def test_model_stats_per_version():
+    rows = [("v1", BASE + i * MIN, c) for i, c in enumerate([0.9, 0.8, 0.4, 0.7, None, 0.6, 0.95, 0.85, 0.3, 0.75, 0.65])]
+    rows.append(("v2", BASE, 0.99))
+    rows.append((None, BASE + 5 * MIN, None))
+    v1, v2, unknown = model_stats(rows, low_threshold=0.5)
+    assert v1["event_count"] == 11 and v1["confidence_count"] == 10
+    assert v1["mean_confidence"] == round(6.9 / 10, 4)
+    assert v1["p10_confidence"] == 0.3  # nearest rank: the 1st of 10 sorted
+    assert v1["low_confidence_share"] == 0.2  # 0.4 and 0.3 lie below 0.5
+    assert (v1["first_seen"], v1["last_seen"]) == ("2026-01-15T08:00:00Z", "2026-01-15T08:10:00Z")
+    assert v2["p10_confidence"] == 0.99 and v2["low_confidence_share"] == 0
+    assert unknown["model_version"] is None and unknown["mean_confidence"] is None
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([0.5] * 9 + [0.1], 0.1),
+    ([i / 20 for i in range(20)], 0.05),  # 10 % of 20 is the 2nd value
+    ([0.7], 0.7),
+])
+def test_p10_is_the_nearest_rank(values, expected):
+    assert model_stats([("v", BASE, v) for v in values], 0.5)[0]["p10_confidence"] == expected
+
+
+def confidence_rows(version, start_min, end_min, confidence):
+    return [(version, BASE + m * MIN, confidence) for m in range(start_min, end_min)]
+
+
+def test_confidence_drop_beyond_the_threshold_is_flagged():
+    window = Window(BASE, BASE + 120 * MIN)
+    rules = DriftRules(recent_ms=60 * MIN, confidence_drop=0.05, min_events=20)
+    rows = (confidence_rows("v1", 0, 60, 0.9) + confidence_rows("v1", 60, 120, 0.8)
+            + confidence_rows("v2", 0, 60, 0.9) + confidence_rows("v2", 60, 120, 0.87))
+    v1, v2 = confidence_drift(rows, window, rules)
+    assert v1["flagged"] and v1["confidence_drop"] == 0.1 and v1["exceeded_by"] == 0.05
+    assert v1["baseline"]["to"] == v1["recent"]["from"] == "2026-01-15T09:00:00Z"
+    assert (v1["baseline"]["events"], v1["recent"]["events"]) == (60, 60)
+    assert "fell by 0.100" in v1["reason"]
+    assert not v2["flagged"] and v2["confidence_drop"] == 0.03 and v2["reason"] is None
+
+
+def test_too_few_events_are_not_compared():
+    window = Window(BASE, BASE + 120 * MIN)
+    rows = confidence_rows("v1", 0, 60, 0.9) + confidence_rows("v1", 60, 65, 0.1)
+    (v1,) = confidence_drift(rows, window, DriftRules(recent_ms=60 * MIN, min_events=20))
+    assert not v1["flagged"] and v1["confidence_drop"] is None
+    assert "not compared" in v1["reason"]
+
+
+def test_working_share_shift_either_way_is_flagged():
+    window = Window(BASE, BASE + 120 * MIN)
+    timelines = {
+        # all working, then half idle: the share falls by 0.5
+        "W1": Timeline([Interval(BASE, BASE + 90 * MIN, "working", "S1"),
+                        Interval(BASE + 90 * MIN, BASE + 120 * MIN, "idle", "S1")]),
+        # idle a quarter of the time throughout: no shift
+        "W2": Timeline([Interval(BASE + m * MIN, BASE + (m + 15) * MIN, "working" if m % 20 == 0 else "idle", "S1")
+                        for m in range(0, 120, 15)]),
+        # absent before: nothing to compare
+        "W3": Timeline([Interval(BASE, BASE + 60 * MIN, "absent", "S1"),
+                        Interval(BASE + 60 * MIN, BASE + 120 * MIN, "working", "S1")]),
+    }
+    rules = DriftRules(recent_ms=60 * MIN, mix_shift=0.2)
+    w1, w2, w3 = mix_shift([("W1", "A"), ("W2", "B"), ("W3", "C")], timelines, window, rules)
+    assert w1["flagged"] and w1["shift"] == -0.5 and w1["exceeded_by"] == 0.3
+    assert w1["baseline"]["working_share"] == 1 and w1["recent"]["working_share"] == 0.5
+    assert "fell by 0.500" in w1["reason"]
+    assert not w2["flagged"]
+    assert not w3["flagged"] and w3["shift"] is None
+
+
+@pytest.fixture
+def seeded(client):
+    client.post("/seed")
+    return client
+
+
+def test_models_endpoint_reports_both_demo_versions(seeded):
+    body = seeded.get("/metrics/models").get_json()
+    versions = {m["model_version"]: m for m in body["models"]}
+    assert set(versions) == {"floorcam-2.3.1", "floorcam-2.4.0"}
+    total = seeded.get("/metrics/factory").get_json()["factory"]["event_count"]
+    assert sum(m["event_count"] for m in body["models"]) == total
+    assert body["low_confidence_threshold"] == 0.5
+    assert sum(p["events"] for p in body["series"]) == total
+    assert versions["floorcam-2.4.0"]["first_seen"] == "2026-01-15T10:00:00Z"  # upgraded at lunch
+
+
+def test_models_follow_the_window_and_site(seeded):
+    body = seeded.get("/metrics/models?site_id=plant-south").get_json()
+    assert [m["model_version"] for m in body["models"]] == ["floorcam-2.3.1"]
+    early = seeded.get("/metrics/models?to=2026-01-15T09:00:00Z").get_json()
+    assert [m["model_version"] for m in early["models"]] == ["floorcam-2.3.1"]
+    strict = seeded.get("/metrics/models?low_confidence=0.99").get_json()
+    assert all(m["low_confidence_share"] > 0.9 for m in strict["models"])
+
+
+def test_demo_shows_a_confidence_drift_and_a_mix_shift(seeded):
+    body = seeded.get("/metrics/drift").get_json()
+    flagged_models = [m["model_version"] for m in body["models"] if m["flagged"]]
+    flagged_workers = [w["worker_id"] for w in body["workers"] if w["flagged"]]
+    assert flagged_models == ["floorcam-2.3.1"]  # glare on the south line late in the shift
+    assert flagged_workers == ["W-04"]  # waiting for material
+    assert body["flagged"] == 2
+    assert body["rules"] == {"recent_seconds": 3600, "confidence_drop": 0.05, "mix_shift": 0.2,
+                             "min_events": 20, "min_present_seconds": 600}
+
+
+def test_drift_thresholds_come_from_the_query_or_the_settings(seeded, make_client):
+    loose = seeded.get("/metrics/drift?confidence_drop=0.5&mix_shift=0.9").get_json()
+    assert loose["flagged"] == 0
+    strict = make_client(DRIFT_RULES=DriftRules(confidence_drop=0.001, mix_shift=0.01))
+    strict.post("/seed")
+    assert strict.get("/metrics/drift").get_json()["flagged"] >= 4
+
+
+@pytest.mark.parametrize("path", [
+    "/metrics/models?low_confidence=2", "/metrics/drift?recent_seconds=5",
+    "/metrics/drift?min_events=0", "/metrics/drift?mix_shift=x", "/metrics/models?from=never",
+])
+def test_bad_model_queries_are_422(seeded, path):
+    assert_problem(seeded.get(path), 422)
+
+
+def test_models_and_drift_on_an_empty_database(client):
+    assert client.get("/metrics/models").get_json()["models"] == []
+    body = client.get("/metrics/drift").get_json()
+    assert body["models"] == [] and body["workers"] == [] and body["flagged"] == 0
+
+
+def test_events_keep_their_model_version(client):
+    post_events(client, event("2026-01-15T08:00:00Z", model_version="floorcam-3.0"), status=201)
+    assert client.get("/events").get_json()["events"][0]["model_version"] == "floorcam-3.0"
+    assert client.get("/metrics/models").get_json()["models"][0]["model_version"] == "floorcam-3.0"
