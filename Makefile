@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 HOST ?= 127.0.0.1
 
-.PHONY: run test install dev clean
+.PHONY: run test install dev clean simulate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,7 @@ test: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Play a floor of cameras against a running server (see README: the edge client).
+simulate: install
+	$(BIN)/python -m backend.edge.simulate --url http://$(HOST):$(PORT) $(SIMULATE_ARGS)

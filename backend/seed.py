@@ -59,19 +59,29 @@ def demo_events(start_ms):
     events = []
     for number, (worker_id, _name, home, moves, interruptions) in enumerate(WORKERS):
         rng = random.Random(1000 + number)
-        plan = _state_plan(rng, start_ms, interruptions)
-        for move_minute, _station in moves:
-            # The camera at the new station reports the worker there as soon as they arrive.
-            move_ms = start_ms + move_minute * MINUTE_MS
-            plan = sorted(plan + [(move_ms, _state_at(plan, move_ms))])
-        for at_ms, state in plan:
-            station = _station_at(home, moves, (at_ms - start_ms) // MINUTE_MS)
-            events.append(_event(rng, at_ms, worker_id, station, state, start_ms))
-        events.extend(_product_counts(rng, worker_id, home, moves, events, start_ms))
+        events.extend(worker_shift(rng, worker_id, home, moves, interruptions, start_ms, SITE_OF))
     events.sort(key=lambda e: (e["ts_ms"], e["worker_id"], e["event_type"] == "product_count"))
     for number, event in enumerate(events, start=1):
         event["event_id"] = f"seed-{number:05d}"
     return events
+
+
+def worker_shift(rng, worker_id, home, moves, interruptions, start_ms, site_of):
+    """One worker's 8-hour shift from `start_ms`: state events, then product counts (pure).
+
+    `moves` are `(minute, station)` changes of station, `interruptions` `(from minute, to minute,
+    state)` breaks in the usual rhythm, and `site_of` maps each station to its site.
+    """
+    plan = _state_plan(rng, start_ms, interruptions)
+    for move_minute, _station in moves:
+        # The camera at the new station reports the worker there as soon as they arrive.
+        move_ms = start_ms + move_minute * MINUTE_MS
+        plan = sorted(plan + [(move_ms, _state_at(plan, move_ms))])
+    states = []
+    for at_ms, state in plan:
+        station = _station_at(home, moves, (at_ms - start_ms) // MINUTE_MS)
+        states.append(_event(rng, at_ms, worker_id, station, site_of[station], state, start_ms))
+    return states + _product_counts(rng, worker_id, home, moves, states, start_ms, site_of)
 
 
 def _state_plan(rng, start_ms, interruptions):
@@ -114,25 +124,23 @@ def _station_at(home, moves, minute):
     return station
 
 
-def _product_counts(rng, worker_id, home, moves, events, start_ms):
+def _product_counts(rng, worker_id, home, moves, states, start_ms, site_of):
     """Units made during each working spell of this worker, every few minutes."""
-    own = [e for e in events if e["worker_id"] == worker_id]
     counts = []
-    for current, following in zip(own, own[1:]):
+    for current, following in zip(states, states[1:]):
         if current["event_type"] != "working":
             continue
         at_ms = current["ts_ms"] + rng.randint(3, 8) * MINUTE_MS
         while at_ms < following["ts_ms"]:
             station = _station_at(home, moves, (at_ms - start_ms) // MINUTE_MS)
-            event = _event(rng, at_ms, worker_id, station, "product_count", start_ms)
+            event = _event(rng, at_ms, worker_id, station, site_of[station], "product_count", start_ms)
             event["count"] = rng.choice((1, 1, 1, 2, 2, 3))
             counts.append(event)
             at_ms += rng.randint(3, 8) * MINUTE_MS
     return counts
 
 
-def _event(rng, at_ms, worker_id, station, event_type, start_ms):
-    site = SITE_OF[station]
+def _event(rng, at_ms, worker_id, station, site, event_type, start_ms):
     # The north site's cameras were upgraded at lunch; the south still runs the older model.
     upgraded = site == "plant-north" and at_ms >= start_ms + 4 * HOUR_MS
     if rng.random() < 0.05:

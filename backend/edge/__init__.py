@@ -1,0 +1,1 @@
+"""The edge side: a client that never loses an event, and a floor simulator built on it."""

@@ -1,0 +1,154 @@
+"""The edge client: send the outbox in batches, retry what may succeed later, park what cannot.
+
+- `2xx`, or `422` with per-event results: each event is `sent` (accepted or duplicate) or
+  `parked` with the server's reasons. Nothing is dropped.
+- `413`: the batch is halved and sent again; a single event that is too large is parked.
+- `429`, `5xx`, a refused connection or a timeout: retried with exponential backoff and jitter,
+  honouring `Retry-After`; the events stay pending in the outbox meanwhile.
+- `401`, `403`, `404` and other answers about the request rather than the events (a wrong
+  token, a wrong URL): the events stay pending and the client backs off, so fixing the
+  configuration is enough to resume.
+"""
+
+import json
+import logging
+import random
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FlushResult:
+    """What one `flush` did."""
+
+    sent: int = 0
+    parked: int = 0
+    failures: int = 0
+    pending: int = 0
+    last_error: str | None = None
+
+
+class Transient(Exception):
+    """The server could not take the batch now; try again later."""
+
+    def __init__(self, message, retry_after=None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EdgeClient:
+    """Sends an `Outbox` to the API's `POST /events`."""
+
+    def __init__(self, base_url, outbox, token=None, batch_size=500, timeout=10.0,
+                 backoff_base=0.5, backoff_max=30.0, rng=None, sleep=time.sleep):
+        self.url = base_url.rstrip("/") + "/events"
+        self.outbox = outbox
+        self.token = token
+        self.batch_size = batch_size
+        self.timeout = timeout
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.rng = rng or random.Random()
+        self.sleep = sleep
+        self.failures_in_a_row = 0
+
+    def send(self, events):
+        """Write events to the outbox (they are safe from here on) and return their ids."""
+        return self.outbox.add(events)
+
+    def flush(self, max_failures=None):
+        """Send every pending event; on failures back off and retry.
+
+        Returns once the outbox has nothing pending, or after `max_failures` failed attempts in
+        this call (`None`: keep trying).
+        """
+        result = FlushResult()
+        batch_size = self.batch_size
+        while True:
+            batch = self.outbox.pending(batch_size)
+            if not batch:
+                break
+            try:
+                outcomes = self._post(batch)
+            except Transient as failure:
+                result.failures += 1
+                result.last_error = str(failure)
+                self.outbox.record([seq for seq, _ in batch], {})
+                if max_failures is not None and result.failures >= max_failures:
+                    break
+                self.sleep(self.backoff_delay(failure.retry_after))
+                continue
+            if outcomes is None:  # 413: the batch is too large for the server
+                if len(batch) > 1:
+                    batch_size = max(1, len(batch) // 2)
+                    continue
+                outcomes = {batch[0][0]: ("parked", [{"field": None, "message": "event too large for the server"}])}
+            self.failures_in_a_row = 0
+            self.outbox.record([seq for seq, _ in batch], outcomes)
+            result.sent += sum(status == "sent" for status, _ in outcomes.values())
+            result.parked += sum(status == "parked" for status, _ in outcomes.values())
+        result.pending = self.outbox.counts()["pending"]
+        return result
+
+    def backoff_delay(self, retry_after=None):
+        """Exponential backoff with jitter: half the step fixed, half random; `Retry-After` wins."""
+        self.failures_in_a_row += 1
+        step = min(self.backoff_max, self.backoff_base * 2 ** (self.failures_in_a_row - 1))
+        delay = step / 2 + self.rng.uniform(0, step / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max))
+        return delay
+
+    def _post(self, batch):
+        """POST one batch; the outcome per seq, `None` for a 413, or `Transient`."""
+        body = json.dumps({"events": [event for _, event in batch]}).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return _outcomes(batch, json.loads(response.read()))
+        except urllib.error.HTTPError as error:
+            return self._answer_to_error(batch, error)
+        except (OSError, ValueError) as failure:  # refused, reset, timed out, half an answer
+            raise Transient(f"server unreachable: {failure}") from failure
+
+    def _answer_to_error(self, batch, error):
+        try:
+            payload = json.loads(error.read())
+        except (OSError, ValueError):
+            payload = {}
+        if error.code == 413:
+            return None
+        if error.code == 422 and isinstance(payload.get("results"), list):
+            return _outcomes(batch, payload)
+        if error.code == 400 or error.code == 422:
+            reason = [{"field": None, "message": payload.get("detail", f"HTTP {error.code}")}]
+            return {seq: ("parked", reason) for seq, _ in batch}
+        retry_after = _seconds(error.headers.get("Retry-After"))
+        raise Transient(f"HTTP {error.code}: {payload.get('detail', error.reason)}", retry_after)
+
+
+def _outcomes(batch, payload):
+    results = payload.get("results") or []
+    if len(results) != len(batch):
+        raise Transient("the server's answer does not name every event")
+    outcomes = {}
+    for (seq, _event), result in zip(batch, results):
+        if result.get("status") in ("accepted", "duplicate"):
+            outcomes[seq] = ("sent", result.get("id"))
+        else:
+            outcomes[seq] = ("parked", result.get("errors") or [])
+    return outcomes
+
+
+def _seconds(value):
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,186 @@
+"""The edge client: outbox first, batches, backoff with jitter, parking rejected events."""
+
+import json
+import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from backend.edge.client import EdgeClient
+from backend.edge.outbox import Outbox
+from tests.servers import Server, request
+
+
+def good(minute, **fields):
+    return {"timestamp": f"2026-01-15T08:{minute:02d}:00Z", "worker_id": "W1", "workstation_id": "S1",
+            "event_type": "working", **fields}
+
+
+def server_events(server):
+    return request(server.base, "/events?limit=1000")[1]["events"]
+
+
+class Recorder:
+    """Stands in for `time.sleep`: records each delay instead of waiting."""
+
+    def __init__(self):
+        self.delays = []
+
+    def __call__(self, seconds):
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    box = Outbox(str(tmp_path / "outbox.db"), device_id="cam-1")
+    yield box
+    box.close()
+
+
+def test_outbox_keeps_events_across_restarts_and_ignores_replays(tmp_path):
+    path = str(tmp_path / "outbox.db")
+    first = Outbox(path, device_id="cam-1")
+    ids = first.add([good(0), good(1, event_id="fixed-1")])
+    first.close()
+    again = Outbox(path, device_id="cam-1")
+    assert ids[0].startswith("cam-1-") and ids[1] == "fixed-1"
+    again.add([good(1, event_id="fixed-1")])  # a replay after a restart
+    assert again.counts() == {"pending": 2, "sent": 0, "parked": 0}
+    assert [event["event_id"] for _, event in again.pending(10)] == ids
+    again.close()
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_ceiling(outbox):
+    client = EdgeClient("http://127.0.0.1:9", outbox, backoff_base=1, backoff_max=8, rng=random.Random(4))
+    delays = [client.backoff_delay() for _ in range(6)]
+    for delay, step in zip(delays, [1, 2, 4, 8, 8, 8]):
+        assert step / 2 <= delay <= step
+    assert len(set(delays)) == 6  # jittered: no two retries at the same moment
+    assert client.backoff_delay(retry_after=7) >= 7
+    assert client.backoff_delay(retry_after=600) <= 8
+
+
+def test_sends_batches_and_parks_rejected_events_with_reasons(tmp_path, outbox):
+    server = Server(tmp_path / "server.db").start()
+    try:
+        client = EdgeClient(server.base, outbox, batch_size=2)
+        client.send([good(0), good(1), {"timestamp": "soon", "worker_id": "W1"}, good(2)])
+        result = client.flush()
+        assert (result.sent, result.parked, result.pending) == (3, 1, 0)
+        ((event_id, event, errors),) = outbox.parked()
+        assert event["timestamp"] == "soon"
+        assert {"field": "timestamp", "message": "is not an ISO-8601 date-time: 'soon'"} in errors
+    finally:
+        server.stop()
+
+
+def test_unreachable_server_keeps_everything_until_it_answers(tmp_path, outbox):
+    server = Server(tmp_path / "server.db")
+    sleep = Recorder()
+    client = EdgeClient(server.base, outbox, batch_size=3, backoff_base=0.5, rng=random.Random(1), sleep=sleep)
+    client.send([good(m) for m in range(7)])
+    result = client.flush(max_failures=4)
+    assert (result.sent, result.failures, result.pending) == (0, 4, 7)
+    assert "unreachable" in result.last_error
+    assert len(sleep.delays) == 3 and sleep.delays == sorted(sleep.delays)
+    server.start()
+    try:
+        result = client.flush()
+        assert (result.sent, result.pending) == (7, 0)
+        assert len(server_events(server)) == 7
+    finally:
+        server.stop()
+
+
+class ScriptedApi:
+    """A loopback HTTP server answering `POST /events` from a script of (status, headers, body)."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.batches = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                api.batches.append(body["events"])
+                status, headers, answer = api.script.pop(0) if api.script else api.accept_all(body["events"])
+                payload = json.dumps(answer(body["events"]) if callable(answer) else answer).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def accept_all(events):
+        results = [{"index": i, "status": "accepted", "id": i + 1} for i in range(len(events))]
+        return 201, {}, {"accepted": len(events), "duplicates": 0, "rejected": 0, "results": results}
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def scripted():
+    made = []
+
+    def make(*script):
+        api = ScriptedApi(script)
+        made.append(api)
+        return api
+
+    yield make
+    for api in made:
+        api.close()
+
+
+def test_429_and_5xx_are_retried_honouring_retry_after(scripted, outbox):
+    api = scripted((429, {"Retry-After": "3"}, {"detail": "slow down"}),
+                   (503, {}, {"detail": "database busy"}))
+    sleep = Recorder()
+    client = EdgeClient(api.base, outbox, backoff_base=0.1, rng=random.Random(2), sleep=sleep)
+    client.send([good(0), good(1)])
+    result = client.flush()
+    assert (result.sent, result.failures, result.pending) == (2, 2, 0)
+    assert sleep.delays[0] >= 3 and sleep.delays[1] < 1
+    assert len(api.batches) == 3 and all(len(b) == 2 for b in api.batches)
+
+
+def test_413_halves_the_batch_until_it_fits(scripted, outbox):
+    too_large = (413, {}, {"detail": "too large"})
+    api = scripted(too_large, too_large)
+    client = EdgeClient(api.base, outbox, batch_size=8)
+    client.send([good(m) for m in range(8)])
+    assert client.flush().sent == 8
+    assert [len(b) for b in api.batches] == [8, 4, 2, 2, 2, 2]
+
+
+def test_wrong_token_keeps_events_pending(scripted, outbox):
+    api = scripted((401, {}, {"detail": "needs a token"}), (403, {}, {"detail": "wrong token"}))
+    client = EdgeClient(api.base, outbox, token="old", sleep=Recorder())
+    client.send([good(0)])
+    result = client.flush(max_failures=2)
+    assert (result.sent, result.parked, result.pending) == (0, 0, 1)
+    assert "403" in result.last_error
+    assert client.flush().sent == 1  # the token was fixed on the server side meanwhile
+
+
+def test_request_level_rejection_parks_the_batch_with_the_reason(scripted, outbox):
+    api = scripted((400, {}, {"detail": "The body is not valid JSON"}))
+    client = EdgeClient(api.base, outbox)
+    client.send([good(0), good(1)])
+    result = client.flush()
+    assert (result.parked, result.pending) == (2, 0)
+    assert outbox.parked()[0][2] == [{"field": None, "message": "The body is not valid JSON"}]
