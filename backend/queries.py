@@ -67,11 +67,20 @@ REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES (?
 REGISTER_WORKSTATION_SQL = "INSERT OR IGNORE INTO workstations (workstation_id, name) VALUES (?, ?)"
 INSERT_EVENT_SQL = """
 INSERT INTO events (
-    event_id, ts_ms, worker_id, workstation_id, event_type,
+    id, event_id, ts_ms, worker_id, workstation_id, event_type,
     confidence, count, model_version, site_id, received_at_ms
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-FIND_BY_EVENT_ID_SQL = "SELECT id FROM events WHERE event_id = ?"
+NEXT_EVENT_ID_SQL = "SELECT COALESCE(MAX(id), 0) + 1 FROM events"
+# SQLite binds at most 32766 parameters; lookups go in chunks well below that.
+MAX_IN_PARAMS = 500
+
+
+def find_by_event_ids_sql(count):
+    """`(event_id, id)` of stored events among `count` bound idempotency keys."""
+    return f"SELECT event_id, id FROM events WHERE event_id IN ({', '.join('?' * count)})"
+
+
 FIND_BY_NATURAL_KEY_SQL = """
 SELECT id FROM events
 WHERE worker_id = ? AND ts_ms = ? AND workstation_id = ? AND event_type = ? AND count IS ?

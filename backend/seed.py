@@ -191,9 +191,9 @@ def _replace_all(conn, now_ms):
     conn.executemany(queries.REGISTER_WORKER_SQL, [(w[0], w[1]) for w in WORKERS])
     conn.executemany(queries.REGISTER_WORKSTATION_SQL, [(s[0], s[1]) for s in WORKSTATIONS])
     conn.executemany(queries.INSERT_EVENT_SQL, [
-        (e["event_id"], e["ts_ms"], e["worker_id"], e["workstation_id"], e["event_type"],
+        (number, e["event_id"], e["ts_ms"], e["worker_id"], e["workstation_id"], e["event_type"],
          e["confidence"], e["count"], e["model_version"], e["site_id"], now_ms)
-        for e in events
+        for number, e in enumerate(events, start=1)
     ])
     return {
         "workers": len(WORKERS),

@@ -233,3 +233,28 @@ class TestIngestToken:
         response = client.post("/events", json=event("2026-01-15T10:00:00Z"),
                                headers={"Authorization": "Bearer edge-secret"})
         assert response.status_code == 201
+
+
+def test_fast_path_and_full_check_give_the_same_answers():
+    import random
+
+    from backend.ingest import full_check, validate_event
+    from backend.timeutil import parse_instant
+
+    now_ms = parse_instant("2026-01-15T18:00:00Z")
+    choices = {
+        "timestamp": ["2026-01-15T10:00:00Z", "2026-01-15T12:00:00.5+02:00", "2026-01-15T18:05:00Z",
+                      "2026-01-15T18:05:00.001Z", "nope", 12, None, "", "1969-12-31T23:59:59Z"],
+        "worker_id": ["W1", "w" * 64, "w" * 65, "", " ", 7, True, None, 1.5],
+        "workstation_id": ["S1", 3, "", None, ["S1"]],
+        "event_type": ["working", "idle", "absent", "product_count", "Working", None, 1, {"a": 1}],
+        "count": [None, 1, 3, 3.0, 2.5, 0, True, "2", 10**12],
+        "confidence": [None, 0, 1, 0.5, 1.5, -1, "0.5", False, float("nan")],
+        "event_id": [None, "e1", "", "x" * 129, 5],
+        "model_version": [None, "m", "", "m" * 65],
+        "site_id": [None, "north", "", 1],
+    }
+    rng = random.Random(11)
+    for _ in range(3000):
+        raw = {field: rng.choice(values) for field, values in choices.items() if rng.random() < 0.9}
+        assert validate_event(raw, now_ms, 300_000) == full_check(raw, now_ms, 300_000), raw
