@@ -43,6 +43,31 @@ MIGRATIONS = [
     CREATE INDEX events_time ON events (ts_ms);
     CREATE INDEX events_site_time ON events (site_id, ts_ms) WHERE site_id IS NOT NULL;
     """,
+    # 3: hourly roll-ups, derived from the events and rebuilt whenever an event changes an hour.
+    # An hour counts as computed while it has a row in rollup_hours; ingestion deletes the rows
+    # of every hour a new event changes.
+    """
+    CREATE TABLE rollup_hours (
+        hour INTEGER PRIMARY KEY,
+        events INTEGER NOT NULL
+    );
+    CREATE TABLE rollup_worker_hours (
+        hour INTEGER NOT NULL,
+        worker_id TEXT NOT NULL,
+        working_ms INTEGER NOT NULL,
+        idle_ms INTEGER NOT NULL,
+        absent_ms INTEGER NOT NULL,
+        units INTEGER NOT NULL,
+        PRIMARY KEY (hour, worker_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollup_station_hours (
+        hour INTEGER NOT NULL,
+        workstation_id TEXT NOT NULL,
+        occupancy_ms INTEGER NOT NULL,
+        units INTEGER NOT NULL,
+        PRIMARY KEY (hour, workstation_id)
+    ) WITHOUT ROWID;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

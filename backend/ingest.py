@@ -4,7 +4,7 @@ import math
 import sqlite3
 from dataclasses import dataclass
 
-from . import queries
+from . import queries, rollups
 from .db import transaction
 from .errors import ApiError, field_error
 from .timeutil import parse_instant_us
@@ -261,6 +261,7 @@ def _store(conn, valid, now_ms):
     conn.executemany(queries.REGISTER_WORKER_SQL, {(row[3], row[3]) for row in rows})
     conn.executemany(queries.REGISTER_WORKSTATION_SQL, {(row[4], row[4]) for row in rows})
     conn.executemany(queries.INSERT_EVENT_SQL, rows)
+    rollups.forget_changed_hours(conn, [event for event, result in valid if result["status"] == "accepted"])
 
 
 def _stored_ids(conn, event_ids):

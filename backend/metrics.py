@@ -104,6 +104,46 @@ def union_length_ms(spans):
     return total
 
 
+@dataclass
+class Tally:
+    """The additive figures of one stretch of time; tallies of disjoint stretches add up.
+
+    `last_events` holds each worker's latest state event at or before the stretch's end.
+    """
+
+    state_ms: dict = field(default_factory=dict)  # worker id -> {state: ms}
+    occupancy_ms: dict = field(default_factory=dict)  # workstation id -> ms
+    worker_units: dict = field(default_factory=dict)
+    station_units: dict = field(default_factory=dict)
+    event_count: int = 0
+    last_events: dict = field(default_factory=dict)
+
+    def add(self, later):
+        """Add the tally of a later, disjoint stretch to this one."""
+        for worker_id, totals in later.state_ms.items():
+            mine = self.state_ms.setdefault(worker_id, dict.fromkeys(STATE_TYPES, 0))
+            for state, ms in totals.items():
+                mine[state] += ms
+        for mine, theirs in ((self.occupancy_ms, later.occupancy_ms), (self.worker_units, later.worker_units),
+                             (self.station_units, later.station_units)):
+            for key, value in theirs.items():
+                mine[key] = mine.get(key, 0) + value
+        self.event_count += later.event_count
+        self.last_events.update({k: v for k, v in later.last_events.items() if v is not None})
+        return self
+
+
+def tally_timelines(timelines, unit_rows, event_count):
+    """The tally of a stretch from its workers' timelines (cut to the stretch) and unit rows."""
+    tally = Tally(event_count=event_count)
+    for worker_id, timeline in timelines.items():
+        tally.state_ms[worker_id] = _state_totals_ms(timeline)
+        tally.last_events[worker_id] = timeline.last_event
+    tally.occupancy_ms = _station_occupancy(timelines.values())
+    tally.worker_units, tally.station_units = _sum_units(unit_rows)
+    return tally
+
+
 def build_report(window, workers, workstations, state_events_by_worker, unit_rows, event_count, max_gap_ms=None):
     """Every figure of SPEC §5 for one scope and window.
 
@@ -116,31 +156,58 @@ def build_report(window, workers, workstations, state_events_by_worker, unit_row
 
     Returns `{"window", "workers", "workstations", "factory"}`; the lists follow the input order.
     """
-    worker_units, station_units = _sum_units(unit_rows)
-    timelines = {}
-    if window is not None:
-        for worker_id, _name in workers:
-            events = state_events_by_worker.get(worker_id, ())
-            timelines[worker_id] = worker_timeline(events, window, max_gap_ms)
+    if window is None:
+        return report_from_tally(None, workers, workstations, Tally())
+    timelines = {
+        worker_id: worker_timeline(state_events_by_worker.get(worker_id, ()), window, max_gap_ms)
+        for worker_id, _name in workers
+    }
+    return report_from_tally(window, workers, workstations, tally_timelines(timelines, unit_rows, event_count))
 
-    totals = {worker_id: _state_totals_ms(timelines.get(worker_id, Timeline())) for worker_id, _name in workers}
+
+def report_from_tally(window, workers, workstations, tally):
+    """The report of SPEC §5 from the tally of the whole window."""
+    empty = dict.fromkeys(STATE_TYPES, 0)
     worker_items = [
-        _worker_item(worker_id, name, totals[worker_id], timelines.get(worker_id, Timeline()).last_event,
-                     worker_units.get(worker_id, 0))
+        _worker_item(worker_id, name, tally.state_ms.get(worker_id, empty), tally.last_events.get(worker_id),
+                     tally.worker_units.get(worker_id, 0))
         for worker_id, name in workers
     ]
-    occupancy = _station_occupancy(timelines.values())
     length_ms = window.length_ms if window else 0
     station_items = [
-        _workstation_item(station_id, name, occupancy.get(station_id, 0), length_ms, station_units.get(station_id, 0))
+        _workstation_item(station_id, name, tally.occupancy_ms.get(station_id, 0), length_ms,
+                          tally.station_units.get(station_id, 0))
         for station_id, name in workstations
     ]
+    listed_totals = [tally.state_ms.get(worker_id, empty) for worker_id, _name in workers]
     return {
         "window": window_json(window),
         "workers": worker_items,
         "workstations": station_items,
-        "factory": _factory_item(totals.values(), worker_items, len(workstations), event_count if window else 0),
+        "factory": _factory_item(listed_totals, worker_items, len(workstations), tally.event_count if window else 0),
     }
+
+
+def hourly_tallies(timelines, hour_ms):
+    """Split timelines (cut to whole hours) into per-hour worker state time and station occupancy.
+
+    Returns `{hour: (state_ms by worker, occupancy_ms by station)}` with `hour = ts // hour_ms`.
+    """
+    per_hour = {}
+    for worker_id, timeline in timelines.items():
+        for interval in timeline.intervals:
+            start_ms = interval.start_ms
+            while start_ms < interval.end_ms:
+                hour = start_ms // hour_ms
+                end_ms = min(interval.end_ms, (hour + 1) * hour_ms)
+                states, spans = per_hour.setdefault(hour, ({}, {}))
+                totals = states.setdefault(worker_id, dict.fromkeys(STATE_TYPES, 0))
+                totals[interval.state] += end_ms - start_ms
+                if interval.state in OCCUPYING_STATES:
+                    spans.setdefault(interval.workstation_id, []).append((start_ms, end_ms))
+                start_ms = end_ms
+    return {hour: (states, {station: union_length_ms(s) for station, s in spans.items()})
+            for hour, (states, spans) in per_hour.items()}
 
 
 def window_json(window):

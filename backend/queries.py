@@ -88,7 +88,44 @@ ORDER BY id
 LIMIT 1
 """
 
-CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations")
+CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations",
+                 "DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours", "DELETE FROM rollup_station_hours")
+
+# Hourly roll-ups (see rollups.py). Hours are `ts_ms / 3600000`; ranges are [first, last).
+COMPUTED_HOURS_SQL = "SELECT hour FROM rollup_hours WHERE hour >= ? AND hour < ?"
+FORGET_HOURS_SQL = "DELETE FROM rollup_hours WHERE hour >= ? AND hour < ?"
+FORGET_WORKER_HOURS_SQL = "DELETE FROM rollup_worker_hours WHERE hour >= ? AND hour < ?"
+FORGET_STATION_HOURS_SQL = "DELETE FROM rollup_station_hours WHERE hour >= ? AND hour < ?"
+SAVE_HOUR_SQL = "INSERT INTO rollup_hours (hour, events) VALUES (?, ?)"
+SAVE_WORKER_HOUR_SQL = """
+INSERT INTO rollup_worker_hours (hour, worker_id, working_ms, idle_ms, absent_ms, units) VALUES (?, ?, ?, ?, ?, ?)
+"""
+SAVE_STATION_HOUR_SQL = """
+INSERT INTO rollup_station_hours (hour, workstation_id, occupancy_ms, units) VALUES (?, ?, ?, ?)
+"""
+HOUR_EVENT_COUNTS_SQL = """
+SELECT ts_ms / 3600000, COUNT(*) FROM events WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1
+"""
+HOUR_UNITS_SQL = """
+SELECT ts_ms / 3600000, worker_id, workstation_id, SUM(count) FROM events
+WHERE ts_ms >= ? AND ts_ms < ? AND event_type = 'product_count'
+GROUP BY 1, 2, 3
+"""
+SUM_WORKER_HOURS_SQL = """
+SELECT worker_id, SUM(working_ms), SUM(idle_ms), SUM(absent_ms), SUM(units) FROM rollup_worker_hours
+WHERE hour >= ? AND hour < ? GROUP BY worker_id
+"""
+SUM_STATION_HOURS_SQL = """
+SELECT workstation_id, SUM(occupancy_ms), SUM(units) FROM rollup_station_hours
+WHERE hour >= ? AND hour < ? GROUP BY workstation_id
+"""
+SUM_HOUR_EVENTS_SQL = "SELECT COALESCE(SUM(events), 0) FROM rollup_hours WHERE hour >= ? AND hour < ?"
+NEXT_STATE_AFTER_SQL = """
+SELECT ts_ms FROM events
+WHERE worker_id = ? AND ts_ms > ? AND event_type != 'product_count'
+ORDER BY ts_ms
+LIMIT 1
+"""
 COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
 SITES_SQL = "SELECT DISTINCT site_id FROM events WHERE site_id IS NOT NULL ORDER BY site_id"
 

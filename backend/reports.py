@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from . import drift, metrics, params, queries
+from . import drift, metrics, params, queries, rollups
 from .errors import ApiError, field_error
 
 
@@ -76,6 +76,15 @@ def metrics_report(conn, query, now_ms):
     window, workers, workstations = _resolve(conn, query, now_ms)
     if window is None:
         return metrics.build_report(None, workers, workstations, {}, [], 0)
+    if rollups.usable(query):
+        tally = rollups.window_tally(conn, window, workers)
+        if tally is not None:
+            return metrics.report_from_tally(window, workers, workstations, tally)
+    return events_report(conn, query, window, workers, workstations)
+
+
+def events_report(conn, query, window, workers, workstations):
+    """The report worked out from the events alone, whatever the query's filters."""
     state_events = _state_events(conn, query, window, workers)
     units = queries.window_units(conn, query.scope, window.start_ms, window.end_ms)
     event_count = queries.window_event_count(conn, query.scope, window.start_ms, window.end_ms)

@@ -1,0 +1,158 @@
+"""Hourly roll-ups: the figures of whole hours, kept so long windows cost hours, not events.
+
+For a query without filters, a window splits into a head `[S, first whole hour)`, whole hours,
+and a tail `[last whole hour, E]`. Head and tail are worked out from the events, as always; the
+whole hours are summed from roll-ups. Every figure is a sum over disjoint stretches of time
+(occupancy too: a union of intervals cut at hour boundaries is the sum of the per-hour unions),
+so the answer is exactly the one computed from the events alone; a test holds them equal.
+
+An hour's roll-up holds each worker's time per state and units, each station's occupancy and
+units, and the hour's event count, all for the unfiltered scope and no gap cap. It is computed
+when a query first needs it and forgotten by ingestion when a new event changes that hour: a
+product count its own hour, a state event every hour from its own to the worker's next state
+event (or all later hours, when it is the worker's latest).
+"""
+
+from . import metrics, queries
+from .db import transaction
+
+HOUR_MS = 3_600_000
+# Hours computed in one write transaction: short enough not to hold writers up for long.
+CHUNK_HOURS = 24
+ATTEMPTS = 3
+
+
+def usable(query):
+    """Whether roll-ups can answer this query: they hold the unfiltered scope without a gap cap."""
+    return query.site_id is None and query.min_confidence is None and query.max_gap_ms is None
+
+
+def whole_hours(window):
+    """`(first, end)`: the whole hours inside the window, as a half-open range of hour numbers."""
+    first = -(-window.start_ms // HOUR_MS)
+    end = window.end_ms // HOUR_MS
+    return first, max(first, end)
+
+
+def window_tally(conn, window, workers):
+    """The tally of the window (unfiltered, uncapped) from roll-ups plus the events at its edges.
+
+    Returns `None` when the window holds no whole hour, or when ingestion kept changing the hours
+    it needs; the caller then works from the events alone.
+    """
+    first, end = whole_hours(window)
+    if end == first:
+        return None
+    for _ in range(ATTEMPTS):
+        _compute_missing(conn, first, end, workers)
+        conn.execute("BEGIN")  # one snapshot for the roll-ups and the edges alike
+        try:
+            if len(conn.execute(queries.COMPUTED_HOURS_SQL, (first, end)).fetchall()) == end - first:
+                return _tally(conn, window, workers, first, end)
+        finally:
+            conn.execute("COMMIT")
+    return None
+
+
+def _tally(conn, window, workers, first, end):
+    tally = metrics.Tally()
+    head = metrics.Window(window.start_ms, first * HOUR_MS)
+    if head.length_ms:
+        tally.add(_events_tally(conn, workers, head, closed_end=False))
+    tally.add(_summed_hours(conn, first, end))
+    tally.add(_events_tally(conn, workers, metrics.Window(end * HOUR_MS, window.end_ms), closed_end=True))
+    return tally
+
+
+def _events_tally(conn, workers, window, closed_end):
+    """The tally of a stretch from its events; units and counts include its end only if closed."""
+    scope = queries.scope_params()
+    last_ms = window.end_ms if closed_end else window.end_ms - 1
+    timelines = {
+        worker_id: metrics.worker_timeline(
+            queries.worker_state_events(conn, scope, worker_id, window.start_ms, window.end_ms), window)
+        for worker_id, _name in workers
+    }
+    units = queries.window_units(conn, scope, window.start_ms, last_ms)
+    count = queries.window_event_count(conn, scope, window.start_ms, last_ms)
+    tally = metrics.tally_timelines(timelines, units, count)
+    if not closed_end:
+        tally.last_events = {}  # a later stretch knows the latest state
+    return tally
+
+
+def _summed_hours(conn, first, end):
+    tally = metrics.Tally(event_count=conn.execute(queries.SUM_HOUR_EVENTS_SQL, (first, end)).fetchone()[0])
+    for worker_id, working, idle, absent, units in conn.execute(queries.SUM_WORKER_HOURS_SQL, (first, end)):
+        tally.state_ms[worker_id] = {"working": working, "idle": idle, "absent": absent}
+        tally.worker_units[worker_id] = units
+    for station_id, occupancy, units in conn.execute(queries.SUM_STATION_HOURS_SQL, (first, end)):
+        tally.occupancy_ms[station_id] = occupancy
+        tally.station_units[station_id] = units
+    return tally
+
+
+def _compute_missing(conn, first, end, workers):
+    computed = {row[0] for row in conn.execute(queries.COMPUTED_HOURS_SQL, (first, end))}
+    hour = first
+    while hour < end:
+        if hour in computed:
+            hour += 1
+            continue
+        run_end = hour
+        while run_end < end and run_end not in computed and run_end - hour < CHUNK_HOURS:
+            run_end += 1
+        with transaction(conn):
+            _compute_hours(conn, hour, run_end, workers)
+        hour = run_end
+
+
+def _compute_hours(conn, first, end, workers):
+    """Compute and store the roll-ups of hours `[first, end)` (inside a write transaction)."""
+    start_ms, end_ms = first * HOUR_MS, end * HOUR_MS
+    window = metrics.Window(start_ms, end_ms)
+    scope = queries.scope_params()
+    timelines = {
+        worker_id: metrics.worker_timeline(queries.worker_state_events(conn, scope, worker_id, start_ms, end_ms), window)
+        for worker_id, _name in workers
+    }
+    per_hour = metrics.hourly_tallies(timelines, HOUR_MS)
+    worker_rows, station_rows = {}, {}
+    for hour, (states, occupancy) in per_hour.items():
+        for worker_id, totals in states.items():
+            worker_rows[hour, worker_id] = [totals["working"], totals["idle"], totals["absent"], 0]
+        for station_id, ms in occupancy.items():
+            station_rows[hour, station_id] = [ms, 0]
+    for hour, worker_id, station_id, units in conn.execute(queries.HOUR_UNITS_SQL, (start_ms, end_ms)):
+        worker_rows.setdefault((hour, worker_id), [0, 0, 0, 0])[3] += units
+        station_rows.setdefault((hour, station_id), [0, 0])[1] += units
+    counts = dict(conn.execute(queries.HOUR_EVENT_COUNTS_SQL, (start_ms, end_ms)).fetchall())
+    for statement in (queries.FORGET_HOURS_SQL, queries.FORGET_WORKER_HOURS_SQL, queries.FORGET_STATION_HOURS_SQL):
+        conn.execute(statement, (first, end))
+    conn.executemany(queries.SAVE_WORKER_HOUR_SQL, [(h, w, *v) for (h, w), v in worker_rows.items()])
+    conn.executemany(queries.SAVE_STATION_HOUR_SQL, [(h, s, *v) for (h, s), v in station_rows.items()])
+    conn.executemany(queries.SAVE_HOUR_SQL, [(hour, counts.get(hour, 0)) for hour in range(first, end)])
+
+
+def forget_changed_hours(conn, events):
+    """Forget the roll-ups of every hour the newly stored `events` change (inside their transaction).
+
+    `events` are `NewEvent`s. A state event changes the hours from its own to the hour of the
+    worker's next state event; if it is the worker's latest, every later hour.
+    """
+    hours = set()
+    state_ranges = {}
+    for event in events:
+        hours.add(event.ts_ms // HOUR_MS)
+        if event.event_type != "product_count":
+            low, high = state_ranges.get(event.worker_id, (event.ts_ms, event.ts_ms))
+            state_ranges[event.worker_id] = (min(low, event.ts_ms), max(high, event.ts_ms))
+    ranges = [(hour, hour + 1) for hour in hours]
+    for worker_id, (low, high) in state_ranges.items():
+        following = conn.execute(queries.NEXT_STATE_AFTER_SQL, (worker_id, high)).fetchone()
+        last_hour = following[0] // HOUR_MS + 1 if following else _FOREVER
+        ranges.append((low // HOUR_MS, last_hour))
+    conn.executemany(queries.FORGET_HOURS_SQL, ranges)
+
+
+_FOREVER = 2 ** 62

@@ -1,0 +1,93 @@
+"""Hourly roll-ups give exactly the figures worked out from the events, through late,
+out-of-order and duplicate arrivals, with queries in between that build roll-ups up."""
+
+import random
+
+import pytest
+
+from backend import rollups
+from backend.db import connect
+from backend.reports import MetricsQuery, events_report, metrics_report, _resolve
+from backend.timeutil import format_instant
+from tests.helpers import post_events
+
+HOUR = 3_600_000
+BASE = 1_768_435_200_000  # 2026-01-15T00:00:00Z
+NOW = BASE + 3 * 24 * HOUR
+
+
+def random_events(rng, count):
+    events = []
+    for _ in range(count):
+        event_type = rng.choice(["working", "working", "idle", "absent", "product_count"])
+        event = {"timestamp": format_instant(BASE + rng.randrange(0, 60 * HOUR, 1000 * rng.choice([1, 60, 900]))),
+                 "worker_id": f"W{rng.randrange(5)}", "workstation_id": f"S{rng.randrange(3)}",
+                 "event_type": event_type}
+        if event_type == "product_count":
+            event["count"] = rng.randint(1, 3)
+        events.append(event)
+    return events
+
+
+def windows(rng):
+    yield ""
+    for _ in range(6):
+        start = BASE + rng.randrange(-2 * HOUR, 62 * HOUR, 60_000)
+        end = start + rng.choice([30 * 60_000, HOUR, 5 * HOUR + 17 * 60_000, 30 * HOUR, 80 * HOUR])
+        yield f"?from={format_instant(start)}&to={format_instant(end)}"
+    yield f"?from={format_instant(BASE + HOUR)}&to={format_instant(BASE + 10 * HOUR)}"  # on hour boundaries
+
+
+def from_scratch(app, query_string, now_ms):
+    with app.test_request_context(f"/metrics/workers{query_string}"):
+        from flask import request
+
+        query = MetricsQuery.from_args(request.args)
+    conn = connect(app.config["DATABASE_PATH"])
+    try:
+        window, workers, workstations = _resolve(conn, query, now_ms)
+        return events_report(conn, query, window, workers, workstations)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rollups_match_the_events_through_late_arrivals(app, client, clock, seed):
+    clock.ms = NOW
+    rng = random.Random(seed)
+    history = random_events(rng, 400)
+    for round_number in range(5):
+        batch = history[round_number * 80:(round_number + 1) * 80]
+        rng.shuffle(batch)  # out of order, and late relative to hours already rolled up
+        post_events(client, *batch, *rng.sample(batch, 5))  # with some duplicates
+        for query_string in windows(rng):
+            for path in ("/metrics/workers", "/metrics/workstations", "/metrics/factory"):
+                fast = client.get(f"{path}{query_string}").get_json()
+                exact = from_scratch(app, query_string, NOW)
+                key = path.rsplit("/", 1)[1]
+                assert fast[key] == exact[key], (path, query_string)
+                assert fast["window"] == exact["window"]
+
+
+def test_rollups_are_used_and_forgotten_when_an_hour_changes(app, client, clock):
+    clock.ms = NOW
+    post_events(client, {"timestamp": format_instant(BASE), "worker_id": "W1", "workstation_id": "S1",
+                         "event_type": "working"},
+                {"timestamp": format_instant(BASE + 10 * HOUR), "worker_id": "W1", "workstation_id": "S1",
+                 "event_type": "absent"}, status=201)
+    assert client.get("/metrics/workers/W1").get_json()["worker"]["active_seconds"] == 36000
+    conn = connect(app.config["DATABASE_PATH"])
+    assert conn.execute("SELECT COUNT(*) FROM rollup_hours").fetchone()[0] == 10
+    post_events(client, {"timestamp": format_instant(BASE + 4 * HOUR), "worker_id": "W1", "workstation_id": "S1",
+                         "event_type": "idle"}, status=201)  # late: changes hours 4 to 10
+    assert tuple(conn.execute("SELECT MIN(hour), MAX(hour) FROM rollup_hours").fetchone()) == (
+        BASE // HOUR, BASE // HOUR + 3)
+    worker = client.get("/metrics/workers/W1").get_json()["worker"]
+    assert (worker["active_seconds"], worker["idle_seconds"]) == (4 * 3600, 6 * 3600)
+
+
+def test_filtered_queries_never_use_rollups():
+    assert rollups.usable(MetricsQuery())
+    assert not rollups.usable(MetricsQuery(site_id="north"))
+    assert not rollups.usable(MetricsQuery(min_confidence=0.5))
+    assert not rollups.usable(MetricsQuery(max_gap_ms=60_000))
