@@ -31,29 +31,37 @@ def request(base, path, body=None, method=None, headers=None):
         with urllib.request.urlopen(req, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        return error.code, json.loads(error.read() or b"null")
 
 
 class Server:
-    """One server process on a fixed port and database file; it can be restarted on both."""
+    """One server process with its folder (database `factory.db`, log `server.log`) and port.
 
-    def __init__(self, database_path, command=GUNICORN, **env):
+    It can be stopped or killed and started again on the same port and database file, as an
+    outage would. Its log goes to a file so a busy server never blocks on a full pipe.
+    """
+
+    def __init__(self, folder, command=GUNICORN, **env):
+        os.makedirs(folder, exist_ok=True)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.command = command
-        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port),
-                    "DATABASE_PATH": str(database_path), "SEED_IF_EMPTY": "0", **env}
+        self.database_path = os.path.join(folder, "factory.db")
+        self.log_path = os.path.join(folder, "server.log")
+        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "WEB_CONCURRENCY": "2",
+                    "DATABASE_PATH": self.database_path, "SEED_IF_EMPTY": "0", **env}
         self.process = None
 
     def start(self, deadline_s=30):
         """Start the process and return once `/health` answers."""
-        self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, env=self.env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}: {self.process.stdout.read()}")
+                with open(self.log_path) as log:
+                    raise AssertionError(f"server exited with {self.process.returncode}: {log.read()[-3000:]}")
             try:
                 if request(self.base, "/health")[0] == 200:
                     return self
@@ -62,7 +70,7 @@ class Server:
         raise AssertionError("server did not become healthy")
 
     def stop(self):
-        """Ask the server to stop, as an operator would."""
+        """Ask the server to stop, as an operator or a restart would."""
         self._end(signal.SIGTERM)
 
     def kill(self):
@@ -70,12 +78,29 @@ class Server:
         self._end(signal.SIGKILL)
 
     def _end(self, sig):
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        os.killpg(self.process.pid, sig)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=15)
-        self.process.stdout.close()
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=15)
+        self.process = None
+
+    def request(self, method, path, body=None, headers=None):
+        """`(status, json body)` of one request to this server."""
+        return request(self.base, path, body, method, headers)
+
+    def get(self, path):
+        """The JSON body of a GET that must succeed."""
+        status, body = self.request("GET", path)
+        assert status == 200, (path, status, body)
+        return body
+
+    def post(self, path, body=None, headers=None):
+        """The JSON body of a POST that must succeed."""
+        status, answer = self.request("POST", path, body, headers)
+        assert status in (200, 201), (path, status, answer)
+        return answer

@@ -62,7 +62,7 @@ def test_backoff_grows_exponentially_with_jitter_and_a_ceiling(outbox):
 
 
 def test_sends_batches_and_parks_rejected_events_with_reasons(tmp_path, outbox):
-    server = Server(tmp_path / "server.db").start()
+    server = Server(tmp_path / "server").start()
     try:
         client = EdgeClient(server.base, outbox, batch_size=2)
         client.send([good(0), good(1), {"timestamp": "soon", "worker_id": "W1"}, good(2)])
@@ -76,7 +76,7 @@ def test_sends_batches_and_parks_rejected_events_with_reasons(tmp_path, outbox):
 
 
 def test_unreachable_server_keeps_everything_until_it_answers(tmp_path, outbox):
-    server = Server(tmp_path / "server.db")
+    server = Server(tmp_path / "server")
     sleep = Recorder()
     client = EdgeClient(server.base, outbox, batch_size=3, backoff_base=0.5, rng=random.Random(1), sleep=sleep)
     client.send([good(m) for m in range(7)])

@@ -44,8 +44,9 @@ def simulator(base, outbox):
 
 def test_simulator_and_server_restarts_lose_nothing_and_store_nothing_twice(tmp_path):
     expected = {e["event_id"] for e in floor_events(CAMERAS, parse_instant(START), RUN_SEED)}
-    database, outbox = tmp_path / "server.db", tmp_path / "outbox.db"
-    server = Server(database, WEB_CONCURRENCY="2").start()
+    outbox = tmp_path / "outbox.db"
+    server = Server(tmp_path / "server").start()
+    database = server.database_path
     first = simulator(server.base, outbox)
     try:
         wait_until(lambda: count(database, "SELECT COUNT(*) FROM events") > 200)

@@ -15,7 +15,7 @@ def serve(tmp_path):
     started = []
 
     def start(command=GUNICORN, **env):
-        server = Server(tmp_path / "data" / "factory.db", command, **env)
+        server = Server(tmp_path / f"server-{len(started)}", command, **env)
         started.append(server)
         return server.start()
 

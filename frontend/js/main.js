@@ -1,0 +1,482 @@
+// Wiring: the view (from the URL), polling the API, and redrawing everything from state.
+
+import { createApi } from "./api.js";
+import * as render from "./render.js";
+import * as charts from "./charts.js";
+import { drawIfChanged, setText } from "./dom.js";
+import { readView, writeView, readPollSeconds, readApiBase } from "./url-state.js";
+import { rangeBounds, RANGE_LABELS, isValidTimeZone, toLocalInput, HOUR_MS } from "./time.js";
+import { toCsv, fileStamp } from "./csv.js";
+
+const $ = (id) => document.getElementById(id);
+
+const DEFAULT_SETTINGS = { factory_tz: "UTC", poll_seconds: 5, seed: { allowed: true, needs_token: false } };
+const FEED_SIZE = 20;
+
+const api = createApi(readApiBase(window.location.search));
+
+const state = {
+  settings: null, // from GET /settings, or the defaults when the server has no such route
+  view: readView(window.location.search),
+  data: null, // the last complete set of answers; kept on screen while the API is down
+  down: null, // {message} while the API cannot be reached
+  lastGood: 0, // when `data` arrived (epoch ms)
+  message: "", // the status line: loading, errors, results of actions
+  renders: 0,
+  seenEvents: new Set(),
+  adminToken: "", // kept in memory only, for this page's life
+  announce: false, // say what is shown once the next refresh completes (after a view change)
+  shown: { workers: [], workstations: [] }, // the rows on screen, in screen order (for CSV)
+};
+
+let requestId = 0; // the newest refresh; answers to older ones are dropped
+let inflight = null; // AbortController of the newest refresh
+let pollTimer = 0;
+
+function timeZone() {
+  const tz = state.settings && state.settings.factory_tz;
+  return isValidTimeZone(tz) ? tz : "UTC";
+}
+
+function pollSeconds() {
+  const fromUrl = readPollSeconds(window.location.search);
+  if (fromUrl) return fromUrl;
+  const fromServer = state.settings && Number(state.settings.poll_seconds);
+  return Number.isFinite(fromServer) && fromServer > 0 ? Math.max(fromServer, 1) : DEFAULT_SETTINGS.poll_seconds;
+}
+
+function seedSettings() {
+  return { ...DEFAULT_SETTINGS.seed, ...((state.settings && state.settings.seed) || {}) };
+}
+
+function iso(ms) {
+  return ms === null || ms === undefined ? "" : new Date(ms).toISOString();
+}
+
+/** The query every metrics call of this refresh shares, or `{error}` for a custom range that is wrong. */
+function metricsQuery(now) {
+  const { view } = state;
+  const bounds = rangeBounds(view.range, now, timeZone(), view.from, view.to);
+  if (bounds.error) return { error: bounds.error };
+  return { params: { from: iso(bounds.from), to: iso(bounds.to), site_id: view.site } };
+}
+
+/** Await `promise`; a 404 (the server does not offer this, or not for this selection) gives null. */
+async function optional(promise) {
+  try {
+    return await promise;
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
+async function loadSettings(signal) {
+  const settings = await optional(api.settings(signal));
+  return settings && typeof settings === "object" ? settings : { ...DEFAULT_SETTINGS };
+}
+
+/** Fetch everything for the current view, then redraw; an older refresh still running is dropped. */
+async function refresh() {
+  const id = ++requestId;
+  if (inflight) inflight.abort();
+  const controller = new AbortController();
+  inflight = controller;
+  clearTimeout(pollTimer);
+  const { signal } = controller;
+  const { view } = state;
+  if (!state.data) setMessage("Loading figures…");
+  try {
+    if (!state.settings) {
+      const settings = await loadSettings(signal);
+      if (id !== requestId) return;
+      state.settings = settings;
+      applySettings();
+    }
+    const now = Date.now();
+    const query = metricsQuery(now);
+    if (query.error) {
+      setMessage(query.error);
+      drawAll();
+      return;
+    }
+    const metrics = query.params;
+    const narrowed = { ...metrics, worker_id: view.worker, workstation_id: view.workstation };
+    const [factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites] = await Promise.all([
+      api.factory(metrics, signal),
+      api.workers(metrics, signal),
+      api.workstations(metrics, signal),
+      optional(api.timeline(narrowed, signal)),
+      optional(api.hourly(narrowed, signal)),
+      api.events({ limit: FEED_SIZE, worker_id: view.worker, workstation_id: view.workstation, site_id: view.site }, signal),
+      api.workerList(signal),
+      api.workstationList(signal),
+      optional(api.sites(signal)),
+    ]);
+    if (id !== requestId) return;
+    const wasDown = Boolean(state.down);
+    state.data = { factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites, now, query: metrics };
+    state.down = null;
+    state.lastGood = now;
+    drawAll();
+    if (wasDown) setMessage("The API answers again; the figures are up to date.");
+    else if (state.announce) setMessage(viewSummary());
+    else if (state.message === "Loading figures…") setMessage("");
+    state.announce = false;
+    state.renders += 1;
+    document.body.dataset.query = new URLSearchParams(Object.entries(metrics).filter(([, v]) => v)).toString();
+    document.body.dataset.renderCount = String(state.renders);
+    document.body.dataset.ready = "1";
+  } catch (error) {
+    if (id !== requestId || error.aborted) return;
+    if (error.down) {
+      // The banner (role="alert") says it; the status line stays quiet so it is not said twice.
+      state.down = { message: error.message };
+      setMessage("");
+    } else {
+      state.down = null;
+      setMessage(error.message);
+    }
+    drawAll();
+  } finally {
+    if (id === requestId) {
+      inflight = null;
+      schedulePoll();
+    }
+  }
+}
+
+/** What the figures on screen cover, for the status line after the view changes. */
+function viewSummary() {
+  const workers = state.shown.workers.length;
+  const stations = state.shown.workstations.length;
+  const site = state.view.site ? ` at ${state.view.site}` : "";
+  return `${RANGE_LABELS[state.view.range]}${site}: ${workers} worker${workers === 1 ? "" : "s"} and ${stations} workstation${stations === 1 ? "" : "s"} shown.`;
+}
+
+function schedulePoll() {
+  clearTimeout(pollTimer);
+  if (document.visibilityState === "hidden") return;
+  pollTimer = setTimeout(refresh, pollSeconds() * 1000);
+}
+
+function setMessage(text) {
+  state.message = text;
+  setText($("status"), text);
+}
+
+function applySettings() {
+  const seed = seedSettings();
+  const button = $("reload-demo");
+  button.hidden = seed.allowed === false;
+  button.disabled = seed.allowed === false;
+  $("seed-token-field").hidden = !seed.needs_token;
+}
+
+/** Redraw every part of the page from state. */
+function drawAll() {
+  drawFilters();
+  drawLive();
+  const data = state.data;
+  if (!data) {
+    render.renderCardsEmpty($("summary-cards"));
+    return;
+  }
+  const tz = timeZone();
+  const { view } = state;
+  const win = data.factory.window;
+  const allWorkers = data.workers.workers;
+  const workerNames = new Map(data.workerList.workers.map((w) => [w.worker_id, w.name]));
+  const stationNames = new Map(data.stationList.workstations.map((s) => [s.workstation_id, s.name]));
+  const windowEnd = win && win.to ? Date.parse(win.to) : null;
+  const context = { timeZone: tz, windowEnd, stationNames };
+
+  render.renderCards($("summary-cards"), {
+    factory: data.factory.factory,
+    activeNow: allWorkers.filter((w) => w.last_state === "working").length,
+    workerCount: allWorkers.length,
+    window: win,
+    timeZone: tz,
+    now: data.now,
+  });
+  render.renderWindowCaption($("window-caption"), { window: win, timeZone: tz, rangeLabel: RANGE_LABELS[view.range] });
+
+  const workerRows = allWorkers.filter((w) => !view.worker || w.worker_id === view.worker);
+  state.shown.workers = render.renderTable($("worker-table"), {
+    columns: render.WORKER_COLUMNS, rows: workerRows, sort: view.wsort, idKey: "worker_id", idAttr: "data-worker-id",
+    emptyText: view.worker ? "This worker has no figures in this scope." : "No workers in this scope yet.",
+    context, onSort: (key) => sortBy("wsort", key, render.WORKER_COLUMNS),
+  });
+  const stationRows = data.workstations.workstations.filter((s) => !view.workstation || s.workstation_id === view.workstation);
+  state.shown.workstations = render.renderTable($("workstation-table"), {
+    columns: render.WORKSTATION_COLUMNS, rows: stationRows, sort: view.ssort, idKey: "workstation_id", idAttr: "data-workstation-id",
+    emptyText: view.workstation ? "This workstation has no figures in this scope." : "No workstations in this scope yet.",
+    context, onSort: (key) => sortBy("ssort", key, render.WORKSTATION_COLUMNS),
+  });
+  setText($("workers-sub"), `${state.shown.workers.length} of ${allWorkers.length} shown · sort by any column`);
+  setText($("stations-sub"), `${state.shown.workstations.length} of ${data.workstations.workstations.length} shown · sort by any column`);
+
+  render.renderFeed($("event-feed"), {
+    events: data.feed.events, workerNames, stationNames, timeZone: tz, now: Date.now(), seen: state.seenEvents,
+  });
+  drawCharts();
+}
+
+function drawCharts() {
+  const data = state.data;
+  if (!data) return;
+  const tz = timeZone();
+  const now = Date.now();
+  const minute = Math.floor(now / 60_000);
+  const timelineNode = $("timeline-chart");
+  const timeline = data.timeline;
+  drawIfChanged(timelineNode, JSON.stringify([timeline, timelineNode.clientWidth, tz, minute]), () => {
+    if (!timeline) {
+      timelineNode.replaceChildren(emptyNote("The server gives no timeline for this selection."));
+      return;
+    }
+    charts.drawTimeline(timelineNode, { window: timeline.window, workers: timeline.workers, timeZone: tz, now });
+  });
+  const hourlyNode = $("hourly-chart");
+  const hourly = data.hourly;
+  const daily = hourly && hourly.bucket_seconds >= 86_400;
+  setText($("hourly-title"), daily ? "Output and utilization by day" : "Output and utilization by hour");
+  setText($("hourly-sub"), `Units made each ${daily ? "day" : "hour"}, and the share of staffed time spent working`);
+  drawIfChanged(hourlyNode, JSON.stringify([hourly, hourlyNode.clientWidth, tz]), () => {
+    if (!hourly) {
+      hourlyNode.replaceChildren(emptyNote("The server gives no hourly figures for this selection."));
+      return;
+    }
+    charts.drawHourly(hourlyNode, { buckets: hourly.buckets, bucketSeconds: hourly.bucket_seconds, window: hourly.window, timeZone: tz });
+  });
+  const workerItems = state.shown.workers.map((w) => ({ id: w.worker_id, label: w.name || w.worker_id, value: w.utilization_pct }));
+  const workerNode = $("worker-util-chart");
+  drawIfChanged(workerNode, JSON.stringify([workerItems, workerNode.clientWidth]), () => {
+    charts.drawUtilizationBars(workerNode, { items: workerItems, what: "worker" });
+  });
+  const stationItems = state.shown.workstations.map((s) => ({ id: s.workstation_id, label: s.name || s.workstation_id, value: s.utilization_pct }));
+  const stationNode = $("station-util-chart");
+  drawIfChanged(stationNode, JSON.stringify([stationItems, stationNode.clientWidth]), () => {
+    charts.drawUtilizationBars(stationNode, { items: stationItems, what: "workstation" });
+  });
+}
+
+function emptyNote(text) {
+  const note = document.createElement("p");
+  note.className = "chart-empty";
+  note.textContent = text;
+  return note;
+}
+
+function drawFilters() {
+  const { view, data } = state;
+  const workers = data ? data.workerList.workers.map((w) => ({ value: w.worker_id, label: w.name && w.name !== w.worker_id ? `${w.name} (${w.worker_id})` : w.worker_id })) : [];
+  const stations = data ? data.stationList.workstations.map((s) => ({ value: s.workstation_id, label: s.name && s.name !== s.workstation_id ? `${s.name} (${s.workstation_id})` : s.workstation_id })) : [];
+  const sites = data && data.sites ? data.sites.sites.map((s) => ({ value: s.site_id, label: s.site_id })) : [];
+  render.renderOptions($("filter-worker"), workers, view.worker, "All workers");
+  render.renderOptions($("filter-workstation"), stations, view.workstation, "All workstations");
+  render.renderOptions($("filter-site"), sites, view.site, "All sites");
+  $("filter-site").closest(".field").hidden = Boolean(data && !data.sites && !view.site);
+  $("filter-range").value = view.range;
+  const custom = view.range === "custom";
+  $("custom-range").hidden = !custom;
+  $("custom-range-to").hidden = !custom;
+  if (document.activeElement !== $("filter-from")) $("filter-from").value = view.from;
+  if (document.activeElement !== $("filter-to")) $("filter-to").value = view.to;
+  $("filter-clear").hidden = !(view.worker || view.workstation || view.site || view.range !== "all");
+}
+
+function drawLive() {
+  const tz = timeZone();
+  const indicator = $("live-indicator");
+  const down = Boolean(state.down);
+  indicator.dataset.state = down ? "down" : state.data ? "live" : "connecting";
+  setText($("live-label"), down ? "Offline" : state.data ? "Live" : "Connecting");
+  render.renderUpdatedAt($("updated-at"), state.lastGood, tz);
+  render.renderBanner($("api-down-banner"), state.down, { timeZone: tz, lastGood: state.lastGood, pollSeconds: pollSeconds() });
+}
+
+/** Change the view, record it in the URL (a new history entry), and fetch for it. */
+function changeView(patch) {
+  state.view = { ...state.view, ...patch };
+  state.seenEvents.clear(); // another selection: its events are not "new"
+  state.announce = true;
+  const search = writeView(state.view, window.location.search);
+  if (search !== window.location.search) {
+    window.history.pushState(null, "", `${window.location.pathname}${search}${window.location.hash}`);
+  }
+  setMessage("Loading figures…");
+  drawFilters();
+  refresh();
+}
+
+/** Sort a table by `key` (same key again flips the direction); kept in the URL without a fetch. */
+function sortBy(param, key, columns) {
+  const column = columns.find((c) => c.key === key);
+  const current = state.view[param];
+  let dir = render.isNumeric(column) ? "desc" : "asc";
+  if (current && current.key === key) dir = current.dir === "asc" ? "desc" : "asc";
+  state.view = { ...state.view, [param]: { key, dir } };
+  const search = writeView(state.view, window.location.search);
+  window.history.replaceState(null, "", `${window.location.pathname}${search}${window.location.hash}`);
+  drawAll();
+}
+
+function wireFilters() {
+  $("filters").addEventListener("submit", (event) => event.preventDefault());
+  for (const [id, key] of [["filter-worker", "worker"], ["filter-workstation", "workstation"], ["filter-site", "site"]]) {
+    $(id).addEventListener("change", (event) => changeView({ [key]: event.target.value }));
+  }
+  $("filter-range").addEventListener("change", (event) => {
+    const range = event.target.value;
+    const patch = { range, from: "", to: "" };
+    if (range === "custom") {
+      // Start from the window on screen, so the user only nudges the ends.
+      const tz = timeZone();
+      const win = state.data && state.data.factory.window;
+      const now = Date.now();
+      const from = win && win.from ? Date.parse(win.from) : now - 8 * HOUR_MS;
+      const to = win && win.to ? Date.parse(win.to) : now;
+      patch.from = state.view.from || toLocalInput(from, tz);
+      patch.to = state.view.to || toLocalInput(to, tz);
+    }
+    changeView(patch);
+  });
+  for (const [id, key] of [["filter-from", "from"], ["filter-to", "to"]]) {
+    $(id).addEventListener("change", (event) => changeView({ range: "custom", [key]: event.target.value }));
+  }
+  $("filter-clear").addEventListener("click", () => {
+    changeView({ range: "all", from: "", to: "", worker: "", workstation: "", site: "" });
+    $("filter-range").focus();
+  });
+  window.addEventListener("popstate", () => {
+    state.view = readView(window.location.search);
+    state.seenEvents.clear();
+    state.announce = true;
+    drawFilters();
+    refresh();
+  });
+}
+
+function downloadCsv(kind) {
+  const data = state.data;
+  if (!data) return;
+  const columns = kind === "workers"
+    ? [{ key: "worker_id" }, ...render.WORKER_COLUMNS]
+    : [{ key: "workstation_id" }, ...render.WORKSTATION_COLUMNS];
+  const text = toCsv(columns, state.shown[kind]);
+  const win = data.factory.window;
+  const parts = [kind];
+  if (state.view.site) parts.push(state.view.site);
+  if (kind === "workers" && state.view.worker) parts.push(state.view.worker);
+  if (kind === "workstations" && state.view.workstation) parts.push(state.view.workstation);
+  parts.push(win && win.from ? `${fileStamp(win.from)}_${fileStamp(win.to)}` : "no-window");
+  const name = `${parts.map(fileStamp).filter(Boolean).join("_")}.csv`;
+  // A byte-order mark so spreadsheet programs read names in UTF-8.
+  const url = URL.createObjectURL(new Blob(["\ufeff", text], { type: "text/csv;charset=utf-8" }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  setMessage(`Exported ${state.shown[kind].length} ${kind === "workers" ? "worker" : "workstation"} row${state.shown[kind].length === 1 ? "" : "s"} to ${name}.`);
+}
+
+function wireExports() {
+  $("export-workers").addEventListener("click", () => downloadCsv("workers"));
+  $("export-workstations").addEventListener("click", () => downloadCsv("workstations"));
+}
+
+function wireSeedDialog() {
+  const dialog = $("seed-dialog");
+  const form = $("seed-form");
+  const tokenField = $("seed-token-field");
+  const tokenInput = $("seed-token");
+  const error = $("seed-error");
+  const confirm = $("seed-confirm");
+
+  const showError = (text) => {
+    error.textContent = text;
+    error.hidden = !text;
+  };
+
+  $("reload-demo").addEventListener("click", () => {
+    showError("");
+    tokenField.hidden = !(seedSettings().needs_token || tokenField.dataset.asked === "1");
+    tokenInput.value = state.adminToken;
+    confirm.disabled = false;
+    dialog.showModal();
+    (tokenField.hidden ? confirm : tokenInput).focus();
+  });
+  $("seed-cancel").addEventListener("click", () => dialog.close());
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const token = tokenField.hidden ? state.adminToken : tokenInput.value.trim();
+    if (!tokenField.hidden && !token) {
+      showError("Enter the admin token.");
+      tokenInput.focus();
+      return;
+    }
+    confirm.disabled = true;
+    showError("");
+    setMessage("Loading demo data…");
+    try {
+      const result = await api.seed(token);
+      state.adminToken = token;
+      dialog.close();
+      state.seenEvents.clear();
+      setMessage(`Demo data loaded: ${result.workers} workers, ${result.workstations} workstations, ${result.events} events.`);
+      refresh();
+    } catch (problem) {
+      confirm.disabled = false;
+      setMessage("");
+      if (problem.status === 401) {
+        tokenField.hidden = false;
+        tokenField.dataset.asked = "1";
+        showError("This server needs the admin token to load demo data.");
+        tokenInput.focus();
+      } else if (problem.status === 403 && !tokenField.hidden) {
+        state.adminToken = "";
+        showError("That token was not accepted.");
+        tokenInput.select();
+        tokenInput.focus();
+      } else {
+        showError(problem.down ? `The API can’t be reached: ${problem.message}` : problem.message);
+      }
+    }
+  });
+}
+
+function wireLifecycle() {
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") refresh();
+    else clearTimeout(pollTimer);
+  });
+  // Charts are drawn at their container's width; redraw them when the layout width changes.
+  let lastWidth = document.documentElement.clientWidth;
+  let frame = 0;
+  new ResizeObserver(() => {
+    const width = document.documentElement.clientWidth;
+    if (width === lastWidth) return;
+    lastWidth = width;
+    cancelAnimationFrame(frame);
+    frame = requestAnimationFrame(drawCharts);
+  }).observe(document.documentElement);
+}
+
+function start() {
+  charts.drawStateLegend($("timeline-legend"));
+  if (api.base) setText($("footer-api"), `API: ${api.base}`);
+  wireFilters();
+  wireExports();
+  wireSeedDialog();
+  wireLifecycle();
+  drawAll();
+  refresh();
+}
+
+start();

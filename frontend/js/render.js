@@ -1,0 +1,261 @@
+// Data to DOM: cards, tables, the feed, filters and messages. Every function redraws its part
+// completely from what it is given; none of them fetch or keep state of their own.
+
+import { el, replaceChildren, setText, drawIfChanged } from "./dom.js";
+import * as fmt from "./format.js";
+import { clock, dayTime, hourMinute, sameDay } from "./time.js";
+
+/** Worker table columns, in order; `key` is the API field shown (and the cell's data-col). */
+export const WORKER_COLUMNS = [
+  { key: "name", label: "Worker", kind: "name", idKey: "worker_id" },
+  { key: "last_state", label: "State", kind: "state" },
+  { key: "current_workstation_id", label: "Station", kind: "station" },
+  { key: "active_seconds", label: "Active", kind: "duration" },
+  { key: "idle_seconds", label: "Idle", kind: "duration" },
+  { key: "absent_seconds", label: "Absent", kind: "duration" },
+  { key: "utilization_pct", label: "Utilization", kind: "percent" },
+  { key: "units", label: "Units", kind: "integer" },
+  { key: "units_per_hour", label: "Units / h", kind: "decimal" },
+  { key: "last_seen", label: "Last seen", kind: "instant" },
+];
+
+/** Workstation table columns. */
+export const WORKSTATION_COLUMNS = [
+  { key: "name", label: "Workstation", kind: "name", idKey: "workstation_id" },
+  { key: "occupancy_seconds", label: "Occupied", kind: "duration" },
+  { key: "utilization_pct", label: "Utilization", kind: "percent" },
+  { key: "units", label: "Units", kind: "integer" },
+  { key: "throughput_per_hour", label: "Units / h", kind: "decimal" },
+];
+
+const NUMERIC_KINDS = new Set(["duration", "percent", "integer", "decimal"]);
+
+/** Whether a column holds numbers (right-aligned, sorted high to low first). */
+export function isNumeric(column) {
+  return NUMERIC_KINDS.has(column.kind);
+}
+
+/** Rows sorted by `sort` ({key, dir}); missing values last; ties keep the API's order. */
+export function sortRows(rows, sort, columns) {
+  if (!sort || !columns.some((c) => c.key === sort.key)) return rows.slice();
+  const sign = sort.dir === "desc" ? -1 : 1;
+  return rows
+    .map((row, index) => ({ row, index }))
+    .sort((a, b) => {
+      const x = a.row[sort.key];
+      const y = b.row[sort.key];
+      const xMissing = x === null || x === undefined;
+      const yMissing = y === null || y === undefined;
+      if (xMissing || yMissing) return xMissing === yMissing ? a.index - b.index : xMissing ? 1 : -1;
+      const order = typeof x === "number" && typeof y === "number"
+        ? x - y
+        : String(x).localeCompare(String(y), undefined, { numeric: true, sensitivity: "base" });
+      return order !== 0 ? sign * order : a.index - b.index;
+    })
+    .map(({ row }) => row);
+}
+
+function cellText(column, value, context) {
+  switch (column.kind) {
+    case "duration": return fmt.duration(value);
+    case "percent": return fmt.percent(value);
+    case "integer": return fmt.integer(value);
+    case "decimal": return fmt.decimal(value);
+    case "instant": {
+      if (!value) return "—";
+      const ms = Date.parse(value);
+      return context.windowEnd && sameDay(ms, context.windowEnd, context.timeZone)
+        ? hourMinute(ms, context.timeZone) : dayTime(ms, context.timeZone);
+    }
+    default: return value === null || value === undefined || value === "" ? "—" : String(value);
+  }
+}
+
+function cell(column, row, context) {
+  const value = row[column.key];
+  const td = el("td", { dataset: { col: column.key }, class: isNumeric(column) ? "num" : null });
+  if (value !== null && value !== undefined) td.dataset.value = String(value);
+  if (column.kind === "name") {
+    const id = row[column.idKey];
+    td.append(el("span", { class: "cell-name", text: value ?? id }));
+    if (id !== value) td.append(el("span", { class: "cell-sub", text: id }));
+  } else if (column.kind === "state") {
+    td.append(value ? el("span", { class: `badge badge-${value}`, text: fmt.stateLabel(value) }) : "—");
+  } else if (column.kind === "station") {
+    td.append(el("span", { text: cellText(column, value, context) }));
+    const name = value ? context.stationNames.get(value) : null;
+    if (name && name !== value) td.append(el("span", { class: "cell-sub", text: name }));
+  } else if (column.kind === "instant" && value) {
+    td.append(el("time", { datetime: value, text: cellText(column, value, context) }));
+  } else {
+    td.textContent = cellText(column, value, context);
+  }
+  return td;
+}
+
+/**
+ * Draw a sortable table. The header is built once (so keyboard focus on a sort button
+ * survives every poll) and only its aria-sort is updated; the body is rebuilt when rows change.
+ * `onSort(key)` is called when a header button is pressed.
+ */
+export function renderTable(table, { columns, rows, sort, idKey, idAttr, emptyText, context, onSort }) {
+  let head = table.tHead;
+  if (!head || !head.rows.length) {
+    head = table.tHead || table.createTHead();
+    const tr = el("tr");
+    for (const column of columns) {
+      const button = el("button", { type: "button", class: "sort-button", dataset: { key: column.key } },
+        el("span", { text: column.label }),
+        el("span", { class: "sort-icon", "aria-hidden": "true" }));
+      button.addEventListener("click", () => onSort(column.key));
+      tr.append(el("th", { scope: "col", dataset: { col: column.key }, class: isNumeric(column) ? "num" : null }, button));
+    }
+    head.append(tr);
+  }
+  for (const th of head.rows[0].cells) {
+    const active = sort && sort.key === th.dataset.col;
+    if (active) th.setAttribute("aria-sort", sort.dir === "desc" ? "descending" : "ascending");
+    else th.removeAttribute("aria-sort");
+  }
+  const body = table.tBodies[0] || table.createTBody();
+  const sorted = sortRows(rows, sort, columns);
+  const signature = JSON.stringify([sorted, context.timeZone, context.windowEnd, [...context.stationNames]]);
+  drawIfChanged(body, signature, () => {
+    if (sorted.length === 0) {
+      replaceChildren(body, el("tr", { class: "empty-row" }, el("td", { colspan: columns.length, text: emptyText })));
+      return;
+    }
+    replaceChildren(body, sorted.map((row) => {
+      const tr = el("tr");
+      tr.setAttribute(idAttr, row[idKey]);
+      for (const column of columns) tr.append(cell(column, row, context));
+      return tr;
+    }));
+  });
+  return sorted;
+}
+
+/** Put `text` in `node` with its numbers large and its units ("h", "min", "%") small. */
+function setFigure(node, text) {
+  drawIfChanged(node, text, () => {
+    replaceChildren(node, text.split(/(\d[\d,.]*)/).filter(Boolean).map((part) => (
+      /^\d/.test(part) ? part : el("span", { class: "unit", text: part })
+    )));
+  });
+}
+
+function card(root, name, value, text, note) {
+  const node = root.querySelector(`[data-card="${name}"]`);
+  const valueNode = node.querySelector(".value");
+  setFigure(valueNode, text);
+  if (value === null || value === undefined) delete valueNode.dataset.value;
+  else valueNode.dataset.value = String(value);
+  if (note !== undefined) setText(node.querySelector(".card-note"), note);
+}
+
+/** The six summary cards. `activeNow` counts the listed workers whose last state is working. */
+export function renderCards(root, { factory, activeNow, workerCount, window: win, timeZone, now }) {
+  const f = factory;
+  card(root, "active", f.total_active_seconds, fmt.duration(f.total_active_seconds),
+    `Time in “working”, summed over ${fmt.integer(f.worker_count)} worker${f.worker_count === 1 ? "" : "s"}`);
+  card(root, "idle", f.total_idle_seconds, fmt.duration(f.total_idle_seconds), "Time at a station, not working");
+  card(root, "units", f.total_units, fmt.integer(f.total_units),
+    `From ${fmt.integer(f.event_count)} camera event${f.event_count === 1 ? "" : "s"} in the window`);
+  card(root, "rate", f.average_production_rate, fmt.perHour(f.average_production_rate), "Units per active hour");
+  card(root, "utilization", f.average_utilization_pct, fmt.percent(f.average_utilization_pct),
+    "Mean of workers’ active ÷ (active + idle)");
+  const end = win && win.to ? Date.parse(win.to) : null;
+  let note = `of ${fmt.integer(workerCount)} worker${workerCount === 1 ? "" : "s"}`;
+  if (end !== null && now - end > 2 * 60_000) {
+    note += `, as of ${sameDay(end, now, timeZone) ? hourMinute(end, timeZone) : dayTime(end, timeZone)}`;
+  }
+  card(root, "active-now", activeNow, fmt.integer(activeNow), note);
+  const bar = root.querySelector('[data-card="utilization"] .meter-fill');
+  if (bar) bar.style.width = `${Math.min(Math.max(f.average_utilization_pct || 0, 0), 100)}%`;
+}
+
+/** Blank every card (no data yet). */
+export function renderCardsEmpty(root) {
+  for (const node of root.querySelectorAll(".value")) setFigure(node, "—");
+}
+
+/**
+ * Fill a <select> with `items` ([{value, label}]) after an "all" option. The current value is
+ * kept even when the list does not hold it (a shared URL may name it before the list loads).
+ */
+export function renderOptions(select, items, current, allLabel) {
+  const list = items.slice();
+  if (current && !list.some((item) => item.value === current)) list.push({ value: current, label: current });
+  drawIfChanged(select, JSON.stringify([list, allLabel]), () => {
+    replaceChildren(select,
+      el("option", { value: "", text: allLabel }),
+      list.map((item) => el("option", { value: item.value, text: item.label })));
+  });
+  if (select.value !== current) select.value = current;
+}
+
+/** The live feed: newest events first; events not seen in the previous draw are marked new. */
+export function renderFeed(list, { events, workerNames, stationNames, timeZone, now, seen }) {
+  const signature = JSON.stringify([events.map((e) => e.id), [...workerNames], [...stationNames], timeZone]);
+  drawIfChanged(list, signature, () => {
+    if (events.length === 0) {
+      replaceChildren(list, el("li", { class: "feed-empty", text: "No events yet for this selection." }));
+      return;
+    }
+    const firstDraw = seen.size === 0;
+    replaceChildren(list, events.map((event) => {
+      const at = Date.parse(event.timestamp);
+      const name = workerNames.get(event.worker_id) || event.worker_id;
+      const station = stationNames.get(event.workstation_id);
+      const isNew = !firstDraw && !seen.has(event.id);
+      const what = event.event_type === "product_count"
+        ? `+${fmt.integer(event.count)} unit${event.count === 1 ? "" : "s"}`
+        : fmt.stateLabel(event.event_type);
+      const timeText = sameDay(at, now, timeZone) ? clock(at, timeZone) : `${dayTime(at, timeZone)}`;
+      return el("li", { class: `feed-item${isNew ? " is-new" : ""}`, dataset: { eventId: event.id, workerId: event.worker_id, workstationId: event.workstation_id } },
+        el("span", { class: `feed-dot dot-${event.event_type}`, "aria-hidden": "true" }),
+        el("div", { class: "feed-body" },
+          el("div", { class: "feed-line" },
+            el("span", { class: "feed-worker", text: name }),
+            el("span", { class: `feed-type type-${event.event_type}`, text: what })),
+          el("div", { class: "feed-meta" },
+            el("span", { class: "feed-where" },
+              el("time", { datetime: event.timestamp, text: timeText }),
+              el("span", { class: "feed-station", text: station && station !== event.workstation_id ? `${event.workstation_id} ${station}` : event.workstation_id })),
+            el("span", { class: "feed-conf", title: "Camera confidence", text: `conf. ${fmt.confidence(event.confidence)}` }))));
+    }));
+    for (const event of events) seen.add(event.id);
+  });
+}
+
+/** "Updated at HH:MM:SS" in the factory's zone. */
+export function renderUpdatedAt(node, ms, timeZone) {
+  setText(node, ms ? `Updated at ${clock(ms, timeZone)}` : "Not updated yet");
+  if (ms) node.setAttribute("datetime", new Date(ms).toISOString());
+}
+
+/** The API-down banner: shown with what is known, or hidden when the API answers. */
+export function renderBanner(banner, down, { timeZone, lastGood, pollSeconds }) {
+  if (!down) {
+    banner.hidden = true;
+    return;
+  }
+  const detail = banner.querySelector("[data-detail]");
+  const kept = lastGood
+    ? `The figures below are from ${clock(lastGood, timeZone)} and stay on screen until it answers again.`
+    : "No figures could be loaded yet.";
+  setText(detail, `${kept} Trying again every ${fmt.decimal(pollSeconds)} s. Last attempt: ${down.message}`);
+  banner.hidden = false;
+}
+
+/** The line that says which window the figures cover. */
+export function renderWindowCaption(node, { window: win, timeZone, rangeLabel }) {
+  if (!win || !win.from || !win.to) {
+    setText(node, `${rangeLabel}: no events in this window.`);
+    return;
+  }
+  const from = Date.parse(win.from);
+  const to = Date.parse(win.to);
+  const end = sameDay(from, to, timeZone) ? hourMinute(to, timeZone) : dayTime(to, timeZone);
+  setText(node, `${rangeLabel}: ${dayTime(from, timeZone)} → ${end} (${fmt.duration(win.seconds)}), times in ${timeZone}`);
+}

@@ -1,0 +1,672 @@
+"""The dashboard in real headless Chromium against a real server on 127.0.0.1.
+
+The page is never waited on with sleeps: Playwright's `expect` retries until its condition holds,
+and the page marks `data-ready` and counts `data-render-count` after each completed refresh.
+`?poll=3600` keeps a page from refreshing on its own where a test does not want it to.
+"""
+
+import csv
+import io
+import os
+import pathlib
+import re
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+
+from tests.browser import (cards, chromium_path, decimal_text, duration_text, launch_chromium, open_dashboard,
+                           page_query, percent_text, render_count, table_rows, wait_for_query,
+                           wait_for_render_after, wait_until_ready)
+from tests.servers import REPO_ROOT, Server
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+if chromium_path() is None:
+    pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)", allow_module_level=True)
+
+FRONTEND = pathlib.Path(REPO_ROOT) / "frontend"
+QUIET = "?poll=3600"  # no refresh of its own during a test
+XSS_NAME = "<img src=x onerror=alert(1)>"
+FORMULA_NAME = "=HYPERLINK(\"http://x\",\"y\")"
+
+WORKER_NUMBERS = ["active_seconds", "idle_seconds", "absent_seconds", "utilization_pct", "units", "units_per_hour"]
+STATION_NUMBERS = ["occupancy_seconds", "utilization_pct", "units", "throughput_per_hour"]
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    """A server holding the demo shift; tests against it only read."""
+    server = Server(tmp_path_factory.mktemp("seeded")).start()
+    server.post("/seed")
+    yield server
+    server.stop()
+
+
+def iso(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def old_shift_events(start, prefix="old"):
+    """Two workers, two sites: a 4-hour spell that ended (everyone absent) long before now."""
+    events = []
+    for number, (worker, station, site) in enumerate([("W-A", "S-1", "north"), ("W-B", "S-2", "south")]):
+        at = start + timedelta(minutes=number * 10)
+        plan = [(0, "working"), (60, "idle"), (75, "working"), (240, "absent")]
+        for minute, state in plan:
+            events.append({"timestamp": iso(at + timedelta(minutes=minute)), "worker_id": worker,
+                           "workstation_id": station, "event_type": state, "site_id": site,
+                           "confidence": 0.9, "event_id": f"{prefix}-{worker}-{minute}"})
+        for minute in range(10, 240, 20):
+            events.append({"timestamp": iso(at + timedelta(minutes=minute)), "worker_id": worker,
+                           "workstation_id": station, "event_type": "product_count", "count": 2,
+                           "site_id": site, "event_id": f"{prefix}-{worker}-u{minute}"})
+    return events
+
+
+@pytest.fixture(scope="module")
+def old_floor(tmp_path_factory):
+    """A server whose only events ended two days ago: "today" and "last 8 hours" hold nothing."""
+    server = Server(tmp_path_factory.mktemp("old")).start()
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2, hours=6)
+    server.post("/events", old_shift_events(start))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """A server whose events carry markup and a spreadsheet formula as ids."""
+    server = Server(tmp_path_factory.mktemp("hostile")).start()
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
+    rows = []
+    for number, worker in enumerate([XSS_NAME, FORMULA_NAME, "W-plain"]):
+        at = start + timedelta(minutes=number)
+        rows += [
+            {"timestamp": iso(at), "worker_id": worker, "workstation_id": "<b>S1</b>", "event_type": "working",
+             "site_id": "<i>site</i>"},
+            {"timestamp": iso(at + timedelta(minutes=30)), "worker_id": worker, "workstation_id": "<b>S1</b>",
+             "event_type": "product_count", "count": 3, "site_id": "<i>site</i>"},
+            {"timestamp": iso(at + timedelta(minutes=60)), "worker_id": worker, "workstation_id": "<b>S1</b>",
+             "event_type": "idle", "site_id": "<i>site</i>"},
+        ]
+    server.post("/events", rows)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page at 1440x900. A JavaScript error or any alert/confirm/prompt fails the test."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+
+    def on_dialog(dialog):
+        problems.append(f"unexpected {dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    yield page
+    context.close()
+    assert not problems
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    """Start servers of this test's own (each with its own database); stopped at the end."""
+    started = []
+
+    def make(name="server", **env):
+        server = Server(str(tmp_path / name), **env).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def api_query(page):
+    """The page's metrics query as a query string for the API."""
+    query = page_query(page)
+    return f"?{urlencode(query)}" if query else ""
+
+
+def assert_figures_match_api(page, server, worker=None, workstation=None):
+    """Cards and both tables show exactly what the API answers for the page's own query."""
+    query = api_query(page)
+    factory = server.get(f"/metrics/factory{query}")["factory"]
+    all_workers = workers = server.get(f"/metrics/workers{query}")["workers"]
+    stations = server.get(f"/metrics/workstations{query}")["workstations"]
+    if worker:
+        workers = [w for w in workers if w["worker_id"] == worker]
+    if workstation:
+        stations = [s for s in stations if s["workstation_id"] == workstation]
+
+    shown = {row["id"]: row["cells"] for row in table_rows(page, "#worker-table", "data-worker-id")}
+    assert set(shown) == {w["worker_id"] for w in workers}
+    for expected in workers:
+        cells = shown[expected["worker_id"]]
+        for field in WORKER_NUMBERS:
+            assert float(cells[field]["value"]) == expected[field], (expected["worker_id"], field)
+        for field in ("active_seconds", "idle_seconds", "absent_seconds"):
+            assert cells[field]["text"] == duration_text(expected[field])
+        assert cells["utilization_pct"]["text"] == percent_text(expected["utilization_pct"])
+        assert cells["units_per_hour"]["text"] == decimal_text(expected["units_per_hour"])
+        assert cells["name"]["value"] == expected["name"]
+        assert cells["last_state"]["value"] == expected["last_state"]
+        assert cells["last_seen"]["value"] == expected["last_seen"]
+        assert cells["current_workstation_id"]["value"] == expected["current_workstation_id"]
+
+    shown = {row["id"]: row["cells"] for row in table_rows(page, "#workstation-table", "data-workstation-id")}
+    assert set(shown) == {s["workstation_id"] for s in stations}
+    for expected in stations:
+        cells = shown[expected["workstation_id"]]
+        for field in STATION_NUMBERS:
+            assert float(cells[field]["value"]) == expected[field], (expected["workstation_id"], field)
+        assert cells["occupancy_seconds"]["text"] == duration_text(expected["occupancy_seconds"])
+        assert cells["name"]["value"] == expected["name"]
+
+    shown_cards = cards(page)
+    expected_cards = {
+        "active": factory["total_active_seconds"],
+        "idle": factory["total_idle_seconds"],
+        "units": factory["total_units"],
+        "rate": factory["average_production_rate"],
+        "utilization": factory["average_utilization_pct"],
+        "active-now": sum(1 for w in all_workers if w["last_state"] == "working"),
+    }
+    for name, value in expected_cards.items():
+        assert float(shown_cards[name]["value"]) == value, name
+    assert shown_cards["active"]["text"] == duration_text(factory["total_active_seconds"])
+    assert shown_cards["idle"]["text"] == duration_text(factory["total_idle_seconds"])
+    assert shown_cards["utilization"]["text"] == percent_text(factory["average_utilization_pct"])
+    assert shown_cards["rate"]["text"] == f"{decimal_text(factory['average_production_rate'])} units/h"
+    return factory
+
+
+def url_params(page):
+    return {key: values[0] for key, values in parse_qs(urlparse(page.url).query).items()}
+
+
+# ---------------------------------------------------------------- the seeded page
+
+def test_seeded_page_shows_every_worker_with_the_numbers_the_api_gives(page, seeded):
+    open_dashboard(page, seeded.base, QUIET)
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    expect(page.locator("#workstation-table tbody tr[data-workstation-id]")).to_have_count(6)
+    assert page_query(page) == {}  # whole data: no from, no to
+    assert_figures_match_api(page, seeded)
+
+    names = page.locator("#worker-table td[data-col='name'] .cell-name").all_inner_texts()
+    assert names == [w["name"] for w in seeded.get("/metrics/workers")["workers"]]
+    expect(page.locator("#updated-at")).to_have_text(re.compile(r"^Updated at \d\d:\d\d:\d\d$"))
+    expect(page.locator("#status")).to_have_attribute("aria-live", "polite")
+    expect(page.locator("#api-down-banner")).to_be_hidden()
+
+
+def test_charts_and_feed_are_drawn_with_text_alternatives(page, seeded):
+    open_dashboard(page, seeded.base, QUIET)
+    for chart in ("#timeline-chart", "#hourly-chart", "#worker-util-chart", "#station-util-chart"):
+        figure = page.locator(f"{chart} svg[role='img']")
+        expect(figure).to_have_count(1)
+        assert figure.get_attribute("aria-label").strip()
+        expect(page.locator(f"{chart} svg > title")).to_have_count(1)
+    expect(page.locator("#timeline-chart .timeline-row")).to_have_count(6)
+    for state in ("working", "idle", "absent"):
+        assert page.locator(f"#timeline-chart .band-{state}").count() > 0
+    expect(page.locator("#timeline-legend li")).to_have_text(["Working", "Idle", "Absent"])
+    buckets = seeded.get("/metrics/hourly")["buckets"]
+    assert page.locator("#hourly-chart .hour-bar").count() == sum(1 for b in buckets if b["units"] > 0)
+
+    feed = seeded.get("/events?limit=20")["events"]
+    items = page.locator("#event-feed li[data-event-id]")
+    expect(items).to_have_count(20)
+    assert [int(i) for i in items.evaluate_all("els => els.map(e => e.dataset.eventId)")] == [e["id"] for e in feed]
+
+
+def test_sorting_by_a_column_works_from_the_keyboard(page, seeded):
+    open_dashboard(page, seeded.base, QUIET)
+    button = page.locator("#worker-table th[data-col='units'] button")
+    button.focus()
+    page.keyboard.press("Enter")
+    header = page.locator("#worker-table th[data-col='units']")
+    expect(header).to_have_attribute("aria-sort", "descending")
+    units = [int(v) for v in page.locator("#worker-table td[data-col='units']").evaluate_all(
+        "tds => tds.map(td => td.dataset.value)")]
+    assert units == sorted(units, reverse=True)
+    assert url_params(page)["wsort"] == "-units"
+
+    page.keyboard.press("Space")  # focus stayed on the button through the redraw
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    units = [int(v) for v in page.locator("#worker-table td[data-col='units']").evaluate_all(
+        "tds => tds.map(td => td.dataset.value)")]
+    assert units == sorted(units)
+    assert page.locator("#worker-table th[aria-sort]").count() == 1
+
+    page.locator("#workstation-table th[data-col='name'] button").click()
+    expect(page.locator("#workstation-table th[data-col='name']")).to_have_attribute("aria-sort", "ascending")
+    names = page.locator("#workstation-table td[data-col='name']").evaluate_all("tds => tds.map(td => td.dataset.value)")
+    assert names == sorted(names, key=str.lower)
+
+
+# ---------------------------------------------------------------- filters and the URL
+
+def test_worker_workstation_and_site_filters_change_the_figures_and_the_url(page, seeded):
+    open_dashboard(page, seeded.base, QUIET)
+
+    page.select_option("#filter-worker", "W-03")
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(1)
+    expect(page.locator("#worker-table tbody tr")).to_have_attribute("data-worker-id", "W-03")
+    assert url_params(page)["worker"] == "W-03"
+    expect(page.locator("#timeline-chart .timeline-row")).to_have_count(1)
+    expect(page.locator("#timeline-chart .timeline-row")).to_have_attribute("data-worker-id", "W-03")
+    feed_workers = page.locator("#event-feed li[data-event-id]").evaluate_all("els => els.map(e => e.dataset.workerId)")
+    assert feed_workers and set(feed_workers) == {"W-03"}
+    assert_figures_match_api(page, seeded, worker="W-03")
+
+    all_bands = page.locator("#timeline-chart .band").count()
+    page.select_option("#filter-workstation", "WS-02")  # where W-03 helped for a while
+    expect(page.locator("#workstation-table tbody tr[data-workstation-id]")).to_have_count(1)
+    expect(page.locator("#event-feed li[data-event-id]").first).to_have_attribute("data-workstation-id", "WS-02")
+    feed_stations = page.locator("#event-feed li[data-event-id]").evaluate_all("els => els.map(e => e.dataset.workstationId)")
+    assert set(feed_stations) == {"WS-02"}
+    assert 0 < page.locator("#timeline-chart .band").count() < all_bands
+    assert url_params(page) == {"poll": "3600", "worker": "W-03", "workstation": "WS-02"}
+
+    page.locator("#filter-clear").click()
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    assert "worker" not in url_params(page)
+
+    page.select_option("#filter-site", "plant-north")
+    north = {w["worker_id"] for w in seeded.get("/metrics/workers?site_id=plant-north")["workers"]}
+    assert north and len(north) < 6
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(len(north))
+    wait_for_query(page, site_id="plant-north")
+    assert url_params(page)["site"] == "plant-north"
+    assert_figures_match_api(page, seeded)
+
+    # The URL alone brings the same view back.
+    page.reload()
+    wait_until_ready(page)
+    expect(page.locator("#filter-site")).to_have_value("plant-north")
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(len(north))
+    assert_figures_match_api(page, seeded)
+
+    # Back goes to the view before.
+    page.go_back()
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    expect(page.locator("#filter-site")).to_have_value("")
+
+
+def test_custom_range_is_read_in_the_factory_time_zone_and_survives_a_reload(page, seeded):
+    open_dashboard(page, seeded.base, QUIET)
+    window = seeded.get("/metrics/factory")["window"]
+    start = datetime.fromisoformat(window["from"].replace("Z", "+00:00"))
+    before = cards(page)
+
+    page.select_option("#filter-range", "custom")
+    expect(page.locator("#filter-from")).to_be_visible()
+    count = render_count(page)
+    page.fill("#filter-from", (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    wait_for_render_after(page, count)
+    count = render_count(page)
+    page.fill("#filter-to", (start + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M"))
+    wait_for_render_after(page, count)
+    expected_from = (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:00.000Z")
+    expected_to = (start + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:00.000Z")
+    wait_for_query(page, **{"from": expected_from, "to": expected_to})
+    factory = assert_figures_match_api(page, seeded)
+    assert factory["total_active_seconds"] < float(before["active"]["value"])
+    params = url_params(page)
+    assert params["range"] == "custom"
+    assert params["from"] == (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+
+    page.reload()
+    wait_until_ready(page)
+    expect(page.locator("#filter-range")).to_have_value("custom")
+    expect(page.locator("#filter-from")).to_have_value((start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    assert page_query(page) == {"from": expected_from, "to": expected_to}
+    assert_figures_match_api(page, seeded)
+
+
+def test_today_and_last_8_hours_on_old_data_show_zeros(page, old_floor):
+    open_dashboard(page, old_floor.base, QUIET)
+    whole = cards(page)
+    assert float(whole["units"]["value"]) > 0 and float(whole["active"]["value"]) > 0
+
+    page.select_option("#filter-range", "last8h")
+    expect(page.locator("[data-card='units'] .value")).to_have_attribute("data-value", "0")
+    expect(page.locator("[data-card='active'] .value")).to_have_text(re.compile(r"^0\s*min$"))
+    assert url_params(page)["range"] == "last8h"
+    query = page_query(page)
+    span = datetime.fromisoformat(query["to"].replace("Z", "+00:00")) - datetime.fromisoformat(query["from"].replace("Z", "+00:00"))
+    assert span == timedelta(hours=8)
+    assert_figures_match_api(page, old_floor)
+    assert all(float(row["cells"]["active_seconds"]["value"]) == 0
+               for row in table_rows(page, "#worker-table", "data-worker-id"))
+
+    page.select_option("#filter-range", "today")
+    page.wait_for_function("(new URLSearchParams(document.body.dataset.query).get('from') || '').endsWith('T00:00:00.000Z')")
+    expect(page.locator("[data-card='units'] .value")).to_have_attribute("data-value", "0")
+    assert url_params(page)["range"] == "today"
+    assert page_query(page)["from"].endswith("T00:00:00.000Z")  # midnight in the factory's zone, UTC here
+
+    page.select_option("#filter-range", "all")
+    expect(page.locator("[data-card='units'] .value")).to_have_attribute("data-value", whole["units"]["value"])
+    assert "range" not in url_params(page)
+
+
+def test_presets_follow_the_factory_time_zone(page, server_factory):
+    server = server_factory(FACTORY_TZ="Asia/Kolkata")  # UTC+05:30, no daylight saving
+    start = datetime.now(timezone.utc).replace(microsecond=0, second=0) - timedelta(days=2)
+    server.post("/events", old_shift_events(start))
+    open_dashboard(page, server.base, QUIET + "&range=today")
+    assert page_query(page)["from"].endswith("T18:30:00.000Z")  # local midnight, 5:30 ahead of UTC
+
+    page.goto(f"{server.base}/{QUIET}&range=custom&from=2026-01-15T11:30&to=2026-01-15T13:00")
+    wait_until_ready(page)
+    assert page_query(page) == {"from": "2026-01-15T06:00:00.000Z", "to": "2026-01-15T07:30:00.000Z"}
+    expect(page.locator("#window-caption")).to_contain_text("Asia/Kolkata")
+
+
+def test_a_worker_unknown_to_the_charts_still_shows_the_rest(page, seeded):
+    open_dashboard(page, seeded.base, QUIET + "&worker=NOBODY")
+    expect(page.locator("#filter-worker")).to_have_value("NOBODY")
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(0)
+    expect(page.locator("#workstation-table tbody tr[data-workstation-id]")).to_have_count(6)
+    expect(page.locator("#timeline-chart .chart-empty")).to_be_visible()
+
+
+def test_api_parameter_points_the_page_at_another_origin(page, seeded, server_factory):
+    empty = server_factory("empty")
+    open_dashboard(page, empty.base, f"{QUIET}&api={seeded.base}")
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    assert_figures_match_api(page, seeded)
+    page.select_option("#filter-worker", "W-01")
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(1)
+    assert url_params(page)["api"] == seeded.base  # kept while the view changes
+
+
+# ---------------------------------------------------------------- live
+
+def test_api_down_banner_appears_keeps_figures_and_clears_when_the_api_is_back(page, server_factory):
+    server = server_factory()
+    server.post("/seed")
+    open_dashboard(page, server.base, "?poll=1")
+    # It polls on its own.
+    page.wait_for_function("Number(document.body.dataset.renderCount) >= 2")
+    before = cards(page)
+    banner = page.locator("#api-down-banner")
+    expect(banner).to_be_hidden()
+
+    server.stop()
+    expect(banner).to_be_visible(timeout=15_000)
+    expect(banner).to_have_attribute("role", "alert")
+    expect(page.locator("#live-label")).to_have_text("Offline")
+    # The last figures stay on screen while the API is away.
+    assert cards(page) == before
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    count = render_count(page)
+
+    server.start()  # the same port and database
+    expect(banner).to_be_hidden(timeout=15_000)
+    wait_for_render_after(page, count)
+    expect(page.locator("#live-label")).to_have_text("Live")
+    assert cards(page) == before
+
+
+# ---------------------------------------------------------------- reload demo data
+
+def test_reload_button_loads_the_demo_into_an_empty_server(page, server_factory):
+    server = server_factory()
+    open_dashboard(page, server.base, QUIET)
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(0)
+
+    page.locator("#reload-demo").click()
+    dialog = page.locator("#seed-dialog")
+    expect(dialog).to_be_visible()
+    expect(page.locator("#seed-token")).to_be_hidden()
+    page.locator("#seed-confirm").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    expect(page.locator("#status")).to_contain_text("Demo data loaded")
+    assert_figures_match_api(page, server)
+
+
+def test_reload_button_asks_for_the_admin_token(page, server_factory):
+    server = server_factory(ADMIN_TOKEN="s3cret-token")
+    open_dashboard(page, server.base, QUIET)
+    assert server.get("/settings")["seed"]["needs_token"] is True
+
+    page.locator("#reload-demo").click()
+    token = page.locator("#seed-token")
+    expect(token).to_be_visible()  # the server said it needs one
+    expect(token).to_have_attribute("type", "password")
+    token.fill("wrong")
+    page.locator("#seed-confirm").click()
+    expect(page.locator("#seed-error")).to_have_text("That token was not accepted.")
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(0)
+
+    token.fill("s3cret-token")
+    page.locator("#seed-confirm").click()
+    expect(page.locator("#seed-dialog")).to_be_hidden()
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+
+
+def test_reload_button_asks_for_the_token_after_a_401(page, server_factory):
+    server = server_factory(ADMIN_TOKEN="s3cret-token")
+    # A server that does not say up front that it needs a token: the 401 is what asks.
+    page.route("**/settings", lambda route: route.fulfill(json={
+        "factory_tz": "UTC", "poll_seconds": 3600, "seed": {"allowed": True, "needs_token": False}}))
+    open_dashboard(page, server.base, QUIET)
+    page.locator("#reload-demo").click()
+    expect(page.locator("#seed-token")).to_be_hidden()
+    page.locator("#seed-confirm").click()
+    expect(page.locator("#seed-token")).to_be_visible()
+    expect(page.locator("#seed-error")).to_contain_text("needs the admin token")
+    page.locator("#seed-token").fill("s3cret-token")
+    page.keyboard.press("Enter")
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+
+
+def test_reload_button_is_hidden_when_seeding_is_off(page, server_factory):
+    server = server_factory(ALLOW_SEED="0")
+    open_dashboard(page, server.base, QUIET)
+    expect(page.locator("#reload-demo")).to_be_hidden()
+
+
+# ---------------------------------------------------------------- data is text
+
+def test_names_from_events_are_shown_as_text_never_as_html(page, hostile):
+    open_dashboard(page, hostile.base, QUIET)
+    row = page.locator("#worker-table tbody tr").filter(has_text=XSS_NAME)
+    expect(row).to_have_count(1)
+    expect(row.locator("td[data-col='name']")).to_have_attribute("data-value", XSS_NAME)
+    expect(page.locator("#workstation-table td[data-col='name'] .cell-name")).to_have_text(["<b>S1</b>"])
+    expect(page.locator("#filter-worker option", has_text=XSS_NAME)).to_have_count(1)
+    expect(page.locator("#filter-site option", has_text="<i>site</i>")).to_have_count(1)
+    expect(page.locator("#event-feed .feed-worker", has_text=XSS_NAME).first).to_be_visible()
+    expect(page.locator("#timeline-chart").get_by_text(XSS_NAME[:10], exact=False).first).to_be_attached()
+    # No element was made from the data: no <img>, <b> or <i> anywhere on the page.
+    assert page.evaluate("document.querySelectorAll('img, b, i').length") == 0
+
+    page.select_option("#filter-worker", XSS_NAME)
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(1)
+    assert url_params(page)["worker"] == XSS_NAME
+    assert page.evaluate("document.querySelectorAll('img, b, i').length") == 0
+
+
+# ---------------------------------------------------------------- CSV
+
+def read_download(download):
+    text = pathlib.Path(download.path()).read_text(encoding="utf-8")
+    assert text.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(text[1:])))
+
+
+def test_csv_export_downloads_the_rows_shown(page, seeded):
+    open_dashboard(page, seeded.base, QUIET + "&site=plant-south")
+    shown = table_rows(page, "#worker-table", "data-worker-id")
+    assert 0 < len(shown) < 6
+    with page.expect_download() as info:
+        page.locator("#export-workers").click()
+    assert info.value.suggested_filename.startswith("workers_plant-south_")
+    assert info.value.suggested_filename.endswith(".csv")
+    rows = read_download(info.value)
+    assert [r["worker_id"] for r in rows] == [r["id"] for r in shown]
+    assert list(rows[0]) == ["worker_id", "name", "last_state", "current_workstation_id", "active_seconds",
+                             "idle_seconds", "absent_seconds", "utilization_pct", "units", "units_per_hour",
+                             "last_seen"]
+    for row, screen in zip(rows, shown):
+        for field, cell in screen["cells"].items():
+            assert row[field] == (cell["value"] or ""), field
+
+    page.locator("#workstation-table th[data-col='units'] button").click()
+    stations = table_rows(page, "#workstation-table", "data-workstation-id")
+    with page.expect_download() as info:
+        page.locator("#export-workstations").click()
+    rows = read_download(info.value)
+    assert [r["workstation_id"] for r in rows] == [s["id"] for s in stations]
+    assert list(rows[0]) == ["workstation_id", "name", "occupancy_seconds", "utilization_pct", "units",
+                             "throughput_per_hour"]
+    api = {s["workstation_id"]: s for s in seeded.get("/metrics/workstations?site_id=plant-south")["workstations"]}
+    for row in rows:
+        assert float(row["occupancy_seconds"]) == api[row["workstation_id"]]["occupancy_seconds"]
+        assert float(row["throughput_per_hour"]) == api[row["workstation_id"]]["throughput_per_hour"]
+
+
+def test_csv_export_keeps_formulas_and_markup_inert(page, hostile):
+    open_dashboard(page, hostile.base, QUIET)
+    with page.expect_download() as info:
+        page.locator("#export-workers").click()
+    text = pathlib.Path(info.value.path()).read_text(encoding="utf-8")
+    rows = {r["worker_id"]: r for r in csv.DictReader(io.StringIO(text[1:]))}
+    assert f"'{FORMULA_NAME}" in rows  # quoted by the CSV, defused by the leading apostrophe
+    assert rows[f"'{FORMULA_NAME}"]["name"] == f"'{FORMULA_NAME}"
+    assert rows[XSS_NAME]["name"] == XSS_NAME
+    assert '"\'=HYPERLINK(""http://x"",""y"")"' in text
+
+
+# ---------------------------------------------------------------- the pure modules, in the browser
+
+HELPERS_JS = """async () => {
+    const fmt = await import('/js/format.js');
+    const csv = await import('/js/csv.js');
+    const time = await import('/js/time.js');
+    const plain = (text) => text.replace(/\\u00a0/g, ' ');
+    const at = (text, zone) => new Date(time.parseLocalInput(text, zone)).toISOString();
+    return {
+        durations: [0, 10, 29, 30, 89, 90, 3569, 3570, 20880, 360000].map((s) => plain(fmt.duration(s))),
+        percents: [0, 85.8, 100, 1234.5].map((v) => plain(fmt.percent(v))),
+        fields: ['=1+2', '+1', '-1', '@SUM(A1)', '\\tx', 'a,b', 'say "hi"', 'plain', -5, 12.5, null].map(csv.csvField),
+        berlinSummer: at('2026-07-01T08:00', 'Europe/Berlin'),
+        berlinWinter: at('2026-01-15T08:00', 'Europe/Berlin'),
+        berlinDstMidnight: new Date(time.startOfDay(Date.parse('2026-03-29T12:00:00Z'), 'Europe/Berlin')).toISOString(),
+        kolkataInput: time.toLocalInput(Date.parse('2026-01-15T06:00:00Z'), 'Asia/Kolkata'),
+        badInput: time.parseLocalInput('2026-13-01T08:00', 'UTC'),
+        reversed: time.rangeBounds('custom', 0, 'UTC', '2026-01-15T10:00', '2026-01-15T08:00').error || null,
+        ticks: time.timeTicks(Date.parse('2026-01-15T06:00:00Z'), Date.parse('2026-01-15T14:00:00Z'), 'UTC', 10).map((t) => t.label),
+        validZone: [time.isValidTimeZone('Europe/Berlin'), time.isValidTimeZone('Mars/Olympus')],
+    };
+}"""
+
+
+def test_formatting_csv_and_time_zone_helpers(page, seeded):
+    page.goto(f"{seeded.base}/{QUIET}")
+    result = page.evaluate(HELPERS_JS)
+    assert result["durations"] == ["0 min", "< 1 min", "< 1 min", "1 min", "1 min", "2 min", "59 min",
+                                   "1 h 0 min", "5 h 48 min", "100 h 0 min"]
+    assert result["durations"] == [duration_text(s) for s in (0, 10, 29, 30, 89, 90, 3569, 3570, 20880, 360000)]
+    assert result["percents"] == ["0 %", "85.8 %", "100 %", "1,234.5 %"]
+    assert result["fields"] == ["'=1+2", "'+1", "'-1", "'@SUM(A1)", "'\tx", '"a,b"', '"say ""hi"""', "plain",
+                                "-5", "12.5", ""]
+    assert result["berlinSummer"] == "2026-07-01T06:00:00.000Z"
+    assert result["berlinWinter"] == "2026-01-15T07:00:00.000Z"
+    assert result["berlinDstMidnight"] == "2026-03-28T23:00:00.000Z"  # the night the clocks go forward
+    assert result["kolkataInput"] == "2026-01-15T11:30"
+    assert result["badInput"] is None
+    assert result["reversed"]
+    assert result["ticks"] == [f"{h:02d}:00" for h in range(6, 15)]
+    assert result["validZone"] == [True, False]
+
+
+# ---------------------------------------------------------------- code rules and layout
+
+def test_front_end_never_parses_data_as_markup():
+    scripts = sorted((FRONTEND / "js").glob("*.js"))
+    assert scripts
+    for script in scripts:
+        source = script.read_text()
+        for forbidden in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert forbidden not in source, (script.name, forbidden)
+        if script.name != "api.js":
+            assert not re.search(r"\bfetch\s*\(", source), f"{script.name} calls fetch; only api.js may"
+    html = (FRONTEND / "index.html").read_text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "inline script"
+    assert not re.search(r"\son[a-z]+\s*=", html, re.IGNORECASE), "inline event handler"
+    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", html), "external resource"
+
+
+STRICT_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+              "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def test_page_works_under_a_strict_content_security_policy(page, seeded):
+    def with_csp(route):
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    page.route(re.compile(r"^http://127\.0\.0\.1:\d+/(\?.*)?$"), with_csp)
+    page.add_init_script("""window.__violations = [];
+        document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));""")
+    open_dashboard(page, seeded.base, QUIET)
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    page.locator("#worker-table th[data-col='units'] button").click()
+    page.locator("#reload-demo").click()
+    page.locator("#seed-cancel").click()
+    assert page.evaluate("window.__violations") == []
+
+
+def test_phone_width_scrolls_tables_not_the_page(browser, seeded):
+    context = browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        open_dashboard(page, seeded.base, QUIET)
+        sizes = page.evaluate("""() => ({
+            page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+            body: [document.body.scrollWidth, document.body.clientWidth],
+            table: (() => { const box = document.querySelector('#worker-table').closest('.table-scroll');
+                            return [box.scrollWidth, box.clientWidth, getComputedStyle(box).overflowX]; })(),
+        })""")
+        assert sizes["page"][0] <= sizes["page"][1], sizes
+        assert sizes["body"][0] <= sizes["body"][1], sizes
+        assert sizes["table"][0] > sizes["table"][1] and sizes["table"][2] == "auto", sizes
+        # Every card and panel fits the screen.
+        widest = page.evaluate("""Math.max(...[...document.querySelectorAll('.card, .panel, .toolbar')]
+            .map(el => el.getBoundingClientRect().right))""")
+        assert widest <= 375
+    finally:
+        context.close()
+
+
+@pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1", reason="set UPDATE_SCREENSHOT=1 to rewrite docs/dashboard.png")
+def test_update_screenshot(page, seeded):
+    open_dashboard(page, seeded.base, QUIET)
+    expect(page.locator("#timeline-chart svg")).to_be_visible()
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    target = pathlib.Path(REPO_ROOT) / "docs" / "dashboard.png"
+    target.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(target), full_page=True)
