@@ -1,10 +1,11 @@
 """The HTTP API: thin views that parse the request, call one function, and return JSON."""
 
+import functools
 import hmac
 import json
 import sqlite3
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, make_response, request
 
 from . import ingest, params, queries, reports, seed
 from .db import get_db
@@ -123,55 +124,83 @@ def _query(extra_parsers=None):
     return reports.MetricsQuery.from_args(request.args, current_app.config["STATE_MAX_GAP_SECONDS"], extra_parsers)
 
 
+def conditional(view):
+    """Answer `304 Not Modified` when the client's ETag shows it has this answer already.
+
+    The ETag covers the data version, the resolved window and the request, so skipping the
+    computation is safe; browsers revalidate on every poll (`Cache-Control: no-cache`).
+    """
+    @functools.wraps(view)
+    def answer(*args, **kwargs):
+        etag = reports.fingerprint(get_db(), _query(), now_ms(), request.full_path)
+        if request.if_none_match.contains(etag):
+            response = current_app.response_class(status=304)
+        else:
+            response = make_response(view(*args, **kwargs))
+        response.set_etag(etag)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+    return answer
+
+
 def _report():
     return reports.metrics_report(get_db(), _query(), now_ms())
 
 
 @bp.get("/metrics/factory")
+@conditional
 def factory_metrics():
     report = _report()
     return jsonify(window=report["window"], factory=report["factory"])
 
 
 @bp.get("/metrics/workers")
+@conditional
 def workers_metrics():
     report = _report()
     return jsonify(window=report["window"], workers=report["workers"])
 
 
 @bp.get("/metrics/workers/<path:worker_id>")
+@conditional
 def worker_metrics(worker_id):
     return jsonify(reports.single_item(_report(), "worker", worker_id))
 
 
 @bp.get("/metrics/workstations")
+@conditional
 def workstations_metrics():
     report = _report()
     return jsonify(window=report["window"], workstations=report["workstations"])
 
 
 @bp.get("/metrics/workstations/<path:workstation_id>")
+@conditional
 def workstation_metrics(workstation_id):
     return jsonify(reports.single_item(_report(), "workstation", workstation_id))
 
 
 @bp.get("/metrics/timeline")
+@conditional
 def timeline_metrics():
     return jsonify(reports.timeline_report(get_db(), _query(reports.CHART_PARAMS), now_ms()))
 
 
 @bp.get("/metrics/hourly")
+@conditional
 def hourly_metrics():
     return jsonify(reports.buckets_report(get_db(), _query(reports.BUCKET_PARAMS), now_ms()))
 
 
 @bp.get("/metrics/models")
+@conditional
 def models_metrics():
     query = _query(reports.MODEL_PARAMS)
     return jsonify(reports.models_report(get_db(), query, now_ms(), current_app.config["LOW_CONFIDENCE"]))
 
 
 @bp.get("/metrics/drift")
+@conditional
 def drift_metrics():
     query = _query(reports.DRIFT_PARAMS)
     return jsonify(reports.drift_report(get_db(), query, now_ms(), current_app.config["DRIFT_RULES"]))

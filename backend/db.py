@@ -68,6 +68,14 @@ MIGRATIONS = [
         PRIMARY KEY (hour, workstation_id)
     ) WITHOUT ROWID;
     """,
+    # 4: a counter every change of the stored events moves on, for cheap ETags on the metrics.
+    """
+    CREATE TABLE data_version (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL
+    );
+    INSERT INTO data_version (id, generation) VALUES (1, 0);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -261,6 +261,8 @@ def _store(conn, valid, now_ms):
     conn.executemany(queries.REGISTER_WORKER_SQL, {(row[3], row[3]) for row in rows})
     conn.executemany(queries.REGISTER_WORKSTATION_SQL, {(row[4], row[4]) for row in rows})
     conn.executemany(queries.INSERT_EVENT_SQL, rows)
+    if rows:
+        conn.execute(queries.BUMP_GENERATION_SQL)
     rollups.forget_changed_hours(conn, [event for event, result in valid if result["status"] == "accepted"])
 
 

@@ -127,6 +127,8 @@ ORDER BY ts_ms
 LIMIT 1
 """
 COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
+BUMP_GENERATION_SQL = "UPDATE data_version SET generation = generation + 1"
+GENERATION_SQL = "SELECT generation FROM data_version"
 SITES_SQL = "SELECT DISTINCT site_id FROM events WHERE site_id IS NOT NULL ORDER BY site_id"
 
 EVENT_COLUMNS = """
@@ -217,6 +219,11 @@ def window_event_count(conn, scope, start_ms, end_ms):
     """How many events in scope lie inside the window."""
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms}
     return conn.execute(WINDOW_EVENT_COUNT_SQL, params).fetchone()[0]
+
+
+def generation(conn):
+    """The data version: it moves on with every change of the stored events."""
+    return conn.execute(GENERATION_SQL).fetchone()[0]
 
 
 def count_events(conn):

@@ -1,5 +1,6 @@
 """Metric reports: parse a metrics query, read its rows through `queries`, compute with `metrics`."""
 
+import hashlib
 from dataclasses import dataclass, field
 
 from . import drift, metrics, params, queries, rollups
@@ -55,6 +56,18 @@ class MetricsQuery:
     def scope(self):
         """Named parameters of the scope clause in `queries`."""
         return queries.scope_params(self.site_id, self.min_confidence)
+
+
+def fingerprint(conn, query, now_ms, request_key):
+    """An ETag for a metrics answer: it changes when the stored data or the resolved window does.
+
+    `request_key` names everything else the answer depends on (path and query string).
+    """
+    earliest_ms, latest_ms = queries.window_bounds(conn, query.scope)
+    window = metrics.resolve_window(query.from_ms, query.to_ms, earliest_ms, latest_ms, now_ms)
+    bounds = (window.start_ms, window.end_ms) if window else None
+    text = f"{queries.generation(conn)}|{bounds}|{request_key}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _resolve(conn, query, now_ms):

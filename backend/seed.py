@@ -188,6 +188,7 @@ def _replace_all(conn, now_ms):
     events = demo_events(start_ms)
     for statement in queries.CLEAR_ALL_SQL:
         conn.execute(statement)
+    conn.execute(queries.BUMP_GENERATION_SQL)
     conn.executemany(queries.REGISTER_WORKER_SQL, [(w[0], w[1]) for w in WORKERS])
     conn.executemany(queries.REGISTER_WORKSTATION_SQL, [(s[0], s[1]) for s in WORKSTATIONS])
     conn.executemany(queries.INSERT_EVENT_SQL, [
