@@ -11,6 +11,7 @@ import os
 import pathlib
 import re
 from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
@@ -670,3 +671,189 @@ def test_update_screenshot(page, seeded):
     target = pathlib.Path(REPO_ROOT) / "docs" / "dashboard.png"
     target.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(target), full_page=True)
+
+
+# ---------------------------------------------------------------- camera models and drift
+
+MODEL_NUMBERS = ["event_count", "mean_confidence", "p10_confidence", "low_confidence_share"]
+
+
+def score_text(value):
+    """A confidence as the models table writes it: three decimals, rounded half up from the number's
+    shortest decimal form, as the browser's Intl.NumberFormat does (0.0265 * 100 is "2.65", so 2.7)."""
+    return str(Decimal(repr(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+
+
+def share_text(value):
+    """A share in [0, 1] as the models table writes it: a percentage with at most one decimal."""
+    text = str(Decimal(repr(value * 100)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    return f"{text.removesuffix('.0')} %"
+
+
+def clock_text(instant):
+    """"HH:MM" of an API instant, in UTC (the seeded servers' factory time zone)."""
+    return instant[11:16]
+
+
+def drift_items(page, flagged=None):
+    """The drift list's items as `(kind, id)`, in screen order; only flagged or unflagged ones when asked."""
+    selector = "#drift-list [data-drift-kind]"
+    if flagged is not None:
+        selector += f"[data-flagged='{'true' if flagged else 'false'}']"
+    return [tuple(pair) for pair in page.locator(selector).evaluate_all(
+        "els => els.map(e => [e.dataset.driftKind, e.dataset.driftId])")]
+
+
+def expected_drift_items(drift, flagged, worker=None):
+    workers = [w for w in drift["workers"] if not worker or w["worker_id"] == worker]
+    return ([("model", m["model_version"]) for m in drift["models"] if m["flagged"] == flagged]
+            + [("worker", w["worker_id"]) for w in workers if w["flagged"] == flagged])
+
+
+def assert_models_match_api(page, server):
+    """The models table shows exactly the versions and figures the API gives for the page's own query."""
+    query = api_query(page)
+    models = server.get(f"/metrics/models{query}")
+    drift = server.get(f"/metrics/drift{query}")
+    rows = table_rows(page, "#models-table", "data-model-version")
+    assert [row["id"] for row in rows] == [m["model_version"] for m in models["models"]]
+    checks = {m["model_version"]: m for m in drift["models"]}
+    for row, expected in zip(rows, models["models"]):
+        cells = row["cells"]
+        for field in MODEL_NUMBERS:
+            assert float(cells[field]["value"]) == expected[field], (expected["model_version"], field)
+        assert cells["event_count"]["text"] == f"{expected['event_count']:,}"
+        assert cells["mean_confidence"]["text"] == score_text(expected["mean_confidence"])
+        assert cells["p10_confidence"]["text"] == score_text(expected["p10_confidence"])
+        assert cells["low_confidence_share"]["text"] == share_text(expected["low_confidence_share"])
+        for field in ("first_seen", "last_seen"):
+            assert cells[field]["value"] == expected[field]
+            assert cells[field]["text"] == clock_text(expected[field])  # same day as the window's end
+        check = checks[expected["model_version"]]
+        status = "flagged" if check["flagged"] else "unchecked" if check["confidence_drop"] is None else "steady"
+        assert cells["drift"]["value"] == status
+    return models, drift
+
+
+def test_models_panel_shows_each_model_version_with_the_numbers_the_api_gives(page, seeded):
+    open_dashboard(page, seeded.base, QUIET)
+    expect(page.locator("#models-table tbody tr[data-model-version]")).to_have_count(2)
+    models, _drift = assert_models_match_api(page, seeded)
+    versions = [m["model_version"] for m in models["models"]]
+    assert versions == ["floorcam-2.3.1", "floorcam-2.4.0"]
+    assert page.locator("#models-table th button").count() == 0  # a plain header: nothing to sort
+
+    figure = page.locator("#confidence-chart svg[role='img']")
+    expect(figure).to_have_count(1)
+    label = figure.get_attribute("aria-label")
+    assert "Mean camera confidence" in label and all(v in label for v in versions)
+    expect(page.locator("#confidence-chart svg > title")).to_have_count(1)
+    lines = page.locator("#confidence-chart .series-line")
+    assert lines.evaluate_all("els => els.map(e => e.dataset.modelVersion)") == versions
+    # Each line differs in dash and marker as well as colour.
+    looks = lines.evaluate_all("""els => els.map(g => {
+        const line = g.querySelector('polyline');
+        const point = document.querySelector(`#confidence-chart g[data-model-version="${g.dataset.modelVersion}"] .series-point`);
+        return [line.getAttribute('stroke'), line.getAttribute('stroke-dasharray') || 'solid', point.tagName];
+    })""")
+    assert all(len({look[i] for look in looks}) == len(looks) for i in range(3)), looks
+    rated = [p for p in models["series"] if p["mean_confidence"] is not None]
+    expect(page.locator("#confidence-chart .series-point")).to_have_count(len(rated))
+    expect(page.locator("#models-legend li")).to_have_count(2)
+    legend = page.locator("#models-legend li").all_inner_texts()
+    assert [text.split()[0] for text in legend] == versions
+
+
+def test_drift_summary_and_list_show_the_flags_the_api_gives(page, seeded):
+    drift = seeded.get("/metrics/drift")
+    assert drift["flagged"] == 2
+    open_dashboard(page, seeded.base, QUIET)
+    summary = page.locator("#drift-summary")
+    expect(summary).to_be_visible()
+    expect(summary).to_have_attribute("data-flagged", "2")
+    expect(summary).to_have_text("2 drift flags")
+
+    assert drift_items(page, flagged=True) == expected_drift_items(drift, True) == [
+        ("model", "floorcam-2.3.1"), ("worker", "W-04")]
+    reasons = {m["model_version"]: m["reason"] for m in drift["models"]}
+    reasons.update({w["worker_id"]: w["reason"] for w in drift["workers"]})
+    for kind, item_id in drift_items(page, flagged=True):
+        item = page.locator(f"#drift-list [data-drift-kind='{kind}'][data-drift-id='{item_id}']")
+        expect(item).to_be_visible()
+        expect(item.locator(".drift-reason")).to_have_text(reasons[item_id])
+    assert "by 0.080" in reasons["floorcam-2.3.1"] and "by 0.365" in reasons["W-04"]
+    # Working share before → after, as the API measured it.
+    w04 = next(w for w in drift["workers"] if w["worker_id"] == "W-04")
+    expect(page.locator("#drift-list [data-drift-id='W-04'] .drift-figures")).to_contain_text(
+        f"{share_text(w04['baseline']['working_share'])} → {share_text(w04['recent']['working_share'])}")
+
+    # The flagged version's row is marked; the rest are folded away until asked for.
+    expect(page.locator("#models-table tr[data-model-version='floorcam-2.3.1']")).to_have_class(re.compile(r"\bis-flagged\b"))
+    expect(page.locator("#models-table tr[data-model-version='floorcam-2.4.0']")).not_to_have_class(re.compile(r"\bis-flagged\b"))
+    unflagged = drift_items(page, flagged=False)
+    assert unflagged == expected_drift_items(drift, False)
+    assert len(unflagged) == len(drift["models"]) + len(drift["workers"]) - 2
+    expect(page.locator("#drift-list [data-flagged='false']").first).to_be_hidden()
+    page.locator("#drift-list details[data-drift-group='worker'] summary").click()
+    expect(page.locator("#drift-list [data-drift-kind='worker'][data-flagged='false']").first).to_be_visible()
+
+    # The worker filter narrows the worker list; the count stays the server's, and says what is hidden.
+    page.select_option("#filter-worker", "W-01")
+    expect(page.locator("#drift-list [data-drift-kind='worker']")).to_have_count(1)
+    assert drift_items(page) == expected_drift_items(drift, True, "W-01") + expected_drift_items(drift, False, "W-01")
+    expect(page.locator("#drift-list [data-drift-id='W-01']")).to_be_visible()  # the open fold stayed open
+    expect(page.locator("#drift-list")).to_contain_text("1 other flagged worker is hidden by the worker filter")
+    expect(summary).to_have_attribute("data-flagged", "2")
+
+    page.locator("#filter-clear").click()
+    expect(page.locator("#drift-list [data-drift-kind='worker']")).to_have_count(len(drift["workers"]))
+    count = render_count(page)
+    summary.click()
+    expect(page.locator("#models-panel")).to_be_focused()
+    expect(page.locator("#models-panel")).to_be_in_viewport()
+    assert render_count(page) == count and urlparse(page.url).fragment == ""  # no history step, no refetch
+
+
+def test_site_filter_changes_the_models_panel_and_the_drift_flags(page, seeded):
+    open_dashboard(page, seeded.base, QUIET)
+    expect(page.locator("#models-table tbody tr[data-model-version]")).to_have_count(2)
+    everywhere = {row["id"]: row["cells"]["event_count"]["value"]
+                  for row in table_rows(page, "#models-table", "data-model-version")}
+
+    page.select_option("#filter-site", "plant-north")
+    wait_for_query(page, site_id="plant-north")
+    models, drift = assert_models_match_api(page, seeded)
+    north = {m["model_version"]: str(m["event_count"]) for m in models["models"]}
+    assert north and north != everywhere  # fewer events at one site
+    expect(page.locator("#drift-summary")).to_have_attribute("data-flagged", str(drift["flagged"]))
+    expect(page.locator("#drift-summary")).to_have_text("No drift" if drift["flagged"] == 0 else re.compile(r"drift flag"))
+    assert drift_items(page, flagged=True) == expected_drift_items(drift, True)
+    assert drift_items(page, flagged=False) == expected_drift_items(drift, False)
+    # The south line's glare is not seen from the north: the older version is not compared there.
+    expect(page.locator("#models-table tr[data-model-version='floorcam-2.3.1'] td[data-col='drift']")).to_have_attribute(
+        "data-value", "unchecked")
+
+    page.select_option("#filter-site", "plant-south")
+    wait_for_query(page, site_id="plant-south")
+    models, drift = assert_models_match_api(page, seeded)
+    assert [m["model_version"] for m in models["models"]] == ["floorcam-2.3.1"]  # never upgraded
+    expect(page.locator("#models-table tbody tr[data-model-version]")).to_have_count(1)
+    expect(page.locator("#confidence-chart .series-line")).to_have_count(1)
+    expect(page.locator("#drift-summary")).to_have_attribute("data-flagged", str(drift["flagged"]))
+    assert drift_items(page, flagged=True) == expected_drift_items(drift, True)
+
+
+def test_model_versions_from_events_are_shown_as_text(page, server_factory):
+    server = server_factory()
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=2)
+    server.post("/events", [
+        {"timestamp": iso(start + timedelta(minutes=minute)), "worker_id": "W-1", "workstation_id": "S-1",
+         "event_type": "working", "confidence": 0.9, "model_version": XSS_NAME if minute % 2 else None}
+        for minute in range(0, 60, 5)])
+    open_dashboard(page, server.base, QUIET)
+    rows = page.locator("#models-table tbody tr[data-model-version]")
+    expect(rows).to_have_count(2)
+    assert rows.evaluate_all("els => els.map(e => e.getAttribute('data-model-version'))") == [XSS_NAME, ""]
+    expect(page.locator("#models-table .cell-name")).to_have_text([XSS_NAME, "No version given"])
+    expect(page.locator("#models-legend li")).to_have_count(2)
+    assert page.evaluate("document.querySelectorAll('img, b, i').length") == 0

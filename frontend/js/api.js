@@ -104,6 +104,8 @@ export function createApi(base = "") {
     workstations: (params, signal) => request("GET", "/metrics/workstations", { params, signal }),
     timeline: (params, signal) => request("GET", "/metrics/timeline", { params, signal }),
     hourly: (params, signal) => request("GET", "/metrics/hourly", { params, signal }),
+    models: (params, signal) => request("GET", "/metrics/models", { params, signal }),
+    drift: (params, signal) => request("GET", "/metrics/drift", { params, signal }),
     events: (params, signal) => request("GET", "/events", { params, signal }),
     /** POST /seed, with the admin token when one is given. */
     seed: (token) => request("POST", "/seed", {

@@ -47,6 +47,37 @@ export function confidence(value) {
   return `${Math.round(value * 100)}${NBSP}%`;
 }
 
+const scoreFormat = new Intl.NumberFormat(LOCALE, { minimumFractionDigits: 3, maximumFractionDigits: 3 });
+const shareFormat = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 1 });
+
+/** A mean or percentile of camera confidence on its own 0-1 scale, as the drift rule states it: "0.812". */
+export function score(value) {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "—";
+  return scoreFormat.format(value);
+}
+
+/** A share in [0, 1] as a percentage with at most one decimal: 0.0225 → "2.3 %". */
+export function share(value) {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "—";
+  return `${shareFormat.format(value * 100)}${NBSP}%`;
+}
+
+/** A change of a share in percentage points, signed: -0.5649 → "−56.5 pts". */
+export function points(value) {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "—";
+  const text = shareFormat.format(Math.abs(value) * 100);
+  const sign = text === "0" ? "" : value < 0 ? "−" : "+";
+  return `${sign}${text}${NBSP}pts`;
+}
+
+/** A stretch of time in round words: 3600 → "1 h", 5400 → "90 min", 86400 → "24 h". */
+export function span(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "—";
+  const minutes = Math.round(seconds / 60);
+  if (minutes >= 60 && minutes % 60 === 0) return `${integerFormat.format(minutes / 60)}${NBSP}h`;
+  return `${integerFormat.format(minutes)}${NBSP}min`;
+}
+
 /** "working" → "Working". */
 export function stateLabel(state) {
   if (!state) return "—";

@@ -102,7 +102,7 @@ async function refresh() {
     }
     const metrics = query.params;
     const narrowed = { ...metrics, worker_id: view.worker, workstation_id: view.workstation };
-    const [factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites] = await Promise.all([
+    const [factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites, models, drift] = await Promise.all([
       api.factory(metrics, signal),
       api.workers(metrics, signal),
       api.workstations(metrics, signal),
@@ -112,10 +112,12 @@ async function refresh() {
       api.workerList(signal),
       api.workstationList(signal),
       optional(api.sites(signal)),
+      optional(api.models(metrics, signal)),
+      optional(api.drift(metrics, signal)),
     ]);
     if (id !== requestId) return;
     const wasDown = Boolean(state.down);
-    state.data = { factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites, now, query: metrics };
+    state.data = { factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites, models, drift, now, query: metrics };
     state.down = null;
     state.lastGood = now;
     drawAll();
@@ -180,6 +182,7 @@ function drawAll() {
   const data = state.data;
   if (!data) {
     render.renderCardsEmpty($("summary-cards"));
+    render.renderDriftSummary($("drift-summary"), null);
     return;
   }
   const tz = timeZone();
@@ -219,7 +222,48 @@ function drawAll() {
   render.renderFeed($("event-feed"), {
     events: data.feed.events, workerNames, stationNames, timeZone: tz, now: Date.now(), seen: state.seenEvents,
   });
+  drawModels(context);
   drawCharts();
+}
+
+/** The versions of the camera model in this scope, in the API's order, with what the drift check says of each. */
+function modelVersions() {
+  const data = state.data;
+  const models = data && data.models ? data.models.models : [];
+  const checks = new Map((data && data.drift ? data.drift.models : []).map((m) => [m.model_version ?? "", m]));
+  return models.map((model, index) => {
+    const check = checks.get(model.model_version ?? "");
+    let drift = null;
+    if (check) drift = check.flagged ? "flagged" : check.confidence_drop === null ? "unchecked" : "steady";
+    return { ...model, series: index, drift, drift_reason: check ? check.reason : null };
+  });
+}
+
+/** The camera models panel's table and drift checks, and the drift badge at the top. */
+function drawModels(context) {
+  const data = state.data;
+  const tz = context.timeZone;
+  const models = data.models;
+  const rows = modelVersions();
+  render.renderTable($("models-table"), {
+    columns: render.MODEL_COLUMNS, rows, sort: null, idKey: "model_version", idAttr: "data-model-version",
+    emptyText: models ? "No camera events in this scope." : "This server gives no model figures.",
+    context: { ...context, windowEnd: models && models.window && models.window.to ? Date.parse(models.window.to) : context.windowEnd },
+    rowClass: (row) => (row.drift === "flagged" ? "is-flagged" : null),
+  });
+  const threshold = models ? models.low_confidence_threshold : null;
+  setText($("models-note"), `Mean and P10 (10th percentile) of the confidence the cameras gave, on its 0–1 scale. Low conf. = share of rated events below ${Number.isFinite(threshold) ? threshold : "the low-confidence threshold"}.${rows.length ? ` ${rows.length} model version${rows.length === 1 ? "" : "s"} in this scope.` : ""}`);
+  render.renderDriftSummary($("drift-summary"), data.drift);
+  render.renderDriftRules($("drift-sub"), { drift: data.drift, timeZone: tz });
+  render.renderDriftList($("drift-list"), { drift: data.drift, worker: state.view.worker, timeZone: tz });
+}
+
+/** The part of the window the drift check calls recent, or null. */
+function recentStretch(drift) {
+  if (!drift || !drift.window || !drift.window.from || !drift.window.to || !drift.rules) return null;
+  const from = Date.parse(drift.window.from);
+  const to = Date.parse(drift.window.to);
+  return { from: iso(Math.max(from, to - drift.rules.recent_seconds * 1000)), to: iso(to) };
 }
 
 function drawCharts() {
@@ -248,6 +292,21 @@ function drawCharts() {
       return;
     }
     charts.drawHourly(hourlyNode, { buckets: hourly.buckets, bucketSeconds: hourly.bucket_seconds, window: hourly.window, timeZone: tz });
+  });
+  const confidenceNode = $("confidence-chart");
+  const models = data.models;
+  const versions = modelVersions().map((m) => ({ key: m.model_version ?? "", label: m.model_version ?? "No version given", flagged: m.drift === "flagged" }));
+  drawIfChanged($("models-legend"), JSON.stringify(versions), () => charts.drawModelLegend($("models-legend"), versions));
+  const recent = recentStretch(data.drift);
+  drawIfChanged(confidenceNode, JSON.stringify([models, versions, recent, confidenceNode.clientWidth, tz]), () => {
+    if (!models) {
+      confidenceNode.replaceChildren(emptyNote("The server gives no model figures for this selection."));
+      return;
+    }
+    charts.drawConfidence(confidenceNode, {
+      versions, series: models.series, window: models.window, bucketSeconds: models.bucket_seconds,
+      threshold: models.low_confidence_threshold, recent, timeZone: tz,
+    });
   });
   const workerItems = state.shown.workers.map((w) => ({ id: w.worker_id, label: w.name || w.worker_id, value: w.utilization_pct }));
   const workerNode = $("worker-util-chart");
@@ -451,6 +510,17 @@ function wireSeedDialog() {
   });
 }
 
+function wireDriftSummary() {
+  // Move to the panel without a fragment navigation: that would count as a history step and
+  // make the page fetch and announce its figures again.
+  $("drift-summary").addEventListener("click", (event) => {
+    event.preventDefault();
+    const panel = $("models-panel");
+    panel.scrollIntoView({ block: "start" });
+    panel.focus({ preventScroll: true });
+  });
+}
+
 function wireLifecycle() {
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") refresh();
@@ -474,6 +544,7 @@ function start() {
   wireFilters();
   wireExports();
   wireSeedDialog();
+  wireDriftSummary();
   wireLifecycle();
   drawAll();
   refresh();

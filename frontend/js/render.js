@@ -4,6 +4,7 @@
 import { el, replaceChildren, setText, drawIfChanged } from "./dom.js";
 import * as fmt from "./format.js";
 import { clock, dayTime, hourMinute, sameDay } from "./time.js";
+import { seriesSwatch } from "./charts.js";
 
 /** Worker table columns, in order; `key` is the API field shown (and the cell's data-col). */
 export const WORKER_COLUMNS = [
@@ -28,7 +29,28 @@ export const WORKSTATION_COLUMNS = [
   { key: "throughput_per_hour", label: "Units / h", kind: "decimal" },
 ];
 
-const NUMERIC_KINDS = new Set(["duration", "percent", "integer", "decimal"]);
+/**
+ * Model version columns. Rows are the API's models, each with `drift` ("flagged", "steady" or
+ * "unchecked", from GET /metrics/drift), `drift_reason` and `series` (its line's index in the chart).
+ */
+export const MODEL_COLUMNS = [
+  { key: "model_version", label: "Model version", kind: "version" },
+  { key: "drift", label: "Drift", kind: "drift" },
+  { key: "event_count", label: "Events", kind: "integer" },
+  { key: "mean_confidence", label: "Mean", kind: "score" },
+  { key: "p10_confidence", label: "P10", kind: "score" },
+  { key: "low_confidence_share", label: "Low conf.", kind: "share" },
+  { key: "first_seen", label: "First seen", kind: "instant" },
+  { key: "last_seen", label: "Last seen", kind: "instant" },
+];
+
+const DRIFT_BADGES = {
+  flagged: { text: "Drift", className: "badge-drift" },
+  steady: { text: "Steady", className: "badge-steady" },
+  unchecked: { text: "Not compared", className: "badge-unchecked" },
+};
+
+const NUMERIC_KINDS = new Set(["duration", "percent", "integer", "decimal", "score", "share"]);
 
 /** Whether a column holds numbers (right-aligned, sorted high to low first). */
 export function isNumeric(column) {
@@ -61,6 +83,8 @@ function cellText(column, value, context) {
     case "percent": return fmt.percent(value);
     case "integer": return fmt.integer(value);
     case "decimal": return fmt.decimal(value);
+    case "score": return fmt.score(value);
+    case "share": return fmt.share(value);
     case "instant": {
       if (!value) return "—";
       const ms = Date.parse(value);
@@ -79,6 +103,13 @@ function cell(column, row, context) {
     const id = row[column.idKey];
     td.append(el("span", { class: "cell-name", text: value ?? id }));
     if (id !== value) td.append(el("span", { class: "cell-sub", text: id }));
+  } else if (column.kind === "version") {
+    td.append(el("span", { class: "cell-version" },
+      Number.isInteger(row.series) ? seriesSwatch(row.series) : null,
+      el("span", { class: "cell-name", text: value ?? "No version given" })));
+  } else if (column.kind === "drift") {
+    const badge = DRIFT_BADGES[value];
+    td.append(badge ? el("span", { class: `badge ${badge.className}`, title: row.drift_reason || null, text: badge.text }) : "—");
   } else if (column.kind === "state") {
     td.append(value ? el("span", { class: `badge badge-${value}`, text: fmt.stateLabel(value) }) : "—");
   } else if (column.kind === "station") {
@@ -96,19 +127,25 @@ function cell(column, row, context) {
 /**
  * Draw a sortable table. The header is built once (so keyboard focus on a sort button
  * survives every poll) and only its aria-sort is updated; the body is rebuilt when rows change.
- * `onSort(key)` is called when a header button is pressed.
+ * `onSort(key)` is called when a header button is pressed; without it the header is plain text.
+ * `rowClass(row)` may give a row a class (a flagged row, say).
  */
-export function renderTable(table, { columns, rows, sort, idKey, idAttr, emptyText, context, onSort }) {
+export function renderTable(table, { columns, rows, sort, idKey, idAttr, emptyText, context, onSort, rowClass }) {
   let head = table.tHead;
   if (!head || !head.rows.length) {
     head = table.tHead || table.createTHead();
     const tr = el("tr");
     for (const column of columns) {
-      const button = el("button", { type: "button", class: "sort-button", dataset: { key: column.key } },
-        el("span", { text: column.label }),
-        el("span", { class: "sort-icon", "aria-hidden": "true" }));
-      button.addEventListener("click", () => onSort(column.key));
-      tr.append(el("th", { scope: "col", dataset: { col: column.key }, class: isNumeric(column) ? "num" : null }, button));
+      let label;
+      if (onSort) {
+        label = el("button", { type: "button", class: "sort-button", dataset: { key: column.key } },
+          el("span", { text: column.label }),
+          el("span", { class: "sort-icon", "aria-hidden": "true" }));
+        label.addEventListener("click", () => onSort(column.key));
+      } else {
+        label = el("span", { class: "th-label", text: column.label });
+      }
+      tr.append(el("th", { scope: "col", dataset: { col: column.key }, class: isNumeric(column) ? "num" : null }, label));
     }
     head.append(tr);
   }
@@ -126,8 +163,8 @@ export function renderTable(table, { columns, rows, sort, idKey, idAttr, emptyTe
       return;
     }
     replaceChildren(body, sorted.map((row) => {
-      const tr = el("tr");
-      tr.setAttribute(idAttr, row[idKey]);
+      const tr = el("tr", { class: rowClass ? rowClass(row) : null });
+      tr.setAttribute(idAttr, row[idKey] ?? "");
       for (const column of columns) tr.append(cell(column, row, context));
       return tr;
     }));
@@ -258,4 +295,125 @@ export function renderWindowCaption(node, { window: win, timeZone, rangeLabel })
   const to = Date.parse(win.to);
   const end = sameDay(from, to, timeZone) ? hourMinute(to, timeZone) : dayTime(to, timeZone);
   setText(node, `${rangeLabel}: ${dayTime(from, timeZone)} → ${end} (${fmt.duration(win.seconds)}), times in ${timeZone}`);
+}
+
+/** The drift badge at the top of the page: how many items the API flagged; hidden without figures. */
+export function renderDriftSummary(node, drift) {
+  if (!drift) {
+    node.hidden = true;
+    delete node.dataset.flagged;
+    return;
+  }
+  const flagged = Number(drift.flagged) || 0;
+  node.dataset.flagged = String(flagged);
+  node.dataset.state = flagged ? "flagged" : "clear";
+  setText(node.querySelector("[data-text]"), flagged ? `${fmt.integer(flagged)} drift flag${flagged === 1 ? "" : "s"}` : "No drift");
+  node.title = flagged
+    ? "Drift flagged by the server: see the Camera models panel for which and why"
+    : "No model version or worker crossed a drift threshold in this window";
+  node.hidden = false;
+}
+
+function driftItem(kind, id, flagged, title, figures, evidence, reason) {
+  return el("li", { class: `drift-item${flagged ? " is-flagged" : ""}`, dataset: { driftKind: kind, driftId: id, flagged: String(flagged) } },
+    el("div", { class: "drift-line" },
+      el("span", { class: "drift-title" }, title),
+      flagged ? el("span", { class: "badge badge-drift", text: kind === "model" ? "Confidence drop" : "Mix shift" }) : null),
+    el("p", { class: "drift-figures", text: figures }),
+    el("p", { class: "drift-evidence", text: evidence }),
+    reason ? el("p", { class: "drift-reason", text: reason }) : null);
+}
+
+function modelDriftItem(model) {
+  const name = model.model_version ?? "No version given";
+  const { baseline, recent } = model;
+  let figures = `Mean confidence ${fmt.score(baseline.mean_confidence)} → ${fmt.score(recent.mean_confidence)}`;
+  if (model.confidence_drop !== null && model.confidence_drop !== undefined) {
+    const sign = model.confidence_drop > 0 ? "−" : model.confidence_drop < 0 ? "+" : "";
+    figures += ` (${sign}${fmt.score(Math.abs(model.confidence_drop))})`;
+  }
+  const evidence = `From ${fmt.integer(baseline.events)} rated events before and ${fmt.integer(recent.events)} recent`;
+  return driftItem("model", model.model_version ?? "", model.flagged, el("span", { class: "drift-name", text: name }), figures, evidence, model.reason);
+}
+
+function workerDriftItem(worker) {
+  const name = worker.name || worker.worker_id;
+  const title = [el("span", { class: "drift-name", text: name })];
+  if (name !== worker.worker_id) title.push(el("span", { class: "drift-id", text: worker.worker_id }));
+  let figures = `Working share ${fmt.share(worker.baseline.working_share)} → ${fmt.share(worker.recent.working_share)}`;
+  if (worker.shift !== null && worker.shift !== undefined) figures += ` (${fmt.points(worker.shift)})`;
+  const evidence = `Working or idle ${fmt.duration(worker.baseline.present_seconds)} before, ${fmt.duration(worker.recent.present_seconds)} recent`;
+  return driftItem("worker", worker.worker_id, worker.flagged, title, figures, evidence, worker.reason);
+}
+
+function driftGroup(kind, heading, items, { noun, calm, uncompared, note, open }) {
+  const flagged = items.filter((item) => item.flagged);
+  const others = items.filter((item) => !item.flagged);
+  const measure = kind === "model" ? "confidence_drop" : "shift";
+  const compared = items.some((item) => item[measure] !== null && item[measure] !== undefined);
+  const group = el("section", { class: "drift-group", dataset: { driftGroup: kind } },
+    el("h4", {},
+      el("span", { text: heading }),
+      el("span", { class: `drift-count${flagged.length ? " is-flagged" : ""}`, text: flagged.length ? `${flagged.length} flagged` : "none flagged" })));
+  if (flagged.length) group.append(el("ul", { class: "drift-items" }, flagged.map((item) => (kind === "model" ? modelDriftItem(item) : workerDriftItem(item)))));
+  else if (!items.length) group.append(el("p", { class: "drift-calm is-unknown", text: `No ${noun}s in this scope.` }));
+  else if (!compared) group.append(el("p", { class: "drift-calm is-unknown", text: uncompared }));
+  else group.append(el("p", { class: "drift-calm", text: calm }));
+  if (note) group.append(el("p", { class: "drift-note", text: note }));
+  if (others.length) {
+    const plural = `${noun}${others.length === 1 ? "" : "s"}`;
+    const details = el("details", { class: "drift-others", dataset: { driftGroup: kind } },
+      el("summary", { text: flagged.length ? `${others.length} other ${plural}, not flagged` : `Show ${others.length === 1 ? "the" : `all ${others.length}`} ${plural} checked` }),
+      el("ul", { class: "drift-items" }, others.map((item) => (kind === "model" ? modelDriftItem(item) : workerDriftItem(item)))));
+    details.open = Boolean(open);
+    group.append(details);
+  }
+  return group;
+}
+
+/**
+ * The drift checks: flagged model versions and workers first, each with the API's reason; the
+ * rest folded away (a fold the user opened stays open across redraws). `worker` narrows the
+ * worker list to that worker, saying when a flagged worker is left out.
+ */
+export function renderDriftList(root, { drift, worker, timeZone }) {
+  drawIfChanged(root, JSON.stringify([drift, worker, timeZone]), () => {
+    if (!drift) {
+      replaceChildren(root, el("p", { class: "drift-calm", text: "This server gives no drift checks." }));
+      return;
+    }
+    const open = new Set([...root.querySelectorAll("details[open]")].map((d) => d.dataset.driftGroup));
+    const workers = drift.workers.filter((w) => !worker || w.worker_id === worker);
+    const hidden = drift.workers.filter((w) => w.flagged && worker && w.worker_id !== worker).length;
+    replaceChildren(root,
+      driftGroup("model", "Camera confidence", drift.models, {
+        noun: "model version", calm: "No model version lost confidence.", open: open.has("model"),
+        uncompared: `Too few rated events to compare (at least ${fmt.integer(drift.rules.min_events)} on each side).`,
+      }),
+      driftGroup("worker", "Working/idle mix", workers, {
+        noun: "worker", calm: worker ? "This worker’s mix did not shift." : "No worker’s mix shifted.", open: open.has("worker"),
+        uncompared: `Too little working or idle time to compare (at least ${fmt.duration(drift.rules.min_present_seconds)} on each side).`,
+        note: hidden ? `${hidden} other flagged worker${hidden === 1 ? " is" : "s are"} hidden by the worker filter.` : null,
+      }));
+  });
+}
+
+/** The line under the drift heading: which stretches are compared, and the thresholds. */
+export function renderDriftRules(node, { drift, timeZone }) {
+  if (!drift || !drift.rules) {
+    setText(node, "");
+    return;
+  }
+  const rules = drift.rules;
+  const win = drift.window;
+  let text = `Last ${fmt.span(rules.recent_seconds)} against the time before it`;
+  if (win && win.from && win.to) {
+    const from = Date.parse(win.from);
+    const to = Date.parse(win.to);
+    const cut = Math.max(from, to - rules.recent_seconds * 1000);
+    const at = (ms) => (sameDay(ms, to, timeZone) ? hourMinute(ms, timeZone) : dayTime(ms, timeZone));
+    text += ` (${at(cut)}–${at(to)} vs ${at(from)}–${at(cut)})`;
+  }
+  text += `. Flags a mean-confidence drop of more than ${fmt.decimal(rules.confidence_drop)} and a working-share shift of more than ${fmt.points(rules.mix_shift).replace("+", "")}.`;
+  setText(node, text);
 }
