@@ -190,13 +190,21 @@ def _round(value):
 def confidence_series(slot_rows, window, bucket_ms):
     """Mean confidence per model version and bucket, for a chart over the window.
 
-    `slot_rows` yields `(model_version, slot, events, mean_confidence)` with
-    `slot = ts_ms // bucket_ms`; buckets are cut to the window.
+    `slot_rows` yields `(model_version, slot, events, rated events, sum of confidences)` with
+    `slot = ts_ms // bucket_ms`. Buckets are cut to the window; events at the window's very end
+    belong to the last bucket rather than to one of no length.
     """
+    last_slot = max(window.start_ms // bucket_ms, (window.end_ms - 1) // bucket_ms)
+    merged = {}
+    for version, slot, events, rated, total in slot_rows:
+        sums = merged.setdefault((version, min(slot, last_slot)), [0, 0, 0.0])
+        sums[0] += events
+        sums[1] += rated
+        sums[2] += total
     points = []
-    for version, slot, events, mean in sorted(slot_rows, key=lambda r: (r[0] is None, r[0] or "", r[1])):
+    for (version, slot), (events, rated, total) in sorted(merged.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or "", kv[0][1])):
         start_ms = max(slot * bucket_ms, window.start_ms)
         end_ms = max(start_ms, min((slot + 1) * bucket_ms, window.end_ms))
         points.append({"model_version": version, "from": format_instant(start_ms), "to": format_instant(end_ms),
-                       "events": events, "mean_confidence": _round(mean)})
+                       "events": events, "mean_confidence": _round(total / rated) if rated else None})
     return points

@@ -57,7 +57,7 @@ SELECT model_version, ts_ms, confidence FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}
 """
 MODEL_SERIES_SQL = f"""
-SELECT model_version, ts_ms / :bucket_ms AS slot, COUNT(*), AVG(confidence) FROM events
+SELECT model_version, ts_ms / :bucket_ms AS slot, COUNT(*), COUNT(confidence), TOTAL(confidence) FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}
 GROUP BY model_version, slot
 """
@@ -205,7 +205,7 @@ def model_rows(conn, scope, start_ms, end_ms):
 
 
 def model_series(conn, scope, start_ms, end_ms, bucket_ms):
-    """`(model_version, slot, events, mean confidence)` per bucket of `bucket_ms`."""
+    """`(model_version, slot, events, rated events, sum of confidences)` per bucket of `bucket_ms`."""
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "bucket_ms": bucket_ms}
     return [tuple(row) for row in conn.execute(MODEL_SERIES_SQL, params)]
 
