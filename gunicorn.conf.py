@@ -5,5 +5,6 @@ import os
 bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '5000'}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or "2")
 timeout = int(os.environ.get("WEB_TIMEOUT") or "30")
-accesslog = "-"
+# The application writes one JSON access line per request itself (backend/logs.py).
+accesslog = None
 errorlog = "-"

@@ -7,7 +7,7 @@ import sqlite3
 
 from flask import Blueprint, current_app, jsonify, make_response, request
 
-from . import ingest, params, queries, reports, seed
+from . import ingest, openapi, params, queries, reports, seed
 from .db import get_db
 from .errors import ApiError
 
@@ -33,16 +33,24 @@ def now_ms():
 
 
 def require_token(config_key):
-    """Demand `Authorization: Bearer <token>` when the setting `config_key` holds a token."""
-    expected = current_app.config.get(config_key)
-    if not expected:
+    """Demand `Authorization: Bearer <token>` when the setting `config_key` lists tokens.
+
+    Every listed token is compared in constant time, so the answer's timing tells nothing
+    about how much of a token was right, nor which one matched.
+    """
+    tokens = current_app.config.get(config_key)
+    if not tokens:
         return
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not given:
+    if scheme.lower() != "bearer" or not given.strip():
         raise ApiError(401, "Unauthorized", "This route needs `Authorization: Bearer <token>`.",
                        headers={"WWW-Authenticate": "Bearer"})
-    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+    given = given.strip().encode()
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(given, token.encode())
+    if not matched:
         raise ApiError(403, "Forbidden", "The token is not valid for this route.")
 
 
@@ -64,15 +72,15 @@ def _reject_constant(name):
 @bp.get("/health")
 def health():
     try:
-        queries.count_events(get_db())
+        events = queries.count_events(get_db())
     except sqlite3.Error as failure:
         raise ApiError(503, "Service Unavailable", f"The database does not answer: {failure}") from failure
-    return jsonify(status="ok")
+    return jsonify(status="ok", database="ok", events=events)
 
 
 @bp.post("/events")
 def post_events():
-    require_token("INGEST_TOKEN")
+    require_token("INGEST_TOKENS")
     raw_events = ingest.events_from_body(json_body(), current_app.config["MAX_BATCH"])
     summary = ingest.ingest(get_db(), raw_events, now_ms(), current_app.config["CLOCK_SKEW_SECONDS"] * 1000)
     if summary["accepted"]:
@@ -116,8 +124,13 @@ def settings():
     return jsonify(
         factory_tz=config["FACTORY_TZ"],
         poll_seconds=config["POLL_SECONDS"],
-        seed={"allowed": bool(config["ALLOW_SEED"]), "needs_token": bool(config["ADMIN_TOKEN"])},
+        seed={"allowed": bool(config["ALLOW_SEED"]), "needs_token": bool(config["ADMIN_TOKENS"])},
     )
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return jsonify(openapi.DOCUMENT)
 
 
 def _query(extra_parsers=None):
@@ -210,5 +223,5 @@ def drift_metrics():
 def post_seed():
     if not current_app.config["ALLOW_SEED"]:
         raise ApiError(403, "Forbidden", "Loading demo data is turned off on this server (ALLOW_SEED=0).")
-    require_token("ADMIN_TOKEN")
+    require_token("ADMIN_TOKENS")
     return jsonify(seeded=True, **seed.load_demo(get_db(), now_ms())), 200

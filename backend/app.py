@@ -1,6 +1,5 @@
 """The application factory: configuration, database, API, dashboard and error handling."""
 
-import logging
 import os
 import time
 from zoneinfo import ZoneInfo
@@ -8,7 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask
 from flask_cors import CORS
 
-from . import api, dashboard, db, errors, seed
+from . import api, dashboard, db, errors, logs, seed
 from .drift import DriftRules
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,15 +34,19 @@ def default_config():
     return {
         "DATABASE_PATH": os.environ.get("DATABASE_PATH") or os.path.join(REPO_ROOT, "data", "factory.db"),
         "BUSY_TIMEOUT_MS": _env_number("BUSY_TIMEOUT_MS", 5000),
+        "QUERY_TIMEOUT_SECONDS": _env_number("QUERY_TIMEOUT_SECONDS", 20, float),
         "MAX_BATCH": _env_number("MAX_BATCH", 5000),
         "MAX_CONTENT_LENGTH": _env_number("MAX_BODY_BYTES", 8 * 1024 * 1024),
         "CLOCK_SKEW_SECONDS": _env_number("CLOCK_SKEW_SECONDS", 300),
         "STATE_MAX_GAP_SECONDS": _env_number("STATE_MAX_GAP_SECONDS", None, float),
         "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN") or None,
         "INGEST_TOKEN": os.environ.get("INGEST_TOKEN") or None,
+        # Several edge tokens, comma-separated, so one device can be revoked alone.
+        "INGEST_TOKENS": os.environ.get("INGEST_TOKENS") or None,
         "ALLOW_SEED": _env_flag("ALLOW_SEED", True),
         "SEED_IF_EMPTY": _env_flag("SEED_IF_EMPTY", False),
-        "CORS_ORIGINS": os.environ.get("CORS_ORIGINS", "*"),
+        # Unset: any origin while no token is set, none once one is.
+        "CORS_ORIGINS": os.environ.get("CORS_ORIGINS") or None,
         "FACTORY_TZ": os.environ.get("FACTORY_TZ") or "UTC",
         "POLL_SECONDS": _env_number("POLL_SECONDS", 5, float),
         "LOW_CONFIDENCE": _env_number("LOW_CONFIDENCE", 0.5, float),
@@ -58,6 +61,31 @@ def default_config():
     }
 
 
+def _split(value):
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    return [item.strip() for item in items if item and item.strip()]
+
+
+def _read_tokens(config):
+    """`INGEST_TOKENS`/`ADMIN_TOKENS`: the lists the token checks use, from every setting."""
+    config["INGEST_TOKENS"] = _split(config.get("INGEST_TOKEN")) + _split(config.get("INGEST_TOKENS"))
+    config["ADMIN_TOKENS"] = _split(config.get("ADMIN_TOKEN"))
+
+
+def _cors_origins(config):
+    """The origins browsers may call the API from; never every origin while tokens guard it."""
+    guarded = config["INGEST_TOKENS"] or config["ADMIN_TOKENS"]
+    origins = _split(config.get("CORS_ORIGINS"))
+    if not origins:
+        return [] if guarded else "*"
+    if "*" in origins and guarded:
+        raise RuntimeError("CORS_ORIGINS=* is refused while INGEST_TOKEN or ADMIN_TOKEN is set: "
+                           "name the dashboard's origins instead")
+    return "*" if "*" in origins else origins
+
+
 def create_app(test_config=None):
     """Build the application; `test_config` overrides any setting."""
     app = Flask(__name__, static_folder=None)
@@ -66,12 +94,15 @@ def create_app(test_config=None):
         app.config.from_mapping(test_config)
     app.json.sort_keys = False
     ZoneInfo(app.config["FACTORY_TZ"])  # an unknown zone stops start-up with a clear error
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
 
     db.init_app(app)
+    logs.init_app(app)
     errors.register_error_handlers(app)
-    origins = [o.strip() for o in app.config["CORS_ORIGINS"].split(",") if o.strip()]
-    CORS(app, origins=origins or "*", expose_headers=["Retry-After"])
+    _read_tokens(app.config)
+    origins = _cors_origins(app.config)
+    if origins:
+        CORS(app, origins=origins, expose_headers=["Retry-After", "ETag"])
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
 

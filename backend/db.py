@@ -2,9 +2,10 @@
 
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 
-from flask import current_app, g
+from flask import current_app, g, request
 
 # Each entry upgrades the schema by one version; the list index + 1 is the version it produces.
 # Never edit a released entry: append a new one, so older database files upgrade in place.
@@ -148,9 +149,16 @@ def init_db(path):
 
 
 def get_db():
-    """The request's connection, opened on first use and closed at teardown."""
+    """The request's connection, opened on first use and closed at teardown.
+
+    A read request's SQL is interrupted once it has run `QUERY_TIMEOUT_SECONDS`, so one slow
+    question cannot hold a server process for long.
+    """
     if "db" not in g:
         g.db = connect(current_app.config["DATABASE_PATH"], current_app.config["BUSY_TIMEOUT_MS"])
+        if request.method in ("GET", "HEAD"):
+            deadline = time.monotonic() + current_app.config["QUERY_TIMEOUT_SECONDS"]
+            g.db.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
     return g.db
 
 

@@ -63,6 +63,25 @@ def test_any_value_in_any_field_is_a_clear_answer(client, field, value):
         assert_problem(response, 422)
 
 
-def test_health_answers_ok(client):
+def test_health_reports_the_database_and_its_events(client):
     response = client.get("/health")
-    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok", "events": 0}
+    client.post("/seed")
+    assert client.get("/health").get_json()["events"] > 400
+
+
+def test_health_is_503_when_the_database_does_not_answer(app, client, monkeypatch):
+    from backend import queries
+
+    monkeypatch.setattr(queries, "COUNT_EVENTS_SQL", "SELECT COUNT(*) FROM no_such_table")
+    body = assert_problem(client.get("/health"), 503)
+    assert "database" in body["detail"]
+
+
+def test_slow_query_is_stopped_with_503(make_client):
+    client = make_client(QUERY_TIMEOUT_SECONDS=0)
+    client.post("/seed")
+    response = client.get("/metrics/workers")
+    body = assert_problem(response, 503)
+    assert response.headers["Retry-After"] == "1" and "nothing was changed" in body["detail"]

@@ -1,0 +1,73 @@
+"""Who gets in: several ingest tokens, an admin token, CORS, and logs that never hold a token."""
+
+import json
+import logging
+
+import pytest
+
+from backend.app import create_app
+from backend.logs import JsonFormatter
+from tests.helpers import assert_problem, event
+
+
+def post(client, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/events", json=event("2026-01-15T08:00:00Z"), headers=headers)
+
+
+def test_each_of_several_device_tokens_is_taken_and_a_revoked_one_is_not(make_client):
+    client = make_client(INGEST_TOKEN=None, INGEST_TOKENS="cam-a-secret, cam-b-secret")
+    assert post(client, "cam-a-secret").status_code == 201
+    assert post(client, "cam-b-secret").status_code == 200  # the same event again: a duplicate
+    revoked = make_client(INGEST_TOKENS="cam-b-secret")  # cam-a taken off the list
+    assert_problem(post(revoked, "cam-a-secret"), 403)
+    assert_problem(post(revoked), 401)
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer ", "bearer  ", "token"])
+def test_malformed_authorization_is_401(make_client, header):
+    client = make_client(INGEST_TOKEN="s3cret")
+    assert_problem(client.post("/events", json=event("2026-01-15T08:00:00Z"), headers={"Authorization": header}), 401)
+
+
+def test_a_token_prefix_is_not_enough(make_client):
+    client = make_client(INGEST_TOKEN="s3cret")
+    assert_problem(post(client, "s3cre"), 403)
+    assert_problem(post(client, "s3cret-and-more"), 403)
+
+
+def test_tokens_never_reach_the_logs(make_client, caplog):
+    client = make_client(INGEST_TOKEN="edge-s3cret", ADMIN_TOKEN="admin-s3cret")
+    with caplog.at_level(logging.DEBUG):
+        post(client, "edge-s3cret")
+        post(client, "wrong-guess")
+        client.post("/seed", headers={"Authorization": "Bearer admin-s3cret"})
+        client.get("/metrics/workers?token=edge-s3cret")
+    formatted = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    assert "s3cret" not in formatted and "wrong-guess" not in formatted
+    assert '"path": "/events"' in formatted and '"status": 201' in formatted
+
+
+def test_access_lines_are_json_with_status_and_duration(client, caplog):
+    with caplog.at_level(logging.INFO, logger="factory.access"):
+        client.get("/metrics/factory")
+    line = json.loads(JsonFormatter().format(caplog.records[-1]))
+    assert line["logger"] == "factory.access" and line["method"] == "GET"
+    assert line["path"] == "/metrics/factory" and line["status"] == 200
+    assert line["duration_ms"] >= 0
+
+
+def test_cors_is_open_without_tokens_and_closed_with_them(make_client):
+    origin = {"Origin": "http://dashboard.example"}
+    open_client = make_client()
+    assert open_client.get("/health", headers=origin).headers["Access-Control-Allow-Origin"] == "http://dashboard.example"
+    guarded = make_client(INGEST_TOKEN="t")
+    assert "Access-Control-Allow-Origin" not in guarded.get("/health", headers=origin).headers
+    named = make_client(INGEST_TOKEN="t", CORS_ORIGINS="http://dashboard.example")
+    assert named.get("/health", headers=origin).headers["Access-Control-Allow-Origin"] == "http://dashboard.example"
+    assert "Access-Control-Allow-Origin" not in named.get("/health", headers={"Origin": "http://evil.example"}).headers
+
+
+def test_cors_star_with_tokens_refuses_to_start(config):
+    with pytest.raises(RuntimeError, match="CORS_ORIGINS"):
+        create_app({**config, "ADMIN_TOKEN": "t", "CORS_ORIGINS": "*"})
