@@ -2,6 +2,7 @@
 
 import os
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 
@@ -148,25 +149,42 @@ def init_db(path):
         conn.close()
 
 
-def get_db():
-    """The request's connection, opened on first use and closed at teardown.
+_kept = threading.local()
 
-    A read request's SQL is interrupted once it has run `QUERY_TIMEOUT_SECONDS`, so one slow
-    question cannot hold a server process for long.
+
+def get_db():
+    """The request's connection: the thread's own, opened once and kept between requests.
+
+    Keeping it open matters: closing the last connection to a WAL database checkpoints it,
+    which would cost every request milliseconds. A read request's SQL is interrupted once it
+    has run `QUERY_TIMEOUT_SECONDS`, so one slow question cannot hold a server process for long.
     """
     if "db" not in g:
-        g.db = connect(current_app.config["DATABASE_PATH"], current_app.config["BUSY_TIMEOUT_MS"])
+        g.db = _thread_connection(current_app.config["DATABASE_PATH"], current_app.config["BUSY_TIMEOUT_MS"])
         if request.method in ("GET", "HEAD"):
             deadline = time.monotonic() + current_app.config["QUERY_TIMEOUT_SECONDS"]
             g.db.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
     return g.db
 
 
+def _thread_connection(path, busy_timeout_ms):
+    conn = getattr(_kept, "conn", None)
+    if conn is not None and _kept.path != path:
+        conn.close()
+        conn = None
+    if conn is None:
+        conn = connect(path, busy_timeout_ms)
+        _kept.conn, _kept.path = conn, path
+    return conn
+
+
 def close_db(_exc=None):
-    """Close the request's connection, if one was opened."""
+    """Hand the request's connection back clean: no open transaction, no time limit."""
     conn = g.pop("db", None)
     if conn is not None:
-        conn.close()
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.set_progress_handler(None, 0)
 
 
 def init_app(app):
