@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 HOST ?= 127.0.0.1
 
-.PHONY: run test install dev clean simulate
+.PHONY: run test install dev clean simulate bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,8 @@ clean:
 # Play a floor of cameras against a running server (see README: the edge client).
 simulate: install
 	$(BIN)/python -m backend.edge.simulate --url http://$(HOST):$(PORT) $(SIMULATE_ARGS)
+
+# Measure ingestion, metrics and memory against the targets of issue 5 (a few minutes at
+# 1,000,000 events; BENCH_EVENTS=100000 for a quick run; tests/bench.py lists every setting).
+bench: install
+	$(BIN)/python tests/bench.py
