@@ -78,6 +78,19 @@ MIGRATIONS = [
     );
     INSERT INTO data_version (id, generation) VALUES (1, 0);
     """,
+    # 5: who and what appears at each site, kept on insert; cheaper to keep than an index of
+    # every event by site, which each insert would have to maintain.
+    """
+    CREATE TABLE site_members (
+        site_id TEXT NOT NULL,
+        worker_id TEXT NOT NULL,
+        workstation_id TEXT NOT NULL,
+        PRIMARY KEY (site_id, worker_id, workstation_id)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO site_members (site_id, worker_id, workstation_id)
+        SELECT DISTINCT site_id, worker_id, workstation_id FROM events WHERE site_id IS NOT NULL;
+    DROP INDEX events_site_time;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

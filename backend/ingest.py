@@ -260,6 +260,7 @@ def _store(conn, valid, now_ms):
         next_id += 1
     conn.executemany(queries.REGISTER_WORKER_SQL, {(row[3], row[3]) for row in rows})
     conn.executemany(queries.REGISTER_WORKSTATION_SQL, {(row[4], row[4]) for row in rows})
+    conn.executemany(queries.REGISTER_SITE_MEMBER_SQL, {(row[9], row[3], row[4]) for row in rows if row[9] is not None})
     conn.executemany(queries.INSERT_EVENT_SQL, rows)
     if rows:
         conn.execute(queries.BUMP_GENERATION_SQL)

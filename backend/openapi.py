@@ -79,8 +79,11 @@ def _problem(status, description, schema=None, headers=None):
     return response
 
 
-def _query(name, schema, description):
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+def _query(name, schema, description, example=None):
+    parameter = {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    if example is not None:
+        parameter["example"] = example
+    return parameter
 
 
 INSTANT = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC, ending in `Z`."}
@@ -345,7 +348,11 @@ def _schemas():
             "poll_seconds": {"type": "number"},
             "seed": _object({"allowed": {"type": "boolean"}, "needs_token": {"type": "boolean"}}),
         }),
-        "Health": _object({"status": {"type": "string", "enum": ["ok"]}}),
+        "Health": _object({
+            "status": {"type": "string", "enum": ["ok"]},
+            "database": {"type": "string", "enum": ["ok"]},
+            "events": {**COUNT, "description": "How many events are stored."},
+        }),
         "Seeded": _object({
             "seeded": {"type": "boolean", "enum": [True]},
             "workers": COUNT,
@@ -366,7 +373,7 @@ def _parameters():
         "From": _query("from", instant, "Window start (ISO-8601; between 1970 and 9999 UTC). An empty value "
                                         "counts as not given; `from` later than `to` is `422`."),
         "To": _query("to", instant, "Window end (ISO-8601; between 1970 and 9999 UTC); never later than now."),
-        "SiteId": _query("site_id", text, "Only this site's events count."),
+        "SiteId": _query("site_id", text, "Only this site's events count.", "plant-north"),
         "MinConfidence": _query("min_confidence", {"type": "number", "minimum": 0, "maximum": 1},
                                 "Events below it do not count; an event without a confidence always does."),
         "MaxGapSeconds": _query("max_gap_seconds",
@@ -375,9 +382,9 @@ def _parameters():
                                 "Cap on one state interval for this query (overrides `STATE_MAX_GAP_SECONDS`)."),
         "IfNoneMatch": {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
                         "description": "An `ETag` of an earlier answer: `304` when the answer is unchanged."},
-        "WorkerFilter": _query("worker_id", text, "Only this worker (`404` when not in scope)."),
+        "WorkerFilter": _query("worker_id", text, "Only this worker (`404` when not in scope).", "W-02"),
         "WorkstationFilter": _query("workstation_id", text, "Only time and units at this workstation "
-                                                            "(`404` when not in scope)."),
+                                                            "(`404` when not in scope).", "WS-02"),
         "BucketSeconds": _query("bucket_seconds", {"type": "integer", "minimum": 60, "maximum": MAX_BUCKET_SECONDS},
                                 "Bucket size; default an hour (a UTC day over windows longer than a week). "
                                 "More than 5000 buckets over the window is `422`."),
@@ -391,6 +398,9 @@ def _responses():
         "NotModified": {"description": "The client's `If-None-Match` names this answer's ETag: no body.",
                         "headers": {"ETag": _header("ETag"), "Cache-Control": _header("CacheControl")}},
         "NotFound": _problem(404, "No such worker or workstation in this scope."),
+        "Unavailable": _problem(503, "The database could not answer in time (locked by a writer, or the query "
+                                     "ran past `QUERY_TIMEOUT_SECONDS`); nothing was changed. Retry shortly.",
+                                headers={"Retry-After": _header("RetryAfter")}),
     }
 
 
@@ -421,22 +431,25 @@ def _metrics_get(operation_id, summary, body_schema, extra_parameters=(), extra_
             "304": _response("NotModified"),
             **(extra_responses or {}),
             "422": _response("InvalidQuery"),
+            "503": _response("Unavailable"),
         },
     }}
 
 
-def _single_item(operation_id, kind, body_schema):
+def _single_item(operation_id, kind, body_schema, example):
     path_parameter = {"name": f"{kind}_id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
-                      "description": f"The {kind}'s id (it may hold `/`)."}
+                      "description": f"The {kind}'s id (it may hold `/`).", "example": example}
     operation = _metrics_get(operation_id, f"One {kind}: exactly the list's item for the same query.",
                              body_schema, extra_responses={"404": _response("NotFound")})
     operation["get"]["parameters"].insert(0, path_parameter)
     return operation
 
 
-def _simple_get(operation_id, tag, summary, body_schema, description="The list."):
-    return {"get": {"operationId": operation_id, "tags": [tag], "summary": summary,
-                    "responses": {"200": _json(_ref(body_schema), description)}}}
+def _simple_get(operation_id, tag, summary, body_schema, description="The list.", reads_database=True):
+    responses = {"200": _json(_ref(body_schema), description)}
+    if reads_database:
+        responses["503"] = _response("Unavailable")
+    return {"get": {"operationId": operation_id, "tags": [tag], "summary": summary, "responses": responses}}
 
 
 def _paths():
@@ -458,7 +471,7 @@ def _paths():
             "operationId": "health", "tags": ["operations"], "summary": "Whether the database answers.",
             "responses": {
                 "200": _json(_ref("Health"), "The database answers."),
-                "503": _problem(503, "The database does not answer."),
+                "503": _problem(503, "The database does not answer (`detail` says why)."),
             },
         }},
         "/events": {
@@ -469,11 +482,13 @@ def _paths():
                                "stored in one transaction. Duplicates (same `event_id`, or without one the "
                                "same instant, worker, workstation, type and count) are not stored again.",
                 "security": [{}, {"ingestToken": []}],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {"anyOf": [
-                    _ref("Event"),
-                    _ref("EventBatch"),
-                    _object({"events": _ref("EventBatch")}),
-                ]}}}},
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"anyOf": [_ref("Event"), _ref("EventBatch"), _object({"events": _ref("EventBatch")})]},
+                    "example": {"timestamp": "2026-01-15T10:00:00+02:00", "worker_id": "W-01", "workstation_id": "WS-01",
+                                "event_type": "product_count", "count": 3, "confidence": 0.93,
+                                "event_id": "cam7-000123", "model_version": "floorcam-2.4.0",
+                                "site_id": "plant-north"},
+                }}},
                 "responses": {
                     "200": _json(_ref("IngestResult"), "Nothing accepted and nothing rejected: all duplicates."),
                     "201": _json(_ref("IngestResult"), "At least one event was accepted."),
@@ -494,6 +509,7 @@ def _paths():
                 "responses": {
                     "200": _json(_ref("EventFeed"), "Newest first."),
                     "422": _response("InvalidQuery"),
+                    "503": _response("Unavailable"),
                 },
             },
         },
@@ -502,14 +518,14 @@ def _paths():
                                      "Workstations"),
         "/sites": _simple_get("listSites", "registry", "The site ids seen in the events.", "Sites"),
         "/settings": _simple_get("settings", "operations", "What the dashboard needs to know.", "Settings",
-                                 "The settings."),
+                                 "The settings.", reads_database=False),
         "/metrics/factory": _metrics_get("factoryMetrics", "The whole floor's figures.", "FactoryMetrics"),
         "/metrics/workers": _metrics_get("workersMetrics", "Every worker's figures.", "WorkersMetrics"),
-        "/metrics/workers/{worker_id}": _single_item("workerMetrics", "worker", "WorkerMetrics"),
+        "/metrics/workers/{worker_id}": _single_item("workerMetrics", "worker", "WorkerMetrics", "W-01"),
         "/metrics/workstations": _metrics_get("workstationsMetrics", "Every workstation's figures.",
                                               "WorkstationsMetrics"),
         "/metrics/workstations/{workstation_id}": _single_item("workstationMetrics", "workstation",
-                                                               "WorkstationMetrics"),
+                                                               "WorkstationMetrics", "WS-02"),
         "/metrics/timeline": _metrics_get(
             "timelineMetrics", "Each worker's state intervals in the window.", "Timeline",
             ["WorkerFilter", "WorkstationFilter"], {"404": _response("NotFound")}),
@@ -530,6 +546,7 @@ def _paths():
                 "200": _json(_ref("Seeded"), "What was loaded."),
                 "401": unauthorized,
                 "403": _problem(403, "Seeding is turned off (`ALLOW_SEED=0`) or the token is not `ADMIN_TOKEN`."),
+                "503": _response("Unavailable"),
             },
         }},
         "/openapi.json": {"get": {

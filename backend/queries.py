@@ -17,13 +17,13 @@ LATEST_IN_SCOPE_SQL = f"SELECT ts_ms FROM events WHERE {SCOPE} ORDER BY ts_ms DE
 ALL_WORKERS_SQL = "SELECT worker_id, name FROM workers ORDER BY worker_id"
 SITE_WORKERS_SQL = """
 SELECT worker_id, name FROM workers
-WHERE worker_id IN (SELECT worker_id FROM events WHERE site_id = :site_id)
+WHERE worker_id IN (SELECT worker_id FROM site_members WHERE site_id = :site_id)
 ORDER BY worker_id
 """
 ALL_WORKSTATIONS_SQL = "SELECT workstation_id, name FROM workstations ORDER BY workstation_id"
 SITE_WORKSTATIONS_SQL = """
 SELECT workstation_id, name FROM workstations
-WHERE workstation_id IN (SELECT workstation_id FROM events WHERE site_id = :site_id)
+WHERE workstation_id IN (SELECT workstation_id FROM site_members WHERE site_id = :site_id)
 ORDER BY workstation_id
 """
 
@@ -65,6 +65,7 @@ WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :star
 
 REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES (?, ?)"
 REGISTER_WORKSTATION_SQL = "INSERT OR IGNORE INTO workstations (workstation_id, name) VALUES (?, ?)"
+REGISTER_SITE_MEMBER_SQL = "INSERT OR IGNORE INTO site_members (site_id, worker_id, workstation_id) VALUES (?, ?, ?)"
 INSERT_EVENT_SQL = """
 INSERT INTO events (
     id, event_id, ts_ms, worker_id, workstation_id, event_type,
@@ -88,7 +89,7 @@ ORDER BY id
 LIMIT 1
 """
 
-CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations",
+CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations", "DELETE FROM site_members",
                  "DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours", "DELETE FROM rollup_station_hours")
 
 # Hourly roll-ups (see rollups.py). Hours are `ts_ms / 3600000`; ranges are [first, last).
@@ -129,7 +130,7 @@ LIMIT 1
 COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
 BUMP_GENERATION_SQL = "UPDATE data_version SET generation = generation + 1"
 GENERATION_SQL = "SELECT generation FROM data_version"
-SITES_SQL = "SELECT DISTINCT site_id FROM events WHERE site_id IS NOT NULL ORDER BY site_id"
+SITES_SQL = "SELECT DISTINCT site_id FROM site_members ORDER BY site_id"
 
 EVENT_COLUMNS = """
 id, event_id, ts_ms, worker_id, workstation_id, event_type,

@@ -40,8 +40,8 @@ def test_older_database_is_upgraded_in_place_keeping_its_events(tmp_path, make_c
     conn.executescript(db.MIGRATIONS[0])  # a file written by the first schema version
     conn.execute("INSERT INTO workers VALUES ('W1', 'Ana')")
     conn.execute("INSERT INTO workstations VALUES ('S1', 'Press')")
-    conn.execute("INSERT INTO events (ts_ms, worker_id, workstation_id, event_type, received_at_ms) "
-                 "VALUES (1768464000000, 'W1', 'S1', 'working', 0)")
+    conn.execute("INSERT INTO events (ts_ms, worker_id, workstation_id, event_type, site_id, received_at_ms) "
+                 "VALUES (1768464000000, 'W1', 'S1', 'working', 'north', 0)")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -52,6 +52,8 @@ def test_older_database_is_upgraded_in_place_keeping_its_events(tmp_path, make_c
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"events_event_id", "events_worker_time", "events_time"} <= indexes
     assert client.get("/workers").get_json()["workers"] == [{"worker_id": "W1", "name": "Ana"}]
+    assert client.get("/sites").get_json() == {"sites": [{"site_id": "north"}]}
+    assert client.get("/metrics/workers?site_id=north").get_json()["workers"][0]["worker_id"] == "W1"
 
 
 def test_newer_database_is_refused(tmp_path, make_client):
