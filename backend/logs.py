@@ -8,7 +8,6 @@ import json
 import logging
 import sys
 import time
-from datetime import datetime, timezone
 
 from flask import g, request
 
@@ -20,8 +19,9 @@ class JsonFormatter(logging.Formatter):
     """Format a record as one JSON line: time, level, logger, message and any `fields`."""
 
     def format(self, record):
+        seconds = int(record.created)
         entry = {
-            "time": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "time": f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -57,10 +57,10 @@ def init_app(app):
         ACCESS.info("request", extra={"fields": {
             "method": request.method,
             "path": request.path,
-            "query": redacted_query(request.args),
+            "query": redacted_query(request.args) if request.query_string else {},
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-            "bytes": response.calculate_content_length(),
+            "bytes": response.content_length,
             "remote": request.remote_addr,
         }})
         return response
