@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 HOST ?= 127.0.0.1
 
-.PHONY: run test install dev clean simulate bench
+.PHONY: run test install dev clean simulate bench backup
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ simulate: install
 # 1,000,000 events; BENCH_EVENTS=100000 for a quick run; tests/bench.py lists every setting).
 bench: install
 	$(BIN)/python tests/bench.py
+
+# A consistent online copy of the database: make backup BACKUP=/backups/factory.db
+backup: install
+	$(BIN)/python -m backend.backup $(BACKUP)
