@@ -57,6 +57,8 @@ def default_config():
             min_events=_env_number("DRIFT_MIN_EVENTS", 20),
         ),
         "FRONTEND_DIR": os.environ.get("FRONTEND_DIR") or os.path.join(REPO_ROOT, "frontend"),
+        # Other API origins the dashboard may call (its `?api=` parameter), space-separated.
+        "DASHBOARD_CONNECT_SRC": os.environ.get("DASHBOARD_CONNECT_SRC", ""),
         "CLOCK": _wall_clock_ms,
     }
 
@@ -105,6 +107,7 @@ def create_app(test_config=None):
         CORS(app, origins=origins, expose_headers=["Retry-After", "ETag"])
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
+    app.after_request(dashboard.security_headers)
 
     if app.config["SEED_IF_EMPTY"]:
         conn = db.connect(app.config["DATABASE_PATH"], app.config["BUSY_TIMEOUT_MS"])

@@ -71,3 +71,25 @@ def test_cors_is_open_without_tokens_and_closed_with_them(make_client):
 def test_cors_star_with_tokens_refuses_to_start(config):
     with pytest.raises(RuntimeError, match="CORS_ORIGINS"):
         create_app({**config, "ADMIN_TOKEN": "t", "CORS_ORIGINS": "*"})
+
+
+def test_dashboard_forbids_inline_script_and_framing(client):
+    response = client.get("/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy
+    assert "frame-ancestors 'none'" in policy and "connect-src 'self';" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    html = response.get_data(as_text=True)
+    assert "<script>" not in html and " on" + "click=" not in html  # no inline script to allow
+
+
+def test_api_answers_carry_the_safe_headers_too(client):
+    for response in (client.get("/metrics/factory"), client.get("/nowhere")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+
+
+def test_other_api_origins_for_the_dashboard_are_named_in_its_policy(make_client):
+    client = make_client(DASHBOARD_CONNECT_SRC="https://api.plant.example")
+    assert "connect-src 'self' https://api.plant.example;" in client.get("/").headers["Content-Security-Policy"]
