@@ -85,3 +85,18 @@ def test_slow_query_is_stopped_with_503(make_client):
     response = client.get("/metrics/workers")
     body = assert_problem(response, 503)
     assert response.headers["Retry-After"] == "1" and "nothing was changed" in body["detail"]
+
+
+@pytest.mark.parametrize("query, field", [
+    ("limit=1001", "limit"), ("limit=0", "limit"), ("limit=ten", "limit"),
+    ("event_type=dancing", "event_type"), ("from=tomorrow", "from"), ("min_confidence=2", "min_confidence"),
+])
+def test_event_feed_limits_are_enforced(client, query, field):
+    body = assert_problem(client.get(f"/events?{query}"), 422)
+    assert [error["field"] for error in body["errors"]] == [field]
+
+
+def test_event_feed_takes_up_to_its_ceiling(client):
+    client.post("/seed")
+    body = client.get("/events?limit=1000").get_json()
+    assert body["limit"] == 1000 and len(body["events"]) == 1000 or not body["has_more"]
