@@ -80,13 +80,16 @@ def _problem(status, description, schema=None, headers=None):
 
 
 def _query(name, schema, description, example=None):
-    parameter = {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    # An empty value (`?to=`) counts as not given, so it is allowed everywhere.
+    parameter = {"name": name, "in": "query", "required": False, "allowEmptyValue": True, "schema": schema,
+                 "description": description}
     if example is not None:
         parameter["example"] = example
     return parameter
 
 
-INSTANT = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC, ending in `Z`."}
+INSTANT = {"type": "string", "format": "date-time", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$",
+           "description": "ISO-8601 UTC ending in `Z`, with milliseconds when there are any."}
 SECONDS = {"type": "number", "minimum": 0}
 PERCENT = {"type": "number", "minimum": 0, "maximum": 100}
 COUNT = {"type": "integer", "minimum": 0}

@@ -63,17 +63,20 @@ def fingerprint(conn, query, now_ms, request_key):
 
     `request_key` names everything else the answer depends on (path and query string).
     """
-    earliest_ms, latest_ms = queries.window_bounds(conn, query.scope)
-    window = metrics.resolve_window(query.from_ms, query.to_ms, earliest_ms, latest_ms, now_ms)
+    window = _window(conn, query, now_ms)
     bounds = (window.start_ms, window.end_ms) if window else None
     text = f"{queries.generation(conn)}|{bounds}|{request_key}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _window(conn, query, now_ms):
+    earliest_ms, latest_ms = queries.window_bounds(conn, query.scope)
+    return metrics.resolve_window(query.from_ms, query.to_ms, earliest_ms, latest_ms, now_ms)
+
+
 def _resolve(conn, query, now_ms):
     """The window of a query (`None` when empty) and the workers and workstations it lists."""
-    earliest_ms, latest_ms = queries.window_bounds(conn, query.scope)
-    window = metrics.resolve_window(query.from_ms, query.to_ms, earliest_ms, latest_ms, now_ms)
+    window = _window(conn, query, now_ms)
     return window, queries.list_workers(conn, query.site_id), queries.list_workstations(conn, query.site_id)
 
 
@@ -110,8 +113,8 @@ CHART_PARAMS = {
 }
 MAX_BUCKETS = 5000
 BUCKET_PARAMS = {**CHART_PARAMS, "bucket_seconds": params.integer_between(60, 31 * 86_400)}
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
+HOUR_MS = metrics.MS_PER_HOUR
+DAY_MS = 24 * HOUR_MS
 
 
 def _timelines(conn, query, window, workers):

@@ -16,7 +16,7 @@ event (or all later hours, when it is the worker's latest).
 from . import metrics, queries
 from .db import transaction
 
-HOUR_MS = 3_600_000
+HOUR_MS = metrics.MS_PER_HOUR
 # Hours computed in one write transaction: short enough not to hold writers up for long.
 CHUNK_HOURS = 24
 ATTEMPTS = 3
