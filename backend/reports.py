@@ -175,11 +175,18 @@ def buckets_report(conn, query, now_ms):
     }
 
 
+AUTO_BUCKETS_MS = (DAY_MS, 7 * DAY_MS, 28 * DAY_MS, 364 * DAY_MS)
+
+
 def _bucket_ms(query, window):
+    """The bucket size asked for, or hours up to a week and then the first size giving at most
+    `MAX_BUCKETS` buckets: days, weeks, four weeks, years."""
     requested = query.extra.get("bucket_seconds")
     if requested is None:
-        long_window = window is not None and window.length_ms > 7 * DAY_MS
-        return DAY_MS if long_window else HOUR_MS
+        if window is None or window.length_ms <= 7 * DAY_MS:
+            return HOUR_MS
+        return next((size for size in AUTO_BUCKETS_MS if metrics.bucket_bounds(window, size)[1] <= MAX_BUCKETS),
+                    AUTO_BUCKETS_MS[-1])
     bucket_ms = requested * 1000
     if window is not None and metrics.bucket_bounds(window, bucket_ms)[1] > MAX_BUCKETS:
         raise params.invalid_query([field_error(

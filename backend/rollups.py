@@ -41,6 +41,13 @@ def window_tally(conn, window, workers):
     it needs; the caller then works from the events alone.
     """
     first, end = whole_hours(window)
+    # Only hours that hold events are worth keeping; before the first event nothing happens and
+    # after the last one every worker's last state simply goes on, which the edges work out cheaply.
+    earliest_ms, latest_ms = queries.window_bounds(conn, queries.scope_params())
+    if earliest_ms is None:
+        return None
+    first = max(first, earliest_ms // HOUR_MS)
+    end = max(first, min(end, latest_ms // HOUR_MS + 1))
     if end == first:
         return None
     for _ in range(ATTEMPTS):
@@ -60,7 +67,8 @@ def _tally(conn, window, workers, first, end):
     if head.length_ms:
         tally.add(_events_tally(conn, workers, head, closed_end=False))
     tally.add(_summed_hours(conn, first, end))
-    tally.add(_events_tally(conn, workers, metrics.Window(end * HOUR_MS, window.end_ms), closed_end=True))
+    tail = metrics.Window(min(end * HOUR_MS, window.end_ms), window.end_ms)
+    tally.add(_events_tally(conn, workers, tail, closed_end=True))
     return tally
 
 

@@ -34,10 +34,10 @@ def count(path, sql):
         return 0  # the file or its table is not there yet
 
 
-def simulator(base, outbox):
+def simulator(base, outbox, speed):
     return subprocess.Popen(
         [sys.executable, "-m", "backend.edge.simulate", "--url", base, "--cameras", str(CAMERAS),
-         "--speed", "0", "--start", START, "--outbox", str(outbox), "--batch-size", "20",
+         "--speed", str(speed), "--start", START, "--outbox", str(outbox), "--batch-size", "20",
          "--seed", str(RUN_SEED), "--backoff-max", "0.2", "--max-seconds", "120"],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -47,7 +47,8 @@ def test_simulator_and_server_restarts_lose_nothing_and_store_nothing_twice(tmp_
     outbox = tmp_path / "outbox.db"
     server = Server(tmp_path / "server").start()
     database = server.database_path
-    first = simulator(server.base, outbox)
+    # Played at 2400x (the shift in 12 s), so the stream is still going when the power is cut.
+    first = simulator(server.base, outbox, speed=2400)
     try:
         wait_until(lambda: count(database, "SELECT COUNT(*) FROM events") > 200)
         server.kill()  # mid-stream, as a power cut would
@@ -59,7 +60,7 @@ def test_simulator_and_server_restarts_lose_nothing_and_store_nothing_twice(tmp_
         assert stored_at_cut < len(expected)
 
         server.start()  # same port, same database file
-        second = simulator(server.base, outbox)
+        second = simulator(server.base, outbox, speed=0)  # resumes from the outbox, then the rest at once
         output, _ = second.communicate(timeout=120)
         assert second.returncode == 0, output
     finally:

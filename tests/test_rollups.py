@@ -91,3 +91,25 @@ def test_filtered_queries_never_use_rollups():
     assert not rollups.usable(MetricsQuery(site_id="north"))
     assert not rollups.usable(MetricsQuery(min_confidence=0.5))
     assert not rollups.usable(MetricsQuery(max_gap_ms=60_000))
+
+
+def test_a_window_reaching_far_beyond_the_data_keeps_no_empty_hours(app, client, clock):
+    clock.ms = NOW
+    post_events(client, {"timestamp": format_instant(BASE), "worker_id": "W1", "workstation_id": "S1",
+                         "event_type": "working"},
+                {"timestamp": format_instant(BASE + 5 * HOUR), "worker_id": "W1", "workstation_id": "S1",
+                 "event_type": "idle"}, status=201)
+    query = f"?from=1970-01-01T00:00:00Z&to={format_instant(NOW)}"
+    body = client.get(f"/metrics/workers{query}").get_json()
+    exact = from_scratch(app, query, NOW)
+    assert body["workers"] == exact["workers"] and body["window"] == exact["window"]
+    assert body["workers"][0]["idle_seconds"] == (NOW - BASE - 5 * HOUR) / 1000  # idle ever since
+    conn = connect(app.config["DATABASE_PATH"])
+    assert conn.execute("SELECT COUNT(*) FROM rollup_hours").fetchone()[0] <= 6
+    buckets = client.get(f"/metrics/hourly{query}").get_json()
+    assert len(buckets["buckets"]) <= 5000
+
+
+def test_a_window_with_both_ends_and_no_events_needs_no_rollups(client):
+    body = client.get("/metrics/factory?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z").get_json()
+    assert body["window"]["seconds"] == 86400 and body["factory"]["total_active_seconds"] == 0
