@@ -97,6 +97,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 PRAGMAS_SQL = """
 PRAGMA foreign_keys = ON;
 PRAGMA synchronous = NORMAL;
+PRAGMA cache_size = -32768;
 """
 
 
