@@ -126,9 +126,13 @@ def transaction(conn):
     conn.execute("COMMIT")
 
 
-def upgrade(conn):
-    """Bring the schema to `SCHEMA_VERSION`, one migration per transaction. Returns the version."""
-    conn.execute("PRAGMA journal_mode = WAL")
+def upgrade(conn, wait_s=30):
+    """Bring the schema to `SCHEMA_VERSION` in one transaction. Returns the version.
+
+    Several server processes may start on one new file at once; switching it to WAL needs the
+    file to itself and SQLite does not wait for that, so the switch is retried for `wait_s`.
+    """
+    _use_wal(conn, time.monotonic() + wait_s)
     with transaction(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -140,6 +144,19 @@ def upgrade(conn):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {number}")
     return SCHEMA_VERSION
+
+
+def _use_wal(conn, deadline):
+    delay = 0.01
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as failure:
+            if "locked" not in str(failure) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)  # another process is creating or switching the file: wait our turn
+        delay = min(delay * 2, 0.5)
 
 
 def _statements(script):

@@ -76,3 +76,48 @@ def test_failed_batch_keeps_nothing(client, app, monkeypatch):
     assert client.get("/workers").get_json()["workers"] == []
     conn = sqlite3.connect(app.config["DATABASE_PATH"])
     assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+
+
+def test_many_processes_opening_one_new_file_at_once_all_start(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.servers import REPO_ROOT
+
+    path = tmp_path / "fresh" / "factory.db"
+    code = ("import sys; from backend.app import create_app; "
+            f"create_app({{'DATABASE_PATH': {str(path)!r}, 'SEED_IF_EMPTY': True}}); print('ok')")
+    starters = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    results = [starter.communicate(timeout=60) for starter in starters]
+    assert all(starter.returncode == 0 for starter in starters), [err[-500:] for _, err in results]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT COUNT(DISTINCT event_id) = COUNT(*) FROM events").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 6  # seeded once
+
+
+def test_a_process_starting_while_another_writes_waits_for_its_turn(tmp_path):
+    import subprocess
+    import sys
+
+    from backend.db import init_db
+    from tests.servers import REPO_ROOT
+
+    path = tmp_path / "busy.db"
+    init_db(str(path))
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")  # a long write by a server process already running
+    code = f"from backend.app import create_app; create_app({{'DATABASE_PATH': {str(path)!r}}}); print('started')"
+    starter = subprocess.Popen([sys.executable, "-c", code], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        try:
+            starter.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass  # still waiting for the lock, as it should
+        assert starter.returncode is None, starter.stderr.read()[-800:]
+    finally:
+        writer.execute("COMMIT")
+    out, err = starter.communicate(timeout=60)
+    assert starter.returncode == 0 and "started" in out, err[-800:]
