@@ -7,7 +7,7 @@ import pytest
 
 from backend import rollups
 from backend.db import connect
-from backend.reports import MetricsQuery, events_report, metrics_report, _resolve
+from backend.reports import MetricsQuery, _resolve, events_report
 from backend.timeutil import format_instant
 from tests.helpers import post_events
 
