@@ -13,6 +13,9 @@ product count its own hour, a state event every hour from its own to the worker'
 event (or all later hours, when it is the worker's latest).
 """
 
+import sqlite3
+from contextlib import contextmanager
+
 from . import metrics, queries
 from .db import transaction
 
@@ -20,6 +23,8 @@ HOUR_MS = metrics.MS_PER_HOUR
 # Hours computed in one write transaction: short enough not to hold writers up for long.
 CHUNK_HOURS = 24
 ATTEMPTS = 3
+# How long a metrics read waits for the write lock to store roll-ups before doing without them.
+LOCK_WAIT_MS = 50
 
 
 def usable(query):
@@ -51,7 +56,8 @@ def window_tally(conn, window, workers):
     if end == first:
         return None
     for _ in range(ATTEMPTS):
-        _compute_missing(conn, first, end, workers)
+        if not _compute_missing(conn, first, end):
+            return None
         conn.execute("BEGIN")  # one snapshot for the roll-ups and the edges alike
         try:
             if len(conn.execute(queries.COMPUTED_HOURS_SQL, (first, end)).fetchall()) == end - first:
@@ -100,7 +106,12 @@ def _summed_hours(conn, first, end):
     return tally
 
 
-def _compute_missing(conn, first, end, workers):
+def _compute_missing(conn, first, end):
+    """Compute the hours of `[first, end)` not yet rolled up; `False` if the database was busy.
+
+    A reader must not wait long on writers: when another process holds the write lock, the
+    query is answered from the events instead and the roll-ups are left for a calmer moment.
+    """
     computed = {row[0] for row in conn.execute(queries.COMPUTED_HOURS_SQL, (first, end))}
     hour = first
     while hour < end:
@@ -110,13 +121,34 @@ def _compute_missing(conn, first, end, workers):
         run_end = hour
         while run_end < end and run_end not in computed and run_end - hour < CHUNK_HOURS:
             run_end += 1
-        with transaction(conn):
-            _compute_hours(conn, hour, run_end, workers)
+        try:
+            with _short_wait(conn), transaction(conn):
+                _compute_hours(conn, hour, run_end)
+        except sqlite3.OperationalError as failure:
+            if "locked" in str(failure) or "busy" in str(failure):
+                return False
+            raise
         hour = run_end
+    return True
 
 
-def _compute_hours(conn, first, end, workers):
-    """Compute and store the roll-ups of hours `[first, end)` (inside a write transaction)."""
+@contextmanager
+def _short_wait(conn):
+    previous = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_MS}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
+
+
+def _compute_hours(conn, first, end):
+    """Compute and store the roll-ups of hours `[first, end)` (inside a write transaction).
+
+    The workers are read here, inside the transaction: one registered a moment ago by a batch
+    that also forgot these hours must be in them.
+    """
+    workers = queries.list_workers(conn)
     start_ms, end_ms = first * HOUR_MS, end * HOUR_MS
     window = metrics.Window(start_ms, end_ms)
     scope = queries.scope_params()

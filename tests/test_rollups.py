@@ -113,3 +113,36 @@ def test_a_window_reaching_far_beyond_the_data_keeps_no_empty_hours(app, client,
 def test_a_window_with_both_ends_and_no_events_needs_no_rollups(client):
     body = client.get("/metrics/factory?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z").get_json()
     assert body["window"]["seconds"] == 86400 and body["factory"]["total_active_seconds"] == 0
+
+
+def event_at(ms, worker_id, station_id, event_type):
+    return {"timestamp": format_instant(ms), "worker_id": worker_id, "workstation_id": station_id,
+            "event_type": event_type}
+
+
+def test_a_worker_registered_while_a_query_runs_is_in_the_hours_it_rolls_up(app, client, clock):
+    clock.ms = NOW
+    post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent"),
+                status=201)
+    conn = connect(app.config["DATABASE_PATH"])
+    window, workers, _stations = _resolve(conn, MetricsQuery(), NOW)  # a query in flight sees W1 only
+    post_events(client, event_at(BASE + HOUR, "W2", "S2", "working"), event_at(BASE + 9 * HOUR, "W2", "S2", "absent"),
+                status=201)  # meanwhile a batch registers W2 and forgets the hours it changes
+    rollups.window_tally(conn, window, workers)  # the query goes on to roll those hours up
+    fast = client.get("/metrics/workers").get_json()
+    assert fast["workers"] == from_scratch(app, "", NOW)["workers"]
+    assert fast["workers"][1]["active_seconds"] == 8 * 3600
+
+
+def test_a_busy_database_is_answered_from_the_events_not_with_503(app, client, clock):
+    clock.ms = NOW
+    post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent"),
+                status=201)
+    writer = connect(app.config["DATABASE_PATH"])
+    writer.execute("BEGIN IMMEDIATE")  # a batch holding the write lock
+    try:
+        response = client.get("/metrics/workers")
+        assert response.status_code == 200
+        assert response.get_json()["workers"][0]["active_seconds"] == 36000
+    finally:
+        writer.execute("ROLLBACK")
