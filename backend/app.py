@@ -96,6 +96,9 @@ def create_app(test_config=None):
         app.config.from_mapping(test_config)
     app.json.sort_keys = False
     ZoneInfo(app.config["FACTORY_TZ"])  # an unknown zone stops start-up with a clear error
+    gap = app.config["STATE_MAX_GAP_SECONDS"]
+    if gap is not None and not 0.001 <= gap:
+        raise ValueError(f"STATE_MAX_GAP_SECONDS must be at least 0.001 seconds, not {gap}")
     logs.configure()
 
     db.init_app(app)

@@ -12,6 +12,7 @@ import argparse
 import os
 import sqlite3
 import sys
+from pathlib import Path
 
 from .db import init_db
 
@@ -27,7 +28,7 @@ def backup(source_path, target_path):
     for leftover in (partial, partial + "-wal", partial + "-shm"):
         if os.path.exists(leftover):
             os.remove(leftover)
-    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=30)
+    source = sqlite3.connect(f"{Path(source_path).absolute().as_uri()}?mode=ro", uri=True, timeout=30)
     target = sqlite3.connect(partial)
     try:
         source.backup(target)  # all pages in one step: one consistent snapshot
@@ -43,11 +44,17 @@ def backup(source_path, target_path):
 
 
 def restore(backup_path, database_path):
-    """Put a backup in place of the database; the server must be stopped first."""
+    """Put a backup in place of the database; the server must be stopped first.
+
+    The backup is copied and checked beside the database first; only a good copy replaces it,
+    so a bad backup leaves the database (and its write-ahead log) as it was.
+    """
+    staged = database_path + ".restoring"
+    events = backup(backup_path, staged)
     for stale in (database_path + "-wal", database_path + "-shm"):
         if os.path.exists(stale):
             os.remove(stale)
-    events = backup(backup_path, database_path)
+    os.replace(staged, database_path)
     init_db(database_path)  # a backup from an older release is upgraded like any older file
     return events
 

@@ -15,6 +15,7 @@ MAX_ID_LENGTH = 64
 MAX_EVENT_ID_LENGTH = 128
 # A single camera event counting more units than this is a fault, and sums must stay in 64 bits.
 MAX_COUNT = 1_000_000_000
+NOT_STORABLE = "must be valid Unicode text (it holds an unpaired surrogate)"
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def _plainly_valid(raw, latest_us):
     event_type, count, confidence = raw.get("event_type"), raw.get("count"), raw.get("confidence")
     event_id, model_version, site_id = raw.get("event_id"), raw.get("model_version"), raw.get("site_id")
     if not (type(worker_id) is str and 0 < len(worker_id) <= MAX_ID_LENGTH and not worker_id.isspace()
-            and type(station_id) is str and 0 < len(station_id) <= MAX_ID_LENGTH and not station_id.isspace()):
+            and type(station_id) is str and 0 < len(station_id) <= MAX_ID_LENGTH and not station_id.isspace()
+            and _storable(worker_id) and _storable(station_id)):
         return None
     if event_type == "product_count":
         if not (type(count) is int and 1 <= count <= MAX_COUNT):
@@ -104,7 +106,18 @@ def _plainly_valid(raw, latest_us):
 
 
 def _plain_text(value, max_length):
-    return value is None or (type(value) is str and 0 < len(value) <= max_length)
+    return value is None or (type(value) is str and 0 < len(value) <= max_length and _storable(value))
+
+
+def _storable(text):
+    """Whether text can be stored: JSON may carry a lone surrogate (`"\\ud800"`), UTF-8 cannot."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def full_check(raw, now_ms, skew_ms):
@@ -153,6 +166,8 @@ def _identifier(value):
         raise ValueError("must not be empty")
     if len(value) > MAX_ID_LENGTH:
         raise ValueError(f"must be at most {MAX_ID_LENGTH} characters")
+    if not _storable(value):
+        raise ValueError(NOT_STORABLE)
     return value
 
 
@@ -199,6 +214,8 @@ def _optional_text(value, max_length):
         raise ValueError("must not be empty (leave it out instead)")
     if len(value) > max_length:
         raise ValueError(f"must be at most {max_length} characters")
+    if not _storable(value):
+        raise ValueError(NOT_STORABLE)
     return value
 
 

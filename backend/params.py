@@ -51,17 +51,15 @@ def text(value):
     return value
 
 
-def number_between(low, high, low_inclusive=True):
-    """A parser for a finite number in `[low, high]` (or `(low, high]`)."""
+def number_between(low, high):
+    """A parser for a finite number in `[low, high]`."""
     def parse(value):
         try:
             number = float(value)
         except ValueError:
             raise ValueError(f"must be a number, not {value[:40]!r}") from None
-        above_low = number >= low if low_inclusive else number > low
-        if not math.isfinite(number) or not above_low or number > high:
-            opening = "[" if low_inclusive else "("
-            raise ValueError(f"must be a number in {opening}{low:g}, {high:g}]")
+        if not math.isfinite(number) or not low <= number <= high:
+            raise ValueError(f"must be a number in [{low:g}, {high:g}]")
         return number
     return parse
 

@@ -14,7 +14,7 @@ METRICS_PARAMS = {
     "to": params.instant,
     "site_id": params.text,
     "min_confidence": params.number_between(0, 1),
-    "max_gap_seconds": params.number_between(0, TEN_YEARS_SECONDS, low_inclusive=False),
+    "max_gap_seconds": params.number_between(0.001, TEN_YEARS_SECONDS),  # a millisecond at least
 }
 
 

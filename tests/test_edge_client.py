@@ -51,6 +51,12 @@ def test_outbox_keeps_events_across_restarts_and_ignores_replays(tmp_path):
     again.close()
 
 
+def test_an_event_with_a_null_or_empty_event_id_gets_one_and_is_kept(outbox):
+    ids = outbox.add([good(0, event_id=None), good(1, event_id="")])
+    assert all(event_id.startswith("cam-1-") for event_id in ids) and len(set(ids)) == 2
+    assert outbox.counts()["pending"] == 2
+
+
 def test_backoff_grows_exponentially_with_jitter_and_a_ceiling(outbox):
     client = EdgeClient("http://127.0.0.1:9", outbox, backoff_base=1, backoff_max=8, rng=random.Random(4))
     delays = [client.backoff_delay() for _ in range(6)]
@@ -184,3 +190,29 @@ def test_request_level_rejection_parks_the_batch_with_the_reason(scripted, outbo
     result = client.flush()
     assert (result.parked, result.pending) == (2, 0)
     assert outbox.parked()[0][2] == [{"field": None, "message": "The body is not valid JSON"}]
+
+
+def test_an_event_the_server_keeps_failing_on_is_isolated_and_parked(scripted, outbox):
+    def fail_on_poison(events):
+        if any(event.get("worker_id") == "poison" for event in events):
+            return 500, {}, {"detail": "The server could not complete the request."}
+        return ScriptedApi.accept_all(events)
+
+    api = scripted()
+    api.accept_all = fail_on_poison  # every answer is decided by the batch's content
+    client = EdgeClient(api.base, outbox, batch_size=4, sleep=Recorder())
+    events = [good(m) for m in range(8)]
+    events[5]["worker_id"] = "poison"
+    client.send(events)
+    result = client.flush()
+    assert (result.sent, result.parked, result.pending) == (7, 1, 0)
+    ((_event_id, event, errors),) = outbox.parked()
+    assert event["worker_id"] == "poison" and "server failed on this event" in errors[0]["message"]
+
+
+def test_a_busy_server_is_retried_without_end(scripted, outbox):
+    busy = (503, {}, {"detail": "busy"})
+    api = scripted(*[busy] * 6)
+    client = EdgeClient(api.base, outbox, sleep=Recorder())
+    client.send([good(0)])
+    assert (client.flush().sent, outbox.counts()["parked"]) == (1, 0)  # 503 never parks anything

@@ -77,6 +77,9 @@ def test_all_rejected_answers_422_problem_with_every_reason(client):
     ({"event_id": "e" * 129}, "event_id", "must be at most 128 characters"),
     ({"model_version": "m" * 65}, "model_version", "must be at most 64 characters"),
     ({"site_id": ""}, "site_id", "must not be empty (leave it out instead)"),
+    ({"worker_id": "W\ud800"}, "worker_id", "must be valid Unicode text (it holds an unpaired surrogate)"),
+    ({"event_id": "e-\udfff"}, "event_id", "must be valid Unicode text (it holds an unpaired surrogate)"),
+    ({"site_id": "\ud83d"}, "site_id", "must be valid Unicode text (it holds an unpaired surrogate)"),
 ])
 def test_invalid_field_is_rejected_with_its_reason(client, fields, field, message):
     body = {**event("2026-01-15T10:00:00Z"), **fields}
@@ -245,7 +248,7 @@ def test_fast_path_and_full_check_give_the_same_answers():
     choices = {
         "timestamp": ["2026-01-15T10:00:00Z", "2026-01-15T12:00:00.5+02:00", "2026-01-15T18:05:00Z",
                       "2026-01-15T18:05:00.001Z", "nope", 12, None, "", "1969-12-31T23:59:59Z"],
-        "worker_id": ["W1", "w" * 64, "w" * 65, "", " ", 7, True, None, 1.5],
+        "worker_id": ["W1", "w" * 64, "w" * 65, "", " ", 7, True, None, 1.5, "Wé", "W\ud800"],
         "workstation_id": ["S1", 3, "", None, ["S1"]],
         "event_type": ["working", "idle", "absent", "product_count", "Working", None, 1, {"a": 1}],
         "count": [None, 1, 3, 3.0, 2.5, 0, True, "2", 10**12],

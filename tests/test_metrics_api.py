@@ -163,6 +163,7 @@ def test_unknown_id_is_404(example, path):
     ("min_confidence=1.5", {"min_confidence"}),
     ("min_confidence=nan", {"min_confidence"}),
     ("max_gap_seconds=inf", {"max_gap_seconds"}),
+    ("max_gap_seconds=0.0001", {"max_gap_seconds"}),
     ("site_id=" + "x" * 65, {"site_id"}),
 ])
 @pytest.mark.parametrize("path", ["/metrics/factory", "/metrics/workers", "/metrics/workstations/S1"])
@@ -175,3 +176,8 @@ def test_every_metrics_response_carries_the_window(example):
     for path in ["/metrics/factory", "/metrics/workers", "/metrics/workers/W1",
                  "/metrics/workstations", "/metrics/workstations/S1"]:
         assert set(example.get(path).get_json()["window"]) == {"from", "to", "seconds"}
+
+
+def test_a_gap_cap_setting_below_a_millisecond_stops_start_up(make_client):
+    with pytest.raises(ValueError, match="STATE_MAX_GAP_SECONDS"):
+        make_client(STATE_MAX_GAP_SECONDS=0)

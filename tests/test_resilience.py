@@ -134,3 +134,24 @@ def test_backup_refuses_a_corrupt_copy(tmp_path):
     else:
         raise AssertionError("a broken database was copied without complaint")
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_bad_backup_leaves_the_database_as_it_was(tmp_path):
+    from backend.db import init_db
+
+    live = str(tmp_path / "live #1.db")  # a path a URI would misread without quoting
+    init_db(live)
+    conn = sqlite3.connect(live)
+    conn.execute("INSERT INTO workers VALUES ('W1', 'Ana')")
+    conn.commit()
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    try:
+        restore(str(broken), live)
+    except (RuntimeError, sqlite3.DatabaseError):
+        pass
+    else:
+        raise AssertionError("a broken backup was restored")
+    assert conn.execute("SELECT name FROM workers").fetchall() == [("Ana",)]
+    conn.close()
+    assert backup(live, str(tmp_path / "copy.db")) == 0

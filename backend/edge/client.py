@@ -8,6 +8,9 @@
 - `401`, `403`, `404` and other answers about the request rather than the events (a wrong
   token, a wrong URL): the events stay pending and the client backs off, so fixing the
   configuration is enough to resume.
+- `500` over and over for the same batch: a server fault set off by something in it. The batch
+  is halved until the one event that sets it off is alone, and that event is parked with the
+  server's answer, so one bad event cannot hold back everything behind it.
 """
 
 import json
@@ -32,12 +35,17 @@ class FlushResult:
     last_error: str | None = None
 
 
+# Answers of 500 to the same batch before it is split (and a lone event parked).
+FAULTS_BEFORE_SPLIT = 3
+
+
 class Transient(Exception):
     """The server could not take the batch now; try again later."""
 
-    def __init__(self, message, retry_after=None):
+    def __init__(self, message, retry_after=None, status=None):
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class EdgeClient:
@@ -68,6 +76,7 @@ class EdgeClient:
         """
         result = FlushResult()
         batch_size = self.batch_size
+        faults = {}  # (first seq, size) -> answers of 500 in a row
         while True:
             batch = self.outbox.pending(batch_size)
             if not batch:
@@ -77,6 +86,16 @@ class EdgeClient:
             except Transient as failure:
                 result.failures += 1
                 result.last_error = str(failure)
+                key = (batch[0][0], len(batch))
+                faults[key] = faults.get(key, 0) + 1 if failure.status == 500 else 0
+                if faults[key] >= FAULTS_BEFORE_SPLIT and len(batch) > 1:
+                    batch_size = max(1, len(batch) // 2)
+                    continue
+                if faults[key] >= FAULTS_BEFORE_SPLIT:
+                    reason = [{"field": None, "message": f"the server failed on this event: {failure}"}]
+                    self.outbox.record([batch[0][0]], {batch[0][0]: ("parked", reason)})
+                    result.parked += 1
+                    continue
                 self.outbox.record([seq for seq, _ in batch], {})
                 if max_failures is not None and result.failures >= max_failures:
                     break
@@ -131,7 +150,7 @@ class EdgeClient:
             reason = [{"field": None, "message": payload.get("detail", f"HTTP {error.code}")}]
             return {seq: ("parked", reason) for seq, _ in batch}
         retry_after = _seconds(error.headers.get("Retry-After"))
-        raise Transient(f"HTTP {error.code}: {payload.get('detail', error.reason)}", retry_after)
+        raise Transient(f"HTTP {error.code}: {payload.get('detail', error.reason)}", retry_after, error.code)
 
 
 def _outcomes(batch, payload):

@@ -9,6 +9,7 @@ import json
 import sqlite3
 import time
 import uuid
+from contextlib import contextmanager
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -25,7 +26,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (status, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-ADD_SQL = "INSERT OR IGNORE INTO outbox (event_id, body, created_at_ms) VALUES (?, ?, ?)"
+# ON CONFLICT, not OR IGNORE: a replayed event_id is skipped, but any other failure still raises.
+ADD_SQL = "INSERT INTO outbox (event_id, body, created_at_ms) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
 PENDING_SQL = "SELECT seq, body FROM outbox WHERE status = 'pending' ORDER BY seq LIMIT ?"
 COUNT_ATTEMPT_SQL = "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?"
 MARK_SENT_SQL = "UPDATE outbox SET status = 'sent', server_id = ?, done_at_ms = ? WHERE seq = ?"
@@ -59,13 +61,23 @@ class Outbox:
         rows, ids = [], []
         for event in events:
             event = dict(event)
-            event.setdefault("event_id", f"{self.device_id}-{uuid.uuid4().hex}")
+            if not event.get("event_id"):
+                event["event_id"] = f"{self.device_id}-{uuid.uuid4().hex}"
             ids.append(event["event_id"])
             rows.append((event["event_id"], json.dumps(event, separators=(",", ":")), now_ms))
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.executemany(ADD_SQL, rows)
-        self.conn.execute("COMMIT")
+        with self._transaction():
+            self.conn.executemany(ADD_SQL, rows)
         return ids
+
+    @contextmanager
+    def _transaction(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def pending(self, limit):
         """The oldest pending events: `(seq, event dict)`."""
@@ -77,14 +89,13 @@ class Outbox:
         `outcomes` maps seq to its outcome; sequences without one stay pending.
         """
         now_ms = time.time_ns() // 1_000_000
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.executemany(COUNT_ATTEMPT_SQL, [(seq,) for seq in attempted])
-        for seq, (status, detail) in outcomes.items():
-            if status == "sent":
-                self.conn.execute(MARK_SENT_SQL, (detail, now_ms, seq))
-            else:
-                self.conn.execute(PARK_SQL, (json.dumps(detail), now_ms, seq))
-        self.conn.execute("COMMIT")
+        with self._transaction():
+            self.conn.executemany(COUNT_ATTEMPT_SQL, [(seq,) for seq in attempted])
+            for seq, (status, detail) in outcomes.items():
+                if status == "sent":
+                    self.conn.execute(MARK_SENT_SQL, (detail, now_ms, seq))
+                else:
+                    self.conn.execute(PARK_SQL, (json.dumps(detail), now_ms, seq))
 
     def counts(self):
         """`{"pending": n, "sent": n, "parked": n}`."""
