@@ -4,6 +4,7 @@ import functools
 import hmac
 import json
 import sqlite3
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, make_response, request
 
@@ -52,6 +53,23 @@ def require_token(config_key):
         matched |= hmac.compare_digest(given, token.encode())
     if not matched:
         raise ApiError(403, "Forbidden", "The token is not valid for this route.")
+
+
+def refuse_foreign_writes():
+    """Refuse a write a browser makes on behalf of a page from another site.
+
+    Browsers send such a POST without asking first when it looks like a form, so CORS alone
+    would not stop a hostile page from posting events or reloading demo data through a
+    visitor's browser. Browsers always name the page's origin; devices and scripts send none.
+    """
+    origin = request.headers.get("Origin")
+    if request.method in ("GET", "HEAD", "OPTIONS") or not origin:
+        return
+    allowed = current_app.config["ALLOWED_ORIGINS"]
+    if urlsplit(origin).netloc == request.host or allowed == "*" or origin in allowed:
+        return
+    raise ApiError(403, "Forbidden", f"Writes from pages on {origin} are refused; "
+                                     "name that origin in CORS_ORIGINS to allow them.")
 
 
 def json_body():

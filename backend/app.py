@@ -45,7 +45,7 @@ def default_config():
         "INGEST_TOKENS": os.environ.get("INGEST_TOKENS") or None,
         "ALLOW_SEED": _env_flag("ALLOW_SEED", True),
         "SEED_IF_EMPTY": _env_flag("SEED_IF_EMPTY", False),
-        # Unset: any origin while no token is set, none once one is.
+        # Unset: no other origin; the dashboard served from the same origin needs none.
         "CORS_ORIGINS": os.environ.get("CORS_ORIGINS") or None,
         "FACTORY_TZ": os.environ.get("FACTORY_TZ") or "UTC",
         "POLL_SECONDS": _env_number("POLL_SECONDS", 5, float),
@@ -77,11 +77,12 @@ def _read_tokens(config):
 
 
 def _cors_origins(config):
-    """The origins browsers may call the API from; never every origin while tokens guard it."""
+    """The origins browsers on other sites may call the API from: none unless named, and
+    never every origin while tokens guard it."""
     guarded = config["INGEST_TOKENS"] or config["ADMIN_TOKENS"]
     origins = _split(config.get("CORS_ORIGINS"))
     if not origins:
-        return [] if guarded else "*"
+        return []
     if "*" in origins and guarded:
         raise RuntimeError("CORS_ORIGINS=* is refused while INGEST_TOKEN or ADMIN_TOKEN is set: "
                            "name the dashboard's origins instead")
@@ -106,8 +107,10 @@ def create_app(test_config=None):
     errors.register_error_handlers(app)
     _read_tokens(app.config)
     origins = _cors_origins(app.config)
+    app.config["ALLOWED_ORIGINS"] = origins
     if origins:
         CORS(app, origins=origins, expose_headers=["Retry-After", "ETag"])
+    app.before_request(api.refuse_foreign_writes)
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.after_request(dashboard.security_headers)

@@ -57,15 +57,28 @@ def test_access_lines_are_json_with_status_and_duration(client, caplog):
     assert line["duration_ms"] >= 0
 
 
-def test_cors_is_open_without_tokens_and_closed_with_them(make_client):
+def test_cors_allows_only_named_origins(make_client):
     origin = {"Origin": "http://dashboard.example"}
-    open_client = make_client()
-    assert open_client.get("/health", headers=origin).headers["Access-Control-Allow-Origin"] == "http://dashboard.example"
-    guarded = make_client(INGEST_TOKEN="t")
-    assert "Access-Control-Allow-Origin" not in guarded.get("/health", headers=origin).headers
+    default = make_client()
+    assert "Access-Control-Allow-Origin" not in default.get("/health", headers=origin).headers
     named = make_client(INGEST_TOKEN="t", CORS_ORIGINS="http://dashboard.example")
     assert named.get("/health", headers=origin).headers["Access-Control-Allow-Origin"] == "http://dashboard.example"
     assert "Access-Control-Allow-Origin" not in named.get("/health", headers={"Origin": "http://evil.example"}).headers
+    anyone = make_client(CORS_ORIGINS="*")
+    assert anyone.get("/health", headers=origin).headers["Access-Control-Allow-Origin"] == "http://dashboard.example"
+
+
+@pytest.mark.parametrize("path, body", [("/seed", None), ("/events", event("2026-01-15T08:00:00Z"))])
+def test_a_page_on_another_site_cannot_write_through_a_browser(make_client, path, body):
+    client = make_client()
+    hostile = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    data = None if body is None else json.dumps(body)
+    assert_problem(client.post(path, data=data, headers=hostile), 403)
+    assert client.get("/health").get_json()["events"] == 0
+    same_site = {"Origin": "http://localhost"}  # the test client's own host
+    assert client.post(path, data=data, headers=same_site).status_code in (200, 201)
+    allowed = make_client(CORS_ORIGINS="https://evil.example")
+    assert allowed.post(path, data=data, headers=hostile).status_code in (200, 201)
 
 
 def test_cors_star_with_tokens_refuses_to_start(config):

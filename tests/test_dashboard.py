@@ -7,6 +7,7 @@ and the page marks `data-ready` and counts `data-render-count` after each comple
 
 import csv
 import io
+import json
 import os
 import pathlib
 import re
@@ -396,14 +397,19 @@ def test_a_worker_unknown_to_the_charts_still_shows_the_rest(page, seeded):
     expect(page.locator("#timeline-chart .chart-empty")).to_be_visible()
 
 
-def test_api_parameter_points_the_page_at_another_origin(page, seeded, server_factory):
-    empty = server_factory("empty", DASHBOARD_CONNECT_SRC=seeded.base)  # the page's CSP must allow it
-    open_dashboard(page, empty.base, f"{QUIET}&api={seeded.base}")
+def test_api_parameter_points_the_page_at_another_origin(page, server_factory):
+    remote = server_factory("remote", CORS_ORIGINS="*")  # an API that lets other origins read it
+    remote.post("/seed")
+    empty = server_factory("empty", DASHBOARD_CONNECT_SRC=remote.base)  # the page's CSP must allow it
+    open_dashboard(page, empty.base, f"{QUIET}&api={remote.base}")
     expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
-    assert_figures_match_api(page, seeded)
+    assert_figures_match_api(page, remote)
     page.select_option("#filter-worker", "W-01")
     expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(1)
-    assert url_params(page)["api"] == seeded.base  # kept while the view changes
+    assert url_params(page)["api"] == remote.base  # kept while the view changes
+    page.locator("#reload-demo").click()
+    expect(page.locator("#seed-token-hint")).to_contain_text(f"The token is sent to {remote.base}")
+    page.locator("#seed-cancel").click()
 
 
 # ---------------------------------------------------------------- live
@@ -861,3 +867,14 @@ def test_model_versions_from_events_are_shown_as_text(page, server_factory):
     expect(page.locator("#models-table .cell-name")).to_have_text([XSS_NAME, "No version given"])
     expect(page.locator("#models-legend li")).to_have_count(2)
     assert page.evaluate("document.querySelectorAll('img, b, i').length") == 0
+
+
+def test_polls_of_an_unchanged_view_are_answered_304(page, server_factory):
+    server = server_factory()
+    server.post("/seed")
+    open_dashboard(page, server.base, "?poll=1")
+    wait_for_render_after(page, render_count(page) + 1)  # two more refreshes of the same view
+    with open(server.log_path) as log:
+        answers = [json.loads(line) for line in log if '"factory.access"' in line]
+    polled = [a["status"] for a in answers if a["path"] == "/metrics/workers"]
+    assert polled[0] == 200 and 304 in polled[1:], polled

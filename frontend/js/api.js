@@ -67,7 +67,7 @@ export function createApi(base = "") {
         method,
         headers: { Accept: "application/json", ...headers },
         signal: guard.signal,
-        cache: "no-store",
+        cache: "no-cache", // revalidate every poll: an unchanged answer comes back as a small 304
       });
     } catch (error) {
       guard.done();

@@ -466,6 +466,10 @@ function wireSeedDialog() {
     showError("");
     tokenField.hidden = !(seedSettings().needs_token || tokenField.dataset.asked === "1");
     tokenInput.value = state.adminToken;
+    if (api.base) {
+      // The page was pointed at another server (?api=): say where the token would go.
+      $("seed-token-hint").textContent = `The token is sent to ${api.base}. Enter it only if you trust that server.`;
+    }
     confirm.disabled = false;
     dialog.showModal();
     (tokenField.hidden ? confirm : tokenInput).focus();
