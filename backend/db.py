@@ -46,8 +46,9 @@ MIGRATIONS = [
     CREATE INDEX events_site_time ON events (site_id, ts_ms) WHERE site_id IS NOT NULL;
     """,
     # 3: hourly roll-ups, derived from the events and rebuilt whenever an event changes an hour.
-    # An hour counts as computed while it has a row in rollup_hours; ingestion deletes the rows
-    # of every hour a new event changes.
+    # An hour counts as computed while it has a row in rollup_hours; ingestion deletes that row
+    # for every hour a new event changes (its worker and station rows are replaced when the hour
+    # is computed again).
     """
     CREATE TABLE rollup_hours (
         hour INTEGER PRIMARY KEY,

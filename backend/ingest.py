@@ -4,13 +4,13 @@ import math
 import sqlite3
 from dataclasses import dataclass
 
-from . import queries, rollups
+from . import metrics, queries, rollups
 from .db import transaction
 from .errors import ApiError, field_error
 from .timeutil import parse_instant_us
 
-EVENT_TYPES = ("working", "idle", "absent", "product_count")
-STATE_TYPES = EVENT_TYPES[:3]  # a tuple: any JSON value can be tested against it
+STATE_TYPES = metrics.STATE_TYPES  # a tuple: any JSON value can be tested against it
+EVENT_TYPES = (*STATE_TYPES, "product_count")
 MAX_ID_LENGTH = 64
 MAX_EVENT_ID_LENGTH = 128
 # A single camera event counting more units than this is a fault, and sums must stay in 64 bits.

@@ -188,6 +188,16 @@ def report_from_tally(window, workers, workstations, tally):
     }
 
 
+def split_at_buckets(interval, bucket_ms):
+    """Yield `(slot, start_ms, end_ms)`: the interval cut at multiples of `bucket_ms`."""
+    start_ms = interval.start_ms
+    while start_ms < interval.end_ms:
+        slot = start_ms // bucket_ms
+        end_ms = min(interval.end_ms, (slot + 1) * bucket_ms)
+        yield slot, start_ms, end_ms
+        start_ms = end_ms
+
+
 def hourly_tallies(timelines, hour_ms):
     """Split timelines (cut to whole hours) into per-hour worker state time and station occupancy.
 
@@ -196,16 +206,12 @@ def hourly_tallies(timelines, hour_ms):
     per_hour = {}
     for worker_id, timeline in timelines.items():
         for interval in timeline.intervals:
-            start_ms = interval.start_ms
-            while start_ms < interval.end_ms:
-                hour = start_ms // hour_ms
-                end_ms = min(interval.end_ms, (hour + 1) * hour_ms)
+            for hour, start_ms, end_ms in split_at_buckets(interval, hour_ms):
                 states, spans = per_hour.setdefault(hour, ({}, {}))
                 totals = states.setdefault(worker_id, dict.fromkeys(STATE_TYPES, 0))
                 totals[interval.state] += end_ms - start_ms
                 if interval.state in OCCUPYING_STATES:
                     spans.setdefault(interval.workstation_id, []).append((start_ms, end_ms))
-                start_ms = end_ms
     return {hour: (states, {station: union_length_ms(s) for station, s in spans.items()})
             for hour, (states, spans) in per_hour.items()}
 
@@ -342,12 +348,8 @@ def time_buckets(window, bucket_ms, timelines, unit_rows):
     units = [0] * count
     for timeline in timelines:
         for interval in timeline.intervals:
-            start_ms = interval.start_ms
-            while start_ms < interval.end_ms:
-                slot = start_ms // bucket_ms
-                end_ms = min(interval.end_ms, (slot + 1) * bucket_ms)
+            for slot, start_ms, end_ms in split_at_buckets(interval, bucket_ms):
                 totals[slot - first_slot][interval.state] += end_ms - start_ms
-                start_ms = end_ms
     for slot, slot_units in unit_rows:
         # A count at the window end on a bucket boundary belongs to the last bucket.
         units[min(max(slot - first_slot, 0), count - 1)] += slot_units
