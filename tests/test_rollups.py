@@ -16,6 +16,11 @@ BASE = 1_768_435_200_000  # 2026-01-15T00:00:00Z
 NOW = BASE + 3 * 24 * HOUR
 
 
+def event_at(ms, worker_id, station_id, event_type):
+    return {"timestamp": format_instant(ms), "worker_id": worker_id, "workstation_id": station_id,
+            "event_type": event_type}
+
+
 def random_events(rng, count):
     events = []
     for _ in range(count):
@@ -71,15 +76,12 @@ def test_rollups_match_the_events_through_late_arrivals(app, client, clock, seed
 
 def test_rollups_are_used_and_forgotten_when_an_hour_changes(app, client, clock):
     clock.ms = NOW
-    post_events(client, {"timestamp": format_instant(BASE), "worker_id": "W1", "workstation_id": "S1",
-                         "event_type": "working"},
-                {"timestamp": format_instant(BASE + 10 * HOUR), "worker_id": "W1", "workstation_id": "S1",
-                 "event_type": "absent"}, status=201)
+    post_events(client, event_at(BASE, "W1", "S1", "working"),
+                event_at(BASE + 10 * HOUR, "W1", "S1", "absent"), status=201)
     assert client.get("/metrics/workers/W1").get_json()["worker"]["active_seconds"] == 36000
     conn = connect(app.config["DATABASE_PATH"])
     assert conn.execute("SELECT COUNT(*) FROM rollup_hours").fetchone()[0] == 10
-    post_events(client, {"timestamp": format_instant(BASE + 4 * HOUR), "worker_id": "W1", "workstation_id": "S1",
-                         "event_type": "idle"}, status=201)  # late: changes hours 4 to 10
+    post_events(client, event_at(BASE + 4 * HOUR, "W1", "S1", "idle"), status=201)  # late: changes hours 4 to 10
     assert tuple(conn.execute("SELECT MIN(hour), MAX(hour) FROM rollup_hours").fetchone()) == (
         BASE // HOUR, BASE // HOUR + 3)
     worker = client.get("/metrics/workers/W1").get_json()["worker"]
@@ -95,10 +97,8 @@ def test_filtered_queries_never_use_rollups():
 
 def test_a_window_reaching_far_beyond_the_data_keeps_no_empty_hours(app, client, clock):
     clock.ms = NOW
-    post_events(client, {"timestamp": format_instant(BASE), "worker_id": "W1", "workstation_id": "S1",
-                         "event_type": "working"},
-                {"timestamp": format_instant(BASE + 5 * HOUR), "worker_id": "W1", "workstation_id": "S1",
-                 "event_type": "idle"}, status=201)
+    post_events(client, event_at(BASE, "W1", "S1", "working"),
+                event_at(BASE + 5 * HOUR, "W1", "S1", "idle"), status=201)
     query = f"?from=1970-01-01T00:00:00Z&to={format_instant(NOW)}"
     body = client.get(f"/metrics/workers{query}").get_json()
     exact = from_scratch(app, query, NOW)
@@ -114,10 +114,6 @@ def test_a_window_with_both_ends_and_no_events_needs_no_rollups(client):
     body = client.get("/metrics/factory?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z").get_json()
     assert body["window"]["seconds"] == 86400 and body["factory"]["total_active_seconds"] == 0
 
-
-def event_at(ms, worker_id, station_id, event_type):
-    return {"timestamp": format_instant(ms), "worker_id": worker_id, "workstation_id": station_id,
-            "event_type": event_type}
 
 
 def test_a_worker_registered_while_a_query_runs_is_in_the_hours_it_rolls_up(app, client, clock):
