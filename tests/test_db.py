@@ -24,14 +24,20 @@ def test_instants_are_stored_as_integer_epoch_milliseconds(client, app):
 
 
 def test_time_model_reads_use_indexes(app):
+    from backend import queries
+
     conn = sqlite3.connect(app.config["DATABASE_PATH"])
-    plan = " ".join(row[3] for row in conn.execute(
-        "EXPLAIN QUERY PLAN SELECT ts_ms FROM events WHERE worker_id = 'W1' AND ts_ms < 5 "
-        "ORDER BY ts_ms DESC LIMIT 1"))
-    assert "events_worker_time" in plan
-    plan = " ".join(row[3] for row in conn.execute(
-        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN 1 AND 5"))
-    assert "events_time" in plan
+
+    def plan(sql, params):
+        return " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+    scope = queries.scope_params(worker_id="W1", start_ms=5, end_ms=9)
+    # The state carried into a window is one seek; the window's own state events one range.
+    assert "USING INDEX events_worker_states (worker_id=? AND ts_ms<?)" in plan(queries.CARRY_IN_STATE_SQL, scope)
+    assert "USING INDEX events_worker_states" in plan(queries.WINDOW_STATES_SQL, scope)
+    assert "USING INDEX events_worker_states" in plan(queries.NEXT_STATE_AFTER_SQL, ("W1", 5))
+    assert "USING INDEX events_time" in plan(queries.FIND_BY_NATURAL_KEY_SQL, ("W1", 5, "S1", "working", None))
+    assert "events_time" in plan("SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN 1 AND 5", ())
 
 
 def test_older_database_is_upgraded_in_place_keeping_its_events(tmp_path, make_client):
@@ -50,7 +56,7 @@ def test_older_database_is_upgraded_in_place_keeping_its_events(tmp_path, make_c
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"events_event_id", "events_worker_time", "events_time"} <= indexes
+    assert {"events_event_id", "events_worker_states", "events_time"} <= indexes
     assert client.get("/workers").get_json()["workers"] == [{"worker_id": "W1", "name": "Ana"}]
     assert client.get("/sites").get_json() == {"sites": [{"site_id": "north"}]}
     assert client.get("/metrics/workers?site_id=north").get_json()["workers"][0]["worker_id"] == "W1"
