@@ -1,5 +1,6 @@
 """SQLite connections and the schema, with in-place upgrades keyed on `PRAGMA user_version`."""
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -101,8 +102,10 @@ MIGRATIONS = [
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# Foreign keys are not enforced: every event's worker and workstation are registered in the
+# transaction that stores it (ingest.py, seed.py), and enforcing the references would cost two
+# lookups on every insert.
 PRAGMAS_SQL = """
-PRAGMA foreign_keys = ON;
 PRAGMA synchronous = NORMAL;
 PRAGMA cache_size = -32768;
 """
@@ -112,9 +115,87 @@ class SchemaTooNewError(RuntimeError):
     """The database file was written by a newer release than this one."""
 
 
+class WriterBusyError(sqlite3.OperationalError):
+    """Another writer held the write gate for longer than this one was willing to wait."""
+
+
+class WriteGate:
+    """Writers of one database file take turns here before they ask SQLite for its write lock.
+
+    SQLite makes a writer that finds its write lock taken poll for it, sleeping 1, 2, 5, 10 ms
+    and longer between tries. Under a steady stream of writes from several server processes most
+    of a writer's wait is then that sleep rather than the other's transaction. A lock on a file
+    beside the database (`flock`) wakes the next writer the moment the previous one is done, and
+    the kernel releases it when its holder ends, however that happens. SQLite's own lock still
+    guards the data: the gate only orders this server's writers, so any other writer is safe,
+    just slower. When the gate's file cannot be opened (a read-only folder) writers go straight
+    to SQLite's lock.
+
+    A gate belongs to one connection, so to one thread: `flock` locks of one open file are
+    shared by everything that uses it, so each thread needs its own.
+    """
+
+    POLL_S = 0.001
+
+    def __init__(self, database_path):
+        self.path = database_path + "-writers"
+        self._fd = None
+
+    def _file(self):
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                self._fd = -1
+        return self._fd
+
+    @contextmanager
+    def turn(self, wait_s=None):
+        """Hold the gate for the block; with `wait_s`, give up after that long (`WriterBusyError`)."""
+        fd = self._file()
+        if fd < 0:
+            yield
+            return
+        if wait_s is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            self._wait(fd, time.monotonic() + wait_s)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _wait(self, fd, deadline):
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WriterBusyError("database is locked: another writer is busy") from None
+                time.sleep(self.POLL_S)
+
+    def close(self):
+        if self._fd is not None and self._fd >= 0:
+            os.close(self._fd)
+        self._fd = None
+
+
+class Connection(sqlite3.Connection):
+    """A connection with the write gate of its database file."""
+
+    gate = None
+
+    def close(self):
+        if self.gate is not None:
+            self.gate.close()
+        super().close()
+
+
 def connect(path, busy_timeout_ms=5000):
     """Open a connection in autocommit mode; transactions are begun explicitly."""
-    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None, factory=Connection)
+    conn.gate = WriteGate(os.fspath(path))
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.executescript(PRAGMAS_SQL)
@@ -122,15 +203,19 @@ def connect(path, busy_timeout_ms=5000):
 
 
 @contextmanager
-def transaction(conn):
-    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error: all or nothing."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def transaction(conn, wait_s=None):
+    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error: all or nothing.
+
+    The writer first takes its turn at the database's write gate (waiting at most `wait_s`).
+    """
+    with conn.gate.turn(wait_s):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
 
 def upgrade(conn, wait_s=30):

@@ -4,6 +4,9 @@ Metric reads share one scope clause: an optional `site_id` and an optional `min_
 (an event without a confidence always counts). Values are always bound as parameters.
 """
 
+import functools
+from itertools import chain
+
 from .timeutil import format_instant
 
 SCOPE = """
@@ -63,15 +66,18 @@ GROUP BY model_version, slot
 """
 WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}"
 
-REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES (?, ?)"
-REGISTER_WORKSTATION_SQL = "INSERT OR IGNORE INTO workstations (workstation_id, name) VALUES (?, ?)"
-REGISTER_SITE_MEMBER_SQL = "INSERT OR IGNORE INTO site_members (site_id, worker_id, workstation_id) VALUES (?, ?, ?)"
+# Inserts of many rows, run by `insert_rows` with the rows' values after `VALUES`.
+REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES"
+REGISTER_WORKSTATION_SQL = "INSERT OR IGNORE INTO workstations (workstation_id, name) VALUES"
+REGISTER_SITE_MEMBER_SQL = "INSERT OR IGNORE INTO site_members (site_id, worker_id, workstation_id) VALUES"
 INSERT_EVENT_SQL = """
 INSERT INTO events (
     id, event_id, ts_ms, worker_id, workstation_id, event_type,
     confidence, count, model_version, site_id, received_at_ms
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+) VALUES
 """
+# Every SQLite build binds at least 999 values per statement.
+MAX_BOUND_VALUES = 999
 NEXT_EVENT_ID_SQL = "SELECT COALESCE(MAX(id), 0) + 1 FROM events"
 # SQLite binds at most 32766 parameters; lookups go in chunks well below that.
 MAX_IN_PARAMS = 500
@@ -121,11 +127,16 @@ SELECT workstation_id, SUM(occupancy_ms), SUM(units) FROM rollup_station_hours
 WHERE hour >= ? AND hour < ? GROUP BY workstation_id
 """
 SUM_HOUR_EVENTS_SQL = "SELECT COALESCE(SUM(events), 0) FROM rollup_hours WHERE hour >= ? AND hour < ?"
-NEXT_STATE_AFTER_SQL = """
-SELECT ts_ms FROM events
-WHERE worker_id = ? AND ts_ms > ? AND event_type != 'product_count'
-ORDER BY ts_ms
-LIMIT 1
+# Each worker's first state event after an instant, for several (worker, instant) pairs in one
+# statement: one index seek per pair.
+NEXT_STATES_AFTER_SQL = """
+WITH asked (worker_id, after_ms) AS (VALUES {pairs})
+SELECT worker_id, (
+    SELECT ts_ms FROM events
+    WHERE events.worker_id = asked.worker_id AND ts_ms > asked.after_ms AND event_type != 'product_count'
+    ORDER BY ts_ms
+    LIMIT 1
+) FROM asked
 """
 COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
 BUMP_GENERATION_SQL = "UPDATE data_version SET generation = generation + 1"
@@ -147,6 +158,41 @@ WHERE (:worker_id IS NULL OR worker_id = :worker_id)
 ORDER BY ts_ms DESC, id DESC
 LIMIT :limit
 """
+
+
+def insert_rows(conn, insert_sql, rows):
+    """Run `insert_sql` (ending in `VALUES`) for every row, as many rows per statement as fit.
+
+    One statement for many rows costs a fraction of one statement per row: most of a row's cost
+    through `executemany` is the round trip from Python, not SQLite's work.
+    """
+    rows = list(rows)
+    if not rows:
+        return
+    width = len(rows[0])
+    per_statement = MAX_BOUND_VALUES // width
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        conn.execute(_rows_sql(insert_sql, width, len(chunk)), list(chain.from_iterable(chunk)))
+
+
+@functools.lru_cache(maxsize=32)
+def _rows_sql(insert_sql, width, count):
+    row = "(" + ", ".join("?" * width) + ")"
+    return f"{insert_sql} {', '.join([row] * count)}"
+
+
+def next_states_after(conn, pairs):
+    """`{worker_id: ts_ms}` of each worker's first state event after the instant paired with it
+    (workers with none after it are left out)."""
+    found = {}
+    per_statement = MAX_BOUND_VALUES // 2
+    for start in range(0, len(pairs), per_statement):
+        chunk = pairs[start:start + per_statement]
+        sql = NEXT_STATES_AFTER_SQL.format(pairs=", ".join(["(?, ?)"] * len(chunk)))
+        found.update((worker_id, ts_ms) for worker_id, ts_ms in conn.execute(sql, list(chain.from_iterable(chunk)))
+                     if ts_ms is not None)
+    return found
 
 
 def scope_params(site_id=None, min_confidence=None, **more):

@@ -122,7 +122,7 @@ def _compute_missing(conn, first, end):
         while run_end < end and run_end not in computed and run_end - hour < CHUNK_HOURS:
             run_end += 1
         try:
-            with _short_wait(conn), transaction(conn):
+            with _short_wait(conn), transaction(conn, wait_s=LOCK_WAIT_MS / 1000):
                 _compute_hours(conn, hour, run_end)
         except sqlite3.OperationalError as failure:
             if "locked" in str(failure) or "busy" in str(failure):
@@ -188,11 +188,22 @@ def forget_changed_hours(conn, events):
             low, high = state_ranges.get(event.worker_id, (event.ts_ms, event.ts_ms))
             state_ranges[event.worker_id] = (min(low, event.ts_ms), max(high, event.ts_ms))
     ranges = [(hour, hour + 1) for hour in hours]
-    for worker_id, (low, high) in state_ranges.items():
-        following = conn.execute(queries.NEXT_STATE_AFTER_SQL, (worker_id, high)).fetchone()
-        last_hour = following[0] // HOUR_MS + 1 if following else _FOREVER
-        ranges.append((low // HOUR_MS, last_hour))
-    conn.executemany(queries.FORGET_HOURS_SQL, ranges)
+    following = queries.next_states_after(conn, [(worker_id, high) for worker_id, (_, high) in state_ranges.items()])
+    for worker_id, (low, _high) in state_ranges.items():
+        next_ms = following.get(worker_id)
+        ranges.append((low // HOUR_MS, _FOREVER if next_ms is None else next_ms // HOUR_MS + 1))
+    conn.executemany(queries.FORGET_HOURS_SQL, _merged(ranges))
+
+
+def _merged(ranges):
+    """Half-open `(first, end)` ranges with overlapping and touching ones joined."""
+    merged = []
+    for first, end in sorted(ranges):
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([first, end])
+    return merged
 
 
 _FOREVER = 2 ** 62

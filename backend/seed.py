@@ -189,11 +189,11 @@ def _replace_all(conn, now_ms):
     for statement in queries.CLEAR_ALL_SQL:
         conn.execute(statement)
     conn.execute(queries.BUMP_GENERATION_SQL)
-    conn.executemany(queries.REGISTER_WORKER_SQL, [(w[0], w[1]) for w in WORKERS])
-    conn.executemany(queries.REGISTER_WORKSTATION_SQL, [(s[0], s[1]) for s in WORKSTATIONS])
-    conn.executemany(queries.REGISTER_SITE_MEMBER_SQL,
-                     {(e["site_id"], e["worker_id"], e["workstation_id"]) for e in events})
-    conn.executemany(queries.INSERT_EVENT_SQL, [
+    queries.insert_rows(conn, queries.REGISTER_WORKER_SQL, [(w[0], w[1]) for w in WORKERS])
+    queries.insert_rows(conn, queries.REGISTER_WORKSTATION_SQL, [(s[0], s[1]) for s in WORKSTATIONS])
+    queries.insert_rows(conn, queries.REGISTER_SITE_MEMBER_SQL,
+                        {(e["site_id"], e["worker_id"], e["workstation_id"]) for e in events})
+    queries.insert_rows(conn, queries.INSERT_EVENT_SQL, [
         (number, e["event_id"], e["ts_ms"], e["worker_id"], e["workstation_id"], e["event_type"],
          e["confidence"], e["count"], e["model_version"], e["site_id"], now_ms)
         for number, e in enumerate(events, start=1)

@@ -5,9 +5,10 @@ from datetime import datetime, timedelta, timezone
 from dateutil.parser import isoparse
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
 MAX_INSTANT_LENGTH = 64
 # Instants from 1970 to the end of 9999 UTC: every one of them can be written back out.
-LATEST_US = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc) - EPOCH) // timedelta(microseconds=1)
+LATEST_US = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc) - EPOCH) // MICROSECOND
 
 
 def parse_instant(text):
@@ -37,7 +38,7 @@ def parse_instant_us(text):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     try:
-        micros = (moment - EPOCH) // timedelta(microseconds=1)
+        micros = (moment - EPOCH) // MICROSECOND
     except OverflowError:
         micros = -1
     if not 0 <= micros <= LATEST_US:

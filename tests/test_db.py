@@ -35,7 +35,8 @@ def test_time_model_reads_use_indexes(app):
     # The state carried into a window is one seek; the window's own state events one range.
     assert "USING INDEX events_worker_states (worker_id=? AND ts_ms<?)" in plan(queries.CARRY_IN_STATE_SQL, scope)
     assert "USING INDEX events_worker_states" in plan(queries.WINDOW_STATES_SQL, scope)
-    assert "USING INDEX events_worker_states" in plan(queries.NEXT_STATE_AFTER_SQL, ("W1", 5))
+    next_states = queries.NEXT_STATES_AFTER_SQL.format(pairs="(?, ?), (?, ?)")
+    assert "USING INDEX events_worker_states (worker_id=? AND ts_ms>?)" in plan(next_states, ("W1", 5, "W2", 7))
     assert "USING INDEX events_time" in plan(queries.FIND_BY_NATURAL_KEY_SQL, ("W1", 5, "S1", "working", None))
     assert "events_time" in plan("SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN 1 AND 5", ())
 
@@ -127,3 +128,59 @@ def test_a_process_starting_while_another_writes_waits_for_its_turn(tmp_path):
         writer.execute("COMMIT")
     out, err = starter.communicate(timeout=60)
     assert starter.returncode == 0 and "started" in out, err[-800:]
+
+
+class TestWriteGate:
+    """Writers of one database file take turns at a lock beside it before SQLite's own lock."""
+
+    def test_a_second_writer_waits_for_the_first_to_finish(self, tmp_path):
+        import threading
+
+        path = str(tmp_path / "gate.db")
+        db.init_db(path)
+        first, third = db.connect(path), db.connect(path)
+        done = threading.Event()
+
+        def write():
+            second = db.connect(path)  # a connection, like its gate, belongs to one thread
+            with db.transaction(second):
+                second.execute("INSERT INTO workers (worker_id, name) VALUES ('W2', 'W2')")
+            second.close()
+            done.set()
+
+        writer = threading.Thread(target=write)
+        with db.transaction(first):
+            first.execute("INSERT INTO workers (worker_id, name) VALUES ('W1', 'W1')")
+            writer.start()
+            assert not done.wait(0.2)  # waiting at the gate, not failing
+            with pytest.raises(db.WriterBusyError, match="locked"):
+                with db.transaction(third, wait_s=0.01):
+                    pass
+        writer.join(timeout=10)
+        assert done.is_set()
+        assert [row[0] for row in first.execute("SELECT worker_id FROM workers ORDER BY 1")] == ["W1", "W2"]
+        assert (tmp_path / "gate.db-writers").exists()
+        first.close()
+        third.close()
+
+    def test_writers_go_straight_to_sqlite_when_the_gate_cannot_be_opened(self, tmp_path):
+        path = str(tmp_path / "gateless.db")
+        (tmp_path / "gateless.db-writers").mkdir()  # not a file: the gate cannot be opened
+        db.init_db(path)
+        conn = db.connect(path)
+        with db.transaction(conn):
+            conn.execute("INSERT INTO workers (worker_id, name) VALUES ('W1', 'W1')")
+        assert conn.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 1
+        conn.close()
+
+    def test_a_failed_write_leaves_the_gate_open(self, tmp_path):
+        path = str(tmp_path / "failing.db")
+        db.init_db(path)
+        conn, other = db.connect(path), db.connect(path)
+        with pytest.raises(sqlite3.OperationalError):
+            with db.transaction(conn):
+                conn.execute("INSERT INTO no_such_table VALUES (1)")
+        with db.transaction(other, wait_s=0.01):
+            other.execute("INSERT INTO workers (worker_id, name) VALUES ('W1', 'W1')")
+        conn.close()
+        other.close()
