@@ -249,9 +249,10 @@ def ingest(conn, raw_events, now_ms, skew_ms):
         valid.append((event, result))
     duplicates = 0
     if valid:
+        prepared = _prepare(conn, valid, now_ms)
         try:
             with transaction(conn):
-                duplicates = _store(conn, valid, now_ms)
+                duplicates = _store(conn, valid, now_ms, prepared)
         except sqlite3.OperationalError as failure:
             raise ApiError(503, "Service Unavailable",
                            f"The events could not be stored ({failure}); none of this request was kept. "
@@ -264,9 +265,85 @@ def ingest(conn, raw_events, now_ms, skew_ms):
     }
 
 
-def _store(conn, valid, now_ms):
-    """Store the new events of `valid` (`(event, result)` pairs), filling in each result's id and
-    marking duplicates; returns how many were duplicates."""
+class _Prepared(NamedTuple):
+    """A batch of new events made ready to store before the write transaction begins."""
+
+    new: list  # (event, result) of each event to store, in order
+    repeats: list  # (result, position in `new` of the event it repeats) of the batch's own repeats
+    statements: list  # (sql, values) inserting `new`, registering who and what they name
+    changes: rollups.Changes
+
+
+def _prepare(conn, valid, now_ms):
+    """Prepare a batch whose events all carry an `event_id` none of which is stored yet.
+
+    This is a device's everyday batch, and all the work it needs outside the write lock is done
+    here, while other server processes write: the write transaction then only inserts. Returns
+    `None` for any other batch (a retry, events without `event_id`), which `_store_checked`
+    handles inside the transaction. Should another request store one of these `event_id`s
+    between this look and the transaction, the unique index refuses the insert and the batch
+    goes the checked way after all.
+    """
+    if any(event.event_id is None for event, _ in valid):
+        return None
+    if _stored_ids(conn, {event.event_id for event, _ in valid}):
+        return None
+    first = {}  # event_id -> position in `new`
+    new, repeats = [], []
+    for event, result in valid:
+        position = first.get(event.event_id)
+        if position is None:
+            first[event.event_id] = len(new)
+            new.append((event, result))
+        else:
+            repeats.append((result, position))
+    events = [event for event, _ in new]
+    statements = (queries.rows_statements(queries.INSERT_NEW_EVENT_SQL, [(*event, now_ms) for event in events])
+                  + _registrations(events))
+    return _Prepared(new, repeats, statements, rollups.changes(events))
+
+
+def _registrations(events):
+    """`(sql, values)` registering every worker, workstation and site membership the events name."""
+    return (queries.rows_statements(queries.REGISTER_WORKER_SQL, {(e.worker_id, e.worker_id) for e in events})
+            + queries.rows_statements(queries.REGISTER_WORKSTATION_SQL,
+                                      {(e.workstation_id, e.workstation_id) for e in events})
+            + queries.rows_statements(queries.REGISTER_SITE_MEMBER_SQL,
+                                      {(e.site_id, e.worker_id, e.workstation_id) for e in events
+                                       if e.site_id is not None}))
+
+
+def _store(conn, valid, now_ms, prepared):
+    """Store the new events of `valid` (inside the write transaction); returns how many were duplicates."""
+    if prepared is not None:
+        conn.execute("SAVEPOINT prepared")
+        try:
+            return _store_prepared(conn, prepared)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO prepared")  # one of them was stored meanwhile
+    return _store_checked(conn, valid, now_ms)
+
+
+def _store_prepared(conn, prepared):
+    first_id = conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()[0]
+    for sql, values in prepared.statements:
+        conn.execute(sql, values)
+    # SQLite numbered the rows on from the largest id; should it ever not (ids exhausted), the
+    # checked way, which numbers them itself, takes over.
+    if conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()[0] != first_id + len(prepared.new):
+        raise sqlite3.IntegrityError("new events were not numbered in sequence")
+    conn.execute(queries.BUMP_GENERATION_SQL)
+    rollups.forget_changed_hours(conn, prepared.changes)
+    for position, (_event, result) in enumerate(prepared.new):
+        result["id"] = first_id + position
+    for result, position in prepared.repeats:
+        result["status"] = "duplicate"
+        result["id"] = first_id + position
+    return len(prepared.repeats)
+
+
+def _store_checked(conn, valid, now_ms):
+    """Store a batch looking up every duplicate inside the transaction; returns how many were duplicates."""
     # Ids are handed out here, inside the write transaction, so a duplicate later in the batch
     # can name the id of the event it repeats before anything is inserted.
     next_id = conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()[0]
@@ -294,14 +371,11 @@ def _store(conn, valid, now_ms):
             by_natural_key.setdefault(event.natural_key, next_id)
         next_id += 1
     if stored:
-        queries.insert_rows(conn, queries.REGISTER_WORKER_SQL, {(e.worker_id, e.worker_id) for e in stored})
-        queries.insert_rows(conn, queries.REGISTER_WORKSTATION_SQL,
-                            {(e.workstation_id, e.workstation_id) for e in stored})
-        queries.insert_rows(conn, queries.REGISTER_SITE_MEMBER_SQL,
-                            {(e.site_id, e.worker_id, e.workstation_id) for e in stored if e.site_id is not None})
+        for sql, values in _registrations(stored):
+            conn.execute(sql, values)
         queries.insert_rows(conn, queries.INSERT_EVENT_SQL, rows)
         conn.execute(queries.BUMP_GENERATION_SQL)
-        rollups.forget_changed_hours(conn, stored)
+        rollups.forget_changed_hours(conn, rollups.changes(stored))
     return len(valid) - len(stored)
 
 

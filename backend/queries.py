@@ -76,6 +76,13 @@ INSERT INTO events (
     confidence, count, model_version, site_id, received_at_ms
 ) VALUES
 """
+# The same without ids: SQLite gives each new row the largest id so far plus one.
+INSERT_NEW_EVENT_SQL = """
+INSERT INTO events (
+    event_id, ts_ms, worker_id, workstation_id, event_type,
+    confidence, count, model_version, site_id, received_at_ms
+) VALUES
+"""
 # Every SQLite build binds at least 999 values per statement.
 MAX_BOUND_VALUES = 999
 NEXT_EVENT_ID_SQL = "SELECT COALESCE(MAX(id), 0) + 1 FROM events"
@@ -161,19 +168,25 @@ LIMIT :limit
 
 
 def insert_rows(conn, insert_sql, rows):
-    """Run `insert_sql` (ending in `VALUES`) for every row, as many rows per statement as fit.
+    """Run `insert_sql` (ending in `VALUES`) for every row, as many rows per statement as fit."""
+    for sql, values in rows_statements(insert_sql, rows):
+        conn.execute(sql, values)
+
+
+def rows_statements(insert_sql, rows):
+    """`[(sql, values)]` that run `insert_sql` (ending in `VALUES`) for every row.
 
     One statement for many rows costs a fraction of one statement per row: most of a row's cost
-    through `executemany` is the round trip from Python, not SQLite's work.
+    through `executemany` is the round trip from Python, not SQLite's work. The statements can
+    be prepared before a transaction begins, to keep the transaction short.
     """
     rows = list(rows)
     if not rows:
-        return
+        return []
     width = len(rows[0])
     per_statement = MAX_BOUND_VALUES // width
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start:start + per_statement]
-        conn.execute(_rows_sql(insert_sql, width, len(chunk)), list(chain.from_iterable(chunk)))
+    return [(_rows_sql(insert_sql, width, len(chunk)), list(chain.from_iterable(chunk)))
+            for chunk in (rows[start:start + per_statement] for start in range(0, len(rows), per_statement))]
 
 
 @functools.lru_cache(maxsize=32)

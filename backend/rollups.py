@@ -15,6 +15,7 @@ event (or all later hours, when it is the worker's latest).
 
 import sqlite3
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from . import metrics, queries
 from .db import transaction
@@ -174,12 +175,16 @@ def _compute_hours(conn, first, end):
     conn.executemany(queries.SAVE_HOUR_SQL, [(hour, counts.get(hour, 0)) for hour in range(first, end)])
 
 
-def forget_changed_hours(conn, events):
-    """Forget the roll-ups of every hour the newly stored `events` change (inside their transaction).
+class Changes(NamedTuple):
+    """What a batch of new events changes, worked out before its transaction: the hours of its
+    events, and per worker the first and last instant of its state events."""
 
-    `events` are `NewEvent`s. A state event changes the hours from its own to the hour of the
-    worker's next state event; if it is the worker's latest, every later hour.
-    """
+    hours: set
+    state_ranges: dict
+
+
+def changes(events):
+    """The `Changes` of newly stored `NewEvent`s."""
     hours = set()
     state_ranges = {}
     for event in events:
@@ -187,9 +192,19 @@ def forget_changed_hours(conn, events):
         if event.event_type != "product_count":
             low, high = state_ranges.get(event.worker_id, (event.ts_ms, event.ts_ms))
             state_ranges[event.worker_id] = (min(low, event.ts_ms), max(high, event.ts_ms))
-    ranges = [(hour, hour + 1) for hour in hours]
-    following = queries.next_states_after(conn, [(worker_id, high) for worker_id, (_, high) in state_ranges.items()])
-    for worker_id, (low, _high) in state_ranges.items():
+    return Changes(hours, state_ranges)
+
+
+def forget_changed_hours(conn, changed):
+    """Forget the roll-ups of every hour the `Changes` of new events touch (inside their transaction).
+
+    A product count changes its own hour; a state event every hour from its own to the hour of
+    the worker's next state event, or, if it is the worker's latest, every later hour.
+    """
+    ranges = [(hour, hour + 1) for hour in changed.hours]
+    pairs = [(worker_id, high) for worker_id, (_low, high) in changed.state_ranges.items()]
+    following = queries.next_states_after(conn, pairs)
+    for worker_id, (low, _high) in changed.state_ranges.items():
         next_ms = following.get(worker_id)
         ranges.append((low // HOUR_MS, _FOREVER if next_ms is None else next_ms // HOUR_MS + 1))
     conn.executemany(queries.FORGET_HOURS_SQL, _merged(ranges))

@@ -76,7 +76,8 @@ def test_failed_batch_keeps_nothing(client, app, monkeypatch):
     from backend import queries
 
     # The insert fails half-way through the batch: the whole request is rolled back.
-    monkeypatch.setattr(queries, "INSERT_EVENT_SQL", queries.INSERT_EVENT_SQL.replace("events (", "events_missing (", 1))
+    for name in ("INSERT_EVENT_SQL", "INSERT_NEW_EVENT_SQL"):
+        monkeypatch.setattr(queries, name, getattr(queries, name).replace("events (", "events_missing (", 1))
     response = client.post("/events", json=[event("2026-01-15T08:00:00Z")])
     assert response.status_code == 503
     monkeypatch.undo()

@@ -261,3 +261,46 @@ def test_fast_path_and_full_check_give_the_same_answers():
     for _ in range(3000):
         raw = {field: rng.choice(values) for field, values in choices.items() if rng.random() < 0.9}
         assert validate_event(raw, now_ms, 300_000) == full_check(raw, now_ms, 300_000), raw
+
+
+def test_a_batch_of_new_event_ids_is_numbered_in_order_with_its_own_repeats(client):
+    post_events(client, event("2026-01-15T09:00:00Z", event_id="before"), status=201)
+    body = post_events(client,
+                       event("2026-01-15T10:00:00Z", event_id="e1"),
+                       event("2026-01-15T10:01:00Z", worker_id="W2", workstation_id="S2", event_id="e2"),
+                       event("2026-01-15T10:00:00Z", event_id="e1"),
+                       event("2026-01-15T10:02:00Z", event_type="product_count", count=2, event_id="e3",
+                             site_id="north"),
+                       status=201)
+    first = body["results"][0]["id"]
+    assert [(r["status"], r["id"] - first) for r in body["results"]] == [
+        ("accepted", 0), ("accepted", 1), ("duplicate", 0), ("accepted", 2)]
+    assert (body["accepted"], body["duplicates"]) == (3, 1)
+    stored = {e["event_id"]: e["id"] for e in stored_events(client)}
+    assert stored == {"before": first - 1, "e1": first, "e2": first + 1, "e3": first + 2}
+    assert [w["worker_id"] for w in client.get("/workers").get_json()["workers"]] == ["W1", "W2"]
+    assert client.get("/sites").get_json() == {"sites": [{"site_id": "north"}]}
+
+
+def test_an_event_id_stored_by_another_request_meanwhile_is_a_duplicate(client, app, monkeypatch):
+    from backend import db, ingest
+
+    real_prepare = ingest._prepare
+
+    def prepare_then_race(conn, valid, now_ms):
+        prepared = real_prepare(conn, valid, now_ms)  # looked up: none of them is stored yet
+        monkeypatch.setattr(ingest, "_prepare", real_prepare)
+        other = db.connect(app.config["DATABASE_PATH"])  # another server process stores e2 now
+        ingest.ingest(other, [event("2026-01-15T10:01:00Z", event_id="e2")], now_ms, 300_000)
+        other.close()
+        assert prepared is not None
+        return prepared
+
+    monkeypatch.setattr(ingest, "_prepare", prepare_then_race)
+    body = post_events(client, event("2026-01-15T10:00:00Z", event_id="e1"),
+                       event("2026-01-15T10:01:00Z", event_id="e2"), status=201)
+    monkeypatch.undo()
+    stored = {e["event_id"]: e["id"] for e in stored_events(client)}
+    assert [r["status"] for r in body["results"]] == ["accepted", "duplicate"]
+    assert [r["id"] for r in body["results"]] == [stored["e1"], stored["e2"]]
+    assert len(stored) == 2
