@@ -270,7 +270,8 @@ class _Prepared(NamedTuple):
 
     new: list  # (event, result) of each event to store, in order
     repeats: list  # (result, position in `new` of the event it repeats) of the batch's own repeats
-    statements: list  # (sql, values) inserting `new`, registering who and what they name
+    inserts: list  # (sql, values) inserting `new`
+    registrations: list  # (sql, values) registering who and what they name
     changes: rollups.Changes
 
 
@@ -298,9 +299,8 @@ def _prepare(conn, valid, now_ms):
         else:
             repeats.append((result, position))
     events = [event for event, _ in new]
-    statements = (queries.rows_statements(queries.INSERT_NEW_EVENT_SQL, [(*event, now_ms) for event in events])
-                  + _registrations(events))
-    return _Prepared(new, repeats, statements, rollups.changes(events))
+    inserts = queries.rows_statements(queries.INSERT_NEW_EVENT_SQL, [(*event, now_ms) for event in events])
+    return _Prepared(new, repeats, inserts, _registrations(events), rollups.changes(events))
 
 
 def _registrations(events):
@@ -326,12 +326,14 @@ def _store(conn, valid, now_ms, prepared):
 
 def _store_prepared(conn, prepared):
     first_id = conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()[0]
-    for sql, values in prepared.statements:
-        conn.execute(sql, values)
+    for sql, values in prepared.inserts:
+        last_id = conn.execute(sql, values).lastrowid
     # SQLite numbered the rows on from the largest id; should it ever not (ids exhausted), the
     # checked way, which numbers them itself, takes over.
-    if conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()[0] != first_id + len(prepared.new):
+    if last_id != first_id + len(prepared.new) - 1:
         raise sqlite3.IntegrityError("new events were not numbered in sequence")
+    for sql, values in prepared.registrations:
+        conn.execute(sql, values)
     conn.execute(queries.BUMP_GENERATION_SQL)
     rollups.forget_changed_hours(conn, prepared.changes)
     for position, (_event, result) in enumerate(prepared.new):
