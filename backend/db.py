@@ -143,7 +143,8 @@ class WriteGate:
 
     def __init__(self, database_path):
         self.path = database_path + "-writers"
-        self._fd = None
+        # A database in memory has one connection and nothing beside it to lock.
+        self._fd = -1 if database_path in ("", ":memory:") else None
 
     def _file(self):
         if self._fd is None:
@@ -183,6 +184,8 @@ class WriteGate:
         if self._fd is not None and self._fd >= 0:
             os.close(self._fd)
         self._fd = None
+
+    __del__ = close  # a connection dropped without `close()` must not keep its file open
 
 
 class Connection(sqlite3.Connection):

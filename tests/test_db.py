@@ -185,3 +185,11 @@ class TestWriteGate:
             other.execute("INSERT INTO workers (worker_id, name) VALUES ('W1', 'W1')")
         conn.close()
         other.close()
+
+    def test_a_database_in_memory_has_no_gate_file(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        conn = db.connect(":memory:")
+        with db.transaction(conn):
+            conn.execute("CREATE TABLE t (a)")
+        conn.close()
+        assert list(tmp_path.iterdir()) == []
