@@ -66,11 +66,16 @@ def events_from_body(body, max_batch):
 
 def validate_event(raw, now_ms, skew_ms):
     """Check one raw event; return `(NewEvent, [])` or `(None, errors)` listing every problem."""
-    if not isinstance(raw, dict):
-        return None, [field_error(None, "an event must be a JSON object")]
-    event = _plainly_valid(raw, (now_ms + skew_ms) * 1000)
+    event = _plainly_valid(raw, (now_ms + skew_ms) * 1000) if type(raw) is dict else None
     if event is not None:
         return event, []
+    return _checked(raw, now_ms, skew_ms)
+
+
+def _checked(raw, now_ms, skew_ms):
+    """`full_check` of anything a batch may hold, a non-object included."""
+    if not isinstance(raw, dict):
+        return None, [field_error(None, "an event must be a JSON object")]
     return full_check(raw, now_ms, skew_ms)
 
 
@@ -240,7 +245,7 @@ def ingest(conn, raw_events, now_ms, skew_ms):
     for index, raw in enumerate(raw_events):
         event = _plainly_valid(raw, latest_us) if type(raw) is dict else None
         if event is None:
-            event, errors = validate_event(raw, now_ms, skew_ms)
+            event, errors = _checked(raw, now_ms, skew_ms)
             if event is None:
                 results.append({"index": index, "status": "rejected", "errors": errors})
                 continue
