@@ -99,6 +99,22 @@ MIGRATIONS = [
     CREATE INDEX events_worker_states ON events (worker_id, ts_ms) WHERE event_type != 'product_count';
     DROP INDEX events_worker_time;
     """,
+    # 7: one worker's state events by hour first, then worker and time. A batch of a live floor
+    # then inserts into the few pages of the latest hours, not into one page per worker, which
+    # was most of what storing a batch cost. A worker's events are found by a seek per hour; the
+    # days on which each worker has state events, kept on insert, say which hours to look in.
+    """
+    CREATE TABLE worker_state_days (
+        worker_id TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        PRIMARY KEY (worker_id, day)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO worker_state_days (worker_id, day)
+        SELECT DISTINCT worker_id, ts_ms / 86400000 FROM events WHERE event_type != 'product_count';
+    CREATE INDEX events_worker_hour_states ON events (ts_ms / 3600000, worker_id, ts_ms)
+        WHERE event_type != 'product_count';
+    DROP INDEX events_worker_states;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -309,13 +309,15 @@ def _prepare(conn, valid, now_ms):
 
 
 def _registrations(events):
-    """`(sql, values)` registering every worker, workstation and site membership the events name."""
+    """`(sql, values)` registering every worker, workstation and site membership the events name, and
+    the days of their state events."""
     return (queries.rows_statements(queries.REGISTER_WORKER_SQL, {(e.worker_id, e.worker_id) for e in events})
             + queries.rows_statements(queries.REGISTER_WORKSTATION_SQL,
                                       {(e.workstation_id, e.workstation_id) for e in events})
             + queries.rows_statements(queries.REGISTER_SITE_MEMBER_SQL,
                                       {(e.site_id, e.worker_id, e.workstation_id) for e in events
-                                       if e.site_id is not None}))
+                                       if e.site_id is not None})
+            + queries.state_day_statements((e.worker_id, e.ts_ms) for e in events if e.event_type != "product_count"))
 
 
 def _store(conn, valid, now_ms, prepared):

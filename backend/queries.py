@@ -9,6 +9,9 @@ from itertools import chain
 
 from .timeutil import format_instant
 
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
 SCOPE = """
     (:site_id IS NULL OR site_id = :site_id)
     AND (:min_confidence IS NULL OR confidence IS NULL OR confidence >= :min_confidence)
@@ -30,18 +33,36 @@ WHERE workstation_id IN (SELECT workstation_id FROM site_members WHERE site_id =
 ORDER BY workstation_id
 """
 
-# The state in force at the window start: one index seek backwards from it.
+# A worker's state events are indexed by hour, then worker, then time (`events_worker_hour_states`),
+# so each read of them names the hours to look in: one seek per hour. `worker_state_days` lists
+# the days on which a worker has any, so hours without them are never looked at. Every read
+# writes the indexed expression the same way: `ts_ms / 3600000`.
+HOURS_OF_DAY_CTE = "WITH RECURSIVE day_hours (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM day_hours WHERE n < 23)"
+# The state in force at the window start: the latest state event before it on one day, found by
+# seeking that day's hours from the last backwards.
 CARRY_IN_STATE_SQL = f"""
+{HOURS_OF_DAY_CTE}
 SELECT ts_ms, event_type, workstation_id FROM events
-WHERE worker_id = :worker_id AND ts_ms < :start_ms AND event_type != 'product_count' AND {SCOPE}
-ORDER BY ts_ms DESC, id DESC
+WHERE ts_ms / 3600000 IN (SELECT :day * 24 + n FROM day_hours WHERE :day * 24 + n <= (:start_ms - 1) / 3600000)
+    AND worker_id = :worker_id AND ts_ms < :start_ms AND event_type != 'product_count' AND {SCOPE}
+ORDER BY ts_ms / 3600000 DESC, ts_ms DESC, id DESC
 LIMIT 1
 """
+# The days, latest first, on which a worker has state events before an instant.
+STATE_DAYS_BEFORE_SQL = """
+SELECT day FROM worker_state_days WHERE worker_id = :worker_id AND day <= (:start_ms - 1) / 86400000
+ORDER BY day DESC
+"""
 WINDOW_STATES_SQL = f"""
+{HOURS_OF_DAY_CTE}
 SELECT ts_ms, event_type, workstation_id FROM events
-WHERE worker_id = :worker_id AND ts_ms BETWEEN :start_ms AND :end_ms
+WHERE ts_ms / 3600000 IN (
+        SELECT day * 24 + n FROM worker_state_days, day_hours
+        WHERE worker_id = :worker_id AND day BETWEEN :start_ms / 86400000 AND :end_ms / 86400000
+            AND day * 24 + n BETWEEN :start_ms / 3600000 AND :end_ms / 3600000)
+    AND worker_id = :worker_id AND ts_ms BETWEEN :start_ms AND :end_ms
     AND event_type != 'product_count' AND {SCOPE}
-ORDER BY ts_ms, id
+ORDER BY ts_ms / 3600000, ts_ms, id
 """
 WINDOW_UNITS_SQL = f"""
 SELECT worker_id, workstation_id, SUM(count) FROM events
@@ -70,6 +91,7 @@ WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :star
 REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES"
 REGISTER_WORKSTATION_SQL = "INSERT OR IGNORE INTO workstations (workstation_id, name) VALUES"
 REGISTER_SITE_MEMBER_SQL = "INSERT OR IGNORE INTO site_members (site_id, worker_id, workstation_id) VALUES"
+REGISTER_STATE_DAY_SQL = "INSERT OR IGNORE INTO worker_state_days (worker_id, day) VALUES"
 INSERT_EVENT_SQL = """
 INSERT INTO events (
     id, event_id, ts_ms, worker_id, workstation_id, event_type,
@@ -103,7 +125,8 @@ LIMIT 1
 """
 
 CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations", "DELETE FROM site_members",
-                 "DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours", "DELETE FROM rollup_station_hours")
+                 "DELETE FROM worker_state_days", "DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours",
+                 "DELETE FROM rollup_station_hours")
 
 # Hourly roll-ups (see rollups.py). Hours are `ts_ms / 3600000`; ranges are [first, last).
 COMPUTED_HOURS_SQL = "SELECT hour FROM rollup_hours WHERE hour >= ? AND hour < ?"
@@ -134,17 +157,20 @@ SELECT workstation_id, SUM(occupancy_ms), SUM(units) FROM rollup_station_hours
 WHERE hour >= ? AND hour < ? GROUP BY workstation_id
 """
 SUM_HOUR_EVENTS_SQL = "SELECT COALESCE(SUM(events), 0) FROM rollup_hours WHERE hour >= ? AND hour < ?"
-# Each worker's first state event after an instant, for several (worker, instant) pairs in one
-# statement: one index seek per pair.
+# Each worker's first state event after an instant within one hour, for several
+# (worker, instant, hour) in one statement: one index seek each.
 NEXT_STATES_AFTER_SQL = """
-WITH asked (worker_id, after_ms) AS (VALUES {pairs})
-SELECT worker_id, (
+WITH asked (worker_id, after_ms, hour) AS (VALUES {triples})
+SELECT worker_id, MIN((
     SELECT ts_ms FROM events
-    WHERE events.worker_id = asked.worker_id AND ts_ms > asked.after_ms AND event_type != 'product_count'
+    WHERE ts_ms / 3600000 = asked.hour AND events.worker_id = asked.worker_id AND ts_ms > asked.after_ms
+        AND event_type != 'product_count'
     ORDER BY ts_ms
     LIMIT 1
-) FROM asked
+)) FROM asked
+GROUP BY worker_id
 """
+LATEST_TS_SQL = "SELECT MAX(ts_ms) FROM events"
 COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
 BUMP_GENERATION_SQL = "UPDATE data_version SET generation = generation + 1"
 GENERATION_SQL = "SELECT generation FROM data_version"
@@ -195,16 +221,24 @@ def _rows_sql(insert_sql, width, count):
     return f"{insert_sql} {', '.join([row] * count)}"
 
 
-def next_states_after(conn, pairs):
-    """`{worker_id: ts_ms}` of each worker's first state event after the instant paired with it
-    (workers with none after it are left out)."""
+def next_states_after(conn, pairs, hours=24):
+    """`{worker_id: ts_ms}` of each worker's first state event after the instant paired with it,
+    looked for in the instant's hour and the `hours - 1` after it; workers with none there are
+    left out, whether or not they have one later."""
+    latest_ms = conn.execute(LATEST_TS_SQL).fetchone()[0]
+    if latest_ms is None:
+        return {}
+    latest_hour = latest_ms // HOUR_MS
+    triples = [(worker_id, after_ms, hour) for worker_id, after_ms in pairs
+               for hour in range(after_ms // HOUR_MS, min(after_ms // HOUR_MS + hours - 1, latest_hour) + 1)]
     found = {}
-    per_statement = MAX_BOUND_VALUES // 2
-    for start in range(0, len(pairs), per_statement):
-        chunk = pairs[start:start + per_statement]
-        sql = NEXT_STATES_AFTER_SQL.format(pairs=", ".join(["(?, ?)"] * len(chunk)))
-        found.update((worker_id, ts_ms) for worker_id, ts_ms in conn.execute(sql, list(chain.from_iterable(chunk)))
-                     if ts_ms is not None)
+    per_statement = MAX_BOUND_VALUES // 3
+    for start in range(0, len(triples), per_statement):
+        chunk = triples[start:start + per_statement]
+        sql = NEXT_STATES_AFTER_SQL.format(triples=", ".join(["(?, ?, ?)"] * len(chunk)))
+        for worker_id, ts_ms in conn.execute(sql, list(chain.from_iterable(chunk))):
+            if ts_ms is not None and ts_ms < found.get(worker_id, ts_ms + 1):
+                found[worker_id] = ts_ms
     return found
 
 
@@ -241,9 +275,31 @@ def worker_state_events(conn, scope, worker_id, start_ms, end_ms):
     window ends before it starts, so the latest state at the end is always known.
     """
     params = {**scope, "worker_id": worker_id, "start_ms": start_ms, "end_ms": end_ms}
-    carried = conn.execute(CARRY_IN_STATE_SQL, {**params, "start_ms": min(start_ms, end_ms + 1)}).fetchall()
+    carried = _carried_in(conn, {**params, "start_ms": min(start_ms, end_ms + 1)})
     inside = conn.execute(WINDOW_STATES_SQL, params)
-    return [tuple(row) for row in carried] + [tuple(row) for row in inside]
+    return carried + [tuple(row) for row in inside]
+
+
+def _carried_in(conn, params):
+    """`[(ts_ms, state, workstation_id)]` of the worker's latest state event before `start_ms`, or `[]`.
+
+    Mostly it lies on the latest day the worker has state events; a filter may pass it over
+    there, and then the days before are looked at in turn.
+    """
+    days = conn.execute(STATE_DAYS_BEFORE_SQL, params)
+    try:
+        for (day,) in days:
+            row = conn.execute(CARRY_IN_STATE_SQL, {**params, "day": day}).fetchone()
+            if row is not None:
+                return [tuple(row)]
+    finally:
+        days.close()
+    return []
+
+
+def state_day_statements(states):
+    """`[(sql, values)]` noting the day of each `(worker_id, ts_ms)` of newly stored state events."""
+    return rows_statements(REGISTER_STATE_DAY_SQL, {(worker_id, ts_ms // DAY_MS) for worker_id, ts_ms in states})
 
 
 def window_units(conn, scope, start_ms, end_ms):

@@ -193,6 +193,9 @@ def _replace_all(conn, now_ms):
     queries.insert_rows(conn, queries.REGISTER_WORKSTATION_SQL, [(s[0], s[1]) for s in WORKSTATIONS])
     queries.insert_rows(conn, queries.REGISTER_SITE_MEMBER_SQL,
                         {(e["site_id"], e["worker_id"], e["workstation_id"]) for e in events})
+    for sql, values in queries.state_day_statements((e["worker_id"], e["ts_ms"]) for e in events
+                                                    if e["event_type"] != "product_count"):
+        conn.execute(sql, values)
     queries.insert_rows(conn, queries.INSERT_EVENT_SQL, [
         (number, e["event_id"], e["ts_ms"], e["worker_id"], e["workstation_id"], e["event_type"],
          e["confidence"], e["count"], e["model_version"], e["site_id"], now_ms)

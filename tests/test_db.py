@@ -31,12 +31,19 @@ def test_time_model_reads_use_indexes(app):
     def plan(sql, params):
         return " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
 
-    scope = queries.scope_params(worker_id="W1", start_ms=5, end_ms=9)
-    # The state carried into a window is one seek; the window's own state events one range.
-    assert "USING INDEX events_worker_states (worker_id=? AND ts_ms<?)" in plan(queries.CARRY_IN_STATE_SQL, scope)
-    assert "USING INDEX events_worker_states" in plan(queries.WINDOW_STATES_SQL, scope)
-    next_states = queries.NEXT_STATES_AFTER_SQL.format(pairs="(?, ?), (?, ?)")
-    assert "USING INDEX events_worker_states (worker_id=? AND ts_ms>?)" in plan(next_states, ("W1", 5, "W2", 7))
+    scope = queries.scope_params(worker_id="W1", start_ms=5, end_ms=9, day=0)
+    # The state carried into a window is a seek per hour of one day, latest hour first, never a
+    # sort; the window's own state events a seek per hour; the days come from their own key.
+    carry_in = plan(queries.CARRY_IN_STATE_SQL, scope)
+    assert "USING INDEX events_worker_hour_states (<expr>=? AND worker_id=? AND ts_ms<?)" in carry_in
+    assert "TEMP B-TREE" not in carry_in
+    window = plan(queries.WINDOW_STATES_SQL, scope)
+    assert "USING INDEX events_worker_hour_states (<expr>=? AND worker_id=? AND ts_ms>? AND ts_ms<?)" in window
+    assert "TEMP B-TREE" not in window
+    assert "USING PRIMARY KEY (worker_id=? AND day<?)" in plan(queries.STATE_DAYS_BEFORE_SQL, scope)
+    next_states = queries.NEXT_STATES_AFTER_SQL.format(triples="(?, ?, ?), (?, ?, ?)")
+    assert "USING INDEX events_worker_hour_states (<expr>=? AND worker_id=? AND ts_ms>?)" in plan(
+        next_states, ("W1", 5, 0, "W2", 7, 0))
     assert "USING INDEX events_time" in plan(queries.FIND_BY_NATURAL_KEY_SQL, ("W1", 5, "S1", "working", None))
     assert "events_time" in plan("SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN 1 AND 5", ())
 
@@ -57,10 +64,13 @@ def test_older_database_is_upgraded_in_place_keeping_its_events(tmp_path, make_c
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"events_event_id", "events_worker_states", "events_time"} <= indexes
+    assert {"events_event_id", "events_worker_hour_states", "events_time"} <= indexes
     assert client.get("/workers").get_json()["workers"] == [{"worker_id": "W1", "name": "Ana"}]
     assert client.get("/sites").get_json() == {"sites": [{"site_id": "north"}]}
     assert client.get("/metrics/workers?site_id=north").get_json()["workers"][0]["worker_id"] == "W1"
+    # The days of each worker's state events are listed on upgrade: its state carries into a later window.
+    later = client.get("/metrics/workers?from=2026-01-15T09:00:00Z&to=2026-01-15T10:00:00Z").get_json()
+    assert later["workers"][0]["active_seconds"] == 3600, later
 
 
 def test_newer_database_is_refused(tmp_path, make_client):
