@@ -34,27 +34,50 @@ ORDER BY workstation_id
 """
 
 # A worker's state events are indexed by hour, then worker, then time (`events_worker_hour_states`),
-# so each read of them names the hours to look in: one seek per hour. `worker_state_days` lists
-# the days on which a worker has any, so hours without them are never looked at. Every read
-# writes the indexed expression the same way: `ts_ms / 3600000`.
-HOURS_OF_DAY_CTE = "WITH RECURSIVE day_hours (n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM day_hours WHERE n < 23)"
-# The state in force at the window start: the latest state event before it on one day, found by
-# seeking that day's hours from the last backwards.
+# so each read of one worker's state events names the hours to look in: one seek per hour.
+# `worker_state_days` lists the days on which a worker has any, so hours on other days are never
+# looked at. Every read writes the indexed expression the same way: `ts_ms / 3600000`.
+DAY_HOURS_CTE = "day_hours (n) AS (VALUES " + ", ".join(f"({n})" for n in range(24)) + ")"
+# The state in force at the window start, for several workers (`{workers}`: `(:w0), (:w1), ...`):
+# per worker, the latest state event in scope before the start on the latest day it has state
+# events, found by seeking that day's hours from the last backwards. A worker with no such day
+# is left out; one whose day holds none in scope comes back with `NULL`s (see `_carried_in`).
+CARRY_IN_STATES_SQL = f"""
+WITH {DAY_HOURS_CTE},
+asked (worker_id) AS (VALUES {{workers}}),
+latest (worker_id, day) AS MATERIALIZED (
+    SELECT worker_id, (
+        SELECT MAX(day) FROM worker_state_days AS days
+        WHERE days.worker_id = asked.worker_id AND day <= (:start_ms - 1) / 86400000
+    ) FROM asked
+)
+SELECT latest.worker_id, carried.ts_ms, carried.event_type, carried.workstation_id FROM latest
+LEFT JOIN events AS carried ON carried.id = (
+    SELECT id FROM events
+    WHERE ts_ms / 3600000 IN (SELECT latest.day * 24 + n FROM day_hours
+                              WHERE latest.day * 24 + n <= (:start_ms - 1) / 3600000)
+        AND worker_id = latest.worker_id AND ts_ms < :start_ms AND event_type != 'product_count' AND {SCOPE}
+    ORDER BY ts_ms / 3600000 DESC, ts_ms DESC, id DESC
+    LIMIT 1
+)
+WHERE latest.day IS NOT NULL
+"""
+# The same for one worker on a given day, and the days, latest first, to try in turn.
 CARRY_IN_STATE_SQL = f"""
-{HOURS_OF_DAY_CTE}
+WITH {DAY_HOURS_CTE}
 SELECT ts_ms, event_type, workstation_id FROM events
 WHERE ts_ms / 3600000 IN (SELECT :day * 24 + n FROM day_hours WHERE :day * 24 + n <= (:start_ms - 1) / 3600000)
     AND worker_id = :worker_id AND ts_ms < :start_ms AND event_type != 'product_count' AND {SCOPE}
 ORDER BY ts_ms / 3600000 DESC, ts_ms DESC, id DESC
 LIMIT 1
 """
-# The days, latest first, on which a worker has state events before an instant.
 STATE_DAYS_BEFORE_SQL = """
 SELECT day FROM worker_state_days WHERE worker_id = :worker_id AND day <= (:start_ms - 1) / 86400000
 ORDER BY day DESC
 """
+# One worker's state events in a window: a seek per hour of the days it has any.
 WINDOW_STATES_SQL = f"""
-{HOURS_OF_DAY_CTE}
+WITH {DAY_HOURS_CTE}
 SELECT ts_ms, event_type, workstation_id FROM events
 WHERE ts_ms / 3600000 IN (
         SELECT day * 24 + n FROM worker_state_days, day_hours
@@ -63,6 +86,12 @@ WHERE ts_ms / 3600000 IN (
     AND worker_id = :worker_id AND ts_ms BETWEEN :start_ms AND :end_ms
     AND event_type != 'product_count' AND {SCOPE}
 ORDER BY ts_ms / 3600000, ts_ms, id
+"""
+# Every worker's state events in a window, in order: one range of the time index.
+WINDOW_ALL_STATES_SQL = f"""
+SELECT worker_id, ts_ms, event_type, workstation_id FROM events
+WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type != 'product_count' AND {SCOPE}
+ORDER BY ts_ms, id
 """
 WINDOW_UNITS_SQL = f"""
 SELECT worker_id, workstation_id, SUM(count) FROM events
@@ -268,24 +297,54 @@ def list_workstations(conn, site_id=None):
     return [tuple(row) for row in conn.execute(SITE_WORKSTATIONS_SQL, {"site_id": site_id})]
 
 
-def worker_state_events(conn, scope, worker_id, start_ms, end_ms):
-    """One worker's state events for the time model: the one carried in, then the window's.
+def state_events(conn, scope, worker_ids, start_ms, end_ms):
+    """`{worker_id: [(ts_ms, state, workstation_id)]}` for the time model: each worker's state
+    event carried in, then those of the window.
 
     The carried-in event is the latest before the start, or at or before the end when the
-    window ends before it starts, so the latest state at the end is always known.
+    window ends before it starts, so the latest state at the end is always known. One worker's
+    window is read by its hours; several workers' by one range of the time index.
     """
-    params = {**scope, "worker_id": worker_id, "start_ms": start_ms, "end_ms": end_ms}
-    carried = _carried_in(conn, {**params, "start_ms": min(start_ms, end_ms + 1)})
-    inside = conn.execute(WINDOW_STATES_SQL, params)
-    return carried + [tuple(row) for row in inside]
+    params = {**scope, "start_ms": start_ms, "end_ms": end_ms}
+    found = _carried_in(conn, {**params, "start_ms": min(start_ms, end_ms + 1)}, worker_ids)
+    if not found:
+        return found
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    if len(found) == 1:
+        ((worker_id, events),) = found.items()
+        events.extend(cursor.execute(WINDOW_STATES_SQL, {**params, "worker_id": worker_id}))
+    else:
+        for worker_id, *event in cursor.execute(WINDOW_ALL_STATES_SQL, params):
+            events = found.get(worker_id)
+            if events is not None:
+                events.append(tuple(event))
+    return found
 
 
-def _carried_in(conn, params):
-    """`[(ts_ms, state, workstation_id)]` of the worker's latest state event before `start_ms`, or `[]`.
+def _carried_in(conn, params, worker_ids):
+    """`{worker_id: [carried-in state event]}`, the list empty for a worker with none before `start_ms`.
 
     Mostly it lies on the latest day the worker has state events; a filter may pass it over
     there, and then the days before are looked at in turn.
     """
+    found = {worker_id: [] for worker_id in worker_ids}
+    names = list(found)
+    for start in range(0, len(names), MAX_IN_PARAMS):
+        chunk = names[start:start + MAX_IN_PARAMS]
+        sql = CARRY_IN_STATES_SQL.format(workers=", ".join(f"(:w{number})" for number in range(len(chunk))))
+        bound = {**params, **{f"w{number}": worker_id for number, worker_id in enumerate(chunk)}}
+        for worker_id, ts_ms, state, station_id in conn.execute(sql, bound):
+            if ts_ms is not None:
+                found[worker_id].append((ts_ms, state, station_id))
+            else:
+                found[worker_id].extend(_carried_in_days_before(conn, {**params, "worker_id": worker_id}))
+    return found
+
+
+def _carried_in_days_before(conn, params):
+    """`[(ts_ms, state, workstation_id)]` of one worker's latest state event in scope before
+    `start_ms`, looked for day by day, or `[]`."""
     days = conn.execute(STATE_DAYS_BEFORE_SQL, params)
     try:
         for (day,) in days:

@@ -81,10 +81,8 @@ def _resolve(conn, query, now_ms):
 
 
 def _state_events(conn, query, window, workers):
-    return {
-        worker_id: queries.worker_state_events(conn, query.scope, worker_id, window.start_ms, window.end_ms)
-        for worker_id, _name in workers
-    }
+    return queries.state_events(conn, query.scope, [worker_id for worker_id, _name in workers],
+                                window.start_ms, window.end_ms)
 
 
 def metrics_report(conn, query, now_ms):

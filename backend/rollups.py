@@ -83,11 +83,9 @@ def _events_tally(conn, workers, window, closed_end):
     """The tally of a stretch from its events; units and counts include its end only if closed."""
     scope = queries.scope_params()
     last_ms = window.end_ms if closed_end else window.end_ms - 1
-    timelines = {
-        worker_id: metrics.worker_timeline(
-            queries.worker_state_events(conn, scope, worker_id, window.start_ms, window.end_ms), window)
-        for worker_id, _name in workers
-    }
+    state_events = queries.state_events(conn, scope, [worker_id for worker_id, _name in workers],
+                                        window.start_ms, window.end_ms)
+    timelines = {worker_id: metrics.worker_timeline(events, window) for worker_id, events in state_events.items()}
     units = queries.window_units(conn, scope, window.start_ms, last_ms)
     count = queries.window_event_count(conn, scope, window.start_ms, last_ms)
     tally = metrics.tally_timelines(timelines, units, count)
@@ -153,10 +151,8 @@ def _compute_hours(conn, first, end):
     start_ms, end_ms = first * HOUR_MS, end * HOUR_MS
     window = metrics.Window(start_ms, end_ms)
     scope = queries.scope_params()
-    timelines = {
-        worker_id: metrics.worker_timeline(queries.worker_state_events(conn, scope, worker_id, start_ms, end_ms), window)
-        for worker_id, _name in workers
-    }
+    state_events = queries.state_events(conn, scope, [worker_id for worker_id, _name in workers], start_ms, end_ms)
+    timelines = {worker_id: metrics.worker_timeline(events, window) for worker_id, events in state_events.items()}
     per_hour = metrics.hourly_tallies(timelines, HOUR_MS)
     worker_rows, station_rows = {}, {}
     for hour, (states, occupancy) in per_hour.items():

@@ -68,7 +68,7 @@ def in_scope(row, site_id, min_confidence):
 
 
 def plainly(rows, scope, worker_id, start_ms, end_ms):
-    """`worker_state_events` worked out by looking at every row."""
+    """One worker's `state_events` worked out by looking at every row."""
     mine = sorted((row for row in rows if row[2] == worker_id and in_scope(row, scope["site_id"], scope["min_confidence"])),
                   key=lambda row: (row[1], row[0]))
     before = [row for row in mine if row[1] < min(start_ms, end_ms + 1)]
@@ -85,9 +85,12 @@ def test_worker_state_events_equal_a_look_through_every_event(conn, seed):
         start_ms = BASE + rng.randrange(-DAY, 7 * DAY, rng.choice([1, 60_000, HOUR]))
         end_ms = start_ms + rng.choice([-1, 0, 1, 30 * 60_000, HOUR, 5 * HOUR, 2 * DAY + 7])
         scope = queries.scope_params(rng.choice(SITES), rng.choice([None, 0.5]))
+        expected = {worker_id: plainly(rows, scope, worker_id, start_ms, end_ms) for worker_id in WORKERS}
+        # Several workers are read together, one alone by its hours.
+        assert queries.state_events(conn, scope, WORKERS, start_ms, end_ms) == expected, (start_ms, end_ms, scope)
         for worker_id in WORKERS:
-            assert (queries.worker_state_events(conn, scope, worker_id, start_ms, end_ms)
-                    == plainly(rows, scope, worker_id, start_ms, end_ms)), (worker_id, start_ms, end_ms, scope)
+            assert (queries.state_events(conn, scope, [worker_id], start_ms, end_ms)
+                    == {worker_id: expected[worker_id]}), (worker_id, start_ms, end_ms, scope)
 
 
 def test_a_filter_passing_over_the_latest_day_finds_the_state_days_before(conn):
@@ -99,10 +102,10 @@ def test_a_filter_passing_over_the_latest_day_finds_the_state_days_before(conn):
     ], NOW, 0)
     start_ms = BASE + DAY + 9 * HOUR  # two days on
     scope = queries.scope_params(min_confidence=0.5)
-    assert queries.worker_state_events(conn, scope, "W1", start_ms, start_ms + HOUR) == [
-        (BASE - 26 * HOUR, "working", "S1")]
-    assert queries.worker_state_events(conn, queries.scope_params(), "W1", start_ms, start_ms + HOUR) == [
-        (BASE - 30 * 60_000, "idle", "S1")]
+    assert queries.state_events(conn, scope, ["W1", "W2"], start_ms, start_ms + HOUR) == {
+        "W1": [(BASE - 26 * HOUR, "working", "S1")], "W2": []}
+    assert queries.state_events(conn, queries.scope_params(), ["W1"], start_ms, start_ms + HOUR) == {
+        "W1": [(BASE - 30 * 60_000, "idle", "S1")]}
 
 
 @pytest.mark.parametrize("seed", range(4))
