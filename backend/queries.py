@@ -229,19 +229,21 @@ def insert_rows(conn, insert_sql, rows):
 
 
 def rows_statements(insert_sql, rows):
-    """`[(sql, values)]` that run `insert_sql` (ending in `VALUES`) for every row.
+    """`[(sql, values)]` that run `insert_sql` (ending in `VALUES`) for every row (tuples of one width).
 
     One statement for many rows costs a fraction of one statement per row: most of a row's cost
     through `executemany` is the round trip from Python, not SQLite's work. The statements can
     be prepared before a transaction begins, to keep the transaction short.
     """
-    rows = list(rows)
-    if not rows:
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
         return []
-    width = len(rows[0])
-    per_statement = MAX_BOUND_VALUES // width
-    return [(_rows_sql(insert_sql, width, len(chunk)), list(chain.from_iterable(chunk)))
-            for chunk in (rows[start:start + per_statement] for start in range(0, len(rows), per_statement))]
+    width = len(first)
+    values = [*first, *chain.from_iterable(rows)]
+    per_statement = (MAX_BOUND_VALUES // width) * width
+    return [(_rows_sql(insert_sql, width, len(chunk) // width), chunk)
+            for chunk in (values[start:start + per_statement] for start in range(0, len(values), per_statement))]
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,5 +1,7 @@
 """Taking events in (SPEC §3-4): shapes, validation, statuses, duplicates, tokens."""
 
+import json
+
 import pytest
 
 from tests.helpers import assert_problem, event, post_events
@@ -287,8 +289,8 @@ def test_an_event_id_stored_by_another_request_meanwhile_is_a_duplicate(client, 
 
     real_prepare = ingest._prepare
 
-    def prepare_then_race(conn, valid, now_ms):
-        prepared = real_prepare(conn, valid, now_ms)  # looked up: none of them is stored yet
+    def prepare_then_race(valid, now_ms):
+        prepared = real_prepare(valid, now_ms)  # none of them is stored yet
         monkeypatch.setattr(ingest, "_prepare", real_prepare)
         other = db.connect(app.config["DATABASE_PATH"])  # another server process stores e2 now
         ingest.ingest(other, [event("2026-01-15T10:01:00Z", event_id="e2")], now_ms, 300_000)
@@ -304,3 +306,36 @@ def test_an_event_id_stored_by_another_request_meanwhile_is_a_duplicate(client, 
     assert [r["status"] for r in body["results"]] == ["accepted", "duplicate"]
     assert [r["id"] for r in body["results"]] == [stored["e1"], stored["e2"]]
     assert len(stored) == 2
+
+
+def test_a_stored_event_id_late_in_a_batch_keeps_the_new_ones_before_it_once(client):
+    # The batch is inserted as all new until the unique index finds e1 stored; that insert is
+    # undone and the batch stored the checked way, numbering its new events in order.
+    original = post_events(client, event("2026-01-15T09:00:00Z", event_id="e1"), status=201)["results"][0]["id"]
+    body = post_events(client,
+                       event("2026-01-15T10:00:00Z", event_id="e2"),
+                       event("2026-01-15T10:01:00Z", worker_id="W2", workstation_id="S2", event_id="e3"),
+                       event("2026-01-15T09:00:00Z", event_id="e1"),
+                       event("2026-01-15T10:02:00Z", event_type="idle", event_id="e4"),
+                       status=201)
+    assert [(r["status"], r["id"]) for r in body["results"]] == [
+        ("accepted", original + 1), ("accepted", original + 2), ("duplicate", original), ("accepted", original + 3)]
+    assert {e["event_id"]: e["id"] for e in stored_events(client)} == {
+        "e1": original, "e2": original + 1, "e3": original + 2, "e4": original + 3}
+
+
+def test_the_summary_is_written_as_the_json_encoder_would(client):
+    from backend.ingest import summary_json
+
+    post_events(client, event("2026-01-15T09:00:00Z", event_id="e1"), status=201)
+    response = client.post("/events", json=[
+        event("2026-01-15T10:00:00Z", event_id="e2"),
+        event("2026-01-15T09:00:00Z", event_id="e1"),
+        event("not a time", worker_id="Zoë \"quoted\" \u2028"),
+    ])
+    assert response.status_code == 201
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert [r["status"] for r in body["results"]] == ["accepted", "duplicate", "rejected"]
+    assert json.loads(summary_json(body)) == body
+    assert summary_json(body) == json.dumps(body, separators=(",", ":"))
