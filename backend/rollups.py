@@ -181,14 +181,12 @@ class Changes(NamedTuple):
 
 def changes(events):
     """The `Changes` of newly stored `NewEvent`s."""
-    hours = set()
-    state_ranges = {}
-    for event in events:
-        hours.add(event.ts_ms // HOUR_MS)
-        if event.event_type != "product_count":
-            low, high = state_ranges.get(event.worker_id, (event.ts_ms, event.ts_ms))
-            state_ranges[event.worker_id] = (min(low, event.ts_ms), max(high, event.ts_ms))
-    return Changes(hours, state_ranges)
+    hours = {event.ts_ms // HOUR_MS for event in events}
+    # In time order, a worker's last state event is its latest and, read backwards, its first the earliest.
+    states = sorted([(event.ts_ms, event.worker_id) for event in events if event.event_type != "product_count"])
+    latest = {worker_id: ts_ms for ts_ms, worker_id in states}
+    earliest = {worker_id: ts_ms for ts_ms, worker_id in reversed(states)}
+    return Changes(hours, {worker_id: (earliest[worker_id], high) for worker_id, high in latest.items()})
 
 
 def forget_changed_hours(conn, changed):
