@@ -101,10 +101,9 @@ def post_events():
     require_token("INGEST_TOKENS")
     raw_events = ingest.events_from_body(json_body(), current_app.config["MAX_BATCH"])
     summary = ingest.ingest(get_db(), raw_events, now_ms(), current_app.config["CLOCK_SKEW_SECONDS"] * 1000)
-    if summary["accepted"]:
-        return jsonify(summary), 201
-    if not summary["rejected"]:
-        return jsonify(summary), 200
+    if summary["accepted"] or not summary["rejected"]:
+        return current_app.response_class(ingest.summary_json(summary), 201 if summary["accepted"] else 200,
+                                          mimetype="application/json")
     raise ApiError(422, "Unprocessable Content", "No event was accepted; see `results` for the reasons.",
                    ingest.rejection_errors(summary), **summary)
 
