@@ -258,8 +258,7 @@ def ingest(conn, raw_events, now_ms, skew_ms):
     if valid:
         prepared = _prepare(valid, now_ms)
         try:
-            with transaction(conn):
-                duplicates = _store(conn, valid, now_ms, prepared)
+            duplicates = _store(conn, valid, now_ms, prepared)
         except sqlite3.OperationalError as failure:
             raise ApiError(503, "Service Unavailable",
                            f"The events could not be stored ({failure}); none of this request was kept. "
@@ -321,23 +320,27 @@ def _registrations(events):
 
 
 def _store(conn, valid, now_ms, prepared):
-    """Store the new events of `valid` (inside the write transaction); returns how many were duplicates."""
+    """Store the new events of `valid` in one write transaction; returns how many were duplicates."""
     if prepared is not None:
-        conn.execute("SAVEPOINT prepared")
         try:
-            return _store_prepared(conn, prepared)
+            with transaction(conn):
+                return _store_prepared(conn, prepared)
         except sqlite3.IntegrityError:
-            conn.execute("ROLLBACK TO prepared")  # one of them was stored meanwhile
-    return _store_checked(conn, valid, now_ms)
+            pass  # undone: one of its event_ids is stored already, and the checked way finds which
+    with transaction(conn):
+        return _store_checked(conn, valid, now_ms)
 
 
 def _store_prepared(conn, prepared):
-    first_id = conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()[0]
+    # One row's id is the insert's own; several rows are numbered on from the largest id, and
+    # should SQLite ever not do so (ids exhausted), the checked way, which numbers them itself,
+    # takes over.
+    first_id = conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()[0] if len(prepared.new) > 1 else None
     for sql, values in prepared.inserts:
         last_id = conn.execute(sql, values).lastrowid
-    # SQLite numbered the rows on from the largest id; should it ever not (ids exhausted), the
-    # checked way, which numbers them itself, takes over.
-    if last_id != first_id + len(prepared.new) - 1:
+    if first_id is None:
+        first_id = last_id
+    elif last_id != first_id + len(prepared.new) - 1:
         raise sqlite3.IntegrityError("new events were not numbered in sequence")
     for sql, values in prepared.registrations:
         conn.execute(sql, values)

@@ -186,10 +186,16 @@ SELECT workstation_id, SUM(occupancy_ms), SUM(units) FROM rollup_station_hours
 WHERE hour >= ? AND hour < ? GROUP BY workstation_id
 """
 SUM_HOUR_EVENTS_SQL = "SELECT COALESCE(SUM(events), 0) FROM rollup_hours WHERE hour >= ? AND hour < ?"
-# Each worker's first state event after an instant within one hour, for several
-# (worker, instant, hour) in one statement: one index seek each.
+# Each worker's first state event after an instant (`{pairs}`: `(?, ?), ...`), looked for by a
+# seek in each hour from the instant's to `{hours} - 1` hours later or the latest event's hour.
 NEXT_STATES_AFTER_SQL = """
-WITH asked (worker_id, after_ms, hour) AS (VALUES {triples})
+WITH RECURSIVE asked (worker_id, after_ms, hour, last_hour) AS (
+    SELECT column1, column2, column2 / 3600000,
+           MIN(column2 / 3600000 + {hours} - 1, (SELECT MAX(ts_ms) / 3600000 FROM events))
+    FROM (VALUES {pairs})
+    UNION ALL
+    SELECT worker_id, after_ms, hour + 1, last_hour FROM asked WHERE hour < last_hour
+)
 SELECT worker_id, MIN((
     SELECT ts_ms FROM events
     WHERE ts_ms / 3600000 = asked.hour AND events.worker_id = asked.worker_id AND ts_ms > asked.after_ms
@@ -199,7 +205,6 @@ SELECT worker_id, MIN((
 )) FROM asked
 GROUP BY worker_id
 """
-LATEST_TS_SQL = "SELECT MAX(ts_ms) FROM events"
 COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
 BUMP_GENERATION_SQL = "UPDATE data_version SET generation = generation + 1"
 GENERATION_SQL = "SELECT generation FROM data_version"
@@ -256,17 +261,11 @@ def next_states_after(conn, pairs, hours=24):
     """`{worker_id: ts_ms}` of each worker's first state event after the instant paired with it,
     looked for in the instant's hour and the `hours - 1` after it; workers with none there are
     left out, whether or not they have one later."""
-    latest_ms = conn.execute(LATEST_TS_SQL).fetchone()[0]
-    if latest_ms is None:
-        return {}
-    latest_hour = latest_ms // HOUR_MS
-    triples = [(worker_id, after_ms, hour) for worker_id, after_ms in pairs
-               for hour in range(after_ms // HOUR_MS, min(after_ms // HOUR_MS + hours - 1, latest_hour) + 1)]
     found = {}
-    per_statement = MAX_BOUND_VALUES // 3
-    for start in range(0, len(triples), per_statement):
-        chunk = triples[start:start + per_statement]
-        sql = NEXT_STATES_AFTER_SQL.format(triples=", ".join(["(?, ?, ?)"] * len(chunk)))
+    per_statement = MAX_BOUND_VALUES // 2
+    for start in range(0, len(pairs), per_statement):
+        chunk = pairs[start:start + per_statement]
+        sql = NEXT_STATES_AFTER_SQL.format(hours=int(hours), pairs=", ".join(["(?, ?)"] * len(chunk)))
         for worker_id, ts_ms in conn.execute(sql, list(chain.from_iterable(chunk))):
             if ts_ms is not None and ts_ms < found.get(worker_id, ts_ms + 1):
                 found[worker_id] = ts_ms

@@ -46,9 +46,9 @@ def test_time_model_reads_use_indexes(app):
     assert "USING INDEX events_time (ts_ms>? AND ts_ms<?)" in window_all
     assert "TEMP B-TREE" not in window_all
     assert "USING PRIMARY KEY (worker_id=? AND day<?)" in plan(queries.STATE_DAYS_BEFORE_SQL, scope)
-    next_states = queries.NEXT_STATES_AFTER_SQL.format(triples="(?, ?, ?), (?, ?, ?)")
+    next_states = queries.NEXT_STATES_AFTER_SQL.format(hours=24, pairs="(?, ?), (?, ?)")
     assert "USING INDEX events_worker_hour_states (<expr>=? AND worker_id=? AND ts_ms>?)" in plan(
-        next_states, ("W1", 5, 0, "W2", 7, 0))
+        next_states, ("W1", 5, "W2", 7))
     assert "USING INDEX events_time" in plan(queries.FIND_BY_NATURAL_KEY_SQL, ("W1", 5, "S1", "working", None))
     assert "events_time" in plan("SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN 1 AND 5", ())
 
