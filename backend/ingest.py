@@ -3,13 +3,14 @@
 import json
 import math
 import sqlite3
+from datetime import datetime
 from itertools import repeat
 from typing import NamedTuple
 
 from . import metrics, queries, rollups
 from .db import transaction
 from .errors import ApiError, field_error
-from .timeutil import parse_instant_us
+from .timeutil import EPOCH, LATEST_US, MAX_INSTANT_LENGTH, MICROSECOND, parse_instant_us
 
 STATE_TYPES = metrics.STATE_TYPES  # a tuple: any JSON value can be tested against it
 EVENT_TYPES = (*STATE_TYPES, "product_count")
@@ -68,7 +69,7 @@ def events_from_body(body, max_batch):
 
 def validate_event(raw, now_ms, skew_ms):
     """Check one raw event; return `(NewEvent, [])` or `(None, errors)` listing every problem."""
-    event = _plainly_valid(raw, (now_ms + skew_ms) * 1000) if type(raw) is dict else None
+    event = _plainly_valid(raw, min((now_ms + skew_ms) * 1000, LATEST_US)) if type(raw) is dict else None
     if event is not None:
         return event, []
     return _checked(raw, now_ms, skew_ms)
@@ -101,9 +102,12 @@ def _plainly_valid(raw, latest_us):
         return None
     confidence = get("confidence")
     if confidence is not None:
-        if not (type(confidence) in (float, int) and 0 <= confidence <= 1):
+        if type(confidence) is not float:
+            if type(confidence) is not int:
+                return None
+            confidence = float(confidence)
+        if not 0 <= confidence <= 1:
             return None
-        confidence = float(confidence)
     event_id, model_version, site_id = get("event_id"), get("model_version"), get("site_id")
     if not ((event_id is None or (type(event_id) is str and 0 < len(event_id) <= MAX_EVENT_ID_LENGTH))
             and (model_version is None or (type(model_version) is str and 0 < len(model_version) <= MAX_ID_LENGTH))
@@ -114,14 +118,25 @@ def _plainly_valid(raw, latest_us):
             and (model_version is None or model_version.isascii()) and (site_id is None or site_id.isascii())):
         if not all(text is None or _storable(text) for text in (worker_id, station_id, event_id, model_version, site_id)):
             return None
+    # An instant with an offset that `fromisoformat` reads; other forms take the full check.
+    timestamp = get("timestamp")
+    if type(timestamp) is not str or len(timestamp) > MAX_INSTANT_LENGTH:
+        return None
     try:
-        ts_us = parse_instant_us(get("timestamp"))
+        moment = _from_iso(timestamp)
     except ValueError:
         return None
-    if ts_us > latest_us:
+    if moment.tzinfo is None:
         return None
-    return NewEvent(event_id, ts_us // 1000, worker_id, station_id, event_type, confidence, count,
-                    model_version, site_id)
+    ts_us = (moment - EPOCH) // MICROSECOND
+    if not 0 <= ts_us <= latest_us:
+        return None
+    return _new_tuple(NewEvent, (event_id, ts_us // 1000, worker_id, station_id, event_type, confidence, count,
+                                 model_version, site_id))
+
+
+_from_iso = datetime.fromisoformat
+_new_tuple = tuple.__new__  # a `NewEvent` without the Python-level `__new__` of a NamedTuple
 
 
 def _storable(text):
@@ -243,7 +258,7 @@ def ingest(conn, raw_events, now_ms, skew_ms):
     """
     results = []
     valid = []
-    latest_us = (now_ms + skew_ms) * 1000
+    latest_us = min((now_ms + skew_ms) * 1000, LATEST_US)
     for index, raw in enumerate(raw_events):
         event = _plainly_valid(raw, latest_us) if type(raw) is dict else None
         if event is None:

@@ -249,20 +249,26 @@ def test_fast_path_and_full_check_give_the_same_answers():
     now_ms = parse_instant("2026-01-15T18:00:00Z")
     choices = {
         "timestamp": ["2026-01-15T10:00:00Z", "2026-01-15T12:00:00.5+02:00", "2026-01-15T18:05:00Z",
-                      "2026-01-15T18:05:00.001Z", "nope", 12, None, "", "1969-12-31T23:59:59Z"],
+                      "2026-01-15T18:05:00.001Z", "nope", 12, None, "", "1969-12-31T23:59:59Z",
+                      "2026-01-15T10:00:00", "2026-01-15T10:00:00.1234567Z", "20260115T100000Z",
+                      "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+14:00", "2026-01-15T10:00:00Z" + " " * 60],
         "worker_id": ["W1", "w" * 64, "w" * 65, "", " ", 7, True, None, 1.5, "Wé", "W\ud800"],
         "workstation_id": ["S1", 3, "", None, ["S1"]],
         "event_type": ["working", "idle", "absent", "product_count", "Working", None, 1, {"a": 1}],
         "count": [None, 1, 3, 3.0, 2.5, 0, True, "2", 10**12],
-        "confidence": [None, 0, 1, 0.5, 1.5, -1, "0.5", False, float("nan")],
+        "confidence": [None, 0, 1, 0.5, 1.5, -1, "0.5", False, float("nan"), float("inf")],
         "event_id": [None, "e1", "", "x" * 129, 5],
         "model_version": [None, "m", "", "m" * 65],
         "site_id": [None, "north", "", 1],
     }
     rng = random.Random(11)
+    far_future_ms = 300_000_000_000_000  # a clock beyond the year 9999: instants still end there
+    plainly_valid = {"worker_id": "W1", "workstation_id": "S1", "event_type": "idle", "event_id": "e1"}
     for _ in range(3000):
         raw = {field: rng.choice(values) for field, values in choices.items() if rng.random() < 0.9}
-        assert validate_event(raw, now_ms, 300_000) == full_check(raw, now_ms, 300_000), raw
+        for event in (raw, {**plainly_valid, "timestamp": raw.get("timestamp")}):
+            for clock_ms in (now_ms, far_future_ms):
+                assert validate_event(event, clock_ms, 300_000) == full_check(event, clock_ms, 300_000), event
 
 
 def test_a_batch_of_new_event_ids_is_numbered_in_order_with_its_own_repeats(client):
