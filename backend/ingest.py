@@ -306,8 +306,18 @@ def _prepare(valid, now_ms):
     stored it a moment ago), the unique index refuses the insert and the batch goes the checked
     way after all; looking every `event_id` up first would cost every batch what only a retry needs.
     """
-    if any(event.event_id is None for event, _ in valid):
+    event_ids = {event.event_id for event, _ in valid}
+    if None in event_ids:
         return None
+    new, repeats = (valid, []) if len(event_ids) == len(valid) else _without_repeats(valid)
+    events = [event for event, _ in new]
+    inserts = queries.rows_statements(queries.INSERT_NEW_EVENT_SQL, map(tuple.__add__, events, repeat((now_ms,))))
+    return _Prepared(new, repeats, inserts, _registrations(events), rollups.changes(events))
+
+
+def _without_repeats(valid):
+    """`(new, repeats)`: the `(event, result)` of each first `event_id`, and the `(result, position
+    in new)` of each later event repeating one."""
     first = {}  # event_id -> position in `new`
     new, repeats = [], []
     for event, result in valid:
@@ -317,9 +327,7 @@ def _prepare(valid, now_ms):
             new.append((event, result))
         else:
             repeats.append((result, position))
-    events = [event for event, _ in new]
-    inserts = queries.rows_statements(queries.INSERT_NEW_EVENT_SQL, map(tuple.__add__, events, repeat((now_ms,))))
-    return _Prepared(new, repeats, inserts, _registrations(events), rollups.changes(events))
+    return new, repeats
 
 
 def _registrations(events):
