@@ -6,6 +6,7 @@ import json
 import sqlite3
 from urllib.parse import urlsplit
 
+import orjson
 from flask import Blueprint, current_app, jsonify, make_response, request
 
 from . import ingest, openapi, params, queries, reports, seed
@@ -73,8 +74,17 @@ def refuse_foreign_writes():
 
 
 def json_body():
-    """The request body as JSON; a 400 `ApiError` when it is not valid JSON."""
+    """The request body as JSON; a 400 `ApiError` when it is not valid JSON.
+
+    orjson reads a batch in under half the time of the standard library. Whatever it refuses is
+    read again by the standard library, which decides what is valid and words the error as it
+    always has (it also takes lone surrogates, which validation then names).
+    """
     data = request.get_data(cache=False)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(data, parse_constant=_reject_constant)
     except RecursionError:

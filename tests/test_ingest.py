@@ -345,3 +345,22 @@ def test_the_summary_is_written_as_the_json_encoder_would(client):
     assert [r["status"] for r in body["results"]] == ["accepted", "duplicate", "rejected"]
     assert json.loads(summary_json(body)) == body
     assert summary_json(body) == json.dumps(body, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("count", [10**30, -(10**30), 2**64])
+def test_a_count_beyond_64_bits_is_rejected_naming_the_count(client, count):
+    body = json.dumps({**event("2026-01-15T10:00:00Z", event_type="product_count"), "count": count})
+    response = client.post("/events", data=body, content_type="application/json")
+    problem = assert_problem(response, 422)
+    assert [error["field"] for error in problem["errors"]] == ["events[0].count"]
+
+
+def test_what_the_fast_json_reader_refuses_the_standard_library_decides(client):
+    # A lone surrogate is valid JSON to the standard library (orjson refuses it): validation names it.
+    body = json.dumps(event("2026-01-15T10:00:00Z", worker_id="W\ud800"))
+    problem = assert_problem(client.post("/events", data=body, content_type="application/json"), 422)
+    assert [error["field"] for error in problem["errors"]] == ["events[0].worker_id"]
+    # NaN is not JSON to either.
+    body = json.dumps(event("2026-01-15T10:00:00Z", confidence=float("nan")))
+    assert "NaN is not a JSON number" in assert_problem(
+        client.post("/events", data=body, content_type="application/json"), 400)["detail"]
