@@ -1,5 +1,6 @@
 """gunicorn settings from the environment: `gunicorn -c gunicorn.conf.py "backend.app:create_app()"`."""
 
+import gc
 import os
 
 bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '5000'}"
@@ -11,3 +12,12 @@ preload_app = True
 # The application writes one JSON access line per request itself (backend/logs.py).
 accesslog = None
 errorlog = "-"
+
+
+def pre_fork(server, worker):
+    """Set what the app built before the fork apart from the garbage collector's full passes.
+
+    It lives as long as the worker; every full pass would walk it again (about 0.4 ms a batch of
+    1,000 events) and copy its memory pages into the worker.
+    """
+    gc.freeze()

@@ -56,3 +56,19 @@ def test_python_m_backend_serves_api_and_dashboard(serve):
     assert status == 200 and body["factory"]["worker_count"] == 6
     status, body = request(base, "/nope")
     assert status == 404 and body["status"] == 404
+
+
+def test_gunicorn_sets_what_the_app_built_apart_from_full_collections_before_forking():
+    import gc
+    import runpy
+
+    from tests.servers import REPO_ROOT
+
+    settings = runpy.run_path(f"{REPO_ROOT}/gunicorn.conf.py")
+    assert settings["preload_app"] is True  # the app exists before the fork
+    before = gc.get_freeze_count()
+    try:
+        settings["pre_fork"](None, None)
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
