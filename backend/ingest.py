@@ -4,7 +4,7 @@ import json
 import math
 import sqlite3
 from datetime import datetime
-from itertools import repeat
+from itertools import compress, repeat
 from typing import NamedTuple
 
 from . import metrics, queries, rollups
@@ -333,13 +333,14 @@ def _without_repeats(valid):
 def _registrations(events):
     """`(sql, values)` registering every worker, workstation and site membership the events name, and
     the days of their state events."""
-    return (queries.rows_statements(queries.REGISTER_WORKER_SQL, {(e.worker_id, e.worker_id) for e in events})
-            + queries.rows_statements(queries.REGISTER_WORKSTATION_SQL,
-                                      {(e.workstation_id, e.workstation_id) for e in events})
+    # Column by column: a thousand events cost a few passes in C rather than four in Python.
+    _, times, workers, stations, types, _, _, _, sites = zip(*events)
+    states = list(map(STATE_TYPES.__contains__, types))
+    return (queries.rows_statements(queries.REGISTER_WORKER_SQL, [(name, name) for name in set(workers)])
+            + queries.rows_statements(queries.REGISTER_WORKSTATION_SQL, [(name, name) for name in set(stations)])
             + queries.rows_statements(queries.REGISTER_SITE_MEMBER_SQL,
-                                      {(e.site_id, e.worker_id, e.workstation_id) for e in events
-                                       if e.site_id is not None})
-            + queries.state_day_statements((e.worker_id, e.ts_ms) for e in events if e.event_type != "product_count"))
+                                      [member for member in set(zip(sites, workers, stations)) if member[0] is not None])
+            + queries.state_day_statements(zip(compress(workers, states), compress(times, states))))
 
 
 def _store(conn, valid, now_ms, prepared):
