@@ -53,6 +53,8 @@ import tempfile
 import threading
 import time
 
+import orjson
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.servers import GUNICORN, REPO_ROOT, free_port  # noqa: E402  (needs the path above)
@@ -491,7 +493,7 @@ def post_batches(port, bodies, sizes, first, step, start):
             outcome.record_failure(problem)
             conn.close()
             continue
-        ok = status == 201 and json.loads(body).get("accepted") == sizes[index]
+        ok = status == 201 and orjson.loads(body).get("accepted") == sizes[index]
         outcome.record(ok, status, body)
     conn.close()
     outcome.ended = time.monotonic()
@@ -520,7 +522,7 @@ def post_singles(port, client, start, end):
         except (OSError, ValueError) as problem:
             outcome.record_failure(problem)
             continue
-        outcome.record(status == 201 and json.loads(body).get("accepted") == 1, status, body)
+        outcome.record(status == 201 and orjson.loads(body).get("accepted") == 1, status, body)
     outcome.ended = time.monotonic()
     return outcome
 
