@@ -10,7 +10,8 @@ An hour's roll-up holds each worker's time per state and units, each station's o
 units, and the hour's event count, all for the unfiltered scope and no gap cap. It is computed
 when a query first needs it and forgotten by ingestion when a new event changes that hour: a
 product count its own hour, a state event every hour from its own to the worker's next state
-event (or all later hours, when it is the worker's latest).
+event (or all later hours, when it is the worker's latest or its next lies beyond the following
+day: forgetting more than changed is always safe).
 """
 
 import sqlite3
@@ -193,7 +194,8 @@ def forget_changed_hours(conn, changed):
     """Forget the roll-ups of every hour the `Changes` of new events touch (inside their transaction).
 
     A product count changes its own hour; a state event every hour from its own to the hour of
-    the worker's next state event, or, if it is the worker's latest, every later hour.
+    the worker's next state event, or every later hour when it is the worker's latest or its next
+    is not within the following day (not looked for further: forgetting more is always safe).
     """
     ranges = [(hour, hour + 1) for hour in changed.hours]
     pairs = [(worker_id, high) for worker_id, (_low, high) in changed.state_ranges.items()]
