@@ -333,6 +333,8 @@ def _without_repeats(valid):
 def _registrations(events):
     """`(sql, values)` registering every worker, workstation and site membership the events name, and
     the days of their state events."""
+    if not events:
+        return []
     # Column by column: a thousand events cost a few passes in C rather than four in Python.
     _, times, workers, stations, types, _, _, _, sites = zip(*events)
     states = list(map(STATE_TYPES.__contains__, types))
