@@ -74,39 +74,6 @@ def test_gunicorn_sets_what_the_app_built_apart_from_full_collections_before_for
         gc.unfreeze()
 
 
-def test_a_connection_with_nothing_unread_is_closed_without_waiting_for_the_client():
-    import runpy
-    import socket
-
-    from tests.servers import REPO_ROOT
-
-    graceful = []
-
-    def gunicorns_own_close(sock, *args, **kwargs):
-        graceful.append(sock)
-        sock.close()
-
-    close = runpy.run_path(f"{REPO_ROOT}/gunicorn.conf.py")["close_at_once_when_all_read"](gunicorns_own_close)
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        # The request was read to its end: the answer, then the end of the connection, at once.
-        with socket.create_connection(listener.getsockname(), timeout=10) as client:
-            served, _ = listener.accept()
-            served.sendall(b"the answer")
-            close(served)
-            assert graceful == []
-            assert client.recv(100) == b"the answer"
-            assert client.recv(100) == b""
-        # Bytes the server never read: gunicorn's own close drains them, so no reset loses the answer.
-        with socket.create_connection(listener.getsockname(), timeout=10) as client:
-            served, _ = listener.accept()
-            client.sendall(b"an unread body")
-            assert served.recv(1, socket.MSG_PEEK) == b"a"  # waits until they are there, leaves them unread
-            served.sendall(b"the answer")
-            close(served)
-            assert graceful == [served]
-            assert client.recv(100) == b"the answer"
-
-
 def test_a_body_too_large_to_read_still_gets_its_413_from_gunicorn(serve):
     # The body is refused unread: gunicorn's own close drains it, so the answer is not lost to a reset.
     base = serve(MAX_BODY_BYTES="1000").base
