@@ -103,7 +103,7 @@ def _plainly_valid(raw, latest_us):
     confidence = get("confidence")
     if confidence is not None:
         if type(confidence) is not float:
-            if type(confidence) is not int:
+            if not (type(confidence) is int and 0 <= confidence <= 1):
                 return None
             confidence = float(confidence)
         if not 0 <= confidence <= 1:
@@ -230,7 +230,7 @@ def _confidence(value):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError("must be a number between 0 and 1")
-    if not math.isfinite(value) or not 0 <= value <= 1:
+    if not 0 <= value <= 1 or not math.isfinite(value):  # in range first: a huge integer is no float
         raise ValueError("must be between 0 and 1")
     return float(value)
 
