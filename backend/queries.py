@@ -7,10 +7,10 @@ Metric reads share one scope clause: an optional `site_id` and an optional `min_
 import functools
 from itertools import chain
 
+from .metrics import MS_PER_HOUR
 from .timeutil import format_instant
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
+DAY_MS = 24 * MS_PER_HOUR
 
 SCOPE = """
     (:site_id IS NULL OR site_id = :site_id)
