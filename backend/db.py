@@ -115,6 +115,12 @@ MIGRATIONS = [
         WHERE event_type != 'product_count';
     DROP INDEX events_worker_states;
     """,
+    # 8: a count of the times every stored event was cleared (demo reloads). A server process
+    # remembers which workers, stations, site members and state days its writes registered, and
+    # registers them again once this count has moved.
+    """
+    ALTER TABLE data_version ADD COLUMN clears INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -208,6 +214,7 @@ class Connection(sqlite3.Connection):
     """A connection with the write gate of its database file."""
 
     gate = None
+    registered = None  # what this connection's committed writes registered (see ingest.py)
 
     def close(self):
         if self.gate is not None:

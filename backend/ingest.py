@@ -292,7 +292,7 @@ class _Prepared(NamedTuple):
     new: list  # (event, result) of each event to store, in order
     repeats: list  # (result, position in `new` of the event it repeats) of the batch's own repeats
     inserts: list  # (sql, values) inserting `new`
-    registrations: list  # (sql, values) registering who and what they name
+    names: "_Names"  # who and what they name
     changes: rollups.Changes
 
 
@@ -312,7 +312,7 @@ def _prepare(valid, now_ms):
     new, repeats = (valid, []) if len(event_ids) == len(valid) else _without_repeats(valid)
     events = [event for event, _ in new]
     inserts = queries.rows_statements(queries.INSERT_NEW_EVENT_SQL, map(tuple.__add__, events, repeat((now_ms,))))
-    return _Prepared(new, repeats, inserts, _registrations(events), rollups.changes(events))
+    return _Prepared(new, repeats, inserts, _names(events), rollups.changes(events))
 
 
 def _without_repeats(valid):
@@ -330,19 +330,64 @@ def _without_repeats(valid):
     return new, repeats
 
 
-def _registrations(events):
-    """`(sql, values)` registering every worker, workstation and site membership the events name, and
-    the days of their state events."""
+class _Names(NamedTuple):
+    """Who and what stored events name; each is registered in the transaction that stores them."""
+
+    workers: set
+    stations: set
+    members: set  # (site_id, worker_id, workstation_id) of the events with a site
+    state_days: set  # (worker_id, day) of the state events
+
+
+def _names(events):
     if not events:
-        return []
+        return _Names(set(), set(), set(), set())
     # Column by column: a thousand events cost a few passes in C rather than four in Python.
     _, times, workers, stations, types, _, _, _, sites = zip(*events)
     states = list(map(STATE_TYPES.__contains__, types))
-    return (queries.rows_statements(queries.REGISTER_WORKER_SQL, [(name, name) for name in set(workers)])
-            + queries.rows_statements(queries.REGISTER_WORKSTATION_SQL, [(name, name) for name in set(stations)])
-            + queries.rows_statements(queries.REGISTER_SITE_MEMBER_SQL,
-                                      [member for member in set(zip(sites, workers, stations)) if member[0] is not None])
-            + queries.state_day_statements(zip(compress(workers, states), compress(times, states))))
+    return _Names(set(workers), set(stations),
+                  {member for member in set(zip(sites, workers, stations)) if member[0] is not None},
+                  queries.state_days(zip(compress(workers, states), compress(times, states))))
+
+
+class _Registered:
+    """The names a connection's committed writes registered since everything stored was last
+    cleared (`clears` times before): registering them again would change nothing.
+
+    Kept on the connection, so by one thread of one server process; another process clearing
+    the events moves `clears` on, and the next write then starts afresh.
+    """
+
+    MAX_NAMES = 100_000  # beyond this, start afresh rather than grow without end
+
+    def __init__(self, clears):
+        self.clears = clears
+        self.names = _Names(set(), set(), set(), set())
+
+    def note(self, names):
+        for known, new in zip(self.names, names):
+            known |= new
+
+
+def _register(conn, names, clears):
+    """Register `names` inside the write transaction, but for those the connection's writes
+    registered already since the events were last cleared (`clears` times, read in this
+    transaction)."""
+    known = conn.registered
+    if known is None or known.clears != clears or sum(map(len, known.names)) > _Registered.MAX_NAMES:
+        known = conn.registered = _Registered(clears)
+    workers, stations, members, days = (new - old for new, old in zip(names, known.names))
+    for sql, values in (queries.rows_statements(queries.REGISTER_WORKER_SQL, [(name, name) for name in workers])
+                        + queries.rows_statements(queries.REGISTER_WORKSTATION_SQL, [(name, name) for name in stations])
+                        + queries.rows_statements(queries.REGISTER_SITE_MEMBER_SQL, members)
+                        + queries.rows_statements(queries.REGISTER_STATE_DAY_SQL, days)):
+        conn.execute(sql, values)
+
+
+def _remember(conn, names):
+    """After the commit: the connection need not register `names` again."""
+    if conn.registered is not None:
+        conn.registered.note(names)
 
 
 def _store(conn, valid, now_ms, prepared):
@@ -350,11 +395,16 @@ def _store(conn, valid, now_ms, prepared):
     if prepared is not None:
         try:
             with transaction(conn):
-                return _store_prepared(conn, prepared)
+                duplicates = _store_prepared(conn, prepared)
         except sqlite3.IntegrityError:
             pass  # undone: one of its event_ids is stored already, and the checked way finds which
+        else:
+            _remember(conn, prepared.names)
+            return duplicates
     with transaction(conn):
-        return _store_checked(conn, valid, now_ms)
+        duplicates, names = _store_checked(conn, valid, now_ms)
+    _remember(conn, names)
+    return duplicates
 
 
 def _store_prepared(conn, prepared):
@@ -368,9 +418,7 @@ def _store_prepared(conn, prepared):
         first_id = last_id
     elif last_id != first_id + len(prepared.new) - 1:
         raise sqlite3.IntegrityError("new events were not numbered in sequence")
-    for sql, values in prepared.registrations:
-        conn.execute(sql, values)
-    conn.execute(queries.BUMP_GENERATION_SQL)
+    _register(conn, prepared.names, conn.execute(queries.BUMP_GENERATION_CLEARS_SQL).fetchone()[0])
     rollups.forget_changed_hours(conn, prepared.changes)
     for position, (_event, result) in enumerate(prepared.new):
         result["id"] = first_id + position
@@ -381,7 +429,8 @@ def _store_prepared(conn, prepared):
 
 
 def _store_checked(conn, valid, now_ms):
-    """Store a batch looking up every duplicate inside the transaction; returns how many were duplicates."""
+    """Store a batch looking up every duplicate inside the transaction; returns how many were
+    duplicates, and the names of the events stored."""
     # Ids are handed out here, inside the write transaction, so a duplicate later in the batch
     # can name the id of the event it repeats before anything is inserted.
     next_id = conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()[0]
@@ -408,13 +457,12 @@ def _store_checked(conn, valid, now_ms):
         if keyed:
             by_natural_key.setdefault(event.natural_key, next_id)
         next_id += 1
+    names = _names(stored)
     if stored:
-        for sql, values in _registrations(stored):
-            conn.execute(sql, values)
+        _register(conn, names, conn.execute(queries.BUMP_GENERATION_CLEARS_SQL).fetchone()[0])
         queries.insert_rows(conn, queries.INSERT_EVENT_SQL, rows)
-        conn.execute(queries.BUMP_GENERATION_SQL)
         rollups.forget_changed_hours(conn, rollups.changes(stored))
-    return len(valid) - len(stored)
+    return len(valid) - len(stored), names
 
 
 def _stored_ids(conn, event_ids):

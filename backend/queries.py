@@ -155,7 +155,7 @@ LIMIT 1
 
 CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations", "DELETE FROM site_members",
                  "DELETE FROM worker_state_days", "DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours",
-                 "DELETE FROM rollup_station_hours")
+                 "DELETE FROM rollup_station_hours", "UPDATE data_version SET clears = clears + 1")
 
 # Hourly roll-ups (see rollups.py). Hours are `ts_ms / 3600000`; ranges are [first, last).
 COMPUTED_HOURS_SQL = "SELECT hour FROM rollup_hours WHERE hour >= ? AND hour < ?"
@@ -207,6 +207,8 @@ GROUP BY worker_id
 """
 COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
 BUMP_GENERATION_SQL = "UPDATE data_version SET generation = generation + 1"
+# The same, saying how many times everything stored was cleared (`CLEAR_ALL_SQL`).
+BUMP_GENERATION_CLEARS_SQL = f"{BUMP_GENERATION_SQL} RETURNING clears"
 GENERATION_SQL = "SELECT generation FROM data_version"
 SITES_SQL = "SELECT DISTINCT site_id FROM site_members ORDER BY site_id"
 
@@ -357,9 +359,14 @@ def _carried_in_days_before(conn, params):
     return []
 
 
+def state_days(states):
+    """`{(worker_id, day)}` of each `(worker_id, ts_ms)` of state events, as `worker_state_days` keeps them."""
+    return {(worker_id, ts_ms // DAY_MS) for worker_id, ts_ms in states}
+
+
 def state_day_statements(states):
     """`[(sql, values)]` noting the day of each `(worker_id, ts_ms)` of newly stored state events."""
-    return rows_statements(REGISTER_STATE_DAY_SQL, {(worker_id, ts_ms // DAY_MS) for worker_id, ts_ms in states})
+    return rows_statements(REGISTER_STATE_DAY_SQL, state_days(states))
 
 
 def window_units(conn, scope, start_ms, end_ms):

@@ -266,9 +266,9 @@ def test_fast_path_and_full_check_give_the_same_answers():
     plainly_valid = {"worker_id": "W1", "workstation_id": "S1", "event_type": "idle", "event_id": "e1"}
     for _ in range(3000):
         raw = {field: rng.choice(values) for field, values in choices.items() if rng.random() < 0.9}
-        for event in (raw, {**plainly_valid, "timestamp": raw.get("timestamp")}):
+        for candidate in (raw, {**plainly_valid, "timestamp": raw.get("timestamp")}):
             for clock_ms in (now_ms, far_future_ms):
-                assert validate_event(event, clock_ms, 300_000) == full_check(event, clock_ms, 300_000), event
+                assert validate_event(candidate, clock_ms, 300_000) == full_check(candidate, clock_ms, 300_000), candidate
 
 
 def test_a_batch_of_new_event_ids_is_numbered_in_order_with_its_own_repeats(client):
@@ -376,3 +376,55 @@ def test_a_confidence_too_large_for_a_float_is_rejected_not_an_error(client):
     body = json.dumps({**event("2026-01-15T10:00:00Z"), "confidence": 10**400})
     problem = assert_problem(client.post("/events", data=body, content_type="application/json"), 422)
     assert problem["errors"] == [{"field": "events[0].confidence", "message": "must be between 0 and 1"}]
+
+
+def registered(conn):
+    """Every worker, station, site member and state day the database holds."""
+    return {table: {tuple(row) for row in conn.execute(f"SELECT * FROM {table}")}
+            for table in ("workers", "workstations", "site_members", "worker_state_days")}
+
+
+def test_a_connection_registers_names_again_once_another_cleared_everything(tmp_path):
+    from backend import db, ingest, seed
+
+    path = str(tmp_path / "clear.db")
+    db.init_db(path)
+    writer, other = db.connect(path), db.connect(path)
+    now_ms = 1_800_000_000_000
+    first = event("2026-01-15T10:00:00Z", event_id="e1", site_id="north")
+    ingest.ingest(writer, [first], now_ms, 0)
+    names = registered(writer)
+    seed.load_demo(other, now_ms)  # another process reloads the demo: everything stored is cleared
+    assert ("W1", "W1") not in registered(writer)["workers"]
+    # The writer registered W1, S1, north and the day before; after the clear it must again.
+    ingest.ingest(writer, [event("2026-01-15T10:00:00Z", event_id="e2", site_id="north")], now_ms, 0)
+    after = registered(writer)
+    for table, rows in names.items():
+        assert rows <= after[table], table
+    writer.close()
+    other.close()
+
+
+def test_names_of_a_batch_that_was_undone_are_registered_by_the_next_one(tmp_path):
+    import sqlite3
+
+    from backend import db, ingest
+
+    path = str(tmp_path / "undone.db")
+    db.init_db(path)
+    conn = db.connect(path)
+    now_ms = 1_800_000_000_000
+    # The batch fails (the checked way registers its names, then inserts) and is undone.
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.worker_id = 'W9' "
+                 "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    with pytest.raises(sqlite3.IntegrityError):
+        ingest.ingest(conn, [event("2026-01-15T10:00:00Z", event_id="e1", worker_id="W9", site_id="north")],
+                      now_ms, 0)
+    assert registered(conn) == {"workers": set(), "workstations": set(), "site_members": set(),
+                                "worker_state_days": set()}
+    conn.execute("DROP TRIGGER refuse")
+    ingest.ingest(conn, [event("2026-01-15T10:05:00Z", event_id="e2", worker_id="W9", site_id="north")], now_ms, 0)
+    day = 1768471500000 // ingest.queries.DAY_MS  # 2026-01-15T10:05:00Z
+    assert registered(conn) == {"workers": {("W9", "W9")}, "workstations": {("S1", "S1")},
+                                "site_members": {("north", "W9", "S1")}, "worker_state_days": {("W9", day)}}
+    conn.close()
