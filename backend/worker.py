@@ -6,7 +6,8 @@ connection cost about as much as storing the event; two parts of it are not need
 - The head and the body of an answer go out as two writes, so two packets. With `TCP_CORK` the
   kernel holds what is written until the connection closes and sends it as full packets, the
   end of the connection with the last one. A request that asked for `100 Continue` is left
-  uncorked: that interim answer must go out while the client waits to send its body.
+  uncorked: that interim answer must go out while the client waits to send its body. Only TCP
+  has a cork; on a Unix socket answers go out as gunicorn writes them.
 - After answering, gunicorn sends the end of the connection and then waits, up to 2 s, for the
   client to close its end, draining whatever it still sends: request bytes left unread when a
   socket is closed make the kernel reset the connection, and a reset can lose the answer the
@@ -24,11 +25,13 @@ from gunicorn.http.body import LengthReader
 from gunicorn.workers.sync import SyncWorker
 
 CORK = getattr(socket, "TCP_CORK", None)  # Linux; elsewhere answers are written as gunicorn writes them
+TCP = (socket.AF_INET, socket.AF_INET6)  # a Unix socket (`--bind unix:...`) has no cork
 
 
-def corks(req):
-    """Whether the answer to `req` may be held back until the connection closes."""
-    return CORK is not None and not any(name == "EXPECT" for name, _ in req.headers)
+def corks(req, client):
+    """Whether the answer to `req` on `client` may be held back until the connection closes."""
+    return (CORK is not None and client.family in TCP
+            and not any(name == "EXPECT" for name, _ in req.headers))
 
 
 def close_if_all_read(req, client):
@@ -53,7 +56,7 @@ class Worker(SyncWorker):
 
     def handle_request(self, listener, req, client, addr):
         plain = not self.cfg.is_ssl
-        if plain and corks(req):
+        if plain and corks(req, client):
             client.setsockopt(socket.IPPROTO_TCP, CORK, 1)
         super().handle_request(listener, req, client, addr)
         # Reached only once the answer was written in full: any failure raises instead.

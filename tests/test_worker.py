@@ -86,8 +86,15 @@ def test_answers_are_corked_unless_the_client_waits_for_100_continue(connection)
     plain = next(requests)
     plain.body.read()
     expecting = next(requests)
-    assert worker.corks(plain) is (worker.CORK is not None)
-    assert worker.corks(expecting) is False
+    assert worker.corks(plain, served) is (worker.CORK is not None)
+    assert worker.corks(expecting, served) is False
+
+
+def test_answers_on_a_unix_socket_are_not_corked():
+    client, served = socket.socketpair(socket.AF_UNIX)
+    with client, served:
+        client.sendall(post(b"{}"))
+        assert worker.corks(parsed(served), served) is False
 
 
 @pytest.fixture
@@ -98,13 +105,18 @@ def server(tmp_path):
 
 
 def exchange(server, *parts):
-    """Send each of `parts` in turn, then read the whole answer (to the end of the connection)."""
+    """`(status, body)` of the answer to `parts` sent to `server` on 127.0.0.1."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
-        for part in parts:
-            client.sendall(part)
-        answer = b""
-        while chunk := client.recv(65536):
-            answer += chunk
+        return exchanged(client, *parts)
+
+
+def exchanged(client, *parts):
+    """Send each of `parts` in turn, then read the whole answer (to the end of the connection)."""
+    for part in parts:
+        client.sendall(part)
+    answer = b""
+    while chunk := client.recv(65536):
+        answer += chunk
     status_line, _, body = answer.partition(b"\r\n\r\n")
     return int(status_line.split()[1]), body
 
@@ -143,6 +155,23 @@ def test_a_connection_answered_before_its_body_arrived_is_drained_not_reset(serv
 
 def test_a_stored_event_is_answered_in_full(server):
     status, answer = exchange(server, post(json.dumps(EVENT).encode(), b"Authorization: Bearer secret"))
+    assert status == 201
+    assert json.loads(answer)["accepted"] == 1
+
+
+def test_a_server_listening_on_a_unix_socket_answers_there(tmp_path):
+    path = str(tmp_path / "s.sock")
+    server = Server(tmp_path, GUNICORN, INGEST_TOKEN="secret", WEB_CONCURRENCY="1")
+    # Listening on both: the TCP port tells when the server is up.
+    server.command = [*GUNICORN, "--bind", f"127.0.0.1:{server.port}", "--bind", f"unix:{path}"]
+    server.start()
+    try:
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(10)
+            client.connect(path)
+            status, answer = exchanged(client, post(json.dumps(EVENT).encode(), b"Authorization: Bearer secret"))
+    finally:
+        server.stop()
     assert status == 201
     assert json.loads(answer)["accepted"] == 1
 
