@@ -369,10 +369,10 @@ class _Registered:
             known |= new
 
 
-def _register(conn, names, clears):
+def _register(conn, names):
     """Register `names` inside the write transaction, but for those the connection's writes
-    registered already since the events were last cleared (`clears` times, read in this
-    transaction)."""
+    registered already since the events were last cleared."""
+    clears = conn.execute(queries.CLEARS_SQL).fetchone()[0]  # in the transaction: no clear slips in
     known = conn.registered
     if known is None or known.clears != clears or sum(map(len, known.names)) > _Registered.MAX_NAMES:
         known = conn.registered = _Registered(clears)
@@ -418,7 +418,8 @@ def _store_prepared(conn, prepared):
         first_id = last_id
     elif last_id != first_id + len(prepared.new) - 1:
         raise sqlite3.IntegrityError("new events were not numbered in sequence")
-    _register(conn, prepared.names, conn.execute(queries.BUMP_GENERATION_CLEARS_SQL).fetchone()[0])
+    conn.execute(queries.BUMP_GENERATION_SQL)
+    _register(conn, prepared.names)
     rollups.forget_changed_hours(conn, prepared.changes)
     for position, (_event, result) in enumerate(prepared.new):
         result["id"] = first_id + position
@@ -459,7 +460,8 @@ def _store_checked(conn, valid, now_ms):
         next_id += 1
     names = _names(stored)
     if stored:
-        _register(conn, names, conn.execute(queries.BUMP_GENERATION_CLEARS_SQL).fetchone()[0])
+        conn.execute(queries.BUMP_GENERATION_SQL)
+        _register(conn, names)
         queries.insert_rows(conn, queries.INSERT_EVENT_SQL, rows)
         rollups.forget_changed_hours(conn, rollups.changes(stored))
     return len(valid) - len(stored), names

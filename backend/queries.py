@@ -153,6 +153,9 @@ ORDER BY id
 LIMIT 1
 """
 
+# The only deletion of workers, stations, site members and state days, and it counts itself in
+# `clears`: a server process skips registering names it registered before until `clears` moves
+# (ingest.py), so any other deletion of them must move it too.
 CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations", "DELETE FROM site_members",
                  "DELETE FROM worker_state_days", "DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours",
                  "DELETE FROM rollup_station_hours", "UPDATE data_version SET clears = clears + 1")
@@ -207,8 +210,8 @@ GROUP BY worker_id
 """
 COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
 BUMP_GENERATION_SQL = "UPDATE data_version SET generation = generation + 1"
-# The same, saying how many times everything stored was cleared (`CLEAR_ALL_SQL`).
-BUMP_GENERATION_CLEARS_SQL = f"{BUMP_GENERATION_SQL} RETURNING clears"
+# How many times everything stored was cleared (`CLEAR_ALL_SQL`).
+CLEARS_SQL = "SELECT clears FROM data_version"
 GENERATION_SQL = "SELECT generation FROM data_version"
 SITES_SQL = "SELECT DISTINCT site_id FROM site_members ORDER BY site_id"
 

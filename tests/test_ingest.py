@@ -378,10 +378,31 @@ def test_a_confidence_too_large_for_a_float_is_rejected_not_an_error(client):
     assert problem["errors"] == [{"field": "events[0].confidence", "message": "must be between 0 and 1"}]
 
 
+NAME_TABLES = ("workers", "workstations", "site_members", "worker_state_days")
+
+
 def registered(conn):
     """Every worker, station, site member and state day the database holds."""
-    return {table: {tuple(row) for row in conn.execute(f"SELECT * FROM {table}")}
-            for table in ("workers", "workstations", "site_members", "worker_state_days")}
+    return {table: {tuple(row) for row in conn.execute(f"SELECT * FROM {table}")} for table in NAME_TABLES}
+
+
+def test_names_are_deleted_only_by_the_clear_of_everything_that_counts_itself():
+    """A connection skips registering names its writes registered before, trusting they stay
+    until `clears` moves (ingest._Registered): any other deletion of them would leave a worker
+    or a state day unregistered."""
+    import pathlib
+    import re
+
+    from backend import queries
+
+    deletes = [(path.name, match.group(1))
+               for path in sorted(pathlib.Path(queries.__file__).parent.glob("*.py"))
+               for match in re.finditer(r"DELETE\s+FROM\s+(\w+)", path.read_text(), re.IGNORECASE)
+               if match.group(1) in NAME_TABLES]
+    assert sorted(deletes) == sorted(("queries.py", table) for table in NAME_TABLES)
+    assert [f"DELETE FROM {table}" for table in NAME_TABLES] == [
+        sql for sql in queries.CLEAR_ALL_SQL if sql.split()[-1] in NAME_TABLES]
+    assert "UPDATE data_version SET clears = clears + 1" in queries.CLEAR_ALL_SQL
 
 
 def test_a_connection_registers_names_again_once_another_cleared_everything(tmp_path):
