@@ -41,7 +41,10 @@ def test_bucket_sums_equal_the_window_totals(seeded, query):
     hourly = seeded.get(f"/metrics/hourly{query}").get_json()
     factory = seeded.get(f"/metrics/factory{query}").get_json()
     assert hourly["window"] == factory["window"]
-    total = lambda key: round(sum(b[key] for b in hourly["buckets"]), 3)
+
+    def total(key):
+        return round(sum(bucket[key] for bucket in hourly["buckets"]), 3)
+
     assert total("active_seconds") == factory["factory"]["total_active_seconds"]
     assert total("idle_seconds") == factory["factory"]["total_idle_seconds"]
     assert total("units") == factory["factory"]["total_units"]
