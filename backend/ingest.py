@@ -338,10 +338,14 @@ class _Names(NamedTuple):
     members: set  # (site_id, worker_id, workstation_id) of the events with a site
     state_days: set  # (worker_id, day) of the state events
 
+    @classmethod
+    def none(cls):
+        return cls(set(), set(), set(), set())
+
 
 def _names(events):
     if not events:
-        return _Names(set(), set(), set(), set())
+        return _Names.none()
     # Column by column: a thousand events cost a few passes in C rather than four in Python.
     _, times, workers, stations, types, _, _, _, sites = zip(*events)
     states = list(map(STATE_TYPES.__contains__, types))
@@ -362,7 +366,7 @@ class _Registered:
 
     def __init__(self, clears):
         self.clears = clears
-        self.names = _Names(set(), set(), set(), set())
+        self.names = _Names.none()
 
     def note(self, names):
         for known, new in zip(self.names, names):
