@@ -1,6 +1,5 @@
 """SQLite connections and the schema, with in-place upgrades keyed on `PRAGMA user_version`."""
 
-import fcntl
 import os
 import sqlite3
 import threading
@@ -121,19 +120,23 @@ MIGRATIONS = [
     """
     ALTER TABLE data_version ADD COLUMN clears INTEGER NOT NULL DEFAULT 0;
     """,
+    # 9: every write registers the names it needs, so the count of clears has no use.
+    """
+    ALTER TABLE data_version DROP COLUMN clears;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# The write-ahead log is copied back into the database file once it holds 4000 pages (16 MB)
-# rather than SQLite's 1000: pages that many batches change in turn (each worker's end of the
-# time index) are then copied once for several batches.
+# An acknowledged write is on disk: with `synchronous = FULL` every commit syncs the write-ahead
+# log, so a committed transaction survives a crash of the machine, not only of the process. The
+# log is cut back to `journal_size_limit` bytes after each checkpoint, so it cannot grow unbounded.
 # Foreign keys are not enforced: every event's worker and workstation are registered in the
-# transaction that stores it (ingest.py, seed.py), and enforcing the references would cost two
+# transaction that stores it (`ingest.store_events`), and enforcing the references would cost two
 # lookups on every insert.
 PRAGMAS_SQL = """
-PRAGMA synchronous = NORMAL;
+PRAGMA synchronous = FULL;
+PRAGMA journal_size_limit = 67108864;
 PRAGMA cache_size = -32768;
-PRAGMA wal_autocheckpoint = 4000;
 """
 
 
@@ -141,91 +144,13 @@ class SchemaTooNewError(RuntimeError):
     """The database file was written by a newer release than this one."""
 
 
-class WriterBusyError(sqlite3.OperationalError):
-    """Another writer held the write gate for longer than this one was willing to wait."""
-
-
-class WriteGate:
-    """Writers of one database file take turns here before they ask SQLite for its write lock.
-
-    SQLite makes a writer that finds its write lock taken poll for it, sleeping 1, 2, 5, 10 ms
-    and longer between tries. Under a steady stream of writes from several server processes most
-    of a writer's wait is then that sleep rather than the other's transaction. A lock on a file
-    beside the database (`flock`) wakes the next writer the moment the previous one is done, and
-    the kernel releases it when its holder ends, however that happens. SQLite's own lock still
-    guards the data: the gate only orders this server's writers, so any other writer is safe,
-    just slower. When the gate's file cannot be opened (a read-only folder) writers go straight
-    to SQLite's lock.
-
-    A gate belongs to one connection, so to one thread: `flock` locks of one open file are
-    shared by everything that uses it, so each thread needs its own.
-    """
-
-    POLL_S = 0.001
-
-    def __init__(self, database_path):
-        self.path = database_path + "-writers"
-        # A database in memory has one connection and nothing beside it to lock.
-        self._fd = -1 if database_path in ("", ":memory:") else None
-
-    def _file(self):
-        if self._fd is None:
-            try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:
-                self._fd = -1
-        return self._fd
-
-    @contextmanager
-    def turn(self, wait_s=None):
-        """Hold the gate for the block; with `wait_s`, give up after that long (`WriterBusyError`)."""
-        fd = self._file()
-        if fd < 0:
-            yield
-            return
-        if wait_s is None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        else:
-            self._wait(fd, time.monotonic() + wait_s)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def _wait(self, fd, deadline):
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise WriterBusyError("database is locked: another writer is busy") from None
-                time.sleep(self.POLL_S)
-
-    def close(self):
-        if self._fd is not None and self._fd >= 0:
-            os.close(self._fd)
-        self._fd = None
-
-    __del__ = close  # a connection dropped without `close()` must not keep its file open
-
-
-class Connection(sqlite3.Connection):
-    """A connection with the write gate of its database file."""
-
-    gate = None
-    registered = None  # what this connection's committed writes registered (see ingest.py)
-
-    def close(self):
-        if self.gate is not None:
-            self.gate.close()
-        super().close()
-
-
 def connect(path, busy_timeout_ms=5000):
-    """Open a connection in autocommit mode; transactions are begun explicitly."""
-    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None, factory=Connection)
-    conn.gate = WriteGate(os.fspath(path))
+    """Open a connection in autocommit mode; transactions are begun explicitly.
+
+    Writers of one file take turns at SQLite's write lock: one waits up to `busy_timeout_ms`
+    for another's transaction to end.
+    """
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.executescript(PRAGMAS_SQL)
@@ -233,19 +158,15 @@ def connect(path, busy_timeout_ms=5000):
 
 
 @contextmanager
-def transaction(conn, wait_s=None):
-    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error: all or nothing.
-
-    The writer first takes its turn at the database's write gate (waiting at most `wait_s`).
-    """
-    with conn.gate.turn(wait_s):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+def transaction(conn):
+    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error: all or nothing."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def upgrade(conn, wait_s=30):

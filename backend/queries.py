@@ -121,16 +121,11 @@ REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES"
 REGISTER_WORKSTATION_SQL = "INSERT OR IGNORE INTO workstations (workstation_id, name) VALUES"
 REGISTER_SITE_MEMBER_SQL = "INSERT OR IGNORE INTO site_members (site_id, worker_id, workstation_id) VALUES"
 REGISTER_STATE_DAY_SQL = "INSERT OR IGNORE INTO worker_state_days (worker_id, day) VALUES"
+NAME_WORKER_SQL = "UPDATE workers SET name = ? WHERE worker_id = ?"
+NAME_WORKSTATION_SQL = "UPDATE workstations SET name = ? WHERE workstation_id = ?"
 INSERT_EVENT_SQL = """
 INSERT INTO events (
     id, event_id, ts_ms, worker_id, workstation_id, event_type,
-    confidence, count, model_version, site_id, received_at_ms
-) VALUES
-"""
-# The same without ids: SQLite gives each new row the largest id so far plus one.
-INSERT_NEW_EVENT_SQL = """
-INSERT INTO events (
-    event_id, ts_ms, worker_id, workstation_id, event_type,
     confidence, count, model_version, site_id, received_at_ms
 ) VALUES
 """
@@ -142,8 +137,9 @@ MAX_IN_PARAMS = 500
 
 
 def find_by_event_ids_sql(count):
-    """`(event_id, id)` of stored events among `count` bound idempotency keys."""
-    return f"SELECT event_id, id FROM events WHERE event_id IN ({', '.join('?' * count)})"
+    """`(event_id, id, natural key...)` of stored events among `count` bound idempotency keys."""
+    return ("SELECT event_id, id, worker_id, ts_ms, workstation_id, event_type, count FROM events "
+            f"WHERE event_id IN ({', '.join('?' * count)})")
 
 
 FIND_BY_NATURAL_KEY_SQL = """
@@ -153,12 +149,9 @@ ORDER BY id
 LIMIT 1
 """
 
-# The only deletion of workers, stations, site members and state days, and it counts itself in
-# `clears`: a server process skips registering names it registered before until `clears` moves
-# (ingest.py), so any other deletion of them must move it too.
 CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations", "DELETE FROM site_members",
                  "DELETE FROM worker_state_days", "DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours",
-                 "DELETE FROM rollup_station_hours", "UPDATE data_version SET clears = clears + 1")
+                 "DELETE FROM rollup_station_hours")
 
 # Hourly roll-ups (see rollups.py). Hours are `ts_ms / 3600000`; ranges are [first, last).
 COMPUTED_HOURS_SQL = "SELECT hour FROM rollup_hours WHERE hour >= ? AND hour < ?"
@@ -210,8 +203,6 @@ GROUP BY worker_id
 """
 COUNT_EVENTS_SQL = "SELECT COUNT(*) FROM events"
 BUMP_GENERATION_SQL = "UPDATE data_version SET generation = generation + 1"
-# How many times everything stored was cleared (`CLEAR_ALL_SQL`).
-CLEARS_SQL = "SELECT clears FROM data_version"
 GENERATION_SQL = "SELECT generation FROM data_version"
 SITES_SQL = "SELECT DISTINCT site_id FROM site_members ORDER BY site_id"
 
@@ -233,27 +224,19 @@ LIMIT :limit
 
 
 def insert_rows(conn, insert_sql, rows):
-    """Run `insert_sql` (ending in `VALUES`) for every row, as many rows per statement as fit."""
-    for sql, values in rows_statements(insert_sql, rows):
-        conn.execute(sql, values)
-
-
-def rows_statements(insert_sql, rows):
-    """`[(sql, values)]` that run `insert_sql` (ending in `VALUES`) for every row (tuples of one width).
-
-    One statement for many rows costs a fraction of one statement per row: most of a row's cost
-    through `executemany` is the round trip from Python, not SQLite's work. The statements can
-    be prepared before a transaction begins, to keep the transaction short.
-    """
+    """Run `insert_sql` (ending in `VALUES`) for every row (tuples of one width), as many rows
+    per statement as fit: most of a row's cost through `executemany` is the round trip from
+    Python, not SQLite's work."""
     rows = iter(rows)
     first = next(rows, None)
     if first is None:
-        return []
+        return
     width = len(first)
     values = [*first, *chain.from_iterable(rows)]
     per_statement = (MAX_BOUND_VALUES // width) * width
-    return [(_rows_sql(insert_sql, width, len(chunk) // width), chunk)
-            for chunk in (values[start:start + per_statement] for start in range(0, len(values), per_statement))]
+    for start in range(0, len(values), per_statement):
+        chunk = values[start:start + per_statement]
+        conn.execute(_rows_sql(insert_sql, width, len(chunk) // width), chunk)
 
 
 @functools.lru_cache(maxsize=32)
@@ -360,16 +343,6 @@ def _carried_in_days_before(conn, params):
     finally:
         days.close()
     return []
-
-
-def state_days(states):
-    """`{(worker_id, day)}` of each `(worker_id, ts_ms)` of state events, as `worker_state_days` keeps them."""
-    return {(worker_id, ts_ms // DAY_MS) for worker_id, ts_ms in states}
-
-
-def state_day_statements(states):
-    """`[(sql, values)]` noting the day of each `(worker_id, ts_ms)` of newly stored state events."""
-    return rows_statements(REGISTER_STATE_DAY_SQL, state_days(states))
 
 
 def window_units(conn, scope, start_ms, end_ms):

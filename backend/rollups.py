@@ -122,7 +122,7 @@ def _compute_missing(conn, first, end):
         while run_end < end and run_end not in computed and run_end - hour < CHUNK_HOURS:
             run_end += 1
         try:
-            with _short_wait(conn), transaction(conn, wait_s=LOCK_WAIT_MS / 1000):
+            with _short_wait(conn), transaction(conn):
                 _compute_hours(conn, hour, run_end)
         except sqlite3.OperationalError as failure:
             if "locked" in str(failure) or "busy" in str(failure):

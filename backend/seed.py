@@ -7,7 +7,7 @@ identical metric values.
 
 import random
 
-from . import queries
+from . import ingest, queries
 from .db import transaction
 from .timeutil import format_instant
 
@@ -185,22 +185,12 @@ def seed_if_empty(conn, now_ms):
 
 def _replace_all(conn, now_ms):
     start_ms = shift_start_ms(now_ms)
-    events = demo_events(start_ms)
+    events = [ingest.NewEvent(**event) for event in demo_events(start_ms)]
     for statement in queries.CLEAR_ALL_SQL:
         conn.execute(statement)
-    conn.execute(queries.BUMP_GENERATION_SQL)
-    queries.insert_rows(conn, queries.REGISTER_WORKER_SQL, [(w[0], w[1]) for w in WORKERS])
-    queries.insert_rows(conn, queries.REGISTER_WORKSTATION_SQL, [(s[0], s[1]) for s in WORKSTATIONS])
-    queries.insert_rows(conn, queries.REGISTER_SITE_MEMBER_SQL,
-                        {(e["site_id"], e["worker_id"], e["workstation_id"]) for e in events})
-    for sql, values in queries.state_day_statements((e["worker_id"], e["ts_ms"]) for e in events
-                                                    if e["event_type"] != "product_count"):
-        conn.execute(sql, values)
-    queries.insert_rows(conn, queries.INSERT_EVENT_SQL, [
-        (number, e["event_id"], e["ts_ms"], e["worker_id"], e["workstation_id"], e["event_type"],
-         e["confidence"], e["count"], e["model_version"], e["site_id"], now_ms)
-        for number, e in enumerate(events, start=1)
-    ])
+    ingest.store_events(conn, events, now_ms)
+    conn.executemany(queries.NAME_WORKER_SQL, [(name, worker_id) for worker_id, name, *_ in WORKERS])
+    conn.executemany(queries.NAME_WORKSTATION_SQL, [(name, station_id) for station_id, name, _ in WORKSTATIONS])
     return {
         "workers": len(WORKERS),
         "workstations": len(WORKSTATIONS),
@@ -208,4 +198,3 @@ def _replace_all(conn, now_ms):
         "from": format_instant(start_ms),
         "to": format_instant(start_ms + SHIFT_MS),
     }
-

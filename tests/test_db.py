@@ -91,8 +91,7 @@ def test_failed_batch_keeps_nothing(client, app, monkeypatch):
     from backend import queries
 
     # The insert fails half-way through the batch: the whole request is rolled back.
-    for name in ("INSERT_EVENT_SQL", "INSERT_NEW_EVENT_SQL"):
-        monkeypatch.setattr(queries, name, getattr(queries, name).replace("events (", "events_missing (", 1))
+    monkeypatch.setattr(queries, "INSERT_EVENT_SQL", queries.INSERT_EVENT_SQL.replace("events (", "events_missing (", 1))
     response = client.post("/events", json=[event("2026-01-15T08:00:00Z")])
     assert response.status_code == 503
     monkeypatch.undo()
@@ -146,65 +145,3 @@ def test_a_process_starting_while_another_writes_waits_for_its_turn(tmp_path):
     assert starter.returncode == 0 and "started" in out, err[-800:]
 
 
-class TestWriteGate:
-    """Writers of one database file take turns at a lock beside it before SQLite's own lock."""
-
-    def test_a_second_writer_waits_for_the_first_to_finish(self, tmp_path):
-        import threading
-
-        path = str(tmp_path / "gate.db")
-        db.init_db(path)
-        first, third = db.connect(path), db.connect(path)
-        done = threading.Event()
-
-        def write():
-            second = db.connect(path)  # a connection, like its gate, belongs to one thread
-            with db.transaction(second):
-                second.execute("INSERT INTO workers (worker_id, name) VALUES ('W2', 'W2')")
-            second.close()
-            done.set()
-
-        writer = threading.Thread(target=write)
-        with db.transaction(first):
-            first.execute("INSERT INTO workers (worker_id, name) VALUES ('W1', 'W1')")
-            writer.start()
-            assert not done.wait(0.2)  # waiting at the gate, not failing
-            with pytest.raises(db.WriterBusyError, match="locked"):
-                with db.transaction(third, wait_s=0.01):
-                    pass
-        writer.join(timeout=10)
-        assert done.is_set()
-        assert [row[0] for row in first.execute("SELECT worker_id FROM workers ORDER BY 1")] == ["W1", "W2"]
-        assert (tmp_path / "gate.db-writers").exists()
-        first.close()
-        third.close()
-
-    def test_writers_go_straight_to_sqlite_when_the_gate_cannot_be_opened(self, tmp_path):
-        path = str(tmp_path / "gateless.db")
-        (tmp_path / "gateless.db-writers").mkdir()  # not a file: the gate cannot be opened
-        db.init_db(path)
-        conn = db.connect(path)
-        with db.transaction(conn):
-            conn.execute("INSERT INTO workers (worker_id, name) VALUES ('W1', 'W1')")
-        assert conn.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 1
-        conn.close()
-
-    def test_a_failed_write_leaves_the_gate_open(self, tmp_path):
-        path = str(tmp_path / "failing.db")
-        db.init_db(path)
-        conn, other = db.connect(path), db.connect(path)
-        with pytest.raises(sqlite3.OperationalError):
-            with db.transaction(conn):
-                conn.execute("INSERT INTO no_such_table VALUES (1)")
-        with db.transaction(other, wait_s=0.01):
-            other.execute("INSERT INTO workers (worker_id, name) VALUES ('W1', 'W1')")
-        conn.close()
-        other.close()
-
-    def test_a_database_in_memory_has_no_gate_file(self, tmp_path, monkeypatch):
-        monkeypatch.chdir(tmp_path)
-        conn = db.connect(":memory:")
-        with db.transaction(conn):
-            conn.execute("CREATE TABLE t (a)")
-        conn.close()
-        assert list(tmp_path.iterdir()) == []

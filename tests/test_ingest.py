@@ -145,10 +145,32 @@ def test_duplicate_retry_is_not_counted_twice(client):
     assert len(stored_events(client)) == 2
 
 
-def test_same_event_id_is_a_duplicate_whatever_it_carries(client):
-    first = post_events(client, event("2026-01-15T10:00:00Z", event_id="cam7-001"), status=201)
-    body = post_events(client, event("2026-01-15T11:00:00Z", event_id="cam7-001", event_type="idle"), status=200)
+def test_same_event_id_for_the_same_event_is_a_duplicate_whatever_else_it_carries(client):
+    first = post_events(client, event("2026-01-15T10:00:00Z", event_id="cam7-001", confidence=0.9), status=201)
+    body = post_events(client, event("2026-01-15T10:00:00Z", event_id="cam7-001", confidence=0.5,
+                                     model_version="m2"), status=200)
     assert body["results"][0] == {"index": 0, "status": "duplicate", "id": first["results"][0]["id"]}
+
+
+@pytest.mark.parametrize("change", [
+    {"timestamp": "2026-01-15T11:00:00Z"}, {"worker_id": "W2"}, {"workstation_id": "S2"},
+    {"event_type": "idle"}, {"event_type": "product_count", "count": 1},
+])
+def test_event_id_reused_for_another_event_is_rejected_naming_the_stored_row(client, change):
+    first = post_events(client, event("2026-01-15T10:00:00Z", event_id="cam7-001"), status=201)
+    body = post_events(client, event("2026-01-15T10:00:00Z", event_id="cam7-001") | change, status=422)
+    row = first["results"][0]["id"]
+    assert body["results"] == [{"index": 0, "status": "rejected", "errors": [
+        {"field": "event_id", "message": f"is stored already for another event (row {row}): "
+                                         "an event_id must name one event"}]}]
+    assert [e["event_type"] for e in stored_events(client)] == ["working"]
+
+
+def test_event_id_reused_inside_one_batch_for_another_event_rejects_only_that_event(client):
+    body = post_events(client, event("2026-01-15T10:00:00Z", event_id="x"),
+                       event("2026-01-15T10:05:00Z", event_id="x"), status=201)
+    assert [r["status"] for r in body["results"]] == ["accepted", "rejected"]
+    assert "row 1" in body["results"][1]["errors"][0]["message"]
 
 
 def test_different_event_ids_at_one_instant_are_two_events(client):
@@ -240,37 +262,6 @@ class TestIngestToken:
         assert response.status_code == 201
 
 
-def test_fast_path_and_full_check_give_the_same_answers():
-    import random
-
-    from backend.ingest import full_check, validate_event
-    from backend.timeutil import parse_instant
-
-    now_ms = parse_instant("2026-01-15T18:00:00Z")
-    choices = {
-        "timestamp": ["2026-01-15T10:00:00Z", "2026-01-15T12:00:00.5+02:00", "2026-01-15T18:05:00Z",
-                      "2026-01-15T18:05:00.001Z", "nope", 12, None, "", "1969-12-31T23:59:59Z",
-                      "2026-01-15T10:00:00", "2026-01-15T10:00:00.1234567Z", "20260115T100000Z",
-                      "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+14:00", "2026-01-15T10:00:00Z" + " " * 60],
-        "worker_id": ["W1", "w" * 64, "w" * 65, "", " ", 7, True, None, 1.5, "Wé", "W\ud800"],
-        "workstation_id": ["S1", 3, "", None, ["S1"]],
-        "event_type": ["working", "idle", "absent", "product_count", "Working", None, 1, {"a": 1}],
-        "count": [None, 1, 3, 3.0, 2.5, 0, True, "2", 10**12],
-        "confidence": [None, 0, 1, 0.5, 1.5, -1, "0.5", False, float("nan"), float("inf"), 10**400],
-        "event_id": [None, "e1", "", "x" * 129, 5],
-        "model_version": [None, "m", "", "m" * 65],
-        "site_id": [None, "north", "", 1],
-    }
-    rng = random.Random(11)
-    far_future_ms = 300_000_000_000_000  # a clock beyond the year 9999: instants still end there
-    plainly_valid = {"worker_id": "W1", "workstation_id": "S1", "event_type": "idle", "event_id": "e1"}
-    for _ in range(3000):
-        raw = {field: rng.choice(values) for field, values in choices.items() if rng.random() < 0.9}
-        for candidate in (raw, {**plainly_valid, "timestamp": raw.get("timestamp")}):
-            for clock_ms in (now_ms, far_future_ms):
-                assert validate_event(candidate, clock_ms, 300_000) == full_check(candidate, clock_ms, 300_000), candidate
-
-
 def test_a_batch_of_new_event_ids_is_numbered_in_order_with_its_own_repeats(client):
     post_events(client, event("2026-01-15T09:00:00Z", event_id="before"), status=201)
     body = post_events(client,
@@ -290,33 +281,7 @@ def test_a_batch_of_new_event_ids_is_numbered_in_order_with_its_own_repeats(clie
     assert client.get("/sites").get_json() == {"sites": [{"site_id": "north"}]}
 
 
-def test_an_event_id_stored_by_another_request_meanwhile_is_a_duplicate(client, app, monkeypatch):
-    from backend import db, ingest
-
-    real_prepare = ingest._prepare
-
-    def prepare_then_race(valid, now_ms):
-        prepared = real_prepare(valid, now_ms)  # none of them is stored yet
-        monkeypatch.setattr(ingest, "_prepare", real_prepare)
-        other = db.connect(app.config["DATABASE_PATH"])  # another server process stores e2 now
-        ingest.ingest(other, [event("2026-01-15T10:01:00Z", event_id="e2")], now_ms, 300_000)
-        other.close()
-        assert prepared is not None
-        return prepared
-
-    monkeypatch.setattr(ingest, "_prepare", prepare_then_race)
-    body = post_events(client, event("2026-01-15T10:00:00Z", event_id="e1"),
-                       event("2026-01-15T10:01:00Z", event_id="e2"), status=201)
-    monkeypatch.undo()
-    stored = {e["event_id"]: e["id"] for e in stored_events(client)}
-    assert [r["status"] for r in body["results"]] == ["accepted", "duplicate"]
-    assert [r["id"] for r in body["results"]] == [stored["e1"], stored["e2"]]
-    assert len(stored) == 2
-
-
 def test_a_stored_event_id_late_in_a_batch_keeps_the_new_ones_before_it_once(client):
-    # The batch is inserted as all new until the unique index finds e1 stored; that insert is
-    # undone and the batch stored the checked way, numbering its new events in order.
     original = post_events(client, event("2026-01-15T09:00:00Z", event_id="e1"), status=201)["results"][0]["id"]
     body = post_events(client,
                        event("2026-01-15T10:00:00Z", event_id="e2"),
@@ -328,23 +293,6 @@ def test_a_stored_event_id_late_in_a_batch_keeps_the_new_ones_before_it_once(cli
         ("accepted", original + 1), ("accepted", original + 2), ("duplicate", original), ("accepted", original + 3)]
     assert {e["event_id"]: e["id"] for e in stored_events(client)} == {
         "e1": original, "e2": original + 1, "e3": original + 2, "e4": original + 3}
-
-
-def test_the_summary_is_written_as_the_json_encoder_would(client):
-    from backend.ingest import summary_json
-
-    post_events(client, event("2026-01-15T09:00:00Z", event_id="e1"), status=201)
-    response = client.post("/events", json=[
-        event("2026-01-15T10:00:00Z", event_id="e2"),
-        event("2026-01-15T09:00:00Z", event_id="e1"),
-        event("not a time", worker_id="Zoë \"quoted\" \u2028"),
-    ])
-    assert response.status_code == 201
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert [r["status"] for r in body["results"]] == ["accepted", "duplicate", "rejected"]
-    assert json.loads(summary_json(body)) == body
-    assert summary_json(body) == json.dumps(body, separators=(",", ":"))
 
 
 @pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**30])
@@ -384,25 +332,6 @@ NAME_TABLES = ("workers", "workstations", "site_members", "worker_state_days")
 def registered(conn):
     """Every worker, station, site member and state day the database holds."""
     return {table: {tuple(row) for row in conn.execute(f"SELECT * FROM {table}")} for table in NAME_TABLES}
-
-
-def test_names_are_deleted_only_by_the_clear_of_everything_that_counts_itself():
-    """A connection skips registering names its writes registered before, trusting they stay
-    until `clears` moves (ingest._Registered): any other deletion of them would leave a worker
-    or a state day unregistered."""
-    import pathlib
-    import re
-
-    from backend import queries
-
-    deletes = [(path.name, match.group(1))
-               for path in sorted(pathlib.Path(queries.__file__).parent.glob("*.py"))
-               for match in re.finditer(r"DELETE\s+FROM\s+(\w+)", path.read_text(), re.IGNORECASE)
-               if match.group(1) in NAME_TABLES]
-    assert sorted(deletes) == sorted(("queries.py", table) for table in NAME_TABLES)
-    assert [f"DELETE FROM {table}" for table in NAME_TABLES] == [
-        sql for sql in queries.CLEAR_ALL_SQL if sql.split()[-1] in NAME_TABLES]
-    assert "UPDATE data_version SET clears = clears + 1" in queries.CLEAR_ALL_SQL
 
 
 def test_a_connection_registers_names_again_once_another_cleared_everything(tmp_path):

@@ -144,16 +144,3 @@ def test_a_busy_database_is_answered_from_the_events_not_with_503(app, client, c
         writer.execute("ROLLBACK")
 
 
-def test_a_writer_holding_the_write_gate_does_not_hold_metrics_up(app, client, clock):
-    clock.ms = NOW
-    post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent"),
-                status=201)
-    writer = connect(app.config["DATABASE_PATH"])
-    with writer.gate.turn():  # another server process between two writes of a long ingestion
-        response = client.get("/metrics/workers")
-        assert response.status_code == 200
-        assert response.get_json()["workers"][0]["active_seconds"] == 36000
-        assert writer.execute("SELECT COUNT(*) FROM rollup_hours").fetchone()[0] == 0  # left for later
-    assert client.get("/metrics/workers").get_json()["workers"][0]["active_seconds"] == 36000
-    assert writer.execute("SELECT COUNT(*) FROM rollup_hours").fetchone()[0] > 0
-    writer.close()
