@@ -29,3 +29,62 @@ def assert_problem(response, status):
     for error in body.get("errors", []):
         assert set(error) == {"field", "message"}
     return body
+
+
+# The SPEC-section test files share a test day, reads of the API and the metric paths.
+
+DAY = "2026-01-15"
+METRICS_LIST_PATHS = ["/metrics/factory", "/metrics/workers", "/metrics/workstations"]
+
+
+def at(clock_time):
+    """`"10:00"` or `"10:00:30"` on the test day, as UTC ISO-8601 text ending in `Z`."""
+    if len(clock_time) == 5:
+        clock_time += ":00"
+    return f"{DAY}T{clock_time}Z"
+
+
+def get_ok(client, path, params=None):
+    """GET `path` with query `params`, demand 200, return the JSON body."""
+    response = client.get(path, query_string=params or {})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def workers_by_id(client, params=None):
+    """The worker metrics for `params`, keyed by worker id."""
+    return {item["worker_id"]: item for item in get_ok(client, "/metrics/workers", params)["workers"]}
+
+
+def stations_by_id(client, params=None):
+    """The workstation metrics for `params`, keyed by workstation id."""
+    return {item["workstation_id"]: item
+            for item in get_ok(client, "/metrics/workstations", params)["workstations"]}
+
+
+def factory(client, params=None):
+    """The factory figures for `params`."""
+    return get_ok(client, "/metrics/factory", params)["factory"]
+
+
+def window(client, params=None):
+    """The metrics window for `params`."""
+    return get_ok(client, "/metrics/factory", params)["window"]
+
+
+def stored_events(client):
+    """Every stored event, newest first, from the event feed."""
+    return get_ok(client, "/events", {"limit": 1000})["events"]
+
+
+def registered(client):
+    """The registered worker ids and workstation ids, each sorted."""
+    workers = [w["worker_id"] for w in get_ok(client, "/workers")["workers"]]
+    stations = [s["workstation_id"] for s in get_ok(client, "/workstations")["workstations"]]
+    return sorted(workers), sorted(stations)
+
+
+def assert_figures(item, **expected):
+    """Each named figure of `item` equals its expected value (numbers compared exactly)."""
+    actual = {name: item[name] for name in expected}
+    assert actual == expected

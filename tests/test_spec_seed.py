@@ -1,11 +1,29 @@
-"""Demo data (SPEC §6): a realistic, deterministic floor behind its guards."""
+"""SPEC §6 Demo data: `POST /seed`, a realistic, deterministic floor behind its guards.
+
+Also the last rule of §6: when `INGEST_TOKEN` is set, `POST /events` needs it the same way.
+"""
 
 import pytest
 
 from backend import seed
-from tests.helpers import assert_problem, event, post_events
+from tests.helpers import (METRICS_LIST_PATHS, assert_problem, at, event, get_ok, post_events, registered,
+                           stored_events)
 
-METRICS = ["/metrics/factory", "/metrics/workers", "/metrics/workstations"]
+
+METRICS = METRICS_LIST_PATHS
+
+
+# --------------------------------------------------------------------------------------------
+# §6 The demo floor: current, realistic, deterministic
+# --------------------------------------------------------------------------------------------
+
+def test_seeding_twice_gives_identical_metrics(client):
+    assert client.post("/seed").status_code == 200
+    first = [get_ok(client, path) for path in METRICS_LIST_PATHS]
+    assert client.post("/seed").status_code == 200
+    second = [get_ok(client, path) for path in METRICS_LIST_PATHS]
+    assert first == second
+    assert first[0]["factory"]["total_units"] > 0
 
 
 def test_seed_replaces_everything_with_the_demo_floor(client):
@@ -20,7 +38,7 @@ def test_seed_replaces_everything_with_the_demo_floor(client):
     assert len(client.get("/workstations").get_json()["workstations"]) == 6
 
 
-def test_seeding_twice_gives_identical_metrics(client):
+def test_seeding_again_gives_the_same_metrics(client):
     client.post("/seed")
     first = [client.get(path).get_json() for path in METRICS]
     client.post("/seed")
@@ -87,6 +105,57 @@ def test_seed_if_empty_loads_once_and_never_over_data(make_client):
     path = kept.application.config["DATABASE_PATH"]
     reopened = make_client(SEED_IF_EMPTY=True, DATABASE_PATH=path)
     assert reopened.get("/workers").get_json()["workers"] == [{"worker_id": "W1", "name": "W1"}]
+
+
+# --------------------------------------------------------------------------------------------
+# §6 Guards: the admin token, ALLOW_SEED, and the ingest token on POST /events
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("admin_token, allow_seed, header, status", [
+    (None, True, None, 200),
+    ("s3cret", True, None, 401),
+    ("s3cret", True, "Bearer wrong", 403),
+    ("s3cret", True, "Bearer s3cret", 200),
+    ("s3cret", True, "Bearer ", 401),
+    (None, False, None, 403),
+    ("s3cret", False, "Bearer s3cret", 403),
+])
+def test_seed_authorization(config, admin_token, allow_seed, header, status):
+    from backend.app import create_app
+
+    config["ADMIN_TOKEN"] = admin_token
+    config["ALLOW_SEED"] = allow_seed
+    client = create_app(config).test_client()
+    post_events(client, event(at("10:00"), "MINE"), status=201)
+    headers = {"Authorization": header} if header else {}
+    response = client.post("/seed", headers=headers)
+    if status == 200:
+        assert response.status_code == 200
+        workers, stations = registered(client)
+        assert len(workers) == 6 and len(stations) == 6
+        assert "MINE" not in workers  # seeding clears what was there
+    else:
+        assert_problem(response, status)
+        assert registered(client) == (["MINE"], ["S1"])  # nothing was cleared
+
+
+@pytest.mark.parametrize("header, status", [
+    (None, 401), ("Bearer nope", 403), ("Bearer in-key", 201), ("Basic in-key", 401),
+])
+def test_ingest_token_guards_post_events(config, header, status):
+    from backend.app import create_app
+
+    config["INGEST_TOKEN"] = "in-key"
+    client = create_app(config).test_client()
+    headers = {"Authorization": header} if header else {}
+    response = client.post("/events", json=event(at("10:00")), headers=headers)
+    if status == 201:
+        assert response.status_code == 201
+        assert len(stored_events(client)) == 1
+    else:
+        assert_problem(response, status)
+        assert stored_events(client) == []
+        assert registered(client) == ([], [])
 
 
 class TestSeedGuards:

@@ -1,0 +1,357 @@
+"""SPEC §7 Everything else a user reaches: health, lists, access, errors.
+
+`GET /health` and the event feed; errors as RFC 9457 problems, never a stack trace and never a
+500 for anything a client sent; who gets in (tokens, origins, safe headers, logs that never hold a
+token).
+"""
+
+import json
+import logging
+
+import pytest
+
+from backend.app import create_app
+from backend.logs import JsonFormatter
+from tests.helpers import (DAY, METRICS_LIST_PATHS, assert_problem, at, event, get_ok, post_events,
+                           stored_events)
+
+
+# --------------------------------------------------------------------------------------------
+# §7 Health and the event feed
+# --------------------------------------------------------------------------------------------
+
+def test_health_answers_ok(client):
+    assert get_ok(client, "/health")["status"] == "ok"
+
+
+def test_event_feed_is_newest_first_with_a_limit(client):
+    for hour in range(10, 15):
+        post_events(client, event(f"{DAY}T{hour}:00:00Z"), status=201)
+    feed = get_ok(client, "/events", {"limit": 3})["events"]
+    assert [e["timestamp"] for e in feed] == [at("14:00"), at("13:00"), at("12:00")]
+    feed = get_ok(client, "/events")["events"]
+    assert [e["timestamp"] for e in feed] == [at(f"{h}:00") for h in range(14, 9, -1)]
+
+
+def test_event_feed_shows_times_in_utc_with_z(client):
+    post_events(client, event("2026-01-15T12:00:00+02:00", confidence=0.75, event_id="x1"), status=201)
+    (stored,) = stored_events(client)
+    assert stored["timestamp"] == at("10:00")
+    assert (stored["worker_id"], stored["workstation_id"], stored["event_type"]) == ("W1", "S1", "working")
+    assert (stored["confidence"], stored["event_id"]) == (0.75, "x1")
+
+
+@pytest.mark.parametrize("params", [{"limit": "abc"}, {"limit": "-1"}, {"from": "nope"},
+                                    {"min_confidence": "7"}])
+def test_event_feed_bad_query_is_422(client, params):
+    assert_problem(client.get("/events", query_string=params), 422)
+
+
+def test_health_reports_the_database_and_its_events(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok", "events": 0}
+    client.post("/seed")
+    assert client.get("/health").get_json()["events"] > 400
+
+
+def test_health_is_503_when_the_database_does_not_answer(app, client, monkeypatch):
+    from backend import queries
+
+    monkeypatch.setattr(queries, "COUNT_EVENTS_SQL", "SELECT COUNT(*) FROM no_such_table")
+    body = assert_problem(client.get("/health"), 503)
+    assert "database" in body["detail"]
+
+
+def test_slow_query_is_stopped_with_503(make_client):
+    client = make_client(QUERY_TIMEOUT_SECONDS=0)
+    client.post("/seed")
+    response = client.get("/metrics/workers")
+    body = assert_problem(response, 503)
+    assert response.headers["Retry-After"] == "1" and "nothing was changed" in body["detail"]
+
+
+@pytest.mark.parametrize("query, field", [
+    ("limit=1001", "limit"), ("limit=0", "limit"), ("limit=ten", "limit"),
+    ("event_type=dancing", "event_type"), ("from=tomorrow", "from"), ("min_confidence=2", "min_confidence"),
+])
+def test_event_feed_limits_are_enforced(client, query, field):
+    body = assert_problem(client.get(f"/events?{query}"), 422)
+    assert [error["field"] for error in body["errors"]] == [field]
+
+
+def test_event_feed_takes_up_to_its_ceiling(client):
+    client.post("/seed")
+    total = client.get("/health").get_json()["events"]
+    everything = client.get("/events?limit=1000").get_json()
+    assert (len(everything["events"]), everything["has_more"]) == (total, False)
+    first = client.get("/events?limit=10").get_json()
+    assert (len(first["events"]), first["has_more"]) == (10, True)
+
+
+# --------------------------------------------------------------------------------------------
+# §7 Errors: problem details, never a 500 for anything a client sent
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method, path, status", [
+    ("get", "/nope", 404),
+    ("get", "/metrics", 404),
+    ("get", "/metrics/nope", 404),
+    ("get", "/events/1/extra", 404),
+    ("delete", "/events", 405),
+    ("put", "/events", 405),
+    ("post", "/metrics/factory", 405),
+    ("post", "/metrics/workers", 405),
+    ("delete", "/metrics/workers/W1", 405),
+    ("get", "/seed", 405),
+    ("post", "/health", 405),
+    ("post", "/workers", 405),
+    ("patch", "/workstations", 405),
+])
+def test_unknown_routes_and_wrong_methods_are_problems(client, method, path, status):
+    post_events(client, event(at("10:00")), status=201)
+    assert_problem(getattr(client, method)(path), status)
+
+
+@pytest.mark.parametrize("data", [
+    "{not json",
+    "",
+    "[1, 2",
+    '{"timestamp": "x",}',
+    b"\xff\xfe\xfd",
+    "NaN",
+    '[{"confidence": Infinity}]',
+    '[{"confidence": -Infinity}]',
+    "'single quotes'",
+])
+def test_malformed_json_is_400(client, data):
+    response = client.post("/events", data=data, content_type="application/json")
+    assert_problem(response, 400)
+
+
+@pytest.mark.parametrize("body", ['"a string"', "42", "null", "true", '{"events": "x"}', '{"events": {}}',
+                                  '{"events": null}', "{}"])
+def test_wrong_shape_is_422(client, body):
+    response = client.post("/events", data=body, content_type="application/json")
+    assert_problem(response, 422)
+
+
+def test_body_larger_than_max_content_length_is_413(config):
+    from backend.app import create_app
+
+    config["MAX_CONTENT_LENGTH"] = 1024
+    client = create_app(config).test_client()
+    events = [event(f"{DAY}T10:{i:02d}:00Z", "W" * 60) for i in range(20)]
+    data = json.dumps(events)
+    assert len(data) > 1024
+    assert_problem(client.post("/events", data=data, content_type="application/json"), 413)
+    assert stored_events(client) == []
+    small = json.dumps(events[:1])
+    assert client.post("/events", data=small, content_type="application/json").status_code == 201
+
+
+@pytest.mark.parametrize("data", [
+    "[" * 100_000 + "]" * 100_000,
+    '{"events": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "[" * 100_000,
+    '[{"timestamp": ' + "[" * 500 + "]" * 500 + ', "worker_id": "W1"}]',
+    '[{"timestamp": "%s", "worker_id": "W1", "workstation_id": "S1", "event_type": "product_count", '
+    '"count": %s}]' % (at("10:00"), "9" * 5000),
+    '[{"timestamp": "%s", "worker_id": "W1", "workstation_id": "S1", "event_type": "product_count", '
+    '"count": %s}]' % (at("10:00"), "9" * 30),
+    '[{"timestamp": "%s", "worker_id": "W1", "workstation_id": "S1", "event_type": "product_count", '
+    '"count": 1e400}]' % at("10:00"),
+    '[{"timestamp": "%s", "worker_id": %s, "workstation_id": "S1", "event_type": "working"}]'
+    % (at("10:00"), "1" * 100),
+    '[{"timestamp": "%s", "worker_id": "W1", "workstation_id": "S1", "event_type": "working", '
+    '"confidence": 1e308}]' % at("10:00"),
+])
+def test_hostile_bodies_are_problems_never_500(client, data):
+    response = client.post("/events", data=data, content_type="application/json")
+    assert response.status_code in (400, 413, 422), response.get_data(as_text=True)[:300]
+    assert_problem(response, response.status_code)
+    assert stored_events(client) == []
+
+
+@pytest.mark.parametrize("params", [
+    {"from": "9" * 5000},
+    {"min_confidence": "1" * 5000},
+    {"max_gap_seconds": "1e999"},
+    {"max_gap_seconds": "9" * 400},
+    {"site_id": "s" * 10_000},
+    {"from": "2026-01-15T10:00:00+99:00"},
+])
+def test_hostile_metric_queries_are_problems_never_500(client, params):
+    post_events(client, event(at("10:00")), status=201)
+    for path in METRICS_LIST_PATHS + ["/metrics/workers/W1"]:
+        response = client.get(path, query_string=params)
+        assert response.status_code in (200, 422), (path, response.get_data(as_text=True)[:300])
+        if response.status_code == 422:
+            assert_problem(response, 422)
+
+
+def test_extreme_but_parseable_event_timestamp_never_breaks_later_reads(client):
+    response = client.post("/events", json=[event("0001-01-01T00:30:00+01:00")])
+    assert response.status_code in (201, 422)
+    for path in METRICS_LIST_PATHS + ["/events"]:
+        assert client.get(path).status_code == 200, path
+
+
+@pytest.mark.parametrize("method, path, body, status", [
+    ("post", "/events", "{not json", 400),
+    ("post", "/events", "", 400),
+    ("post", "/events", '{"timestamp": NaN}', 400),
+    ("post", "/events", "[Infinity]", 400),
+    ("post", "/events", "[" * 100_000, 400),
+    ("post", "/events", b"\xff\xfe\x00garbage", 400),
+    ("post", "/events", "[" + "1" * 5000 + "]", 400),
+    ("post", "/events", '"an event"', 422),
+    ("get", "/no/such/route", None, 404),
+    ("delete", "/events", None, 405),
+    ("put", "/metrics/factory", None, 405),
+    ("post", "/nowhere", "{}", 404),
+])
+def test_bad_request_gets_a_problem(client, method, path, body, status):
+    response = getattr(client, method)(path, data=body, content_type="application/json")
+    assert_problem(response, status)
+
+
+def test_method_not_allowed_names_the_allowed_methods(client):
+    response = client.delete("/events")
+    assert "POST" in response.headers["Allow"]
+
+
+def test_body_over_the_size_limit_is_413(make_client):
+    client = make_client(MAX_CONTENT_LENGTH=1024)
+    response = client.post("/events", data="[" + " " * 2048 + "]", content_type="application/json")
+    assert_problem(response, 413)
+
+
+def test_unexpected_failure_is_a_problem_without_internals(app):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/boom")
+    body = assert_problem(response, 500)
+    assert "secret" not in response.get_data(as_text=True)
+    assert body["title"] == "Internal Server Error"
+
+
+@pytest.mark.parametrize("value", [
+    '"2026-01-15T10:00:00Z"', "true", "1e999", "-1", '"' + "x" * 100_000 + '"',
+    '{"nested": {"deep": [1, 2, 3]}}', "[]", "null",
+])
+@pytest.mark.parametrize("field", ["timestamp", "worker_id", "workstation_id", "event_type", "count",
+                                   "confidence", "event_id", "model_version", "site_id"])
+def test_any_value_in_any_field_is_a_clear_answer(client, field, value):
+    base = {"timestamp": '"2026-01-15T10:00:00Z"', "worker_id": '"W1"', "workstation_id": '"S1"',
+            "event_type": '"product_count"', "count": "1"}
+    base[field] = value
+    body = "{" + ", ".join(f'"{k}": {v}' for k, v in base.items()) + "}"
+    response = client.post("/events", data=body, content_type="application/json")
+    assert response.status_code in (200, 201, 422), response.get_data(as_text=True)
+    if response.status_code == 422:
+        assert_problem(response, 422)
+
+
+# --------------------------------------------------------------------------------------------
+# §7 Access: tokens, origins, safe headers, logs that never hold a token
+# --------------------------------------------------------------------------------------------
+
+def post(client, token=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/events", json=event("2026-01-15T08:00:00Z"), headers=headers)
+
+
+def test_each_of_several_device_tokens_is_taken_and_a_revoked_one_is_not(make_client):
+    client = make_client(INGEST_TOKEN=None, INGEST_TOKENS="cam-a-secret, cam-b-secret")
+    assert post(client, "cam-a-secret").status_code == 201
+    assert post(client, "cam-b-secret").status_code == 200  # the same event again: a duplicate
+    revoked = make_client(INGEST_TOKENS="cam-b-secret")  # cam-a taken off the list
+    assert_problem(post(revoked, "cam-a-secret"), 403)
+    assert_problem(post(revoked), 401)
+
+
+@pytest.mark.parametrize("header", ["Basic abc", "Bearer", "Bearer ", "bearer  ", "token"])
+def test_malformed_authorization_is_401(make_client, header):
+    client = make_client(INGEST_TOKEN="s3cret")
+    assert_problem(client.post("/events", json=event("2026-01-15T08:00:00Z"), headers={"Authorization": header}), 401)
+
+
+def test_a_token_prefix_is_not_enough(make_client):
+    client = make_client(INGEST_TOKEN="s3cret")
+    assert_problem(post(client, "s3cre"), 403)
+    assert_problem(post(client, "s3cret-and-more"), 403)
+
+
+def test_tokens_never_reach_the_logs(make_client, caplog):
+    client = make_client(INGEST_TOKEN="edge-s3cret", ADMIN_TOKEN="admin-s3cret")
+    with caplog.at_level(logging.DEBUG):
+        post(client, "edge-s3cret")
+        post(client, "wrong-guess")
+        client.post("/seed", headers={"Authorization": "Bearer admin-s3cret"})
+        client.get("/metrics/workers?token=edge-s3cret")
+    formatted = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    assert "s3cret" not in formatted and "wrong-guess" not in formatted
+    assert '"path": "/events"' in formatted and '"status": 201' in formatted
+
+
+def test_access_lines_are_json_with_status_and_duration(client, caplog):
+    with caplog.at_level(logging.INFO, logger="factory.access"):
+        client.get("/metrics/factory")
+    line = json.loads(JsonFormatter().format(caplog.records[-1]))
+    assert line["logger"] == "factory.access" and line["method"] == "GET"
+    assert line["path"] == "/metrics/factory" and line["status"] == 200
+    assert line["duration_ms"] >= 0
+
+
+def test_cors_allows_only_named_origins(make_client):
+    origin = {"Origin": "http://dashboard.example"}
+    default = make_client()
+    assert "Access-Control-Allow-Origin" not in default.get("/health", headers=origin).headers
+    named = make_client(INGEST_TOKEN="t", CORS_ORIGINS="http://dashboard.example")
+    assert named.get("/health", headers=origin).headers["Access-Control-Allow-Origin"] == "http://dashboard.example"
+    assert "Access-Control-Allow-Origin" not in named.get("/health", headers={"Origin": "http://evil.example"}).headers
+    anyone = make_client(CORS_ORIGINS="*")
+    assert anyone.get("/health", headers=origin).headers["Access-Control-Allow-Origin"] == "http://dashboard.example"
+
+
+@pytest.mark.parametrize("path, body", [("/seed", None), ("/events", event("2026-01-15T08:00:00Z"))])
+def test_a_page_on_another_site_cannot_write_through_a_browser(make_client, path, body):
+    client = make_client()
+    hostile = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    data = None if body is None else json.dumps(body)
+    assert_problem(client.post(path, data=data, headers=hostile), 403)
+    assert client.get("/health").get_json()["events"] == 0
+    same_site = {"Origin": "http://localhost"}  # the test client's own host
+    assert client.post(path, data=data, headers=same_site).status_code in (200, 201)
+    allowed = make_client(CORS_ORIGINS="https://evil.example")
+    assert allowed.post(path, data=data, headers=hostile).status_code in (200, 201)
+
+
+def test_cors_star_with_tokens_refuses_to_start(config):
+    with pytest.raises(RuntimeError, match="CORS_ORIGINS"):
+        create_app({**config, "ADMIN_TOKEN": "t", "CORS_ORIGINS": "*"})
+
+
+def test_dashboard_forbids_inline_script_and_framing(client):
+    response = client.get("/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy
+    assert "frame-ancestors 'none'" in policy and "connect-src 'self';" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    html = response.get_data(as_text=True)
+    assert "<script>" not in html and " on" + "click=" not in html  # no inline script to allow
+
+
+def test_api_answers_carry_the_safe_headers_too(client):
+    for response in (client.get("/metrics/factory"), client.get("/nowhere")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+
+
+def test_other_api_origins_for_the_dashboard_are_named_in_its_policy(make_client):
+    client = make_client(DASHBOARD_CONNECT_SRC="https://api.plant.example")
+    assert "connect-src 'self' https://api.plant.example;" in client.get("/").headers["Content-Security-Policy"]

@@ -1,0 +1,261 @@
+"""SPEC §4 Taking events in: `POST /events`.
+
+Body shapes, per-item results and the status rules, duplicates and retries, batch limits, one
+transaction per request, and late events counting in later metrics.
+"""
+
+import pytest
+
+from tests.helpers import (DAY, assert_figures, assert_problem, at, event, factory, post_events, registered,
+                           stored_events, window, workers_by_id)
+
+
+# --------------------------------------------------------------------------------------------
+# §4 Ingestion: body shapes, per-item results, status rules
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", ["object", "array", "wrapped"])
+def test_the_three_body_shapes_are_accepted(client, shape):
+    one = event(at("10:00"))
+    body = {"object": one, "array": [one], "wrapped": {"events": [one]}}[shape]
+    response = client.post("/events", json=body)
+    assert response.status_code == 201
+    assert response.get_json() == {"accepted": 1, "duplicates": 0, "rejected": 0,
+                                   "results": [{"index": 0, "status": "accepted", "id": 1}]}
+    assert len(stored_events(client)) == 1
+
+
+def test_per_item_results_carry_index_status_id_and_errors(client):
+    first = post_events(client, event(at("09:00"), "W0"), status=201)
+    original_id = first["results"][0]["id"]
+    body = post_events(client,
+                       event(at("10:00"), "W1"),
+                       event(at("10:00"), "W2", "sleeping"),
+                       event(at("09:00"), "W0"),
+                       event(at("10:00"), "W1"),
+                       status=201)
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (1, 2, 1)
+    results = body["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "duplicate", "duplicate"]
+    assert set(results[0]) == {"index", "status", "id"} and isinstance(results[0]["id"], int)
+    assert set(results[1]) == {"index", "status", "errors"}
+    assert [e["field"] for e in results[1]["errors"]] == ["event_type"]
+    assert all(set(e) == {"field", "message"} and e["message"] for e in results[1]["errors"])
+    assert set(results[2]) == {"index", "status", "id"} and results[2]["id"] == original_id
+    assert set(results[3]) == {"index", "status", "id"} and results[3]["id"] == results[0]["id"]
+    ids = {e["id"] for e in stored_events(client)}
+    assert ids == {original_id, results[0]["id"]}
+
+
+VALID = event(at("10:00"), "W1")
+INVALID = event("not a time", "W1")
+
+
+@pytest.mark.parametrize("batch, status, counts", [
+    ([VALID], 201, (1, 0, 0)),
+    ([VALID, INVALID], 201, (1, 0, 1)),
+    ([INVALID, VALID], 201, (1, 0, 1)),
+    ([VALID, VALID], 201, (1, 1, 0)),
+    ([INVALID], 422, (0, 0, 1)),
+    ([INVALID, INVALID], 422, (0, 0, 2)),
+])
+def test_status_follows_accepted_and_rejected_counts(client, batch, status, counts):
+    response = client.post("/events", json=batch)
+    assert response.status_code == status
+    body = assert_problem(response, 422) if status == 422 else response.get_json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == counts
+    assert len(body["results"]) == len(batch)
+
+
+@pytest.mark.parametrize("retry, status, counts", [
+    ([VALID], 200, (0, 1, 0)),
+    ([VALID, VALID], 200, (0, 2, 0)),
+    ([VALID, INVALID], 422, (0, 1, 1)),
+    ([VALID, event(at("11:00"))], 201, (1, 1, 0)),
+])
+def test_status_when_retrying_with_duplicates(client, retry, status, counts):
+    post_events(client, VALID, status=201)
+    response = client.post("/events", json=retry)
+    assert response.status_code == status
+    body = assert_problem(response, 422) if status == 422 else response.get_json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == counts
+
+
+def test_single_object_response_has_the_batch_shape(client):
+    response = client.post("/events", json=INVALID)
+    body = assert_problem(response, 422)
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (0, 0, 1)
+    assert body["results"][0]["status"] == "rejected"
+    assert body["results"][0]["index"] == 0
+    assert "id" not in body["results"][0]
+    assert [e["field"] for e in body["results"][0]["errors"]] == ["timestamp"]
+
+
+# --------------------------------------------------------------------------------------------
+# §4 Duplicates
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("first, second", [
+    ("2026-01-15T10:00:00Z", "2026-01-15T12:00:00+02:00"),
+    ("2026-01-15T10:00:00Z", "2026-01-15T05:00:00-05:00"),
+    ("2026-01-15T10:00:00Z", "2026-01-15T10:00:00"),  # no offset: UTC
+    ("2026-01-15T10:00:00Z", "2026-01-15T10:00:00.000Z"),
+    ("2026-01-15T10:00:00+00:00", "2026-01-16T00:00:00+14:00"),
+    ("2026-01-15T12:00:00+02:00", "2026-01-15T10:00:00Z"),
+])
+@pytest.mark.parametrize("same_batch", [False, True])
+def test_same_instant_in_another_timezone_is_a_duplicate(client, first, second, same_batch):
+    if same_batch:
+        body = post_events(client, event(first), event(second), status=201)
+        assert [r["status"] for r in body["results"]] == ["accepted", "duplicate"]
+        assert body["results"][1]["id"] == body["results"][0]["id"]
+    else:
+        original = post_events(client, event(first), status=201)["results"][0]["id"]
+        body = post_events(client, event(second), status=200)
+        assert body["results"] == [{"index": 0, "status": "duplicate", "id": original}]
+    assert [e["timestamp"] for e in stored_events(client)] == [at("10:00")]
+
+
+@pytest.mark.parametrize("change", [
+    {"timestamp": at("10:00:01")},
+    {"worker_id": "W2"},
+    {"workstation_id": "S2"},
+    {"event_type": "idle"},
+    {"count": 3},
+])
+def test_events_differing_in_a_key_field_are_both_kept(client, change):
+    base = event(at("10:00"), event_type="product_count", count=2) if "count" in change else event(at("10:00"))
+    body = post_events(client, base, {**base, **change}, status=201)
+    assert body["accepted"] == 2
+    assert len(stored_events(client)) == 2
+
+
+@pytest.mark.parametrize("change", [
+    {"confidence": 0.42}, {"model_version": "v9"}, {"site_id": "other"}, {"ignored_field": [1, 2]},
+])
+def test_events_differing_only_outside_the_key_are_duplicates(client, change):
+    base = event(at("10:00"), confidence=0.9, model_version="v1", site_id="A")
+    post_events(client, base, status=201)
+    body = post_events(client, {**base, **change}, status=200)
+    assert body["duplicates"] == 1
+    (stored,) = stored_events(client)
+    assert (stored["confidence"], stored["model_version"], stored["site_id"]) == (0.9, "v1", "A")
+
+
+def test_retries_never_store_twice(client):
+    batch = [event(at("10:00")), event(at("10:30"), event_type="product_count", count=4),
+             event(at("11:00"), event_type="idle")]
+    first = post_events(client, *batch, status=201)
+    ids = [r["id"] for r in first["results"]]
+    for _ in range(3):
+        again = post_events(client, *batch, status=200)
+        assert (again["accepted"], again["duplicates"], again["rejected"]) == (0, 3, 0)
+        assert [r["id"] for r in again["results"]] == ids
+    assert len(stored_events(client)) == 3
+    assert_figures(workers_by_id(client)["W1"], active_seconds=3600, units=4)
+
+
+@pytest.mark.parametrize("same_batch", [False, True])
+def test_same_event_id_is_a_duplicate_whatever_the_payload(client, same_batch):
+    first = event(at("10:00"), "W1", "working", event_id="cam-1#1")
+    second = event(at("11:00"), "W2", "product_count", "S2", count=9, event_id="cam-1#1")
+    if same_batch:
+        body = post_events(client, first, second, status=201)
+        assert body["results"][1] == {"index": 1, "status": "duplicate", "id": body["results"][0]["id"]}
+    else:
+        original = post_events(client, first, status=201)["results"][0]["id"]
+        body = post_events(client, second, status=200)
+        assert body["results"] == [{"index": 0, "status": "duplicate", "id": original}]
+    (stored,) = stored_events(client)
+    assert (stored["worker_id"], stored["event_type"], stored["timestamp"]) == ("W1", "working", at("10:00"))
+    assert factory(client)["total_units"] == 0
+
+
+def test_event_without_event_id_duplicates_a_stored_event_that_has_one(client):
+    original = post_events(client, event(at("10:00"), event_id="e-1"), status=201)["results"][0]["id"]
+    body = post_events(client, event("2026-01-15T11:00:00+01:00"), status=200)
+    assert body["results"] == [{"index": 0, "status": "duplicate", "id": original}]
+
+
+@pytest.mark.parametrize("stored_event_id", ["e-1", None])
+def test_event_with_a_new_event_id_is_not_matched_on_its_fields(client, stored_event_id):
+    # "when the new one has none": an event that carries an event_id is matched on it alone.
+    extra = {"event_id": stored_event_id} if stored_event_id else {}
+    post_events(client, event(at("10:00"), **extra), status=201)
+    body = post_events(client, event(at("10:00"), event_id="e-2"), status=201)
+    assert body["accepted"] == 1
+    assert len(stored_events(client)) == 2
+
+
+def test_later_event_without_id_in_batch_duplicates_earlier_one_with_id(client):
+    body = post_events(client, event(at("10:00"), event_id="e-1"), event(at("10:00")), status=201)
+    assert [r["status"] for r in body["results"]] == ["accepted", "duplicate"]
+    assert body["results"][1]["id"] == body["results"][0]["id"]
+
+
+def test_instants_are_kept_to_the_millisecond(client):
+    # Instants are stored as epoch milliseconds (README: "Instants keep milliseconds").
+    body = post_events(client, event("2026-01-15T10:00:00Z"), event("2026-01-15T10:00:00.000400Z"),
+                       event("2026-01-15T10:00:00.001Z"), status=201)
+    assert [r["status"] for r in body["results"]] == ["accepted", "duplicate", "accepted"]
+
+
+# --------------------------------------------------------------------------------------------
+# §4 Batches: each event checked on its own, limits, nothing stored on rejection
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("item", [None, 5, "event", [event(at("10:00"))], True])
+def test_non_object_items_are_rejected_without_crashing(client, item):
+    body = client.post("/events", json=[event(at("10:00")), item]).get_json()
+    assert (body["accepted"], body["rejected"]) == (1, 1)
+    assert body["results"][1]["status"] == "rejected"
+
+
+@pytest.mark.parametrize("size, wrapped, status", [
+    (3, False, 201), (4, False, 413), (3, True, 201), (4, True, 413), (50, False, 413),
+])
+def test_max_batch_setting_limits_events_per_request(config, size, wrapped, status):
+    from backend.app import create_app
+
+    config["MAX_BATCH"] = 3
+    client = create_app(config).test_client()
+    events = [event(f"{DAY}T10:{i:02d}:00Z") for i in range(size)]
+    response = client.post("/events", json={"events": events} if wrapped else events)
+    assert response.status_code == status
+    if status == 413:
+        assert_problem(response, 413)
+        assert stored_events(client) == []
+        assert registered(client) == ([], [])
+    else:
+        assert response.get_json()["accepted"] == size
+
+
+@pytest.mark.parametrize("body", [[], {"events": []}])
+def test_empty_batch_is_422(client, body):
+    assert_problem(client.post("/events", json=body), 422)
+
+
+@pytest.mark.parametrize("kwargs, status", [
+    ({"json": [event("bad"), event(at("10:00"), "W2", "sleeping")]}, 422),
+    ({"json": []}, 422),
+    ({"json": {"events": "nope"}}, 422),
+    ({"json": "nope"}, 422),
+    ({"data": '[{"timestamp": "%s", "worker_id": "W1"' % at("10:00"), "content_type": "application/json"}, 400),
+    ({"data": '[{"timestamp": "%s", "worker_id": "W1", "workstation_id": "S1", "event_type": "working", '
+              '"confidence": NaN}]' % at("10:00"), "content_type": "application/json"}, 400),
+])
+def test_nothing_is_stored_when_a_request_is_rejected(client, kwargs, status):
+    response = client.post("/events", **kwargs)
+    assert_problem(response, status)
+    assert stored_events(client) == []
+    assert registered(client) == ([], [])
+    assert window(client) == {"from": None, "to": None, "seconds": 0}
+
+
+def test_late_event_counts_in_later_metrics(client):
+    post_events(client, event(at("10:00"), event_type="working"), event(at("12:00"), event_type="absent"),
+                status=201)
+    assert workers_by_id(client)["W1"]["active_seconds"] == 7200
+    post_events(client, event(at("11:00"), event_type="idle"), status=201)
+    assert_figures(workers_by_id(client)["W1"], active_seconds=3600, idle_seconds=3600)
