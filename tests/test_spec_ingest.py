@@ -157,16 +157,20 @@ def test_retries_never_store_twice(client):
 
 
 @pytest.mark.parametrize("same_batch", [False, True])
-def test_same_event_id_is_a_duplicate_whatever_the_payload(client, same_batch):
+def test_an_event_id_reused_for_another_event_is_rejected_and_nothing_is_overwritten(client, same_batch):
     first = event(at("10:00"), "W1", "working", event_id="cam-1#1")
     second = event(at("11:00"), "W2", "product_count", "S2", count=9, event_id="cam-1#1")
     if same_batch:
         body = post_events(client, first, second, status=201)
-        assert body["results"][1] == {"index": 1, "status": "duplicate", "id": body["results"][0]["id"]}
+        original = body["results"][0]["id"]
+        rejected = body["results"][1]
     else:
         original = post_events(client, first, status=201)["results"][0]["id"]
-        body = post_events(client, second, status=200)
-        assert body["results"] == [{"index": 0, "status": "duplicate", "id": original}]
+        body = post_events(client, second, status=422)
+        rejected = body["results"][0]
+    assert rejected["status"] == "rejected"
+    assert [e["field"] for e in rejected["errors"]] == ["event_id"]
+    assert f"row {original}" in rejected["errors"][0]["message"]
     (stored,) = stored_events(client)
     assert (stored["worker_id"], stored["event_type"], stored["timestamp"]) == ("W1", "working", at("10:00"))
     assert factory(client)["total_units"] == 0
