@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from .timeutil import format_instant
 
 STATE_TYPES = ("working", "idle", "absent")
+# Time past a state event's signal horizon: the camera stopped confirming the state (SPEC §5.4).
+UNKNOWN = "unknown"
+TIME_STATES = (*STATE_TYPES, UNKNOWN)
 OCCUPYING_STATES = ("working", "idle")
 MS_PER_HOUR = 3_600_000
 
@@ -64,7 +67,8 @@ def worker_timeline(state_events, window, max_gap_ms=None):
     `state_events` yields `(ts_ms, state, workstation_id)` ordered by timestamp and, for equal
     timestamps, by arrival. It must include the worker's latest state event before the window
     start (the state carried in); earlier ones are harmless. Each event holds until the next
-    one, the last until the window end; with `max_gap_ms` no interval is longer than that.
+    one, the last until the window end; with the signal horizon `max_gap_ms` a state holds at
+    most that long past its event, and the rest is `unknown` time.
     """
     timeline = Timeline()
     previous = None
@@ -81,11 +85,28 @@ def worker_timeline(state_events, window, max_gap_ms=None):
 
 def _append_clipped(intervals, event, until_ms, window, max_gap_ms):
     start_ms, state, workstation_id = event
-    end_ms = until_ms if max_gap_ms is None else min(until_ms, start_ms + max_gap_ms)
+    if max_gap_ms is not None and until_ms - start_ms > max_gap_ms:
+        _append_cut(intervals, start_ms, start_ms + max_gap_ms, state, workstation_id, window)
+        _append_cut(intervals, start_ms + max_gap_ms, until_ms, UNKNOWN, workstation_id, window)
+    else:
+        _append_cut(intervals, start_ms, until_ms, state, workstation_id, window)
+
+
+def _append_cut(intervals, start_ms, end_ms, state, workstation_id, window):
     start_ms = max(start_ms, window.start_ms)
     end_ms = min(end_ms, window.end_ms)
     if end_ms > start_ms:
         intervals.append(Interval(start_ms, end_ms, state, workstation_id))
+
+
+def state_at_end(last_event, window, max_gap_ms):
+    """The state in force at the window end (SPEC §5): the latest state event's, `unknown` once
+    its horizon ran out before the end, `None` without a state event at or before the end."""
+    if last_event is None:
+        return None
+    if max_gap_ms is not None and last_event[0] + max_gap_ms < window.end_ms:
+        return UNKNOWN
+    return last_event[1]
 
 
 def union_length_ms(spans):
@@ -121,7 +142,7 @@ class Tally:
     def add(self, later):
         """Add the tally of a later, disjoint stretch to this one."""
         for worker_id, totals in later.state_ms.items():
-            mine = self.state_ms.setdefault(worker_id, dict.fromkeys(STATE_TYPES, 0))
+            mine = self.state_ms.setdefault(worker_id, dict.fromkeys(TIME_STATES, 0))
             for state, ms in totals.items():
                 mine[state] += ms
         for mine, theirs in ((self.occupancy_ms, later.occupancy_ms), (self.worker_units, later.worker_units),
@@ -157,20 +178,22 @@ def build_report(window, workers, workstations, state_events_by_worker, unit_row
     Returns `{"window", "workers", "workstations", "factory"}`; the lists follow the input order.
     """
     if window is None:
-        return report_from_tally(None, workers, workstations, Tally())
+        return report_from_tally(None, workers, workstations, Tally(), max_gap_ms)
     timelines = {
         worker_id: worker_timeline(state_events_by_worker.get(worker_id, ()), window, max_gap_ms)
         for worker_id, _name in workers
     }
-    return report_from_tally(window, workers, workstations, tally_timelines(timelines, unit_rows, event_count))
+    return report_from_tally(window, workers, workstations, tally_timelines(timelines, unit_rows, event_count),
+                             max_gap_ms)
 
 
-def report_from_tally(window, workers, workstations, tally):
-    """The report of SPEC §5 from the tally of the whole window."""
-    empty = dict.fromkeys(STATE_TYPES, 0)
+def report_from_tally(window, workers, workstations, tally, max_gap_ms=None):
+    """The report of SPEC §5 from the tally of the whole window (`max_gap_ms`: its horizon)."""
+    empty = dict.fromkeys(TIME_STATES, 0)
     worker_items = [
         _worker_item(worker_id, name, tally.state_ms.get(worker_id, empty), tally.last_events.get(worker_id),
-                     tally.worker_units.get(worker_id, 0))
+                     tally.worker_units.get(worker_id, 0),
+                     window and state_at_end(tally.last_events.get(worker_id), window, max_gap_ms))
         for worker_id, name in workers
     ]
     length_ms = window.length_ms if window else 0
@@ -208,7 +231,7 @@ def hourly_tallies(timelines, hour_ms):
         for interval in timeline.intervals:
             for hour, start_ms, end_ms in split_at_buckets(interval, hour_ms):
                 states, spans = per_hour.setdefault(hour, ({}, {}))
-                totals = states.setdefault(worker_id, dict.fromkeys(STATE_TYPES, 0))
+                totals = states.setdefault(worker_id, dict.fromkeys(TIME_STATES, 0))
                 totals[interval.state] += end_ms - start_ms
                 if interval.state in OCCUPYING_STATES:
                     spans.setdefault(interval.workstation_id, []).append((start_ms, end_ms))
@@ -236,13 +259,13 @@ def _sum_units(unit_rows):
 
 
 def _state_totals_ms(timeline):
-    totals = dict.fromkeys(STATE_TYPES, 0)
+    totals = dict.fromkeys(TIME_STATES, 0)
     for interval in timeline.intervals:
         totals[interval.state] += interval.end_ms - interval.start_ms
     return totals
 
 
-def _worker_item(worker_id, name, totals, last_event, units):
+def _worker_item(worker_id, name, totals, last_event, units, end_state):
     active, idle = totals["working"], totals["idle"]
     return {
         "worker_id": worker_id,
@@ -250,12 +273,14 @@ def _worker_item(worker_id, name, totals, last_event, units):
         "active_seconds": _seconds(active),
         "idle_seconds": _seconds(idle),
         "absent_seconds": _seconds(totals["absent"]),
+        "unknown_seconds": _seconds(totals[UNKNOWN]),
         "utilization_pct": _ratio(100 * active, active + idle),
         "units": units,
         "units_per_hour": _ratio(units * MS_PER_HOUR, active),
         "last_state": last_event[1] if last_event else None,
         "last_seen": format_instant(last_event[0]) if last_event else None,
         "current_workstation_id": last_event[2] if last_event else None,
+        "state_at_end": end_state,
     }
 
 
@@ -283,12 +308,14 @@ def _factory_item(worker_totals, worker_items, workstation_count, event_count):
     worker_totals = list(worker_totals)
     total_active = sum(totals["working"] for totals in worker_totals)
     total_idle = sum(totals["idle"] for totals in worker_totals)
+    total_unknown = sum(totals[UNKNOWN] for totals in worker_totals)
     total_units = sum(item["units"] for item in worker_items)
     # The mean of the exact ratios, rounded once, over workers with any time on the floor.
     utilizations = [100 * t["working"] / (t["working"] + t["idle"]) for t in worker_totals if t["working"] + t["idle"]]
     return {
         "total_active_seconds": _seconds(total_active),
         "total_idle_seconds": _seconds(total_idle),
+        "total_unknown_seconds": _seconds(total_unknown),
         "total_units": total_units,
         "average_production_rate": _ratio(total_units * MS_PER_HOUR, total_active),
         "average_utilization_pct": _ratio(sum(utilizations), len(utilizations)),
@@ -344,7 +371,7 @@ def time_buckets(window, bucket_ms, timelines, unit_rows):
     buckets' sums equal the window's totals: every interval is split at bucket boundaries.
     """
     first_slot, count = bucket_bounds(window, bucket_ms)
-    totals = [dict.fromkeys(STATE_TYPES, 0) for _ in range(count)]
+    totals = [dict.fromkeys(TIME_STATES, 0) for _ in range(count)]
     units = [0] * count
     for timeline in timelines:
         for interval in timeline.intervals:
@@ -363,6 +390,7 @@ def time_buckets(window, bucket_ms, timelines, unit_rows):
             "active_seconds": _seconds(active),
             "idle_seconds": _seconds(idle),
             "absent_seconds": _seconds(totals[index]["absent"]),
+            "unknown_seconds": _seconds(totals[index][UNKNOWN]),
             "utilization_pct": _ratio(100 * active, active + idle),
             "units": units[index],
         })

@@ -88,14 +88,45 @@ def test_equal_timestamps_follow_arrival_order():
 def test_gap_cap_leaves_the_rest_of_a_long_interval_unknown():
     events = [(at(0), "working", "S1"), (at(100), "idle", "S1")]
     timeline = worker_timeline(events, Window(at(0), at(120)), max_gap_ms=30 * MIN)
-    assert spans(timeline) == [(0, 30, "working", "S1"), (100, 120, "idle", "S1")]
+    assert spans(timeline) == [(0, 30, "working", "S1"), (30, 100, "unknown", "S1"), (100, 120, "idle", "S1")]
 
 
 def test_gap_cap_applies_before_clipping_to_the_window():
-    # Working since 07:00 with a 45-minute cap ends at 07:45, before the window opens.
+    # Working since 07:00 with a 45-minute horizon ends at 07:45, before the window opens.
     events = [(at(-60), "working", "S1")]
-    assert spans(worker_timeline(events, Window(at(0), at(60)), max_gap_ms=45 * MIN)) == []
-    assert spans(worker_timeline(events, Window(at(0), at(60)), max_gap_ms=90 * MIN)) == [(0, 30, "working", "S1")]
+    assert spans(worker_timeline(events, Window(at(0), at(60)), max_gap_ms=45 * MIN)) == [(0, 60, "unknown", "S1")]
+    assert spans(worker_timeline(events, Window(at(0), at(60)), max_gap_ms=90 * MIN)) == [
+        (0, 30, "working", "S1"), (30, 60, "unknown", "S1")]
+
+
+@pytest.mark.parametrize("last_minute, horizon, expected", [
+    (50, 15, "working"),  # confirmed 10 minutes before the end: still in force
+    (45, 15, "working"),  # the horizon runs out exactly at the end
+    (44, 15, "unknown"),  # ran out a minute before the end
+    (0, None, "working"),  # no horizon: the last state holds
+])
+def test_state_at_end_is_unknown_once_the_horizon_ran_out(last_minute, horizon, expected):
+    events = {"W1": [(at(0), "working", "S1"), (at(last_minute), "working", "S1")]}
+    item = report(Window(at(0), at(60)), events, max_gap_ms=horizon and horizon * MIN)["workers"][0]
+    assert item["state_at_end"] == expected
+    assert item["last_state"] == "working"
+
+
+def test_unknown_time_counts_in_no_state_and_no_occupancy():
+    # Working 0-15, silent 15-40, idle 40-55, silent 55-60 (a 15-minute horizon).
+    events = {"W1": [(at(0), "working", "S1"), (at(40), "idle", "S1")]}
+    result = report(Window(at(0), at(60)), events, max_gap_ms=15 * MIN)
+    worker, station = result["workers"][0], result["workstations"][0]
+    assert (worker["active_seconds"], worker["idle_seconds"], worker["unknown_seconds"]) == (900, 900, 1800)
+    assert worker["utilization_pct"] == 50
+    assert worker["state_at_end"] == "unknown"
+    assert station["occupancy_seconds"] == 1800
+    assert result["factory"]["total_unknown_seconds"] == 1800
+
+
+def test_a_worker_without_state_events_has_no_state_at_end():
+    result = report(Window(at(0), at(60)), {"W1": []}, max_gap_ms=15 * MIN)
+    assert result["workers"][0]["state_at_end"] is None
 
 
 def test_no_events_give_no_intervals():
