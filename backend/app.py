@@ -38,6 +38,7 @@ def default_config():
         "MAX_BATCH": _env_number("MAX_BATCH", 5000),
         "MAX_CONTENT_LENGTH": _env_number("MAX_BODY_BYTES", 8 * 1024 * 1024),
         "CLOCK_SKEW_SECONDS": _env_number("CLOCK_SKEW_SECONDS", 300),
+        "MAX_EVENT_AGE_DAYS": _env_number("MAX_EVENT_AGE_DAYS", 400),
         "STATE_MAX_GAP_SECONDS": _env_number("STATE_MAX_GAP_SECONDS", None, float),
         "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN") or None,
         "INGEST_TOKEN": os.environ.get("INGEST_TOKEN") or None,
