@@ -14,20 +14,6 @@ from .errors import ApiError
 
 bp = Blueprint("api", __name__)
 
-FEED_LIMIT_DEFAULT = 50
-FEED_LIMIT_MAX = 1000
-FEED_PARAMS = {
-    "worker_id": params.text,
-    "workstation_id": params.text,
-    "site_id": params.text,
-    "event_type": params.one_of(*ingest.EVENT_TYPES),
-    "from": params.instant,
-    "to": params.instant,
-    "min_confidence": params.number_between(0, 1),
-    "limit": params.integer_between(1, FEED_LIMIT_MAX),
-}
-
-
 def now_ms():
     """The server's clock in epoch milliseconds (tests set `CLOCK` to pin it)."""
     return current_app.config["CLOCK"]()
@@ -112,8 +98,8 @@ def post_events():
 
 @bp.get("/events")
 def list_events():
-    values = params.read_args(request.args, FEED_PARAMS)
-    limit = values.pop("limit") or FEED_LIMIT_DEFAULT
+    values = params.read_args(request.args, params.FEED)
+    limit = values.pop("limit")
     feed = queries.recent_events(get_db(), {
         "from_ms": values.pop("from"), "to_ms": values.pop("to"), "limit": limit + 1, **values,
     })

@@ -1,86 +1,140 @@
-"""Query-string parameters: each read by a named parser, every bad value reported at once."""
+"""Query-string parameters, each defined once: the views parse with it, `openapi.py` describes it,
+the tests probe its bounds."""
 
 import math
+from dataclasses import dataclass
 
 from .errors import ApiError, field_error
-from .timeutil import parse_instant
+from .ingest import EVENT_TYPES
+from .timeutil import MAX_INSTANT_LENGTH, parse_instant
 
 MAX_TEXT_LENGTH = 64
+MAX_BUCKETS = 5000
+DAY_SECONDS = 86_400
 
 
-def read_args(args, parsers):
-    """Parse `args` (a request's query args) with `{name: parser}`; absent or empty gives `None`.
+@dataclass(frozen=True)
+class Param:
+    """One query parameter: its parser and its OpenAPI schema both come from these fields.
+
+    `type` is `"date-time"` (an ISO-8601 instant, read as epoch milliseconds), `"string"` (at most
+    `MAX_TEXT_LENGTH` characters, or one of `choices`), `"number"` or `"integer"` (from `minimum` to
+    `maximum`, both included). `default` is the value when the parameter is absent or empty.
+    """
+
+    name: str
+    type: str
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple = ()
+    default: object = None
+    example: str | None = None
+
+    def parse(self, text):
+        """The value of `text`; a `ValueError` worded for the client when it is not one."""
+        if self.type == "date-time":
+            return parse_instant(text)
+        if self.choices and text not in self.choices:
+            raise ValueError(f"must be one of {', '.join(self.choices)}")
+        if self.type == "string":
+            if len(text) > MAX_TEXT_LENGTH:
+                raise ValueError(f"must be at most {MAX_TEXT_LENGTH} characters")
+            return text
+        low, high, integer = self.minimum, self.maximum, self.type == "integer"
+        try:
+            number = int(text) if integer else float(text)
+        except ValueError:
+            raise ValueError(f"must be {'an integer' if integer else 'a number'}, not {text[:40]!r}") from None
+        if not ((integer or math.isfinite(number)) and low <= number <= high):
+            raise ValueError(f"must be an integer from {low} to {high}" if integer
+                             else f"must be a number in [{low:g}, {high:g}]")
+        return number
+
+    def schema(self):
+        """The OpenAPI schema of the values `parse` takes."""
+        if self.type == "date-time":
+            return {"type": "string", "format": "date-time", "maxLength": MAX_INSTANT_LENGTH}
+        if self.choices:
+            return {"type": "string", "enum": list(self.choices)}
+        if self.type == "string":
+            return {"type": "string", "maxLength": MAX_TEXT_LENGTH}
+        schema = {"type": self.type, "minimum": self.minimum, "maximum": self.maximum}
+        if self.default is not None:
+            schema["default"] = self.default
+        return schema
+
+
+FROM = Param("from", "date-time", "Window start (ISO-8601; between 1970 and 9999 UTC). An empty value "
+                                  "counts as not given; `from` later than `to` is `422`.")
+TO = Param("to", "date-time", "Window end (ISO-8601; between 1970 and 9999 UTC); never later than now.")
+SITE = Param("site_id", "string", "Only this site's events count.", example="plant-north")
+MIN_CONFIDENCE = Param("min_confidence", "number", "Events below it do not count; an event without a "
+                                                   "confidence always does.", 0, 1)
+MAX_GAP = Param("max_gap_seconds", "number", "Cap on one state interval for this query (overrides "
+                                             "`STATE_MAX_GAP_SECONDS`).", 0.001, 10 * 365 * DAY_SECONDS)
+BUCKET = Param("bucket_seconds", "integer", "Bucket size; default an hour (a UTC day over windows longer "
+                                            f"than a week). More than {MAX_BUCKETS} buckets over the window "
+                                            "is `422`.", 60, 31 * DAY_SECONDS)
+LIMIT = Param("limit", "integer", "How many events at most.", 1, 1000, default=50)
+
+# What each endpoint takes. Every metrics endpoint takes METRICS; the others add their own.
+METRICS = (FROM, TO, SITE, MIN_CONFIDENCE, MAX_GAP)
+CHART = (
+    Param("worker_id", "string", "Only this worker (`404` when not in scope).", example="W-02"),
+    Param("workstation_id", "string", "Only time and units at this workstation (`404` when not in scope).",
+          example="WS-02"),
+)
+BUCKETS = (*CHART, BUCKET)
+MODELS = (
+    Param("low_confidence", "number", "Below this an event counts as low-confidence (default "
+                                      "`LOW_CONFIDENCE`).", 0, 1),
+    BUCKET,
+)
+DRIFT = (
+    Param("recent_seconds", "number", "Length of the recent stretch (default `DRIFT_RECENT_SECONDS`).",
+          60, 366 * DAY_SECONDS),
+    Param("confidence_drop", "number", "Allowed fall of mean confidence (default `DRIFT_CONFIDENCE_DROP`).",
+          0, 1),
+    Param("mix_shift", "number", "Allowed move of the working share (default `DRIFT_MIX_SHIFT`).", 0, 1),
+    Param("min_events", "integer", "Rated events each side needs to be compared (default `DRIFT_MIN_EVENTS`).",
+          1, 1_000_000),
+)
+FEED = (
+    Param("worker_id", "string", "Only this worker's events."),
+    Param("workstation_id", "string", "Only this workstation's events."),
+    SITE,
+    Param("event_type", "string", "Only events of this type.", choices=EVENT_TYPES),
+    FROM, TO, MIN_CONFIDENCE, LIMIT,
+)
+
+
+def read_args(args, group):
+    """Parse `args` (a request's query args) with the `Param`s of `group`.
 
     Raises a 422 `ApiError` listing every parameter that does not parse.
     """
-    values, errors = parse_args(args, parsers)
+    values, errors = parse_args(args, group)
     if errors:
         raise invalid_query(errors)
     return values
 
 
-def parse_args(args, parsers):
+def parse_args(args, group):
     """Like `read_args`, but return `(values, errors)` so callers can add checks of their own."""
     values, errors = {}, []
-    for name, parse in parsers.items():
-        text = args.get(name, "")
-        values[name] = None
+    for param in group:
+        text = args.get(param.name, "")
+        values[param.name] = param.default
         if text == "":
             continue
         try:
-            values[name] = parse(text)
+            values[param.name] = param.parse(text)
         except ValueError as problem:
-            errors.append(field_error(name, str(problem)))
+            errors.append(field_error(param.name, str(problem)))
     return values, errors
 
 
 def invalid_query(errors):
     """The 422 error for query parameters that are wrong."""
     return ApiError(422, "Unprocessable Content", "The query has invalid parameters.", errors)
-
-
-def instant(text):
-    """An ISO-8601 date-time, as epoch milliseconds."""
-    return parse_instant(text)
-
-
-def text(value):
-    """A short identifier such as a site or worker id."""
-    if len(value) > MAX_TEXT_LENGTH:
-        raise ValueError(f"must be at most {MAX_TEXT_LENGTH} characters")
-    return value
-
-
-def number_between(low, high):
-    """A parser for a finite number in `[low, high]`."""
-    def parse(value):
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"must be a number, not {value[:40]!r}") from None
-        if not math.isfinite(number) or not low <= number <= high:
-            raise ValueError(f"must be a number in [{low:g}, {high:g}]")
-        return number
-    return parse
-
-
-def integer_between(low, high):
-    """A parser for an integer in `[low, high]`."""
-    def parse(value):
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"must be an integer, not {value[:40]!r}") from None
-        if not low <= number <= high:
-            raise ValueError(f"must be an integer from {low} to {high}")
-        return number
-    return parse
-
-
-def one_of(*choices):
-    """A parser for one of a fixed set of words."""
-    def parse(value):
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return value
-    return parse

@@ -5,17 +5,7 @@ from dataclasses import dataclass, field
 
 from . import drift, metrics, params, queries, rollups
 from .errors import ApiError, field_error
-
-
-TEN_YEARS_SECONDS = 10 * 365 * 86_400
-
-METRICS_PARAMS = {
-    "from": params.instant,
-    "to": params.instant,
-    "site_id": params.text,
-    "min_confidence": params.number_between(0, 1),
-    "max_gap_seconds": params.number_between(0.001, TEN_YEARS_SECONDS),  # a millisecond at least
-}
+from .params import MAX_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -30,14 +20,14 @@ class MetricsQuery:
     extra: dict = field(default_factory=dict)  # an endpoint's own parameters, parsed alike
 
     @classmethod
-    def from_args(cls, args, default_max_gap_seconds=None, extra_parsers=None):
-        """Read the metrics parameters from query args; a 422 `ApiError` lists every bad one.
+    def from_args(cls, args, default_max_gap_seconds=None, extra=None):
+        """Read `params.METRICS` from query args; a 422 `ApiError` lists every bad one.
 
         `max_gap_seconds` falls back to `default_max_gap_seconds` (the server's setting).
-        `extra_parsers` names further parameters of one endpoint; their values land in `extra`.
+        `extra` holds the `Param`s of one endpoint's own parameters; their values land in `extra`.
         """
-        extra_parsers = extra_parsers or {}
-        values, errors = params.parse_args(args, {**METRICS_PARAMS, **extra_parsers})
+        extra = extra or ()
+        values, errors = params.parse_args(args, (*params.METRICS, *extra))
         if values["from"] is not None and values["to"] is not None and values["from"] > values["to"]:
             errors.append(field_error("from", "must not be later than `to`"))
         if errors:
@@ -49,7 +39,7 @@ class MetricsQuery:
             site_id=values["site_id"],
             min_confidence=values["min_confidence"],
             max_gap_ms=None if gap_seconds is None else round(float(gap_seconds) * 1000),
-            extra={name: values[name] for name in extra_parsers},
+            extra={param.name: values[param.name] for param in extra},
         )
 
     @property
@@ -105,12 +95,8 @@ def events_report(conn, query, window, workers, workstations):
     return metrics.build_report(window, workers, workstations, state_events, units, event_count, query.max_gap_ms)
 
 
-CHART_PARAMS = {
-    "worker_id": params.text,
-    "workstation_id": params.text,
-}
-MAX_BUCKETS = 5000
-BUCKET_PARAMS = {**CHART_PARAMS, "bucket_seconds": params.integer_between(60, 31 * 86_400)}
+# The names api.py's views pass to `MetricsQuery.from_args`.
+CHART_PARAMS, BUCKET_PARAMS, MODEL_PARAMS, DRIFT_PARAMS = params.CHART, params.BUCKETS, params.MODELS, params.DRIFT
 HOUR_MS = metrics.MS_PER_HOUR
 DAY_MS = 24 * HOUR_MS
 
@@ -199,18 +185,6 @@ def single_item(report, kind, item_id):
         if item[id_field] == item_id:
             return {"window": report["window"], kind: item}
     raise ApiError(404, "Not Found", f"No {kind} with id {item_id!r} in this scope.")
-
-
-MODEL_PARAMS = {
-    "low_confidence": params.number_between(0, 1),
-    "bucket_seconds": BUCKET_PARAMS["bucket_seconds"],
-}
-DRIFT_PARAMS = {
-    "recent_seconds": params.number_between(60, 366 * 86_400),
-    "confidence_drop": params.number_between(0, 1),
-    "mix_shift": params.number_between(0, 1),
-    "min_events": params.integer_between(1, 1_000_000),
-}
 
 
 def models_report(conn, query, now_ms, low_threshold):

@@ -126,10 +126,7 @@ def test_drift_thresholds_come_from_the_query_or_the_settings(seeded, make_clien
     assert strict.get("/metrics/drift").get_json()["flagged"] >= 4
 
 
-@pytest.mark.parametrize("path", [
-    "/metrics/models?low_confidence=2", "/metrics/drift?recent_seconds=5",
-    "/metrics/drift?min_events=0", "/metrics/drift?mix_shift=x", "/metrics/models?from=never",
-])
+@pytest.mark.parametrize("path", ["/metrics/drift?mix_shift=x", "/metrics/models?from=never"])
 def test_bad_model_queries_are_422(seeded, path):
     assert_problem(seeded.get(path), 422)
 
