@@ -38,6 +38,8 @@ DAY_MS = 86_400_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _LAST_ORDINAL = date.max.toordinal()
 _MS = timedelta(milliseconds=1)
+_MINUTE_MS = 60_000
+_INF = float("inf")
 _TIME = re.compile(r"([0-9]{2}):([0-9]{2})")
 # Names that load on this host but mean "whatever this machine is set to", not a place.
 _HOST_ZONES = frozenset({"localtime", "posixrules"})
@@ -379,38 +381,30 @@ def _minutes(hhmm):
     return int(hhmm[:2]) * 60 + int(hhmm[3:5])
 
 
-class _WallClock:
-    """Turns wall-clock times of one zone into instants, remembering each answer.
+def _day_clock(offset_of, ordinal):
+    """A function from wall-clock minutes after local midnight of day `ordinal` to instants.
 
-    Shifts that follow one another share their boundaries, so a calendar asks the same
-    time several times; the zone is asked once.
+    The minutes may run into the next day (up to 2 x 1440). A naive time asked of the zone
+    (`offset_of` is its `utcoffset`) has `fold=0`, which gives the offset in force before any
+    transition at that wall-clock time, for a time in a gap as well as for a repeated one.
     """
+    days = (date.fromordinal(ordinal), date.fromordinal(ordinal + 1))
+    midnight_ms = (ordinal - _EPOCH_ORDINAL) * DAY_MS
 
-    def __init__(self, zone):
-        self._offset = zone.utcoffset
-        self._seen = {}
+    def instant_ms(minute):
+        day = days[minute >= MINUTES_PER_DAY]
+        hour, minute_of_hour = divmod(minute % MINUTES_PER_DAY, 60)
+        offset = offset_of(datetime(day.year, day.month, day.day, hour, minute_of_hour))
+        return midnight_ms + minute * _MINUTE_MS - offset // _MS
 
-    def ms(self, ordinal, minute):
-        """The instant of wall-clock `minute` after local midnight of day `ordinal`.
-
-        A naive time asked of the zone has `fold=0`, which gives the offset in force before any
-        transition at that wall-clock time, for a time in a gap as well as for a repeated one.
-        """
-        days, minute = divmod(minute, MINUTES_PER_DAY)
-        key = (ordinal + days, minute)
-        found = self._seen.get(key)
-        if found is None:
-            day = date.fromordinal(key[0])
-            offset = self._offset(datetime(day.year, day.month, day.day, minute // 60, minute % 60))
-            found = self._seen[key] = ((key[0] - _EPOCH_ORDINAL) * 86_400 + minute * 60) * 1000 - offset // _MS
-        return found
+    return instant_ms
 
 
 def _instances(calendar, start_ms, end_ms):
     """Yield `(start, end, name, ordinal, breaks)` for every instance overlapping the range."""
     if end_ms <= start_ms or not calendar.shifts:
         return
-    wall = _WallClock(ZoneInfo(calendar.time_zone)).ms
+    offset_of = ZoneInfo(calendar.time_zone).utcoffset
     plans = _plans(calendar)
     # A local date is within a day of the UTC date, and an instance lasts at most a day of wall
     # clock; the margins cover both, and the overlap test below drops what lies outside.
@@ -418,21 +412,23 @@ def _instances(calendar, start_ms, end_ms):
     last = min(_LAST_ORDINAL - 1, _EPOCH_ORDINAL + end_ms // DAY_MS + 1)
     for ordinal in range(first, last + 1):
         weekday = (ordinal - 1) % 7  # day 1 (0001-01-01) is a Monday
+        wall = None
         for plan in plans:
             if weekday not in plan.weekdays:
                 continue
-            start = wall(ordinal, plan.start)
+            wall = wall or _day_clock(offset_of, ordinal)
+            start = wall(plan.start)
             if start >= end_ms:
                 continue
-            end = wall(ordinal, plan.end)
+            end = wall(plan.end)
             # Only a start inside a spring-forward gap can map past the end: the instance is empty.
             if end <= start_ms or end <= start:
                 continue
             breaks = []
             for break_start, break_end in plan.breaks:
                 # Across a transition a break may reach past its shift; it counts only inside it.
-                s = max(start, wall(ordinal, break_start))
-                e = min(end, wall(ordinal, break_end))
+                s = max(start, wall(break_start))
+                e = min(end, wall(break_end))
                 if e > s:
                     breaks.append((s, e))
             yield start, end, plan.name, ordinal, _merge(sorted(breaks)) if len(breaks) > 1 else breaks
@@ -540,5 +536,5 @@ def contains(planned, ts_ms):
     Ends are included because SPEC counts a product count whose timestamp lies in planned time,
     ends included: a count stamped at the end of a shift still belongs to it.
     """
-    index = bisect_right(planned, (ts_ms, float("inf"))) - 1
+    index = bisect_right(planned, (ts_ms, _INF)) - 1
     return index >= 0 and planned[index][0] <= ts_ms <= planned[index][1]
