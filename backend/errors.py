@@ -55,6 +55,10 @@ def _handle_api_error(error):
 def _handle_http_exception(error):
     # Flask's own 404, 405, 413 and 400 get the same shape as ours; keep Allow on a 405.
     headers = {k: v for k, v in error.get_headers() if k.lower() == "allow"}
+    if error.code == 413:  # Werkzeug's words name neither the limit nor the setting
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return problem_response(413, "Content Too Large", f"The body is larger than {limit} bytes, the most "
+                                                          "this server takes (MAX_BODY_BYTES).")
     return problem_response(error.code, error.name, error.description, headers=headers)
 
 
