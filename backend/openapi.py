@@ -8,6 +8,7 @@ this document.
 
 from . import params
 from .ingest import EVENT_TYPES, MAX_COUNT, MAX_EVENT_ID_LENGTH, MAX_ID_LENGTH, STATE_TYPES
+from .metrics import TIME_STATES
 from .timeutil import MAX_INSTANT_LENGTH
 
 OPENAPI_VERSION = "3.0.3"
@@ -82,7 +83,8 @@ STATE = {"type": "string", "enum": list(STATE_TYPES)}
 CONFIDENCE = _nullable(SHARE)
 MODEL_VERSION = _nullable({"type": "string", "description": "`null` for events without a model version."})
 BUCKET_SECONDS = {"type": "integer", "minimum": params.BUCKET.minimum}
-STATE_SECONDS = dict.fromkeys(["active_seconds", "idle_seconds", "absent_seconds"], SECONDS)
+TIME_STATE = {"type": "string", "enum": list(TIME_STATES), "description": "`unknown`: past the signal horizon."}
+STATE_SECONDS = dict.fromkeys(["active_seconds", "idle_seconds", "absent_seconds", "unknown_seconds"], SECONDS)
 
 
 def _named(kind):
@@ -185,6 +187,7 @@ def _figure_schemas():
             "units": COUNT,
             "units_per_hour": {**RATE, "description": "units / active hours; 0 without active time."},
             "last_state": _nullable(STATE),
+            "state_at_end": _nullable(TIME_STATE),
             "last_seen": _nullable(INSTANT),
             "current_workstation_id": _nullable(STRING),
         }),
@@ -196,7 +199,8 @@ def _figure_schemas():
             "throughput_per_hour": {**RATE, "description": "units / occupied hours."},
         }),
         "FactoryFigures": _object({
-            "total_active_seconds": SECONDS, "total_idle_seconds": SECONDS, "total_units": COUNT,
+            **dict.fromkeys(["total_active_seconds", "total_idle_seconds", "total_unknown_seconds"], SECONDS),
+            "total_units": COUNT,
             "average_production_rate": RATE, "average_utilization_pct": PERCENT,
             **dict.fromkeys(["worker_count", "workstation_count", "event_count"], COUNT),
         }),
@@ -205,7 +209,7 @@ def _figure_schemas():
         "WorkerMetrics": with_window(worker=_ref("WorkerFigures")),
         "WorkstationsMetrics": with_window(workstations=_array(_ref("WorkstationFigures"))),
         "WorkstationMetrics": with_window(workstation=_ref("WorkstationFigures")),
-        "StateInterval": _object({**span, "state": STATE, "workstation_id": STRING, "seconds": SECONDS}),
+        "StateInterval": _object({**span, "state": TIME_STATE, "workstation_id": STRING, "seconds": SECONDS}),
         "Timeline": with_window(workers=_array(_object({**_named("worker"),
                                                         "intervals": _array(_ref("StateInterval"))}))),
         "Bucket": _object({**span, **STATE_SECONDS, "utilization_pct": PERCENT, "units": COUNT}),
