@@ -39,7 +39,8 @@ def default_config():
         "MAX_CONTENT_LENGTH": _env_number("MAX_BODY_BYTES", 8 * 1024 * 1024),
         "CLOCK_SKEW_SECONDS": _env_number("CLOCK_SKEW_SECONDS", 300),
         "MAX_EVENT_AGE_DAYS": _env_number("MAX_EVENT_AGE_DAYS", 400),
-        "STATE_MAX_GAP_SECONDS": _env_number("STATE_MAX_GAP_SECONDS", None, float),
+        # The signal horizon: how long a state holds past its event; 0 means no horizon.
+        "STATE_MAX_GAP_SECONDS": _env_number("STATE_MAX_GAP_SECONDS", 900, float),
         "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN") or None,
         "INGEST_TOKEN": os.environ.get("INGEST_TOKEN") or None,
         # Several edge tokens, comma-separated, so one device can be revoked alone.
@@ -99,8 +100,8 @@ def create_app(test_config=None):
     app.json.sort_keys = False
     ZoneInfo(app.config["FACTORY_TZ"])  # an unknown zone stops start-up with a clear error
     gap = app.config["STATE_MAX_GAP_SECONDS"]
-    if gap is not None and not 0.001 <= gap:
-        raise ValueError(f"STATE_MAX_GAP_SECONDS must be at least 0.001 seconds, not {gap}")
+    if gap is not None and not (gap == 0 or 0.001 <= gap):
+        raise ValueError(f"STATE_MAX_GAP_SECONDS must be 0 (no horizon) or at least 0.001 seconds, not {gap}")
     logs.configure()
 
     db.init_app(app)

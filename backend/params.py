@@ -71,8 +71,9 @@ TO = Param("to", "date-time", "Window end (ISO-8601; between 1970 and 9999 UTC);
 SITE = Param("site_id", "string", "Only this site's events count.", example="plant-north")
 MIN_CONFIDENCE = Param("min_confidence", "number", "Events below it do not count; an event without a "
                                                    "confidence always does.", 0, 1)
-MAX_GAP = Param("max_gap_seconds", "number", "Cap on one state interval for this query (overrides "
-                                             "`STATE_MAX_GAP_SECONDS`).", 0.001, 10 * 365 * DAY_SECONDS)
+MAX_GAP = Param("max_gap_seconds", "number", "Signal horizon: how long a state holds past its event before "
+                                             "the time is unknown; `0` means none (overrides "
+                                             "`STATE_MAX_GAP_SECONDS`).", 0, 10 * 365 * DAY_SECONDS)
 BUCKET = Param("bucket_seconds", "integer", "Bucket size; default an hour (a UTC day over windows longer "
                                             f"than a week). More than {MAX_BUCKETS} buckets over the window "
                                             "is `422`.", 60, 31 * DAY_SECONDS)

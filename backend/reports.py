@@ -23,7 +23,8 @@ class MetricsQuery:
     def from_args(cls, args, default_max_gap_seconds=None, extra=None):
         """Read `params.METRICS` from query args; a 422 `ApiError` lists every bad one.
 
-        `max_gap_seconds` falls back to `default_max_gap_seconds` (the server's setting).
+        `max_gap_seconds` falls back to `default_max_gap_seconds` (the server's setting); `0` or
+        `None` means no signal horizon.
         `extra` holds the `Param`s of one endpoint's own parameters; their values land in `extra`.
         """
         extra = extra or ()
@@ -32,13 +33,15 @@ class MetricsQuery:
             errors.append(field_error("from", "must not be later than `to`"))
         if errors:
             raise params.invalid_query(errors)
-        gap_seconds = values["max_gap_seconds"] or default_max_gap_seconds
+        gap_seconds = values["max_gap_seconds"]
+        if gap_seconds is None:
+            gap_seconds = default_max_gap_seconds
         return cls(
             from_ms=values["from"],
             to_ms=values["to"],
             site_id=values["site_id"],
             min_confidence=values["min_confidence"],
-            max_gap_ms=None if gap_seconds is None else round(float(gap_seconds) * 1000),
+            max_gap_ms=round(gap_seconds * 1000) if gap_seconds else None,
             extra={param.name: values[param.name] for param in extra},
         )
 

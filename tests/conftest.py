@@ -38,7 +38,7 @@ def config(tmp_path, clock):
         "INGEST_TOKEN": None,
         "ALLOW_SEED": True,
         "SEED_IF_EMPTY": False,
-        "STATE_MAX_GAP_SECONDS": None,
+        "STATE_MAX_GAP_SECONDS": 0,  # no signal horizon unless a test sets one
     }
 
 

@@ -28,8 +28,9 @@ def test_worked_example_of_the_readme(example):
     w1, w2 = workers["workers"]
     assert w1 == {
         "worker_id": "W1", "name": "W1", "active_seconds": 6300, "idle_seconds": 900, "absent_seconds": 0,
-        "utilization_pct": 87.5, "units": 8, "units_per_hour": 4.57, "last_state": "absent",
-        "last_seen": "2026-01-15T10:00:00Z", "current_workstation_id": "S1",
+        "unknown_seconds": 0, "utilization_pct": 87.5, "units": 8, "units_per_hour": 4.57,
+        "last_state": "absent", "last_seen": "2026-01-15T10:00:00Z", "current_workstation_id": "S1",
+        "state_at_end": "absent",
     }
     assert (w2["active_seconds"], w2["idle_seconds"], w2["absent_seconds"]) == (3600, 0, 1800)
     assert w2["utilization_pct"] == 100
@@ -40,7 +41,7 @@ def test_worked_example_of_the_readme(example):
 
     factory = example.get("/metrics/factory").get_json()["factory"]
     assert factory == {
-        "total_active_seconds": 9900, "total_idle_seconds": 900, "total_units": 8,
+        "total_active_seconds": 9900, "total_idle_seconds": 900, "total_unknown_seconds": 0, "total_units": 8,
         "average_production_rate": 2.91, "average_utilization_pct": 93.75,
         "worker_count": 2, "workstation_count": 1, "event_count": 8,
     }
@@ -175,6 +176,22 @@ def test_every_metrics_response_carries_the_window(example):
         assert set(example.get(path).get_json()["window"]) == {"from", "to", "seconds"}
 
 
-def test_a_gap_cap_setting_below_a_millisecond_stops_start_up(make_client):
+def test_a_horizon_setting_below_a_millisecond_stops_start_up(make_client):
     with pytest.raises(ValueError, match="STATE_MAX_GAP_SECONDS"):
-        make_client(STATE_MAX_GAP_SECONDS=0)
+        make_client(STATE_MAX_GAP_SECONDS=0.0001)
+
+
+def test_the_signal_horizon_is_900_seconds_unless_set_and_0_turns_it_off(make_client, monkeypatch):
+    from backend.app import default_config
+
+    monkeypatch.delenv("STATE_MAX_GAP_SECONDS", raising=False)
+    assert default_config()["STATE_MAX_GAP_SECONDS"] == 900
+    timeline = (event("2026-01-15T08:00:00Z"), event("2026-01-15T12:00:00Z", event_type="idle"))
+    default = make_client(STATE_MAX_GAP_SECONDS=900)
+    post_events(default, *timeline, status=201)
+    worker = default.get("/metrics/workers/W1").get_json()["worker"]
+    assert (worker["active_seconds"], worker["unknown_seconds"]) == (900, 13500)
+    assert default.get("/metrics/workers/W1?max_gap_seconds=0").get_json()["worker"]["active_seconds"] == 14400
+    off = make_client(STATE_MAX_GAP_SECONDS=0)
+    post_events(off, *timeline, status=201)
+    assert off.get("/metrics/workers/W1").get_json()["worker"]["unknown_seconds"] == 0

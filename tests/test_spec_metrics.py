@@ -14,13 +14,14 @@ from tests.helpers import (METRICS_LIST_PATHS, assert_figures, assert_problem, a
 
 WORKER_FIGURES = {
     "worker_id", "name", "active_seconds", "idle_seconds", "absent_seconds", "utilization_pct",
-    "units", "units_per_hour", "last_state", "last_seen", "current_workstation_id",
+    "unknown_seconds", "units", "units_per_hour", "last_state", "last_seen", "current_workstation_id",
+    "state_at_end",
 }
 STATION_FIGURES = {
     "workstation_id", "name", "occupancy_seconds", "utilization_pct", "units", "throughput_per_hour",
 }
 FACTORY_FIGURES = {
-    "total_active_seconds", "total_idle_seconds", "total_units", "average_production_rate",
+    "total_active_seconds", "total_idle_seconds", "total_unknown_seconds", "total_units", "average_production_rate",
     "average_utilization_pct", "worker_count", "workstation_count", "event_count",
 }
 ZERO_FACTORY = dict.fromkeys(FACTORY_FIGURES, 0)
@@ -251,10 +252,12 @@ MIXED_TIMELINE = [
 MIXED_WORKERS = {
     "W1": {"worker_id": "W1", "name": "W1", "active_seconds": 10800, "idle_seconds": 1800,
            "absent_seconds": 1800, "utilization_pct": 85.71, "units": 3, "units_per_hour": 1.0,
-           "last_state": "working", "last_seen": at("11:30"), "current_workstation_id": "S2"},
+           "last_state": "working", "last_seen": at("11:30"), "current_workstation_id": "S2",
+           "unknown_seconds": 0, "state_at_end": "working"},
     "W2": {"worker_id": "W2", "name": "W2", "active_seconds": 6300, "idle_seconds": 1800,
            "absent_seconds": 4500, "utilization_pct": 77.78, "units": 3, "units_per_hour": 1.71,
-           "last_state": "absent", "last_seen": at("10:45"), "current_workstation_id": "S1"},
+           "last_state": "absent", "last_seen": at("10:45"), "current_workstation_id": "S1",
+           "unknown_seconds": 0, "state_at_end": "absent"},
 }
 MIXED_STATIONS = {
     "S1": {"workstation_id": "S1", "name": "S1", "occupancy_seconds": 10800, "utilization_pct": 75.0,
@@ -263,7 +266,7 @@ MIXED_STATIONS = {
            "units": 1, "throughput_per_hour": 2.0},
 }
 MIXED_FACTORY = {
-    "total_active_seconds": 17100, "total_idle_seconds": 3600, "total_units": 6,
+    "total_active_seconds": 17100, "total_idle_seconds": 3600, "total_unknown_seconds": 0, "total_units": 6,
     "average_production_rate": 1.26, "worker_count": 2, "workstation_count": 2, "event_count": 11,
 }
 MIXED_AVERAGE_UTILIZATION = (100 * 10800 / 12600 + 100 * 6300 / 8100) / 2  # 81.746...
