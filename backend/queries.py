@@ -5,8 +5,10 @@ Metric reads share one scope clause: an optional `site_id` and an optional `min_
 """
 
 import functools
+import json
 from itertools import chain
 
+from . import calendars
 from .metrics import MS_PER_HOUR
 from .timeutil import format_instant
 
@@ -206,6 +208,29 @@ BUMP_GENERATION_SQL = "UPDATE data_version SET generation = generation + 1"
 GENERATION_SQL = "SELECT generation FROM data_version"
 SITES_SQL = "SELECT DISTINCT site_id FROM site_members ORDER BY site_id"
 
+# The floor's setup (SPEC §5, "Sites, shifts and planned time"): the factory calendar, sites,
+# each workstation's site and target. Shifts are stored as the JSON `calendars` reads back.
+FACTORY_CALENDAR_SQL = "SELECT time_zone, shifts FROM factory_calendar WHERE id = 1"
+SAVE_FACTORY_CALENDAR_SQL = "INSERT OR REPLACE INTO factory_calendar (id, time_zone, shifts) VALUES (1, ?, ?)"
+CONFIGURED_SITES_SQL = "SELECT site_id, name, time_zone, shifts FROM sites ORDER BY site_id"
+SITE_SQL = "SELECT site_id, name, time_zone, shifts FROM sites WHERE site_id = ?"
+SAVE_SITE_SQL = "INSERT OR REPLACE INTO sites (site_id, name, time_zone, shifts) VALUES (?, ?, ?, ?)"
+KNOWN_SITE_SQL = """
+SELECT 1 FROM sites WHERE site_id = :site_id
+UNION ALL SELECT 1 FROM site_members WHERE site_id = :site_id
+LIMIT 1
+"""
+WORKSTATION_SETUP_SQL = """
+SELECT workstation_id, name, site_id, target_units_per_hour FROM workstations ORDER BY workstation_id
+"""
+ONE_WORKSTATION_SQL = """
+SELECT workstation_id, name, site_id, target_units_per_hour FROM workstations WHERE workstation_id = ?
+"""
+SET_WORKSTATION_SQL = """
+UPDATE workstations SET name = ?, site_id = ?, target_units_per_hour = ? WHERE workstation_id = ?
+"""
+ONE_WORKER_SQL = "SELECT worker_id, name FROM workers WHERE worker_id = ?"
+
 EVENT_COLUMNS = """
 id, event_id, ts_ms, worker_id, workstation_id, event_type,
 confidence, count, model_version, site_id, received_at_ms
@@ -370,8 +395,114 @@ def model_series(conn, scope, start_ms, end_ms, bucket_ms):
 
 
 def list_sites(conn):
-    """Every site id that appears in the events."""
-    return [row[0] for row in conn.execute(SITES_SQL)]
+    """Every site: `{site_id: Site}` of those configured and those that appear in the events,
+    sorted by id. A site known only from events is named by its id and runs on the factory's
+    calendar (no zone, no shifts of its own)."""
+    found = {row[0]: calendars.Site(row[0]) for row in conn.execute(SITES_SQL)}
+    for site_id, name, time_zone, shifts in conn.execute(CONFIGURED_SITES_SQL):
+        found[site_id] = _site(name, time_zone, shifts)
+    return dict(sorted(found.items()))
+
+
+def get_site(conn, site_id):
+    """The `Site` with this id: configured, or known from the events (named by its id); `None` if neither."""
+    row = conn.execute(SITE_SQL, (site_id,)).fetchone()
+    if row is not None:
+        return _site(row[1], row[2], row[3])
+    return calendars.Site(site_id) if site_known(conn, site_id) else None
+
+
+def site_known(conn, site_id):
+    """Whether a site is configured or appears in the events."""
+    return conn.execute(KNOWN_SITE_SQL, {"site_id": site_id}).fetchone() is not None
+
+
+def save_site(conn, site_id, site):
+    """Store a site (a `calendars.Site`), replacing any earlier one with this id.
+
+    Runs inside the caller's write transaction and moves the data version on, so every
+    metrics ETag changes (a site's calendar changes planned time).
+    """
+    shifts = None if site.shifts is None else json.dumps(calendars.site_json(site)["shifts"])
+    conn.execute(SAVE_SITE_SQL, (site_id, site.name, site.time_zone, shifts))
+    conn.execute(BUMP_GENERATION_SQL)
+
+
+def load_calendar(conn, default_time_zone):
+    """The factory calendar (`calendars.Calendar`); before any is stored: `default_time_zone`
+    and no shifts, so nothing is planned."""
+    row = conn.execute(FACTORY_CALENDAR_SQL).fetchone()
+    if row is None:
+        return calendars.Calendar(default_time_zone, ())
+    return calendars.Calendar(row[0], _shifts(row[1]))
+
+
+def save_calendar(conn, calendar):
+    """Store the factory calendar (a `calendars.Calendar`) inside the caller's write transaction,
+    and move the data version on."""
+    stored = calendars.calendar_json(calendar)
+    conn.execute(SAVE_FACTORY_CALENDAR_SQL, (stored["time_zone"], json.dumps(stored["shifts"])))
+    conn.execute(BUMP_GENERATION_SQL)
+
+
+def _site(name, time_zone, shifts):
+    return calendars.Site(name, time_zone, None if shifts is None else _shifts(shifts))
+
+
+def _shifts(text):
+    """Stored shifts (JSON written by `save_calendar` or `save_site`) as a tuple of `Shift`s."""
+    calendar, errors = calendars.parse_calendar({"time_zone": "UTC", "shifts": json.loads(text)}, "UTC")
+    if errors:  # only a hand-edited database gets here; its shifts are not to be guessed at
+        raise ValueError(f"stored shifts are not valid: {errors}")
+    return calendar.shifts
+
+
+def workstation_setup(conn):
+    """`{workstation_id: (name, site_id, target_units_per_hour)}` of every registered workstation."""
+    return {row[0]: (row[1], row[2], row[3]) for row in conn.execute(WORKSTATION_SETUP_SQL)}
+
+
+def get_workstation(conn, workstation_id):
+    """`{"workstation_id", "name", "site_id", "target_units_per_hour"}`, or `None` when not registered."""
+    row = conn.execute(ONE_WORKSTATION_SQL, (workstation_id,)).fetchone()
+    return None if row is None else workstation_json(*row)
+
+
+def workstation_json(workstation_id, name, site_id, target_units_per_hour):
+    """A workstation as `GET /workstations` lists it."""
+    return {"workstation_id": workstation_id, "name": name, "site_id": site_id,
+            "target_units_per_hour": target_units_per_hour}
+
+
+KEEP = object()  # `set_workstation`: leave this member as it is
+
+
+def set_workstation(conn, workstation_id, name=KEEP, site_id=KEEP, target_units_per_hour=KEEP):
+    """Change a registered workstation's `name`, `site_id` (`None`: the factory calendar) and
+    `target_units_per_hour` (`None`: no target); members left at `KEEP` stay as they are.
+
+    Runs inside the caller's write transaction and moves the data version on. Returns the
+    workstation as `get_workstation` gives it, or `None` (nothing changed) when it is not registered.
+    """
+    current = get_workstation(conn, workstation_id)
+    if current is None:
+        return None
+    changed = {**current, **{key: value for key, value in (
+        ("name", name), ("site_id", site_id), ("target_units_per_hour", target_units_per_hour)) if value is not KEEP}}
+    conn.execute(SET_WORKSTATION_SQL, (changed["name"], changed["site_id"], changed["target_units_per_hour"],
+                                       workstation_id))
+    conn.execute(BUMP_GENERATION_SQL)
+    return changed
+
+
+def set_worker_name(conn, worker_id, name):
+    """Rename a registered worker inside the caller's write transaction and move the data version
+    on. Returns `{"worker_id", "name"}`, or `None` (nothing changed) when it is not registered."""
+    if conn.execute(ONE_WORKER_SQL, (worker_id,)).fetchone() is None:
+        return None
+    conn.execute(NAME_WORKER_SQL, (name, worker_id))
+    conn.execute(BUMP_GENERATION_SQL)
+    return {"worker_id": worker_id, "name": name}
 
 
 def window_event_count(conn, scope, start_ms, end_ms):
