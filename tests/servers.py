@@ -11,7 +11,10 @@ import urllib.error
 import urllib.request
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "backend.app:create_app()"]
+# What `make run` serves with, after `$(BIN)/gunicorn` (the Makefile's `run` target; a test holds
+# the two equal). The tests run it with this interpreter: `python -m gunicorn` is that program.
+SERVE_ARGS = ["-c", "gunicorn.conf.py", "backend.app:create_app()"]
+GUNICORN = [sys.executable, "-m", "gunicorn", *SERVE_ARGS]
 DEV_SERVER = [sys.executable, "-m", "backend"]
 
 

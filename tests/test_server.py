@@ -1,12 +1,19 @@
 """The real servers on 127.0.0.1: gunicorn with several workers on one file, and `python -m backend`."""
 
+import json
+import os
+import runpy
+import socket
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from backend import seed
-from tests.servers import DEV_SERVER, GUNICORN, Server, request
+from tests.servers import DEV_SERVER, GUNICORN, REPO_ROOT, Server, request
+
+EVENT = {"timestamp": "2026-01-15T10:00:00Z", "worker_id": "W1", "workstation_id": "S1",
+         "event_type": "working", "event_id": "e1"}
 
 
 @pytest.fixture
@@ -58,24 +65,8 @@ def test_python_m_backend_serves_api_and_dashboard(serve):
     assert status == 404 and body["status"] == 404
 
 
-def test_gunicorn_sets_what_the_app_built_apart_from_full_collections_before_forking():
-    import gc
-    import runpy
-
-    from tests.servers import REPO_ROOT
-
-    settings = runpy.run_path(f"{REPO_ROOT}/gunicorn.conf.py")
-    assert settings["preload_app"] is True  # the app exists before the fork
-    before = gc.get_freeze_count()
-    try:
-        settings["pre_fork"](None, None)
-        assert gc.get_freeze_count() > before
-    finally:
-        gc.unfreeze()
-
-
-def test_a_body_too_large_to_read_still_gets_its_413_from_gunicorn(serve):
-    # The body is refused unread: gunicorn's own close drains it, so the answer is not lost to a reset.
+def test_a_body_too_large_to_read_still_gets_its_413(serve):
+    # The body is refused unread: the server drains it, so the answer is not lost to a reset.
     base = serve(MAX_BODY_BYTES="1000").base
     events = [{"timestamp": "2026-01-15T10:00:00Z", "worker_id": "W1", "workstation_id": "S1",
                "event_type": "working", "event_id": f"e{number}"} for number in range(500)]
@@ -83,3 +74,65 @@ def test_a_body_too_large_to_read_still_gets_its_413_from_gunicorn(serve):
     assert status == 413, body
     status, body = request(base, "/events", events[:1])
     assert status == 201, body
+
+
+def test_an_answer_given_before_the_body_arrives_reaches_the_client(serve):
+    port = serve(INGEST_TOKEN="secret").port
+    body = json.dumps({"events": [EVENT] * 300}).encode()
+    head = (b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        # No token: the 401 is given before the body is read, while most of it is still to come.
+        client.sendall(head + body[:2000])
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += client.recv(65536)
+        client.sendall(body[2000:])
+        while chunk := client.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n\r\n")
+    assert status_line.startswith(b"HTTP/1.1 401 ")
+    assert json.loads(rest)["status"] == 401
+
+
+def database_handles(pid, database_path):
+    """How many open files of process `pid` are the database file itself (one per connection)."""
+    folder = f"/proc/{pid}/fd"
+    handles = 0
+    for fd in os.listdir(folder):
+        try:
+            handles += os.readlink(f"{folder}/{fd}") == os.path.realpath(database_path)
+        except OSError:
+            pass  # closed since it was listed
+    return handles
+
+
+def worker_pids(pid):
+    """The processes whose parent is `pid`."""
+    children = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    children.append(int(entry))
+        except OSError:
+            pass  # ended since it was listed
+    return children
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="open files are read from /proc")
+def test_each_server_thread_keeps_at_most_one_database_connection(tmp_path):
+    threads = runpy.run_path(f"{REPO_ROOT}/gunicorn.conf.py")["threads"]
+    server = Server(tmp_path / "server", WEB_CONCURRENCY="2").start()
+    try:
+        # Far more requests at once than threads, so every thread of both workers serves some.
+        with ThreadPoolExecutor(max_workers=4 * threads) as pool:
+            answers = list(pool.map(lambda _: request(server.base, "/health")[0], range(16 * threads)))
+        assert answers == [200] * (16 * threads)
+        workers = worker_pids(server.process.pid)
+        assert len(workers) == 2
+        handles = [database_handles(pid, server.database_path) for pid in workers]
+        assert all(1 <= count <= threads for count in handles), handles
+        assert database_handles(server.process.pid, server.database_path) == 0  # none kept from before the fork
+    finally:
+        server.stop()
