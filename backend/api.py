@@ -2,11 +2,11 @@
 
 import functools
 import hmac
-import json
 import sqlite3
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, make_response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import ingest, openapi, params, queries, reports, seed
 from .db import get_db
@@ -59,21 +59,22 @@ def refuse_foreign_writes():
 
 
 def json_body():
-    """The request body as JSON (Python's own `json`); a 400 `ApiError` when it is not valid JSON.
+    """The request body as JSON, read by `ingest.read_json`; a 400 `ApiError` when it is not JSON.
 
-    `NaN` and `Infinity` are not JSON and are refused. Integers of any size are read exactly.
+    A body over `MAX_CONTENT_LENGTH` is a 413 however it is sent.
     """
     data = request.get_data(cache=False)
+    limit = request.max_content_length
+    # Werkzeug refuses a Content-Length over the limit unread, but stops a chunked body at the
+    # limit as if it ended there; one byte more from the server's stream tells that it went on.
+    if limit is not None and len(data) >= limit and request.content_length is None and request.input_stream.read(1):
+        raise RequestEntityTooLarge()
     try:
-        return json.loads(data, parse_constant=_reject_constant)
+        return ingest.read_json(data)
     except RecursionError:
         raise ApiError(400, "Bad Request", "The JSON body is nested too deeply.") from None
     except ValueError as problem:  # also UnicodeDecodeError and json.JSONDecodeError
         raise ApiError(400, "Bad Request", f"The body is not valid JSON: {problem}") from None
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not a JSON number")
 
 
 @bp.get("/health")
@@ -89,7 +90,9 @@ def health():
 def post_events():
     require_token("INGEST_TOKENS")
     raw_events = ingest.events_from_body(json_body(), current_app.config["MAX_BATCH"])
-    summary = ingest.ingest(get_db(), raw_events, now_ms(), current_app.config["CLOCK_SKEW_SECONDS"] * 1000)
+    config = current_app.config
+    summary = ingest.ingest(get_db(), raw_events, now_ms(), config["CLOCK_SKEW_SECONDS"] * 1000,
+                            config["MAX_EVENT_AGE_DAYS"] * queries.DAY_MS)
     if summary["accepted"] or not summary["rejected"]:
         return jsonify(summary), 201 if summary["accepted"] else 200
     raise ApiError(422, "Unprocessable Content", "No event was accepted; see `results` for the reasons.",

@@ -1,7 +1,10 @@
 """Taking events in (SPEC §3-4): validate each event on its own, then store the new ones at once."""
 
+import json
 import math
 import sqlite3
+import unicodedata
+from collections import Counter
 from typing import NamedTuple
 
 from . import metrics, queries, rollups
@@ -15,7 +18,18 @@ MAX_ID_LENGTH = 64
 MAX_EVENT_ID_LENGTH = 128
 # A single camera event counting more units than this is a fault, and sums must stay in 64 bits.
 MAX_COUNT = 1_000_000_000
-NOT_STORABLE = "must be valid Unicode text (it holds an unpaired surrogate)"
+REPEATED = "appears more than once"
+# Characters ids and labels must not hold, by Unicode category: invisible, or not text at all, so
+# two ids that look the same would be two workers. Unassigned code points (`Cn`) are let through,
+# as a newer Unicode may have assigned them; its noncharacters are not.
+FORBIDDEN_CATEGORIES = {
+    "Cc": "a control character",
+    "Cf": "an invisible format character",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Cs": "an unpaired surrogate, which is not Unicode text",  # JSON can carry "\ud800"; UTF-8 cannot
+    "Co": "a private-use character",
+}
 
 
 class NewEvent(NamedTuple):
@@ -41,9 +55,46 @@ class NewEvent(NamedTuple):
         return (self.worker_id, self.ts_ms, self.workstation_id, self.event_type, self.count)
 
 
+class RepeatedKeys(dict):
+    """A JSON object that named some key more than once; `repeated` lists those keys in order."""
+
+    def __init__(self, pairs):
+        super().__init__(pairs)
+        self.repeated = [key for key, times in Counter(key for key, _ in pairs).items() if times > 1]
+
+
+def read_json(data):
+    """Parse a body of events (bytes or text) with Python's own `json`, for every way in.
+
+    `NaN` and `Infinity` are not JSON and raise `ValueError`, as malformed JSON does; integers of
+    any size are read exactly. An object that names a key twice comes back as `RepeatedKeys`:
+    such JSON is ambiguous (readers differ on which value wins), so it is refused, never read
+    as the last value.
+    """
+    return json.loads(data, parse_constant=_reject_constant, object_pairs_hook=_json_object)
+
+
+def _json_object(pairs):
+    obj = dict(pairs)
+    return obj if len(obj) == len(pairs) else RepeatedKeys(pairs)
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def events_from_body(body, max_batch):
-    """The list of raw events in a request body: one object, an array, or `{"events": [...]}`."""
+    """The list of raw events in a request body: one object, an array, or `{"events": [...]}`.
+
+    A repeated key in the `{"events": [...]}` wrapper is a `422` for the whole request; one
+    inside an event object rejects that event alone (`validate_event`).
+    """
     if isinstance(body, dict) and "events" in body:
+        if isinstance(body, RepeatedKeys):
+            raise ApiError(422, "Unprocessable Content",
+                           "The body names a key more than once, so it is ambiguous: "
+                           f"{', '.join(map(repr, body.repeated))}.",
+                           [field_error(key, REPEATED) for key in body.repeated])
         events = body["events"]
         if not isinstance(events, list):
             raise ApiError(422, "Unprocessable Content", "`events` must be an array of event objects.",
@@ -64,20 +115,28 @@ def events_from_body(body, max_batch):
     return events
 
 
-def validate_event(raw, now_ms, skew_ms):
-    """Check one raw event; return `(NewEvent, [])` or `(None, errors)` listing every problem."""
+def validate_event(raw, now_ms, skew_ms, max_age_ms=None):
+    """Check one raw event; return `(NewEvent, [])` or `(None, errors)` listing every problem.
+
+    `skew_ms` and `max_age_ms` bound how far after and before `now_ms` its timestamp may lie
+    (`max_age_ms=None`: no bound but 1970). A key the object names twice is an error on that
+    field, whatever the field; objects nested deeper are not looked into.
+    """
     if not isinstance(raw, dict):
         return None, [field_error(None, "an event must be a JSON object")]
-    errors = []
+    repeated = getattr(raw, "repeated", [])
+    errors = [field_error(name, REPEATED) for name in repeated]
 
     def check(name, checker, *args):
+        if name in repeated:
+            return None
         try:
             return checker(raw.get(name), *args)
         except ValueError as problem:
             errors.append(field_error(name, str(problem)))
             return None
 
-    ts_ms = check("timestamp", _timestamp, now_ms, skew_ms)
+    ts_ms = check("timestamp", _timestamp, now_ms, skew_ms, max_age_ms)
     worker_id = check("worker_id", _identifier)
     workstation_id = check("workstation_id", _identifier)
     event_type = check("event_type", _event_type)
@@ -92,21 +151,14 @@ def validate_event(raw, now_ms, skew_ms):
                     confidence, count, model_version, site_id), []
 
 
-def _storable(text):
-    """Whether text can be stored: JSON may carry a lone surrogate (`"\\ud800"`), UTF-8 cannot."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _timestamp(value, now_ms, skew_ms):
+def _timestamp(value, now_ms, skew_ms, max_age_ms):
     if value is None:
         raise ValueError("is required")
     ts_us = parse_instant_us(value)
     if ts_us > (now_ms + skew_ms) * 1000:
         raise ValueError(f"lies more than {skew_ms // 1000} seconds in the future")
+    if max_age_ms is not None and ts_us < (now_ms - max_age_ms) * 1000:
+        raise ValueError(f"lies more than {max_age_ms / queries.DAY_MS:g} days in the past (a camera clock reset?)")
     return ts_us // 1000
 
 
@@ -117,13 +169,7 @@ def _identifier(value):
         value = str(value)
     if not isinstance(value, str):
         raise ValueError("must be a string (or an integer)")
-    if not value.strip():
-        raise ValueError("must not be empty")
-    if len(value) > MAX_ID_LENGTH:
-        raise ValueError(f"must be at most {MAX_ID_LENGTH} characters")
-    if not _storable(value):
-        raise ValueError(NOT_STORABLE)
-    return value
+    return _text(value, MAX_ID_LENGTH, "must not be empty")
 
 
 def _event_type(value):
@@ -165,25 +211,43 @@ def _optional_text(value, max_length):
         return None
     if not isinstance(value, str):
         raise ValueError("must be a string")
-    if not value:
-        raise ValueError("must not be empty (leave it out instead)")
+    return _text(value, max_length, "must not be empty (leave it out instead)")
+
+
+def _text(value, max_length, empty_message):
+    """The rule of every id and label: Unicode NFC, no invisible characters, no whitespace at
+    either end, at most `max_length` characters once normalised. Case is kept: `W1` is not `w1`."""
+    value = unicodedata.normalize("NFC", value)
+    if not value.strip():
+        raise ValueError(empty_message)
     if len(value) > max_length:
         raise ValueError(f"must be at most {max_length} characters")
-    if not _storable(value):
-        raise ValueError(NOT_STORABLE)
+    if not value.isprintable():  # printable: no category C or Z character but the space
+        for char in value:
+            kind = FORBIDDEN_CATEGORIES.get(unicodedata.category(char)) or _noncharacter(char)
+            if kind:
+                name = unicodedata.name(char, "")
+                raise ValueError(f"must not hold U+{ord(char):04X}{' ' + name if name else ''}, {kind}")
+    if value != value.strip():
+        raise ValueError("must not begin or end with whitespace")
     return value
 
 
-def ingest(conn, raw_events, now_ms, skew_ms):
+def _noncharacter(char):
+    code = ord(char)
+    return "a noncharacter" if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE else None
+
+
+def ingest(conn, raw_events, now_ms, skew_ms, max_age_ms=None):
     """Validate and store a batch; return the summary and per-event results of SPEC §4.
 
     Every valid event is stored in one transaction with the others, or the request fails as a
-    whole (`503`, nothing kept).
+    whole (`503`, nothing kept). `skew_ms` and `max_age_ms` are as for `validate_event`.
     """
     results = []
     valid = []  # (event, its result) of each valid event
     for index, raw in enumerate(raw_events):
-        event, errors = validate_event(raw, now_ms, skew_ms)
+        event, errors = validate_event(raw, now_ms, skew_ms, max_age_ms)
         result = {"index": index, "status": "rejected", "errors": errors}
         results.append(result)
         if event is not None:

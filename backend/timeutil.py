@@ -1,22 +1,44 @@
-"""Instants: ISO-8601 text in, integer UTC epoch milliseconds inside, ISO-8601 `Z` text out."""
+"""Instants: RFC 3339 text in, integer UTC epoch milliseconds inside, ISO-8601 `Z` text out."""
 
-from datetime import datetime, timedelta, timezone
+import re
+from datetime import UTC, datetime, timedelta
 
-from dateutil.parser import isoparse
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-MICROSECOND = timedelta(microseconds=1)
 MAX_INSTANT_LENGTH = 64
+EXAMPLE = "2026-01-15T10:00:00Z"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 # Instants from 1970 to the end of 9999 UTC: every one of them can be written back out.
-LATEST_US = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc) - EPOCH) // MICROSECOND
+LATEST_US = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // MICROSECOND
+OUT_OF_RANGE = "must lie between 1970-01-01 and 9999-12-31 UTC: {!r}"
+
+# RFC 3339 §5.6 `date-time`, with the offset optional (none means UTC) and one space allowed for
+# the `T`, as §5.6 permits. `T` and `Z` may be lower case (§5.6 NOTE). `[0-9]`, not `\d`, which
+# would take other scripts' digits.
+RFC3339 = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:[Zz]|([+-]([0-9]{2}):([0-9]{2})))?"
+)
+
+# Why a common text that is not RFC 3339 is refused, so a sender learns what to change.
+NOT_RFC3339 = [
+    (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"), "a date alone has no time of day"),
+    (re.compile(r"[0-9]{4}-?[Ww][0-9]{2}.*"), "week dates are not taken"),
+    (re.compile(r"[0-9]{4}-?[0-9]{3}(?:[Tt ].*)?"), "ordinal dates are not taken"),
+    (re.compile(r"[0-9]{8}(?:[Tt ].*)?"), "the basic form without dashes and colons is not taken"),
+    (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?:[^:0-9].*)?"), "the seconds are missing"),
+    (re.compile(r".*[0-9]{2}:[0-9]{2}:[0-9]{2},[0-9].*"), "a fraction of a second is written after a `.`"),
+    (re.compile(r".*[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?[+-](?:[0-9]{1,2}|[0-9]{3,4}|[0-9]:[0-9]{2})"),
+     "an offset is written `+HH:MM`"),
+]
 
 
 def parse_instant(text):
-    """Parse an ISO-8601 string into UTC epoch milliseconds (finer digits are dropped).
+    """Parse an RFC 3339 date-time string into UTC epoch milliseconds (finer digits are dropped).
 
-    An explicit offset (`Z`, `+02:00`) is honoured; a time without one is UTC. Raises
-    `ValueError` with a message fit for a client when the value is not an ISO-8601 string
-    or lies outside 1970-9999 UTC.
+    Takes date, `T` (or one space), `HH:MM:SS`, an optional fraction and an optional offset
+    (`Z`, `+02:00`); a time without an offset is UTC. Raises `ValueError` with a message fit for
+    a client for anything else (a date alone, week or ordinal dates, `24:00`, leap seconds, the
+    basic form) and for instants outside 1970-9999 UTC.
     """
     return parse_instant_us(text) // 1000
 
@@ -24,26 +46,39 @@ def parse_instant(text):
 def parse_instant_us(text):
     """Like `parse_instant`, in epoch microseconds: for comparisons that must see every digit."""
     if not isinstance(text, str):
-        raise ValueError("must be an ISO-8601 date-time string")
+        raise ValueError(f"must be an RFC 3339 date-time string, such as {EXAMPLE}")
     if not text or len(text) > MAX_INSTANT_LENGTH:
-        raise ValueError(f"must be an ISO-8601 date-time string of at most {MAX_INSTANT_LENGTH} characters")
+        raise ValueError(f"must be an RFC 3339 date-time string of at most {MAX_INSTANT_LENGTH} characters")
+    parts = RFC3339.fullmatch(text)
+    if parts is None:
+        raise ValueError(_why_not(text))
+    day, hour, minute, second, fraction, offset, offset_hour, offset_minute = parts.groups()
+    # Two-digit fields compare as text, which spares converting them.
+    if hour == "24":
+        raise ValueError(f"has 24:00, which is not a time of day (write 00:00 of the next day): {text!r}")
+    if second == "60":
+        raise ValueError(f"has a leap second (:60), which is not taken: {text!r}")
+    if hour > "23" or minute > "59" or second > "59":
+        raise ValueError(f"is not a time of day (00:00:00 to 23:59:59): {text!r}")
+    if offset and (offset_hour > "23" or offset_minute > "59"):
+        raise ValueError(f"has an offset beyond ±23:59: {text!r}")
+    # The checked parts, in the form `fromisoformat` reads; it checks the calendar date.
+    fraction = (fraction or "")[:6].ljust(6, "0")
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(f"{day}T{hour}:{minute}:{second}.{fraction}{offset or '+00:00'}")
     except ValueError:
-        # fromisoformat covers the common forms; dateutil covers the rest of ISO-8601.
-        try:
-            moment = isoparse(text)
-        except (ValueError, OverflowError):
-            raise ValueError(f"is not an ISO-8601 date-time: {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    try:
-        micros = (moment - EPOCH) // MICROSECOND
-    except OverflowError:
-        micros = -1
+        raise ValueError(OUT_OF_RANGE.format(text) if day < "0001" else f"is not a calendar date: {text!r}") from None
+    micros = (moment - EPOCH) // MICROSECOND
     if not 0 <= micros <= LATEST_US:
-        raise ValueError(f"must lie between 1970-01-01 and 9999-12-31 UTC: {text!r}")
+        raise ValueError(OUT_OF_RANGE.format(text))
     return micros
+
+
+def _why_not(text):
+    for pattern, reason in NOT_RFC3339:
+        if pattern.fullmatch(text):
+            return f"is not an RFC 3339 date-time ({reason}): {text!r}"
+    return f"is not an RFC 3339 date-time (such as {EXAMPLE}): {text!r}"
 
 
 def format_instant(ms):
@@ -51,5 +86,5 @@ def format_instant(ms):
     if ms is None:
         return None
     seconds, millis = divmod(int(ms), 1000)
-    text = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    text = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"

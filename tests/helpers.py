@@ -88,3 +88,29 @@ def assert_figures(item, **expected):
     """Each named figure of `item` equals its expected value (numbers compared exactly)."""
     actual = {name: item[name] for name in expected}
     assert actual == expected
+
+
+# Hostile input: bodies written as raw JSON text, and the check that a refusal stored nothing.
+
+def post_raw(client, text, **kwargs):
+    """POST `text` (str or bytes, taken as is) to `/events` as JSON; return the response."""
+    return client.post("/events", data=text, content_type="application/json", **kwargs)
+
+
+def post_chunked(client, data, **kwargs):
+    """POST `data` to `/events` with `Transfer-Encoding: chunked`, as a server hands it on.
+
+    A WSGI server that reads chunked bodies itself says so with `wsgi.input_terminated`, and
+    the `Content-Length` the test client would add does not count beside `chunked`.
+    """
+    import io
+
+    return client.post("/events", input_stream=io.BytesIO(data), content_type="application/json",
+                       headers={"Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True}, **kwargs)
+
+
+def assert_nothing_stored(client):
+    """No event, worker or workstation is stored."""
+    assert stored_events(client) == []
+    assert registered(client) == ([], [])

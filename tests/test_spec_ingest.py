@@ -1,14 +1,30 @@
 """SPEC §4 Taking events in: `POST /events`.
 
-Body shapes, per-item results and the status rules, duplicates and retries, batch limits, one
-transaction per request, and late events counting in later metrics.
+Body shapes, per-item results and the status rules, duplicates and retries, batch limits, keys
+named twice, bodies over the size limit, one transaction per request, and late events counting in
+later metrics.
 """
+
+import json
 
 import pytest
 
-from tests.helpers import (DAY, assert_figures, assert_problem, at, event, factory, post_events, registered,
-                           stored_events, window, workers_by_id)
-
+from tests.helpers import (
+    DAY,
+    assert_figures,
+    assert_nothing_stored,
+    assert_problem,
+    at,
+    event,
+    factory,
+    post_chunked,
+    post_events,
+    post_raw,
+    registered,
+    stored_events,
+    window,
+    workers_by_id,
+)
 
 # --------------------------------------------------------------------------------------------
 # §4 Ingestion: body shapes, per-item results, status rules
@@ -245,9 +261,9 @@ def test_empty_batch_is_422(client, body):
     ({"json": []}, 422),
     ({"json": {"events": "nope"}}, 422),
     ({"json": "nope"}, 422),
-    ({"data": '[{"timestamp": "%s", "worker_id": "W1"' % at("10:00"), "content_type": "application/json"}, 400),
-    ({"data": '[{"timestamp": "%s", "worker_id": "W1", "workstation_id": "S1", "event_type": "working", '
-              '"confidence": NaN}]' % at("10:00"), "content_type": "application/json"}, 400),
+    ({"data": json.dumps([event(at("10:00"))])[:-3], "content_type": "application/json"}, 400),
+    ({"data": json.dumps([event(at("10:00"))])[:-2] + ', "confidence": NaN}]', "content_type": "application/json"},
+     400),
 ])
 def test_nothing_is_stored_when_a_request_is_rejected(client, kwargs, status):
     response = client.post("/events", **kwargs)
@@ -263,3 +279,66 @@ def test_late_event_counts_in_later_metrics(client):
     assert workers_by_id(client)["W1"]["active_seconds"] == 7200
     post_events(client, event(at("11:00"), event_type="idle"), status=201)
     assert_figures(workers_by_id(client)["W1"], active_seconds=3600, idle_seconds=3600)
+
+
+# --------------------------------------------------------------------------------------------
+# §4 Keys named twice: the event is rejected, or the whole request when the wrapper names one
+# --------------------------------------------------------------------------------------------
+
+def _event_text(worker_id, extra=""):
+    """An event as JSON text, with `extra` members written in as they are."""
+    return json.dumps(event(at("10:00"), worker_id))[:-1] + extra + "}"
+
+
+def test_a_key_named_twice_rejects_only_its_event_and_the_others_are_stored(client):
+    twice = _event_text("W2", ', "worker_id": "W3"')
+    text = f'[{_event_text("W1")}, {twice}, {_event_text("W4")}]'
+    body = post_raw(client, text).get_json()
+    assert [r["status"] for r in body["results"]] == ["accepted", "rejected", "accepted"]
+    assert body["results"][1]["errors"] == [{"field": "worker_id", "message": "appears more than once"}]
+    assert registered(client) == (["W1", "W4"], ["S1"])
+
+
+@pytest.mark.parametrize("text, field", [
+    (f'{{"events": [{_event_text("W1")}], "events": [{_event_text("W2")}]}}', "events"),
+    (f'{{"events": [{_event_text("W1")}], "source": "a", "source": "b"}}', "source"),
+])
+def test_a_key_named_twice_in_the_wrapper_refuses_the_whole_request(client, text, field):
+    body = assert_problem(post_raw(client, text), 422)
+    assert body["errors"] == [{"field": field, "message": "appears more than once"}]
+    assert "results" not in body
+    assert_nothing_stored(client)
+
+
+def test_a_key_named_twice_deeper_inside_an_ignored_field_changes_nothing(client):
+    # Only the body and each event object are read key by key; what an ignored field holds is not.
+    text = "[" + _event_text("W1", ', "camera": {"lens": 1, "lens": 2, "tags": [{"a": 1, "a": 1}]}') + "]"
+    assert post_raw(client, text).status_code == 201
+
+
+# --------------------------------------------------------------------------------------------
+# §4/§7 Body too large: 413 however the body is sent
+# --------------------------------------------------------------------------------------------
+
+def _batch_text(count):
+    return json.dumps([event(f"{DAY}T10:00:{i % 60:02d}Z", f"W{i}") for i in range(count)]).encode()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_over_the_size_limit_is_413_however_it_is_sent(make_client, chunked):
+    client = make_client(MAX_CONTENT_LENGTH=2000)
+    text = _batch_text(40)
+    assert len(text) > 2000
+    response = post_chunked(client, text) if chunked else post_raw(client, text)
+    body = assert_problem(response, 413)
+    assert "2000 bytes" in body["detail"] and "MAX_BODY_BYTES" in body["detail"]
+    assert_nothing_stored(client)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_exactly_at_the_size_limit_is_read(make_client, chunked):
+    text = _batch_text(10)
+    client = make_client(MAX_CONTENT_LENGTH=len(text))
+    response = post_chunked(client, text) if chunked else post_raw(client, text)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["accepted"] == 10
