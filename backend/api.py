@@ -2,13 +2,12 @@
 
 import functools
 import hmac
-import sqlite3
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, make_response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import ingest, openapi, params, queries, reports, seed
+from . import db, ingest, openapi, params, queries, reports, seed
 from .db import get_db
 from .errors import ApiError
 
@@ -39,6 +38,52 @@ def require_token(config_key):
         matched |= hmac.compare_digest(given, token.encode())
     if not matched:
         raise ApiError(403, "Forbidden", "The token is not valid for this route.")
+
+
+# Routes anyone may read while tokens guard the rest: health checks, and what the dashboard needs
+# before it has a token (its settings) or a client needs to learn the API. None holds plant data.
+OPEN_READS = frozenset({"api.health", "api.settings", "api.openapi_document"})
+
+
+def require_reader():
+    """Once any token is configured, a read needs a viewer, ingest or admin token (SPEC §7),
+    unless `PUBLIC_READ` is set. Writes have their own tokens."""
+    config = current_app.config
+    if (request.method not in ("GET", "HEAD") or request.endpoint in OPEN_READS
+            or config["PUBLIC_READ"] or not config["TOKENS_SET"]):
+        return
+    require_token("READ_TOKENS")
+
+
+bp.before_request(require_reader)
+
+
+def host_name(host):
+    """The name in a `Host` header or an `ALLOWED_HOSTS` entry, for comparing: lower case,
+    without the port or a trailing dot (`Example.com.:5000` -> `example.com`, `[::1]:80` -> `[::1]`)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[:host.find("]") + 1] if "]" in host else host
+    if host.count(":") > 1:  # a bare IPv6 address, as HOST may give it
+        return f"[{host}]"
+    return host.partition(":")[0].rstrip(".")
+
+
+def refuse_foreign_hosts():
+    """Refuse a request whose `Host` is not one of `ALLOWED_HOSTS` (`400`).
+
+    A page on another site can make a visitor's browser talk to this server under the page's own
+    name (DNS rebinding): the browser then sends that name as both `Host` and `Origin`, so the
+    cross-site check below would pass it. Health checks are answered whatever the name: load
+    balancers and orchestrators call a machine by its address, and health holds no plant data.
+    """
+    allowed = current_app.config["ALLOWED_HOST_NAMES"]
+    if allowed == "*" or request.endpoint == "api.health":
+        return
+    name = host_name(request.host)
+    if name not in allowed:
+        raise ApiError(400, "Bad Request", f"This server is not reached by the name {name[:100]!r}; "
+                                           "its operator can add the name to ALLOWED_HOSTS.")
 
 
 def refuse_foreign_writes():
@@ -79,11 +124,11 @@ def json_body():
 
 @bp.get("/health")
 def health():
-    try:
-        events = queries.count_events(get_db())
-    except sqlite3.Error as failure:
-        raise ApiError(503, "Service Unavailable", f"The database does not answer: {failure}") from failure
-    return jsonify(status="ok", database="ok", events=events)
+    body, status = db.check_health(current_app.config["DATABASE_PATH"], now_ms())
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/events")
@@ -132,7 +177,7 @@ def settings():
     return jsonify(
         factory_tz=config["FACTORY_TZ"],
         poll_seconds=config["POLL_SECONDS"],
-        seed={"allowed": bool(config["ALLOW_SEED"]), "needs_token": bool(config["ADMIN_TOKENS"])},
+        seed={"allowed": seed_allowed(config), "needs_token": config["TOKENS_SET"]},
     )
 
 
@@ -228,9 +273,24 @@ def drift_metrics():
     return jsonify(reports.drift_report(get_db(), query, now_ms(), current_app.config["DRIFT_RULES"]))
 
 
+def seed_allowed(config):
+    """Whether `POST /seed` can ever succeed here: it is on, and an admin token exists if any token does."""
+    return bool(config["ALLOW_SEED"]) and (bool(config["ADMIN_TOKENS"]) or not config["TOKENS_SET"])
+
+
+# `?replace=all`: load the demo even over events it did not load, deleting them.
+SEED_PARAMS = (params.Param("replace", "string", "`all` deletes every event, the demo's or not, and loads the demo.",
+                            choices=("all",)),)
+
+
 @bp.post("/seed")
 def post_seed():
-    if not current_app.config["ALLOW_SEED"]:
+    config = current_app.config
+    if not config["ALLOW_SEED"]:
         raise ApiError(403, "Forbidden", "Loading demo data is turned off on this server (ALLOW_SEED=0).")
+    if not seed_allowed(config):
+        raise ApiError(403, "Forbidden", "Loading demo data needs ADMIN_TOKEN, and this server has tokens "
+                                         "but no admin token: it cannot be done here.")
     require_token("ADMIN_TOKENS")
-    return jsonify(seeded=True, **seed.load_demo(get_db(), now_ms())), 200
+    replace = params.read_args(request.args, SEED_PARAMS)["replace"]
+    return jsonify(seeded=True, **seed.load_demo(get_db(), now_ms(), replace_all=replace == "all")), 200

@@ -1,6 +1,7 @@
 """The application factory: configuration, database, API, dashboard and error handling."""
 
 import os
+import sqlite3
 import time
 from zoneinfo import ZoneInfo
 
@@ -9,6 +10,7 @@ from flask_cors import CORS
 
 from . import api, dashboard, db, errors, logs, seed
 from .drift import DriftRules
+from .errors import StartupError
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,7 +24,10 @@ def _env_flag(name, default):
 
 def _env_number(name, default, kind=int):
     value = os.environ.get(name, "").strip()
-    return kind(value) if value else default
+    try:
+        return kind(value) if value else default
+    except ValueError:
+        raise StartupError(f"{name}={value!r} is not {'an integer' if kind is int else 'a number'}") from None
 
 
 def _wall_clock_ms():
@@ -41,10 +46,19 @@ def default_config():
         "MAX_EVENT_AGE_DAYS": _env_number("MAX_EVENT_AGE_DAYS", 400),
         # The signal horizon: how long a state holds past its event; 0 means no horizon.
         "STATE_MAX_GAP_SECONDS": _env_number("STATE_MAX_GAP_SECONDS", 900, float),
-        "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN") or None,
-        "INGEST_TOKEN": os.environ.get("INGEST_TOKEN") or None,
+        # Token settings: unset means none; set but blank stops start-up (see TOKEN_SETTINGS).
+        "ADMIN_TOKEN": os.environ.get("ADMIN_TOKEN"),
+        "INGEST_TOKEN": os.environ.get("INGEST_TOKEN"),
         # Several edge tokens, comma-separated, so one device can be revoked alone.
-        "INGEST_TOKENS": os.environ.get("INGEST_TOKENS") or None,
+        "INGEST_TOKENS": os.environ.get("INGEST_TOKENS"),
+        # Tokens that may only read (the dashboard's viewers), comma-separated.
+        "VIEW_TOKENS": os.environ.get("VIEW_TOKENS"),
+        # Reads open to anyone even while tokens guard the writes.
+        "PUBLIC_READ": _env_flag("PUBLIC_READ", False),
+        # The names the service may be reached by (the Host header, port aside); `*` for any.
+        "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS") or None,
+        # The address the server is bound to (a default allowed host when it names one machine).
+        "HOST": os.environ.get("HOST") or "",
         "ALLOW_SEED": _env_flag("ALLOW_SEED", True),
         "SEED_IF_EMPTY": _env_flag("SEED_IF_EMPTY", False),
         # Unset: no other origin; the dashboard served from the same origin needs none.
@@ -72,27 +86,57 @@ def _split(value):
     return [item.strip() for item in items if item and item.strip()]
 
 
+# Settings that hold tokens, each a comma-separated list. Set but holding no token (" ", ",")
+# would silently mean "no token"; start-up stops instead.
+TOKEN_SETTINGS = ("ADMIN_TOKEN", "INGEST_TOKEN", "INGEST_TOKENS", "VIEW_TOKENS")
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+ANY_ADDRESS = ("", "0.0.0.0", "::", "[::]")
+
+
 def _read_tokens(config):
-    """`INGEST_TOKENS`/`ADMIN_TOKENS`: the lists the token checks use, from every setting."""
+    """The lists the token checks use, from every setting: `INGEST_TOKENS`, `ADMIN_TOKENS`,
+    `READ_TOKENS` (viewer, ingest and admin tokens), and `TOKENS_SET` (whether any is set)."""
+    for name in TOKEN_SETTINGS:
+        value = config.get(name)
+        if isinstance(value, str) and not _split(value):
+            raise StartupError(f"{name} is set but holds no token ({value!r}): give it a token, or unset it")
     config["INGEST_TOKENS"] = _split(config.get("INGEST_TOKEN")) + _split(config.get("INGEST_TOKENS"))
     config["ADMIN_TOKENS"] = _split(config.get("ADMIN_TOKEN"))
+    config["READ_TOKENS"] = _split(config.get("VIEW_TOKENS")) + config["INGEST_TOKENS"] + config["ADMIN_TOKENS"]
+    config["TOKENS_SET"] = bool(config["READ_TOKENS"])
+
+
+def _allowed_hosts(config):
+    """`ALLOWED_HOSTS` as names to compare, or `"*"`; by default the loopback names and the
+    address the server is bound to when that names one machine."""
+    names = _split(config.get("ALLOWED_HOSTS"))
+    if "*" in names:
+        return "*"
+    if not names:
+        names = [*LOOPBACK_HOSTS]
+        if api.host_name(config.get("HOST") or "") not in ANY_ADDRESS:
+            names.append(config["HOST"])
+    return {api.host_name(name) for name in names}
 
 
 def _cors_origins(config):
     """The origins browsers on other sites may call the API from: none unless named, and
     never every origin while tokens guard it."""
-    guarded = config["INGEST_TOKENS"] or config["ADMIN_TOKENS"]
     origins = _split(config.get("CORS_ORIGINS"))
     if not origins:
         return []
-    if "*" in origins and guarded:
-        raise RuntimeError("CORS_ORIGINS=* is refused while INGEST_TOKEN or ADMIN_TOKEN is set: "
-                           "name the dashboard's origins instead")
+    if "*" in origins and config["TOKENS_SET"]:
+        raise StartupError("CORS_ORIGINS=* is refused while a token is set (ADMIN_TOKEN, INGEST_TOKEN(S) or "
+                           "VIEW_TOKENS): name the dashboard's origins instead")
     return "*" if "*" in origins else origins
 
 
 def create_app(test_config=None):
-    """Build the application; `test_config` overrides any setting."""
+    """Build the application; `test_config` overrides any setting.
+
+    A setting or a database file that keeps the service from working raises `StartupError`,
+    whose message is one line naming the setting, or the file and the cause.
+    """
     app = Flask(__name__, static_folder=None)
     app.config.from_mapping(default_config())
     if test_config:
@@ -103,25 +147,35 @@ def create_app(test_config=None):
     if gap is not None and not (gap == 0 or 0.001 <= gap):
         raise ValueError(f"STATE_MAX_GAP_SECONDS must be 0 (no horizon) or at least 0.001 seconds, not {gap}")
     logs.configure()
+    _read_tokens(app.config)
+    origins = _cors_origins(app.config)
+    app.config["ALLOWED_ORIGINS"] = origins
+    app.config["ALLOWED_HOST_NAMES"] = _allowed_hosts(app.config)
 
     db.init_app(app)
     logs.init_app(app)
     errors.register_error_handlers(app)
-    _read_tokens(app.config)
-    origins = _cors_origins(app.config)
-    app.config["ALLOWED_ORIGINS"] = origins
     if origins:
         CORS(app, origins=origins, expose_headers=["Retry-After", "ETag"])
+    app.before_request(api.refuse_foreign_hosts)
     app.before_request(api.refuse_foreign_writes)
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.after_request(dashboard.security_headers)
 
     if app.config["SEED_IF_EMPTY"]:
-        conn = db.connect(app.config["DATABASE_PATH"], app.config["BUSY_TIMEOUT_MS"])
+        _seed_if_empty(app)
+    return app
+
+
+def _seed_if_empty(app):
+    path = app.config["DATABASE_PATH"]
+    try:
+        conn = db.connect(path, app.config["BUSY_TIMEOUT_MS"])
         try:
             if seed.seed_if_empty(conn, app.config["CLOCK"]()):
                 app.logger.info("empty database: loaded the demo shift")
         finally:
             conn.close()
-    return app
+    except sqlite3.Error as error:
+        raise db.unusable(path, error) from None

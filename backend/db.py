@@ -1,12 +1,22 @@
-"""SQLite connections and the schema, with in-place upgrades keyed on `PRAGMA user_version`."""
+"""SQLite connections and the schema, with in-place upgrades keyed on `PRAGMA user_version`;
+what a failing database means for a request (the storage causes of SPEC §7), and the health check.
+"""
 
+import errno
+import logging
 import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 from flask import current_app, g, request
+
+from . import queries
+from .errors import StartupError, problem_response
+
+log = logging.getLogger(__name__)
 
 # Each entry upgrades the schema by one version; the list index + 1 is the version it produces.
 # Never edit a released entry: append a new one, so older database files upgrade in place.
@@ -124,6 +134,19 @@ MIGRATIONS = [
     """
     ALTER TABLE data_version DROP COLUMN clears;
     """,
+    # 10: the largest event row id the demo loaded (no row: no demo loaded), so a reload can tell
+    # whether anything else would be deleted; and the row the health check writes.
+    """
+    CREATE TABLE demo_load (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        last_event_id INTEGER NOT NULL
+    );
+    CREATE TABLE health_check (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        checked_at_ms INTEGER NOT NULL
+    );
+    INSERT INTO health_check (id, checked_at_ms) VALUES (1, 0);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -140,17 +163,138 @@ PRAGMA cache_size = -32768;
 """
 
 
-class SchemaTooNewError(RuntimeError):
+# SQLite's primary result codes that say something of the storage (the low byte of an error's
+# `sqlite_errorcode`; the extended codes, such as SQLITE_IOERR_WRITE, share it).
+SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_INTERRUPT = 3, 5, 6, 8, 9
+SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 11, 13, 14, 26
+SQLITE_READONLY_DBMOVED = SQLITE_READONLY | (4 << 8)  # the file was moved or deleted while open
+
+# The causes SPEC §7 names for a database that cannot be read and written.
+STORAGE_CAUSES = ("disk_full", "read_only", "corrupt", "unreachable")
+# How long a write that failed for a storage cause keeps `/health` red without another write.
+WRITE_FAILURE_MEMORY_S = 60.0
+
+HEALTH_WRITE_SQL = "UPDATE health_check SET checked_at_ms = ? WHERE id = 1"
+INTEGRITY_SQL = "PRAGMA quick_check(1)"
+
+
+class UnusableDatabase(StartupError):
+    """The database file cannot be used; the message is one line naming the path and the cause."""
+
+    def __init__(self, path, cause, detail):
+        super().__init__(f"cannot use the database {path}: {cause} ({detail})")
+        self.path = path
+        self.cause = cause
+
+
+class SchemaTooNewError(UnusableDatabase):
     """The database file was written by a newer release than this one."""
 
+    def __init__(self, path, version):
+        super().__init__(path, "from a newer release",
+                         f"schema version {version}; this release reads up to {SCHEMA_VERSION}")
 
-def connect(path, busy_timeout_ms=5000):
+
+class StorageFailure(sqlite3.DatabaseError):
+    """A write that failed for a cause in the storage, one of `STORAGE_CAUSES`.
+
+    `transaction` raises it in place of SQLite's own error, so that code which waits out a busy
+    database (by catching `sqlite3.OperationalError`) never takes a full disk for a busy one.
+    """
+
+    def __init__(self, cause, detail):
+        super().__init__(detail)
+        self.cause = cause
+
+
+def storage_cause(error, path=None):
+    """What `error` (an `sqlite3.Error` or `OSError`) says of the storage at `path`.
+
+    One of `STORAGE_CAUSES`; `"busy"` for a lock held too long or a query stopped at its time
+    limit; `None` when it says nothing of the storage (a mistake in SQL, say). A file that cannot
+    be opened or written on a read-only file system, or without the permission to write it, is
+    `read_only`; one that cannot be opened otherwise is `unreachable`.
+    """
+    if isinstance(error, StorageFailure):
+        return error.cause
+    if isinstance(error, OSError):
+        return {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EROFS: "read_only"}.get(
+            error.errno, "unreachable")
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    primary = code & 0xFF
+    if primary in (SQLITE_BUSY, SQLITE_LOCKED, SQLITE_INTERRUPT):
+        return "busy"
+    if primary in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return "corrupt"
+    if primary == SQLITE_FULL:
+        return "disk_full"
+    if code == SQLITE_READONLY_DBMOVED:
+        return "unreachable"
+    if primary == SQLITE_READONLY or (primary in (SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_PERM)
+                                      and path is not None and _cannot_write(path)):
+        return "read_only"
+    if primary in (SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_PERM):
+        return "unreachable"
+    return None
+
+
+def _cannot_write(path):
+    """Whether the file at `path` can be read but not written (its file system or permissions)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    readable = os.access(path, os.R_OK, effective_ids=True)
+    writable = os.access(path, os.W_OK, effective_ids=True) and os.access(folder, os.W_OK, effective_ids=True)
+    return readable and not writable
+
+
+# Files found damaged by this process. A file `<path>-damaged` beside the database tells every
+# other process; start-up checks the file and removes it when the database is sound again.
+_damaged = set()
+
+
+def damage_marker(path):
+    """The file that tells every process the database at `path` was found damaged."""
+    return f"{os.path.abspath(path)}-damaged"
+
+
+def mark_damaged(path, detail):
+    """Never write to the database at `path` again: it was found damaged (`detail` says how)."""
+    path = os.path.abspath(path)
+    if path in _damaged:
+        return
+    _damaged.add(path)
+    log.error("database %s is damaged (%s): writes are refused until it is restored", path, detail)
+    try:
+        with open(damage_marker(path), "w") as marker:
+            marker.write(f"{detail}\n")
+    except OSError:
+        pass  # its folder may be as broken as the file: this process remembers it all the same
+
+
+def is_damaged(path):
+    """Whether the database at `path` was found damaged, by this process or another."""
+    return os.path.abspath(path) in _damaged or os.path.exists(damage_marker(path))
+
+
+def _path_of(conn):
+    return conn.execute("PRAGMA database_list").fetchone()[2]
+
+
+def connect(path, busy_timeout_ms=5000, create=True):
     """Open a connection in autocommit mode; transactions are begun explicitly.
 
     Writers of one file take turns at SQLite's write lock: one waits up to `busy_timeout_ms`
-    for another's transaction to end.
+    for another's transaction to end. With `create=False` a missing file is an error
+    (`SQLITE_CANTOPEN`) instead of a new empty database.
     """
-    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    target = path if create else f"{Path(path).absolute().as_uri()}?mode=rw"
+    conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None, uri=not create)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.executescript(PRAGMAS_SQL)
@@ -159,14 +303,39 @@ def connect(path, busy_timeout_ms=5000):
 
 @contextmanager
 def transaction(conn):
-    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error: all or nothing."""
-    conn.execute("BEGIN IMMEDIATE")
+    """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any error: all or nothing.
+
+    A file found damaged is never written to. A write that fails for a storage cause raises
+    `StorageFailure` naming it; a file found damaged on the way is marked so.
+    """
+    path = _path_of(conn)
+    if is_damaged(path):
+        raise StorageFailure("corrupt", "the database file was found damaged; nothing is written to it")
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+    except sqlite3.Error as error:
+        cause = storage_cause(error, path)
+        if cause not in STORAGE_CAUSES or isinstance(error, StorageFailure):
+            raise
+        if cause == "corrupt":
+            mark_damaged(path, str(error))
+        raise StorageFailure(cause, str(error)) from error
+
+
+def _rollback(conn):
+    # SQLite may have rolled back already (on a full disk, say); the failure to report is the
+    # one that got us here, not the ROLLBACK's.
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
 
 def upgrade(conn, wait_s=30):
@@ -179,9 +348,7 @@ def upgrade(conn, wait_s=30):
     with transaction(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise SchemaTooNewError(
-                f"database schema version {version} is newer than this release ({SCHEMA_VERSION})"
-            )
+            raise SchemaTooNewError(_path_of(conn), version)
         for number in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _statements(MIGRATIONS[number - 1]):
                 conn.execute(statement)
@@ -213,14 +380,41 @@ def _statements(script):
 
 
 def init_db(path):
-    """Create the database file and its folder when missing, then upgrade the schema."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    conn = connect(path)
+    """Create the database file and its folder when missing, check it can be used, upgrade its schema.
+
+    Raises `UnusableDatabase`, one line naming the path and the cause, when the file cannot be
+    opened, read or written, is not a database or is damaged, or comes from a newer release.
+    A file some process found damaged (see `mark_damaged`) is checked whole first.
+    """
     try:
-        upgrade(conn)
-    finally:
-        conn.close()
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        conn = connect(path)
+        try:
+            if os.path.exists(damage_marker(path)):
+                _check_whole(conn, path)
+            upgrade(conn)
+            conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()  # reads the pages every write starts from
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError) as error:
+        raise unusable(path, error) from None
+
+
+def unusable(path, error):
+    """The `UnusableDatabase` to stop start-up with for `error` met while opening `path`."""
+    if isinstance(error, OSError):
+        return UnusableDatabase(path, storage_cause(error), error.strerror or str(error))
+    return UnusableDatabase(path, storage_cause(error, path) or "unusable", str(error))
+
+
+def _check_whole(conn, path):
+    verdict = " ".join(conn.execute(INTEGRITY_SQL).fetchone()[0].split())  # one line
+    if verdict != "ok":
+        raise UnusableDatabase(path, "corrupt", f"found damaged and the check still fails: {verdict}; "
+                                                f"restore it from a backup, then delete {damage_marker(path)}")
+    os.remove(damage_marker(path))
+    _damaged.discard(os.path.abspath(path))
+    log.warning("database %s was marked damaged and is sound now; writes are taken again", path)
 
 
 _kept = threading.local()
@@ -242,26 +436,116 @@ def get_db():
 
 
 def _thread_connection(path, busy_timeout_ms):
+    """The kept connection, while `path` still names the file it opened.
+
+    A file deleted or moved while open can still be read and written through the connection,
+    and all of that is lost; so the file is looked up on every request, and a connection to a
+    file that is gone is closed. A new one never creates a file: start-up does that.
+    """
+    identity = _identity(path)
     conn = getattr(_kept, "conn", None)
-    if conn is not None and _kept.path != path:
+    if conn is not None and (_kept.path != path or _kept.identity != identity or identity is None):
         conn.close()
-        conn = None
+        conn = _kept.conn = None
     if conn is None:
-        conn = connect(path, busy_timeout_ms)
-        _kept.conn, _kept.path = conn, path
+        conn = connect(path, busy_timeout_ms, create=False)
+        _kept.conn, _kept.path, _kept.identity = conn, path, identity
     return conn
+
+
+def _identity(path):
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def close_db(_exc=None):
     """Hand the request's connection back clean: no open transaction, no time limit."""
     conn = g.pop("db", None)
     if conn is not None:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        _rollback(conn)
         conn.set_progress_handler(None, 0)
 
 
+# Per database path: (cause, monotonic time) of the last write this process could not store for
+# a storage cause, until a write succeeds again.
+_failed_writes = {}
+
+
+def check_health(path, now_ms):
+    """SPEC §7's health: `(body, status)`, `200` only when the database can be read *and* written.
+
+    The check writes the time into a one-row table and commits, so a full disk, a read-only file
+    system, a file gone or a damaged file all show. A write request that failed for a storage
+    cause in the last `WRITE_FAILURE_MEMORY_S` seconds, with none succeeding since, keeps it red
+    too: a full disk may still take the check's few bytes but not a batch of events.
+    """
+    if is_damaged(path):
+        return _degraded("corrupt", "The database file was found damaged; nothing is written to it.")
+    try:
+        conn = get_db()
+        with transaction(conn):
+            conn.execute(HEALTH_WRITE_SQL, (now_ms,))
+        events = queries.count_events(conn)
+    except sqlite3.Error as error:
+        cause = storage_cause(error, path)
+        if cause == "corrupt":
+            mark_damaged(path, str(error))
+        log.warning("health check failed: %s (%s)", cause, error)
+        return _degraded(cause or "unknown", STORAGE_DETAIL.get(cause, f"The database failed: {error}"))
+    failed = _failed_writes.get(os.path.abspath(path))
+    if failed is not None and time.monotonic() - failed[1] < WRITE_FAILURE_MEMORY_S:
+        return _degraded(failed[0], STORAGE_DETAIL[failed[0]])
+    return {"status": "ok", "database": "ok", "events": events}, 200
+
+
+def _degraded(cause, detail):
+    return {"status": "degraded", "database": cause, "cause": cause, "detail": detail}, 503
+
+
+# What each storage cause means for a client; every answer to a request that failed for one says it.
+STORAGE_DETAIL = {
+    "disk_full": "The database's disk is full: nothing more can be stored until space is freed.",
+    "read_only": "The database is read-only (its file system or its permissions): nothing can be stored.",
+    "corrupt": "The database file is damaged: this server no longer writes to it. Restore it from a backup.",
+    "unreachable": "The database file cannot be opened or read (gone, moved, or its storage failing).",
+    "busy": "The database could not answer in time; nothing was changed. Retry shortly.",
+}
+
+
+def _handle_database_error(error):
+    """The answer to a request that failed in the database: `503` naming a storage cause, `503`
+    with `Retry-After: 1` for a busy database, otherwise the `500` of a fault of ours."""
+    path = current_app.config["DATABASE_PATH"]
+    cause = storage_cause(error, path)
+    if cause == "busy":
+        # A lock held too long by another process, or a query stopped at its time limit.
+        log.warning("database unavailable: %s", error)
+        return problem_response(503, "Service Unavailable", STORAGE_DETAIL["busy"], headers={"Retry-After": "1"})
+    if cause is None:
+        log.exception("unhandled database error")
+        return problem_response(500, "Internal Server Error", "The server could not complete the request.")
+    if cause == "corrupt":
+        mark_damaged(path, str(error))
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        _failed_writes[os.path.abspath(path)] = (cause, time.monotonic())
+    log.error("database %s: %s (%s)", path, cause, error)
+    return problem_response(503, "Service Unavailable", STORAGE_DETAIL[cause], headers={"Retry-After": "30"},
+                            cause=cause)
+
+
+def _forget_failed_writes(response):
+    if request.method == "POST" and 200 <= response.status_code < 300:
+        _failed_writes.pop(os.path.abspath(current_app.config["DATABASE_PATH"]), None)
+    return response
+
+
 def init_app(app):
-    """Prepare the database file and close connections at the end of each request."""
+    """Prepare the database file, close connections at the end of each request, and answer
+    every database failure by its cause."""
     init_db(app.config["DATABASE_PATH"])
     app.teardown_appcontext(close_db)
+    app.register_error_handler(sqlite3.Error, _handle_database_error)
+    app.after_request(_forget_failed_writes)

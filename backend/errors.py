@@ -1,7 +1,6 @@
 """One error shape for every failure: RFC 9457 problem details (`application/problem+json`)."""
 
 import logging
-import sqlite3
 
 from flask import current_app
 from werkzeug.exceptions import HTTPException
@@ -9,6 +8,11 @@ from werkzeug.exceptions import HTTPException
 PROBLEM_MIMETYPE = "application/problem+json"
 
 log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """A setting or the database keeps the service from starting; the message is one line that
+    names what to fix. `python -m backend` and gunicorn print it and exit with status 1."""
 
 
 class ApiError(Exception):
@@ -62,22 +66,16 @@ def _handle_http_exception(error):
     return problem_response(error.code, error.name, error.description, headers=headers)
 
 
-def _handle_database_busy(error):
-    # A lock held too long by another process, or a query stopped at its time limit.
-    log.warning("database unavailable: %s", error)
-    return problem_response(503, "Service Unavailable",
-                            "The database could not answer in time; nothing was changed. Retry shortly.",
-                            headers={"Retry-After": "1"})
-
-
 def _handle_unexpected(error):
     log.exception("unhandled error")
     return problem_response(500, "Internal Server Error", "The server could not complete the request.")
 
 
 def register_error_handlers(app):
-    """Route every exception raised while handling a request to the problem-details shape."""
+    """Route every exception raised while handling a request to the problem-details shape.
+
+    Database failures are answered by their cause (`db.init_app` registers that handler).
+    """
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
-    app.register_error_handler(sqlite3.OperationalError, _handle_database_busy)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -9,6 +9,7 @@ import random
 
 from . import ingest, queries
 from .db import transaction
+from .errors import ApiError
 from .timeutil import format_instant
 
 MINUTE_MS = 60_000
@@ -45,6 +46,11 @@ WORKERS = [
 
 # Planned breaks: (minute into shift, length in minutes).
 BREAKS = [(120, 15), (240, 30), (360, 15)]
+
+
+# The demo's events are the only ones after a load: the largest row id is the last of them.
+RECORD_DEMO_SQL = "INSERT OR REPLACE INTO demo_load (id, last_event_id) SELECT 1, COALESCE(MAX(id), 0) FROM events"
+OTHER_EVENTS_SQL = "SELECT COUNT(*) FROM events WHERE id > COALESCE((SELECT last_event_id FROM demo_load), 0)"
 
 
 def shift_start_ms(now_ms):
@@ -161,13 +167,36 @@ def _event(rng, at_ms, worker_id, station, site, event_type, start_ms):
     }
 
 
-def load_demo(conn, now_ms):
+def load_demo(conn, now_ms, replace_all=False):
     """Clear every event, worker and workstation and load the demo shift, in one transaction.
 
-    Returns what was loaded: counts and the shift's bounds.
+    Refused (`409`) while the database holds an event the demo did not load, unless
+    `replace_all`; the check and the load share the transaction, so no event stored in between
+    is lost. Returns what was loaded: counts and the shift's bounds.
     """
     with transaction(conn):
+        if not replace_all:
+            _refuse_over_other_events(conn)
         return _replace_all(conn, now_ms)
+
+
+def other_events(conn):
+    """How many stored events the demo did not load.
+
+    Events are numbered upwards inside the write transaction that stores them and none is ever
+    deleted alone, so every event numbered above the last the demo loaded came from elsewhere
+    (and every event, when no demo was loaded).
+    """
+    return conn.execute(OTHER_EVENTS_SQL).fetchone()[0]
+
+
+def _refuse_over_other_events(conn):
+    count = other_events(conn)
+    if count:
+        raise ApiError(409, "Conflict", f"The database holds {count} event{'s' if count != 1 else ''} the demo did "
+                                        "not load; reloading the demo would delete them. To delete every event "
+                                        "and load the demo anyway, send POST /seed?replace=all.",
+                       other_events=count)
 
 
 def seed_if_empty(conn, now_ms):
@@ -191,6 +220,7 @@ def _replace_all(conn, now_ms):
     ingest.store_events(conn, events, now_ms)
     conn.executemany(queries.NAME_WORKER_SQL, [(name, worker_id) for worker_id, name, *_ in WORKERS])
     conn.executemany(queries.NAME_WORKSTATION_SQL, [(name, station_id) for station_id, name, _ in WORKSTATIONS])
+    conn.execute(RECORD_DEMO_SQL)
     return {
         "workers": len(WORKERS),
         "workstations": len(WORKSTATIONS),

@@ -59,8 +59,10 @@ def test_health_is_503_when_the_database_does_not_answer(app, client, monkeypatc
     from backend import queries
 
     monkeypatch.setattr(queries, "COUNT_EVENTS_SQL", "SELECT COUNT(*) FROM no_such_table")
-    body = assert_problem(client.get("/health"), 503)
-    assert "database" in body["detail"]
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "degraded" and "no_such_table" in body["detail"]
 
 
 def test_slow_query_is_stopped_with_503(make_client):
@@ -355,3 +357,156 @@ def test_api_answers_carry_the_safe_headers_too(client):
 def test_other_api_origins_for_the_dashboard_are_named_in_its_policy(make_client):
     client = make_client(DASHBOARD_CONNECT_SRC="https://api.plant.example")
     assert "connect-src 'self' https://api.plant.example;" in client.get("/").headers["Content-Security-Policy"]
+
+
+# --------------------------------------------------------------------------------------------
+# §7 Readers need a key once any token is configured
+# --------------------------------------------------------------------------------------------
+
+READ_PATHS = ["/metrics/factory", "/metrics/workers", "/metrics/workers/W1", "/metrics/workstations",
+              "/metrics/workstations/S1", "/metrics/timeline", "/metrics/hourly", "/metrics/models",
+              "/metrics/drift", "/events", "/workers", "/workstations", "/sites"]
+OPEN_PATHS = ["/health", "/settings", "/openapi.json", "/", "/js/main.js", "/css/dashboard.css"]
+TOKENS = {"VIEW_TOKENS": "screen-1, screen-2", "INGEST_TOKEN": "edge-key", "INGEST_TOKENS": "cam-a",
+          "ADMIN_TOKEN": "admin-key"}
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("setting", sorted(TOKENS))
+def test_with_any_token_set_every_read_needs_a_token(make_client, setting):
+    # What was seen: with tokens set, every metric and event was still readable by anyone.
+    client = make_client(**{setting: TOKENS[setting]})
+    token = TOKENS[setting].split(",")[-1].strip()
+    if setting.startswith("INGEST"):
+        post_events(client, event(at("10:00")), headers=bearer(token), status=201)
+    else:
+        post_events(client, event(at("10:00")), status=201)
+    for path in READ_PATHS:
+        response = client.get(path)
+        assert_problem(response, 401)
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert "W1" not in response.get_data(as_text=True)
+        assert_problem(client.get(path, headers=bearer("guess")), 403)
+        assert client.get(path, headers=bearer(token)).status_code == 200, path
+
+
+def test_viewer_ingest_and_admin_tokens_all_read_and_only_the_right_ones_write(make_client):
+    client = make_client(**TOKENS)
+    for token in ("screen-1", "screen-2", "edge-key", "cam-a", "admin-key"):
+        assert client.get("/metrics/workers", headers=bearer(token)).status_code == 200, token
+    assert_problem(client.post("/events", json=[event(at("10:00"))], headers=bearer("screen-1")), 403)
+    assert_problem(client.post("/seed", headers=bearer("screen-1")), 403)
+    assert_problem(client.post("/seed", headers=bearer("edge-key")), 403)
+    assert client.post("/seed", headers=bearer("admin-key")).status_code == 200
+
+
+def test_health_settings_api_document_and_dashboard_files_stay_open(make_client):
+    client = make_client(**TOKENS)
+    for path in OPEN_PATHS:
+        assert client.get(path).status_code == 200, path
+    assert "W-01" not in client.get("/settings").get_data(as_text=True)
+
+
+def test_public_read_opens_the_reads_but_not_the_writes(make_client):
+    client = make_client(INGEST_TOKEN="edge-key", ADMIN_TOKEN="admin-key", PUBLIC_READ=True)
+    for path in READ_PATHS[:3] + ["/events", "/workers"]:
+        assert client.get(path).status_code in (200, 404), path
+    assert_problem(client.post("/events", json=[event(at("10:00"))]), 401)
+    assert_problem(client.post("/seed"), 401)
+
+
+def test_without_any_token_everything_is_open(client):
+    post_events(client, event(at("10:00")), status=201)
+    for path in READ_PATHS:
+        assert client.get(path).status_code == 200, path
+
+
+# --------------------------------------------------------------------------------------------
+# §7 ALLOWED_HOSTS: a page reaching the API under another name (DNS rebinding) is refused
+# --------------------------------------------------------------------------------------------
+
+REBINDING = {"Host": "evil.example", "Origin": "http://evil.example", "Content-Type": "text/plain"}
+
+
+@pytest.mark.parametrize("method, path", [("post", "/events"), ("post", "/seed"), ("get", "/metrics/workers"),
+                                          ("get", "/events"), ("get", "/")])
+def test_dns_rebinding_page_can_neither_write_nor_read(make_client, method, path):
+    # What was seen: Host and Origin both evil.example passed the cross-site check.
+    client = make_client()
+    data = json.dumps([event(at("10:00"))]) if path == "/events" and method == "post" else None
+    response = getattr(client, method)(path, data=data, headers=REBINDING)
+    body = assert_problem(response, 400)
+    assert "ALLOWED_HOSTS" in body["detail"] and "evil.example" in body["detail"]
+    assert client.get("/health").get_json()["events"] == 0
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:5000", "127.0.0.1:8080", "[::1]:5000", "LOCALHOST.",
+                                  "127.0.0.1"])
+def test_loopback_names_are_allowed_by_default_on_any_port(make_client, host):
+    client = make_client()
+    assert client.post("/events", json=[event(at("10:00"))], headers={"Host": host}).status_code == 201
+
+
+@pytest.mark.parametrize("settings, host, allowed", [
+    ({"ALLOWED_HOSTS": "factory.example, dash.example"}, "factory.example:8443", True),
+    ({"ALLOWED_HOSTS": "factory.example, dash.example"}, "Dash.Example", True),
+    ({"ALLOWED_HOSTS": "factory.example"}, "localhost", False),
+    ({"ALLOWED_HOSTS": "factory.example"}, "evil.factory.example", False),
+    ({"ALLOWED_HOSTS": "*"}, "evil.example", True),
+    ({"HOST": "10.0.0.5"}, "10.0.0.5:5000", True),
+    ({"HOST": "10.0.0.5"}, "localhost:5000", True),
+    ({"HOST": "0.0.0.0"}, "10.0.0.5:5000", False),
+    ({"HOST": "::"}, "[::2]:5000", False),
+    ({"HOST": "::1"}, "[::1]", True),
+])
+def test_allowed_hosts_setting(make_client, settings, host, allowed):
+    client = make_client(**settings)
+    response = client.get("/metrics/factory", headers={"Host": host})
+    assert response.status_code == (200 if allowed else 400), response.get_json()
+
+
+def test_health_answers_whatever_the_host(make_client):
+    # Load balancers and orchestrators call a machine by its address.
+    client = make_client(ALLOWED_HOSTS="factory.example")
+    assert client.get("/health", headers={"Host": "10.1.2.3:5000"}).status_code == 200
+
+
+# --------------------------------------------------------------------------------------------
+# §7 A blank token setting stops start-up with a clear message
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["ADMIN_TOKEN", "INGEST_TOKEN", "INGEST_TOKENS", "VIEW_TOKENS"])
+@pytest.mark.parametrize("value", [" ", ",", " , ", "", "\t", ",,,"])
+def test_blank_token_setting_stops_start_up_naming_it(config, monkeypatch, name, value):
+    # What was seen: INGEST_TOKEN=" " or ADMIN_TOKEN="," silently meant no token.
+    from backend.app import TOKEN_SETTINGS
+    from backend.errors import StartupError
+
+    settings = {key: value for key, value in config.items() if key not in TOKEN_SETTINGS}
+    for other in TOKEN_SETTINGS:
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(StartupError) as refused:
+        create_app(settings)
+    message = str(refused.value)
+    assert message.startswith(f"{name} is set but holds no token") and "\n" not in message
+
+
+def test_a_token_list_with_a_stray_comma_is_taken(make_client):
+    client = make_client(INGEST_TOKENS="cam-a,, cam-b,")
+    assert post(client, "cam-b").status_code == 201
+
+
+def test_blank_token_in_the_server_process_is_one_line(tmp_path):
+    import subprocess
+
+    from tests.servers import GUNICORN, REPO_ROOT, Server
+
+    server = Server(tmp_path / "server", GUNICORN, ADMIN_TOKEN=",")
+    finished = subprocess.run(server.command, cwd=REPO_ROOT, env=server.env, capture_output=True, text=True,
+                              timeout=60)
+    lines = [line for line in (finished.stdout + finished.stderr).splitlines() if line.strip()]
+    assert finished.returncode == 1 and len(lines) == 1 and "ADMIN_TOKEN" in lines[0], lines

@@ -28,7 +28,7 @@ def test_seeding_twice_gives_identical_metrics(client):
 
 def test_seed_replaces_everything_with_the_demo_floor(client):
     post_events(client, event("2026-01-10T08:00:00Z", worker_id="stray"), status=201)
-    response = client.post("/seed")
+    response = client.post("/seed?replace=all")
     assert response.status_code == 200
     body = response.get_json()
     assert body["seeded"] is True and body["workers"] == 6 and body["workstations"] == 6
@@ -125,10 +125,11 @@ def test_seed_authorization(config, admin_token, allow_seed, header, status):
 
     config["ADMIN_TOKEN"] = admin_token
     config["ALLOW_SEED"] = allow_seed
+    config["PUBLIC_READ"] = True  # the test reads what is stored without a token
     client = create_app(config).test_client()
     post_events(client, event(at("10:00"), "MINE"), status=201)
     headers = {"Authorization": header} if header else {}
-    response = client.post("/seed", headers=headers)
+    response = client.post("/seed?replace=all", headers=headers)
     if status == 200:
         assert response.status_code == 200
         workers, stations = registered(client)
@@ -146,6 +147,7 @@ def test_ingest_token_guards_post_events(config, header, status):
     from backend.app import create_app
 
     config["INGEST_TOKEN"] = "in-key"
+    config["PUBLIC_READ"] = True  # the test reads what is stored without a token
     client = create_app(config).test_client()
     headers = {"Authorization": header} if header else {}
     response = client.post("/events", json=event(at("10:00")), headers=headers)
@@ -175,6 +177,111 @@ class TestSeedGuards:
 
     def test_ingest_needs_no_admin_token(self, client):
         post_events(client, event("2026-01-15T08:00:00Z"), status=201)
+
+
+@pytest.mark.parametrize("tokens", [
+    {"INGEST_TOKEN": "edge-key"},
+    {"INGEST_TOKENS": "cam-a, cam-b"},
+    {"VIEW_TOKENS": "screen-key"},
+])
+def test_seed_is_refused_outright_when_tokens_are_set_but_no_admin_token(make_client, tokens):
+    client = make_client(**tokens)
+    for headers in ({}, {"Authorization": "Bearer edge-key"}, {"Authorization": "Bearer anything"}):
+        body = assert_problem(client.post("/seed?replace=all", headers=headers), 403)
+        assert "ADMIN_TOKEN" in body["detail"]
+    assert client.get("/health").get_json()["events"] == 0
+    assert client.get("/settings").get_json()["seed"] == {"allowed": False, "needs_token": True}
+
+
+def test_seed_with_only_an_ingest_token_set_no_longer_wipes_the_plant(make_client):
+    # What was seen: `curl -X POST :5000/seed` with no token answered 200 and deleted a plant's
+    # events, also when INGEST_TOKEN was set.
+    client = make_client(INGEST_TOKEN="edge-key", ADMIN_TOKEN="admin-key")
+    edge = {"Authorization": "Bearer edge-key"}
+    post_events(client, event(at("10:00"), "MINE"), headers=edge, status=201)
+    assert_problem(client.post("/seed"), 401)
+    assert_problem(client.post("/seed", headers=edge), 403)
+    assert_problem(client.post("/seed?replace=all", headers=edge), 403)
+    events = client.get("/events", headers=edge).get_json()["events"]
+    assert [e["worker_id"] for e in events] == ["MINE"]
+
+
+# --------------------------------------------------------------------------------------------
+# §6 Events the demo did not load: 409 unless ?replace=all
+# --------------------------------------------------------------------------------------------
+
+def test_seed_refuses_to_delete_events_the_demo_did_not_load(client):
+    post_events(client, event(at("10:00"), "MINE"), event(at("10:05"), "MINE"), status=201)
+    response = client.post("/seed")
+    body = assert_problem(response, 409)
+    assert body["other_events"] == 2
+    assert "replace=all" in body["detail"] and "delete" in body["detail"]
+    assert registered(client) == (["MINE"], ["S1"])
+    assert len(stored_events(client)) == 2
+
+
+def test_replace_all_loads_the_demo_over_other_events(client):
+    post_events(client, event(at("10:00"), "MINE"), status=201)
+    assert client.post("/seed?replace=all").status_code == 200
+    workers, _ = registered(client)
+    assert len(workers) == 6 and "MINE" not in workers
+
+
+def test_the_demo_reloads_over_itself_but_not_over_an_event_stored_after_it(client):
+    assert client.post("/seed").status_code == 200
+    assert client.post("/seed").status_code == 200  # only the demo's own events would go
+    post_events(client, event(at("15:00"), "LATE"), status=201)
+    assert assert_problem(client.post("/seed"), 409)["other_events"] == 1
+    assert "LATE" in registered(client)[0]
+
+
+def test_a_demo_loaded_at_start_up_can_be_reloaded(make_client):
+    client = make_client(SEED_IF_EMPTY=True)
+    assert client.post("/seed").status_code == 200
+
+
+def test_an_event_sent_again_as_a_duplicate_of_the_demo_does_not_block_a_reload(client):
+    client.post("/seed")
+    demo_event = stored_events(client)[0]
+    body = {key: demo_event[key] for key in ("timestamp", "worker_id", "workstation_id", "event_type", "count",
+                                             "confidence", "event_id", "model_version", "site_id")}
+    assert post_events(client, body)["duplicates"] == 1
+    assert client.post("/seed").status_code == 200
+
+
+@pytest.mark.parametrize("query", ["replace=yes", "replace=ALL", "replace=" + "a" * 100])
+def test_replace_takes_only_all(client, query):
+    post_events(client, event(at("10:00"), "MINE"), status=201)
+    body = assert_problem(client.post(f"/seed?{query}"), 422)
+    assert [error["field"] for error in body["errors"]] == ["replace"]
+    assert registered(client) == (["MINE"], ["S1"])
+
+
+def test_the_check_and_the_load_share_one_write_transaction(client, app, monkeypatch):
+    # An event stored by another process after the check but before the load would be lost; the
+    # check holds the write lock from the start, so another writer waits for the load to end.
+    import sqlite3
+
+    from backend import seed
+
+    client.post("/seed")
+    calls = []
+    original = seed.other_events
+
+    def watching(conn):
+        calls.append(conn.in_transaction)
+        other = sqlite3.connect(app.config["DATABASE_PATH"], timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another writer, right between check and load
+        except sqlite3.OperationalError as failure:
+            calls.append(str(failure))
+        finally:
+            other.close()
+        return original(conn)
+
+    monkeypatch.setattr(seed, "other_events", watching)
+    assert client.post("/seed").status_code == 200
+    assert calls == [True, "database is locked"]
 
 
 def test_seed_can_be_turned_off(make_client):
