@@ -459,7 +459,7 @@ def test_reload_button_loads_the_demo_into_an_empty_server(page, server_factory)
 
 
 def test_reload_button_asks_for_the_admin_token(page, server_factory):
-    server = server_factory(ADMIN_TOKEN="s3cret-token")
+    server = server_factory(ADMIN_TOKEN="s3cret-token", PUBLIC_READ="1")
     open_dashboard(page, server.base, QUIET)
     assert server.get("/settings")["seed"]["needs_token"] is True
 
@@ -479,7 +479,7 @@ def test_reload_button_asks_for_the_admin_token(page, server_factory):
 
 
 def test_reload_button_asks_for_the_token_after_a_401(page, server_factory):
-    server = server_factory(ADMIN_TOKEN="s3cret-token")
+    server = server_factory(ADMIN_TOKEN="s3cret-token", PUBLIC_READ="1")
     # A server that does not say up front that it needs a token: the 401 is what asks.
     page.route("**/settings", lambda route: route.fulfill(json={
         "factory_tz": "UTC", "poll_seconds": 3600, "seed": {"allowed": True, "needs_token": False}}))
@@ -492,6 +492,75 @@ def test_reload_button_asks_for_the_token_after_a_401(page, server_factory):
     page.locator("#seed-token").fill("s3cret-token")
     page.keyboard.press("Enter")
     expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+
+
+def test_reload_button_warns_before_deleting_events_the_demo_did_not_load(page, server_factory):
+    server = server_factory()
+    server.post("/events", [{"timestamp": iso(datetime.now(timezone.utc) - timedelta(hours=1)), "worker_id": "REAL-1",
+                             "workstation_id": "S-1", "event_type": "working"}])
+    open_dashboard(page, server.base, QUIET)
+    page.locator("#reload-demo").click()
+    confirm = page.locator("#seed-confirm")
+    confirm.click()
+    warning = page.locator("#seed-warning")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("holds 1 event that the demo did not load")
+    expect(warning).to_contain_text("cannot be brought back")
+    expect(confirm).to_have_text("Delete everything and load demo")
+    expect(page.locator("#seed-cancel")).to_be_focused()  # Enter does not delete
+    assert [w["worker_id"] for w in server.get("/workers")["workers"]] == ["REAL-1"]  # nothing deleted yet
+
+    page.locator("#seed-cancel").click()
+    page.locator("#reload-demo").click()  # asked afresh: no warning until the server says so again
+    expect(warning).to_be_hidden()
+    expect(confirm).to_have_text("Reload demo data")
+    confirm.click()
+    expect(warning).to_be_visible()
+    confirm.click()
+    expect(page.locator("#seed-dialog")).to_be_hidden()
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    assert "REAL-1" not in {w["worker_id"] for w in server.get("/workers")["workers"]}
+
+
+def test_page_asks_for_a_token_once_keeps_it_for_the_tab_and_asks_again_when_refused(page, server_factory):
+    server = server_factory(VIEW_TOKENS="screen-key", ADMIN_TOKEN="admin-key")
+    server.post("/seed", headers={"Authorization": "Bearer admin-key"})
+    assert server.request("GET", "/metrics/workers")[0] == 401
+    page.goto(f"{server.base}/{QUIET}")
+    dialog = page.locator("#token-dialog")
+    token = page.locator("#token-input")
+    expect(dialog).to_be_visible()
+    expect(token).to_have_attribute("type", "password")
+    expect(token).to_be_focused()
+    token.fill("wrong-key")
+    page.locator("#token-confirm").click()
+    expect(page.locator("#token-error")).to_have_text("That token was not accepted. Enter another.")
+    expect(dialog).to_be_visible()
+    token.fill("screen-key")
+    page.keyboard.press("Enter")
+    wait_until_ready(page)
+    expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    expect(dialog).to_be_hidden()  # every read that was refused waited for the one answer
+    assert page.evaluate("sessionStorage.getItem('factory-floor-token')") == "screen-key"
+    assert page.evaluate("localStorage.length") == 0
+
+    page.reload()
+    wait_until_ready(page)  # the tab kept the token: no question
+    expect(dialog).to_be_hidden()
+
+    other = page.context.new_page()  # another tab asks for itself
+    other.goto(f"{server.base}/{QUIET}")
+    expect(other.locator("#token-dialog")).to_be_visible()
+    other.locator("#token-cancel").click()
+    expect(other.locator("#status")).to_contain_text("only with a token")
+    expect(other.locator("#token-open")).to_be_visible()
+    other.locator("#token-open").click()
+    expect(other.locator("#token-dialog")).to_be_visible()
+    other.locator("#token-input").fill("admin-key")  # an admin token reads too
+    other.keyboard.press("Enter")
+    expect(other.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    expect(other.locator("#token-open")).to_be_hidden()
+    other.close()
 
 
 def test_reload_button_is_hidden_when_seeding_is_off(page, server_factory):

@@ -1,19 +1,40 @@
 // The only module that talks to the server. Every answer is JSON; every failure is an ApiError.
 
 const TIMEOUT_MS = 15_000;
+// The reader's token lives as long as the browser tab (never in localStorage, never in the URL).
+const TOKEN_KEY = "factory-floor-token";
 
 /**
  * A failed request. `down` is true when the API could not be reached or failed on its side
  * (network error, timeout, 5xx): the page then says the API is down and keeps its last figures.
  */
 export class ApiError extends Error {
-  constructor(message, { status = 0, problem = null, down = false, aborted = false } = {}) {
+  constructor(message, { status = 0, problem = null, down = false, aborted = false, needsToken = false } = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.problem = problem;
     this.down = down;
     this.aborted = aborted;
+    this.needsToken = needsToken;
+  }
+}
+
+/** The token kept for this tab, or "" (storage may be unavailable: then nothing is kept). */
+function storedToken() {
+  try {
+    return window.sessionStorage.getItem(TOKEN_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+function storeToken(token) {
+  try {
+    if (token) window.sessionStorage.setItem(TOKEN_KEY, token);
+    else window.sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Storage refused (a private mode): the token lasts until the page is left.
   }
 }
 
@@ -56,16 +77,68 @@ function withTimeout(outer, ms) {
   };
 }
 
-/** A client for the API at `base` ("" = this page's origin). */
-export function createApi(base = "") {
-  async function request(method, path, { params, headers, signal } = {}) {
+/**
+ * A client for the API at `base` ("" = this page's origin).
+ *
+ * Every request carries the tab's token once there is one. A read refused for want of a token
+ * (401), or for a token not accepted (403), calls `askToken(reason)` — `reason` is "needed" or
+ * "rejected" — which resolves to a token, or to "" when the person declines; the read is then
+ * sent again. Reads that fail at once share one question. After a refusal nothing is asked
+ * until `askAgain()`.
+ */
+export function createApi(base = "", { askToken = null } = {}) {
+  let token = storedToken();
+  let asking = null; // the question being asked, shared by every read waiting for it
+  let declined = false;
+
+  function setToken(value) {
+    token = value;
+    storeToken(value);
+  }
+
+  /** A token to send the read again with, or "" when there is none to be had. */
+  function tokenAfterRefusal(sent, status) {
+    if (asking) return asking;
+    if (token && token !== sent) return Promise.resolve(token); // another read got a new one meanwhile
+    if (!askToken || declined) return Promise.resolve("");
+    const reason = sent && status === 403 ? "rejected" : "needed";
+    asking = Promise.resolve(askToken(reason)).then((answer) => {
+      asking = null;
+      const given = (answer || "").trim();
+      setToken(given); // a token refused and not replaced is dropped
+      declined = !given;
+      return given;
+    });
+    return asking;
+  }
+
+  async function request(method, path, options = {}) {
+    const read = method === "GET";
+    for (;;) {
+      const sent = token;
+      try {
+        return await send(method, path, sent, options);
+      } catch (error) {
+        if (!read || !(error.status === 401 || (error.status === 403 && sent))) throw error;
+        const next = await tokenAfterRefusal(sent, error.status);
+        if (!next) {
+          throw new ApiError("This server shows its figures only with a token. Choose “Enter token” to give one.", {
+            status: error.status, problem: error.problem, needsToken: true,
+          });
+        }
+      }
+    }
+  }
+
+  async function send(method, path, sent, { params, headers, signal } = {}) {
     const url = `${base}${path}${query(params)}`;
     const guard = withTimeout(signal, TIMEOUT_MS);
+    const auth = sent ? { Authorization: `Bearer ${sent}` } : {};
     let response;
     try {
       response = await fetch(url, {
         method,
-        headers: { Accept: "application/json", ...headers },
+        headers: { Accept: "application/json", ...auth, ...headers },
         signal: guard.signal,
         cache: "no-cache", // revalidate every poll: an unchanged answer comes back as a small 304
       });
@@ -95,6 +168,10 @@ export function createApi(base = "") {
 
   return {
     base,
+    /** Whether this tab holds a token. */
+    hasToken: () => Boolean(token),
+    /** Ask for a token again on the next refused read (after the person declined once). */
+    askAgain: () => { declined = false; },
     settings: (signal) => request("GET", "/settings", { signal }),
     sites: (signal) => request("GET", "/sites", { signal }),
     workerList: (signal) => request("GET", "/workers", { signal }),
@@ -107,9 +184,14 @@ export function createApi(base = "") {
     models: (params, signal) => request("GET", "/metrics/models", { params, signal }),
     drift: (params, signal) => request("GET", "/metrics/drift", { params, signal }),
     events: (params, signal) => request("GET", "/events", { params, signal }),
-    /** POST /seed, with the admin token when one is given. */
-    seed: (token) => request("POST", "/seed", {
-      headers: token ? { Authorization: `Bearer ${token}` } : {},
+    /** GET /metrics/shifts: the shift instances overlapping `from`..`to`, each with its figures. */
+    shifts: (params, signal) => request("GET", "/metrics/shifts", { params, signal }),
+    calendar: (signal) => request("GET", "/calendar", { signal }),
+    alerts: (params, signal) => request("GET", "/alerts", { params, signal }),
+    /** POST /seed, with the admin token when one is given; `replaceAll` deletes events the demo did not load. */
+    seed: (adminToken, { replaceAll = false } = {}) => request("POST", "/seed", {
+      params: replaceAll ? { replace: "all" } : {},
+      headers: adminToken ? { Authorization: `Bearer ${adminToken}` } : {},
     }),
   };
 }
