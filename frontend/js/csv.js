@@ -24,3 +24,16 @@ export function toCsv(columns, rows) {
 export function fileStamp(text) {
   return String(text || "").replace(/:\d\d(\.\d+)?Z$/, "Z").replace(/[^0-9A-Za-z_-]+/g, "");
 }
+
+/** Offer `text` as a download named `name`, with a byte-order mark so spreadsheets read UTF-8. */
+export function saveCsv(name, text) {
+  const url = URL.createObjectURL(new Blob(["\ufeff", text], { type: "text/csv;charset=utf-8" }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}

@@ -78,9 +78,43 @@ export function span(seconds) {
   return `${integerFormat.format(minutes)}${NBSP}min`;
 }
 
-/** "working" → "Working". */
+const STATE_LABELS = {
+  working: "Working", idle: "Idle", absent: "Absent", unknown: "No signal",
+  unstaffed: "Unstaffed", off: "Off shift", empty: "Nobody here", product_count: "Units",
+};
+
+/** "working" → "Working"; "unknown" (the camera stopped confirming a state) → "No signal". */
 export function stateLabel(state) {
   if (!state) return "—";
-  if (state === "product_count") return "Units";
-  return state.charAt(0).toUpperCase() + state.slice(1);
+  return STATE_LABELS[state] || state.charAt(0).toUpperCase() + state.slice(1);
+}
+
+/** A time since something began, short: 40 → "< 1 min", 840 → "14 min", 5400 → "1 h 30 min". */
+export function since(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "—";
+  if (seconds < 60) return `<${NBSP}1${NBSP}min`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}${NBSP}min`;
+  const hours = Math.floor(minutes / 60);
+  return `${integerFormat.format(hours)}${NBSP}h ${minutes % 60}${NBSP}min`;
+}
+
+// "On pace" is within this share of the target (and at least one unit) either side.
+const PACE_TOLERANCE = 0.05;
+
+/**
+ * Units against a target: {mark: "ahead"|"on"|"behind"|null, diff, text}. `diff` is units minus
+ * target, rounded to whole units; within 5 % of the target (at least 1 unit) is on pace. No
+ * target (null): mark null.
+ */
+export function pace(units, target) {
+  if (target === null || target === undefined || !Number.isFinite(target) || !Number.isFinite(units)) {
+    return { mark: null, diff: null, text: "No target" };
+  }
+  const diff = Math.round(units - target);
+  const tolerance = Math.max(1, target * PACE_TOLERANCE);
+  const count = (n) => `${integerFormat.format(Math.abs(n))}${NBSP}unit${Math.abs(n) === 1 ? "" : "s"}`;
+  if (units - target <= -tolerance) return { mark: "behind", diff, text: `Behind by ${count(diff)}` };
+  if (units - target >= tolerance) return { mark: "ahead", diff, text: `Ahead by ${count(diff)}` };
+  return { mark: "on", diff, text: diff === 0 ? "On pace" : `On pace (${diff > 0 ? "+" : "−"}${count(diff)})` };
 }

@@ -4,13 +4,21 @@ import { createApi } from "./api.js";
 import * as render from "./render.js";
 import * as charts from "./charts.js";
 import { drawIfChanged, setText } from "./dom.js";
-import { readView, writeView, readPollSeconds, readApiBase } from "./url-state.js";
+import { readView, writeView, readPollSeconds, readApiBase, readBoard, DEFAULT_RANGE } from "./url-state.js";
 import { rangeBounds, RANGE_LABELS, isValidTimeZone, toLocalInput, HOUR_MS } from "./time.js";
-import { toCsv, fileStamp } from "./csv.js";
+import { toCsv, fileStamp, saveCsv } from "./csv.js";
+import { loadShifts, loadFloor } from "./live.js";
+import { shiftRange, zoneOf, siteName } from "./shifts.js";
+import { renderAttention } from "./attention.js";
+import { renderShiftNow } from "./shift-now.js";
+import { renderShiftReport, shiftCsv } from "./shift-report.js";
+import { startBoard } from "./board.js";
 
 const $ = (id) => document.getElementById(id);
 
 const DEFAULT_SETTINGS = { factory_tz: "UTC", poll_seconds: 5, seed: { allowed: true, needs_token: false } };
+// Utilization below this share is drawn as low in the charts, unless the server sets its own.
+const UTILIZATION_THRESHOLD_PCT = 75;
 const FEED_SIZE = 20;
 
 const api = createApi(readApiBase(window.location.search), { askToken });
@@ -26,16 +34,26 @@ const state = {
   seenEvents: new Set(),
   adminToken: "", // kept in memory only, for this page's life
   announce: false, // say what is shown once the next refresh completes (after a view change)
-  shown: { workers: [], workstations: [] }, // the rows on screen, in screen order (for CSV)
+  shown: { workers: [], workstations: [], shifts: [] }, // the rows on screen, in screen order (for CSV)
+  shifts: null, // the calendars and the shift instances around now (live.js loadShifts)
+  live: null, // the floor now (live.js loadFloor)
+  range: null, // the resolved window of the view: {from, to, planned, note, instances}
 };
 
 let requestId = 0; // the newest refresh; answers to older ones are dropped
 let inflight = null; // AbortController of the newest refresh
 let pollTimer = 0;
 
+/** The zone the page reads and writes times in: the chosen site's own, else the factory's. */
 function timeZone() {
+  if (state.shifts) return zoneOf(state.shifts.calendars, state.view.site || null);
   const tz = state.settings && state.settings.factory_tz;
   return isValidTimeZone(tz) ? tz : "UTC";
+}
+
+function utilizationThreshold() {
+  const fromServer = state.settings && Number(state.settings.utilization_threshold_pct);
+  return Number.isFinite(fromServer) && fromServer > 0 ? fromServer : UTILIZATION_THRESHOLD_PCT;
 }
 
 function pollSeconds() {
@@ -53,12 +71,31 @@ function iso(ms) {
   return ms === null || ms === undefined ? "" : new Date(ms).toISOString();
 }
 
+/**
+ * The window of the view at `now`: the shift presets from the calendar (planned time only), the
+ * others by the clock in the site's zone. Without a shift to show, "this shift" falls back to the
+ * whole data and says so. `{from, to, planned, note}` or `{error}` for a custom range that is wrong.
+ */
+function resolveRange(now) {
+  const { view } = state;
+  if (view.range === "shift" || view.range === "prevshift") {
+    const found = state.shifts && state.shifts.offered ? shiftRange(view.range, state.shifts.instances, now) : null;
+    if (found) return found;
+    const why = state.shifts && state.shifts.offered ? "The calendar has no shift in the last days" : "This server has no shift calendar";
+    return { from: null, to: null, planned: false, note: `${why}: the whole data instead.` };
+  }
+  return { ...rangeBounds(view.range, now, timeZone(), view.from, view.to), planned: false, note: "" };
+}
+
 /** The query every metrics call of this refresh shares, or `{error}` for a custom range that is wrong. */
 function metricsQuery(now) {
   const { view } = state;
-  const bounds = rangeBounds(view.range, now, timeZone(), view.from, view.to);
+  const bounds = resolveRange(now);
   if (bounds.error) return { error: bounds.error };
-  return { params: { from: iso(bounds.from), to: iso(bounds.to), site_id: view.site } };
+  state.range = bounds;
+  const params = { from: iso(bounds.from), to: iso(bounds.to), site_id: view.site };
+  if (bounds.planned) params.planned_only = "true";
+  return { params };
 }
 
 /** Await `promise`; a 404 (the server does not offer this, or not for this selection) gives null. */
@@ -94,6 +131,10 @@ async function refresh() {
       applySettings();
     }
     const now = Date.now();
+    const sites = await optional(api.sites(signal));
+    if (id !== requestId) return;
+    state.shifts = await loadShifts(api, { site: view.site, now, signal, settingsZone: state.settings.factory_tz, sites });
+    if (id !== requestId) return;
     const query = metricsQuery(now);
     if (query.error) {
       setMessage(query.error);
@@ -102,7 +143,7 @@ async function refresh() {
     }
     const metrics = query.params;
     const narrowed = { ...metrics, worker_id: view.worker, workstation_id: view.workstation };
-    const [factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites, models, drift] = await Promise.all([
+    const [factory, workers, workstations, timeline, hourly, feed, workerList, stationList, models, drift, report] = await Promise.all([
       api.factory(metrics, signal),
       api.workers(metrics, signal),
       api.workstations(metrics, signal),
@@ -111,14 +152,20 @@ async function refresh() {
       api.events({ limit: FEED_SIZE, worker_id: view.worker, workstation_id: view.workstation, site_id: view.site }, signal),
       api.workerList(signal),
       api.workstationList(signal),
-      optional(api.sites(signal)),
       optional(api.models(metrics, signal)),
       optional(api.drift(metrics, signal)),
+      shiftReport(metrics, signal),
     ]);
     if (id !== requestId) return;
+    const live = await loadFloor(api, {
+      shifts: state.shifts, site: view.site, now, signal, stationList,
+      reuse: { query: metrics, workers, workstations, timeline: view.worker || view.workstation ? undefined : timeline },
+    });
+    if (id !== requestId) return;
+    state.live = live;
     $("token-open").hidden = true;
     const wasDown = Boolean(state.down);
-    state.data = { factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites, models, drift, now, query: metrics };
+    state.data = { factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites, models, drift, report, now, query: metrics };
     state.down = null;
     state.lastGood = now;
     drawAll();
@@ -147,6 +194,20 @@ async function refresh() {
       inflight = null;
       schedulePoll();
     }
+  }
+}
+
+/**
+ * The shift report for the window: `{body}`, `{body: null}` when the server has none, or
+ * `{error}` when it refuses the window (more shifts than it lists at once).
+ */
+async function shiftReport(params, signal) {
+  try {
+    return { body: await api.shifts({ from: params.from, to: params.to, site_id: params.site_id }, signal) };
+  } catch (error) {
+    if (error.status === 404) return { body: null };
+    if (error.status === 422) return { body: null, error: error.message };
+    throw error;
   }
 }
 
@@ -196,15 +257,32 @@ function drawAll() {
   const windowEnd = win && win.to ? Date.parse(win.to) : null;
   const context = { timeZone: tz, windowEnd, stationNames };
 
+  const names = new Map([
+    ...data.stationList.workstations.map((s) => [s.workstation_id, s.name || s.workstation_id]),
+    ...data.workerList.workers.map((w) => [w.worker_id, w.name || w.worker_id]),
+  ]);
+  renderAttention($("attention"), { floor: state.live && state.live.floor, names, timeZone: tz, now: data.now });
+  renderShiftNow($("shift-now"), { shifts: state.shifts, floor: state.live && state.live.floor, now: data.now });
+  const chosen = view.worker ? allWorkers.find((w) => w.worker_id === view.worker) || null : null;
   render.renderCards($("summary-cards"), {
     factory: data.factory.factory,
-    activeNow: allWorkers.filter((w) => w.last_state === "working").length,
-    workerCount: allWorkers.length,
+    worker: view.worker ? chosen || { worker_id: view.worker } : null,
+    // "Working now" counts only workers whose state at the window's end is working: a camera
+    // that went silent is no signal, never working.
+    activeNow: (chosen ? [chosen] : view.worker ? [] : allWorkers).filter((w) => w.state_at_end === "working").length,
+    workerCount: chosen || view.worker ? 1 : allWorkers.length,
     window: win,
     timeZone: tz,
     now: data.now,
   });
-  render.renderWindowCaption($("window-caption"), { window: win, timeZone: tz, rangeLabel: RANGE_LABELS[view.range] });
+  const range = state.range || {};
+  render.renderWindowCaption($("window-caption"), {
+    window: win, timeZone: tz, rangeLabel: RANGE_LABELS[view.range],
+    note: [range.note, range.planned ? "planned time only" : ""].filter(Boolean).join(" "),
+  });
+  state.shown.shifts = renderShiftReport($("shift-report"), {
+    body: data.report.body, error: data.report.error, calendars: state.shifts ? state.shifts.calendars : null,
+  });
 
   const workerRows = allWorkers.filter((w) => !view.worker || w.worker_id === view.worker);
   state.shown.workers = render.renderTable($("worker-table"), {
@@ -288,12 +366,12 @@ function drawCharts() {
   const daily = hourly && hourly.bucket_seconds >= 86_400;
   setText($("hourly-title"), daily ? "Output and utilization by day" : "Output and utilization by hour");
   setText($("hourly-sub"), `Units made each ${daily ? "day" : "hour"}, and the share of staffed time spent working`);
-  drawIfChanged(hourlyNode, JSON.stringify([hourly, hourlyNode.clientWidth, tz]), () => {
+  drawIfChanged(hourlyNode, JSON.stringify([hourly, hourlyNode.clientWidth, tz, utilizationThreshold()]), () => {
     if (!hourly) {
       hourlyNode.replaceChildren(emptyNote("The server gives no hourly figures for this selection."));
       return;
     }
-    charts.drawHourly(hourlyNode, { buckets: hourly.buckets, bucketSeconds: hourly.bucket_seconds, window: hourly.window, timeZone: tz });
+    charts.drawHourly(hourlyNode, { buckets: hourly.buckets, bucketSeconds: hourly.bucket_seconds, window: hourly.window, timeZone: tz, threshold: utilizationThreshold() });
   });
   const confidenceNode = $("confidence-chart");
   const models = data.models;
@@ -312,13 +390,13 @@ function drawCharts() {
   });
   const workerItems = state.shown.workers.map((w) => ({ id: w.worker_id, label: w.name || w.worker_id, value: w.utilization_pct }));
   const workerNode = $("worker-util-chart");
-  drawIfChanged(workerNode, JSON.stringify([workerItems, workerNode.clientWidth]), () => {
-    charts.drawUtilizationBars(workerNode, { items: workerItems, what: "worker" });
+  drawIfChanged(workerNode, JSON.stringify([workerItems, workerNode.clientWidth, utilizationThreshold()]), () => {
+    charts.drawUtilizationBars(workerNode, { items: workerItems, what: "worker", threshold: utilizationThreshold() });
   });
   const stationItems = state.shown.workstations.map((s) => ({ id: s.workstation_id, label: s.name || s.workstation_id, value: s.utilization_pct }));
   const stationNode = $("station-util-chart");
-  drawIfChanged(stationNode, JSON.stringify([stationItems, stationNode.clientWidth]), () => {
-    charts.drawUtilizationBars(stationNode, { items: stationItems, what: "workstation" });
+  drawIfChanged(stationNode, JSON.stringify([stationItems, stationNode.clientWidth, utilizationThreshold()]), () => {
+    charts.drawUtilizationBars(stationNode, { items: stationItems, what: "workstation", threshold: utilizationThreshold() });
   });
 }
 
@@ -333,7 +411,7 @@ function drawFilters() {
   const { view, data } = state;
   const workers = data ? data.workerList.workers.map((w) => ({ value: w.worker_id, label: w.name && w.name !== w.worker_id ? `${w.name} (${w.worker_id})` : w.worker_id })) : [];
   const stations = data ? data.stationList.workstations.map((s) => ({ value: s.workstation_id, label: s.name && s.name !== s.workstation_id ? `${s.name} (${s.workstation_id})` : s.workstation_id })) : [];
-  const sites = data && data.sites ? data.sites.sites.map((s) => ({ value: s.site_id, label: s.site_id })) : [];
+  const sites = data && data.sites ? data.sites.sites.map((s) => ({ value: s.site_id, label: s.name && s.name !== s.site_id ? `${s.name} (${s.site_id})` : s.site_id })) : [];
   render.renderOptions($("filter-worker"), workers, view.worker, "All workers");
   render.renderOptions($("filter-workstation"), stations, view.workstation, "All workstations");
   render.renderOptions($("filter-site"), sites, view.site, "All sites");
@@ -344,7 +422,7 @@ function drawFilters() {
   $("custom-range-to").hidden = !custom;
   if (document.activeElement !== $("filter-from")) $("filter-from").value = view.from;
   if (document.activeElement !== $("filter-to")) $("filter-to").value = view.to;
-  $("filter-clear").hidden = !(view.worker || view.workstation || view.site || view.range !== "all");
+  $("filter-clear").hidden = !(view.worker || view.workstation || view.site || view.range !== DEFAULT_RANGE);
 }
 
 function drawLive() {
@@ -407,7 +485,7 @@ function wireFilters() {
     $(id).addEventListener("change", (event) => changeView({ range: "custom", [key]: event.target.value }));
   }
   $("filter-clear").addEventListener("click", () => {
-    changeView({ range: "all", from: "", to: "", worker: "", workstation: "", site: "" });
+    changeView({ range: DEFAULT_RANGE, from: "", to: "", worker: "", workstation: "", site: "" });
     $("filter-range").focus();
   });
   window.addEventListener("popstate", () => {
@@ -433,22 +511,24 @@ function downloadCsv(kind) {
   if (kind === "workstations" && state.view.workstation) parts.push(state.view.workstation);
   parts.push(win && win.from ? `${fileStamp(win.from)}_${fileStamp(win.to)}` : "no-window");
   const name = `${parts.map(fileStamp).filter(Boolean).join("_")}.csv`;
-  // A byte-order mark so spreadsheet programs read names in UTF-8.
-  const url = URL.createObjectURL(new Blob(["\ufeff", text], { type: "text/csv;charset=utf-8" }));
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = name;
-  link.hidden = true;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  saveCsv(name, text);
   setMessage(`Exported ${state.shown[kind].length} ${kind === "workers" ? "worker" : "workstation"} row${state.shown[kind].length === 1 ? "" : "s"} to ${name}.`);
+}
+
+function downloadShiftCsv() {
+  if (!state.data) return;
+  const { columns, rows } = shiftCsv(state.shown.shifts);
+  const win = state.data.factory.window;
+  const parts = ["shifts", state.view.site, win && win.from ? `${fileStamp(win.from)}_${fileStamp(win.to)}` : ""];
+  const name = `${parts.map(fileStamp).filter(Boolean).join("_")}.csv`;
+  saveCsv(name, toCsv(columns, rows));
+  setMessage(`Exported ${rows.length} shift and station row${rows.length === 1 ? "" : "s"} to ${name}.`);
 }
 
 function wireExports() {
   $("export-workers").addEventListener("click", () => downloadCsv("workers"));
   $("export-workstations").addEventListener("click", () => downloadCsv("workstations"));
+  $("export-shifts").addEventListener("click", downloadShiftCsv);
 }
 
 /**
@@ -617,6 +697,11 @@ function wireLifecycle() {
 }
 
 function start() {
+  if (readBoard(window.location.search)) {
+    document.body.classList.add("is-board");
+    startBoard($("board"), { api, pollSeconds: readPollSeconds(window.location.search), site: state.view.site });
+    return;
+  }
   charts.drawStateLegend($("timeline-legend"));
   if (api.base) setText($("footer-api"), `API: ${api.base}`);
   wireFilters();

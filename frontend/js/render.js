@@ -9,11 +9,12 @@ import { seriesSwatch } from "./charts.js";
 /** Worker table columns, in order; `key` is the API field shown (and the cell's data-col). */
 export const WORKER_COLUMNS = [
   { key: "name", label: "Worker", kind: "name", idKey: "worker_id" },
-  { key: "last_state", label: "State", kind: "state" },
+  { key: "state_at_end", label: "State", kind: "state" },
   { key: "current_workstation_id", label: "Station", kind: "station" },
   { key: "active_seconds", label: "Active", kind: "duration" },
   { key: "idle_seconds", label: "Idle", kind: "duration" },
   { key: "absent_seconds", label: "Absent", kind: "duration" },
+  { key: "unknown_seconds", label: "No signal", kind: "duration" },
   { key: "utilization_pct", label: "Utilization", kind: "percent" },
   { key: "units", label: "Units", kind: "integer" },
   { key: "units_per_hour", label: "Units / h", kind: "decimal" },
@@ -27,6 +28,8 @@ export const WORKSTATION_COLUMNS = [
   { key: "utilization_pct", label: "Utilization", kind: "percent" },
   { key: "units", label: "Units", kind: "integer" },
   { key: "throughput_per_hour", label: "Units / h", kind: "decimal" },
+  { key: "target_units", label: "Target", kind: "target" },
+  { key: "attainment_pct", label: "Attainment", kind: "percent" },
 ];
 
 /**
@@ -50,7 +53,7 @@ const DRIFT_BADGES = {
   unchecked: { text: "Not compared", className: "badge-unchecked" },
 };
 
-const NUMERIC_KINDS = new Set(["duration", "percent", "integer", "decimal", "score", "share"]);
+const NUMERIC_KINDS = new Set(["duration", "percent", "integer", "decimal", "score", "share", "target"]);
 
 /** Whether a column holds numbers (right-aligned, sorted high to low first). */
 export function isNumeric(column) {
@@ -82,6 +85,7 @@ function cellText(column, value, context) {
     case "duration": return fmt.duration(value);
     case "percent": return fmt.percent(value);
     case "integer": return fmt.integer(value);
+    case "target": return value === null || value === undefined ? "—" : fmt.integer(Math.round(value));
     case "decimal": return fmt.decimal(value);
     case "score": return fmt.score(value);
     case "share": return fmt.share(value);
@@ -97,7 +101,8 @@ function cellText(column, value, context) {
 
 function cell(column, row, context) {
   const value = row[column.key];
-  const td = el("td", { dataset: { col: column.key }, class: isNumeric(column) ? "num" : null });
+  // data-label names the column where a narrow screen shows each row as a list.
+  const td = el("td", { dataset: { col: column.key, label: column.label }, class: isNumeric(column) ? "num" : null });
   if (value !== null && value !== undefined) td.dataset.value = String(value);
   if (column.kind === "name") {
     const id = row[column.idKey];
@@ -190,25 +195,56 @@ function card(root, name, value, text, note) {
   if (note !== undefined) setText(node.querySelector(".card-note"), note);
 }
 
-/** The six summary cards. `activeNow` counts the listed workers whose last state is working. */
-export function renderCards(root, { factory, activeNow, workerCount, window: win, timeZone, now }) {
+function cardLabel(root, name, text) {
+  const label = root.querySelector(`[data-card="${name}"] [data-label]`);
+  if (label) setText(label, text);
+}
+
+/**
+ * The summary cards: the factory's figures, or one worker's when `worker` is given (the worker
+ * filter narrows them too). `activeNow` counts the workers whose state at the window's end is
+ * working (a silent camera counts as no signal, never as working).
+ */
+export function renderCards(root, { factory, worker, activeNow, workerCount, window: win, timeZone, now }) {
   const f = factory;
-  card(root, "active", f.total_active_seconds, fmt.duration(f.total_active_seconds),
-    `Time in “working”, summed over ${fmt.integer(f.worker_count)} worker${f.worker_count === 1 ? "" : "s"}`);
-  card(root, "idle", f.total_idle_seconds, fmt.duration(f.total_idle_seconds), "Time at a station, not working");
-  card(root, "units", f.total_units, fmt.integer(f.total_units),
-    `From ${fmt.integer(f.event_count)} camera event${f.event_count === 1 ? "" : "s"} in the window`);
-  card(root, "rate", f.average_production_rate, fmt.perHour(f.average_production_rate), "Units per active hour");
-  card(root, "utilization", f.average_utilization_pct, fmt.percent(f.average_utilization_pct),
-    "Mean of workers’ active ÷ (active + idle)");
+  const w = worker;
+  const plural = (n, word) => `${fmt.integer(n)} ${word}${n === 1 ? "" : "s"}`;
+  if (w) {
+    const name = w.name || w.worker_id;
+    const has = w.active_seconds !== undefined;
+    root.dataset.scope = "worker";
+    cardLabel(root, "utilization", "Utilization");
+    card(root, "active", w.active_seconds, fmt.duration(has ? w.active_seconds : 0), `Time in “working” of ${name}`);
+    card(root, "idle", w.idle_seconds, fmt.duration(has ? w.idle_seconds : 0), `${name} at a station, not working`);
+    card(root, "unknown", w.unknown_seconds, fmt.duration(has ? w.unknown_seconds ?? 0 : 0), `${name}’s camera silent past the signal horizon`);
+    card(root, "units", w.units, fmt.integer(has ? w.units : 0), `Made by ${name} in the window`);
+    card(root, "rate", w.units_per_hour, fmt.perHour(has ? w.units_per_hour : 0), "Units per active hour");
+    card(root, "utilization", w.utilization_pct, fmt.percent(has ? w.utilization_pct : 0), "Active ÷ (active + idle)");
+  } else {
+    root.dataset.scope = "factory";
+    cardLabel(root, "utilization", "Avg utilization");
+    card(root, "active", f.total_active_seconds, fmt.duration(f.total_active_seconds),
+      `Time in “working”, summed over ${plural(f.worker_count, "worker")}`);
+    card(root, "idle", f.total_idle_seconds, fmt.duration(f.total_idle_seconds), "Time at a station, not working");
+    card(root, "unknown", f.total_unknown_seconds ?? 0, fmt.duration(f.total_unknown_seconds ?? 0),
+      "Cameras silent past the signal horizon: not counted as working");
+    const target = f.target_units;
+    card(root, "units", f.total_units, fmt.integer(f.total_units), target !== null && target !== undefined
+      ? `Target ${fmt.integer(Math.round(target))} · attainment ${fmt.percent(f.attainment_pct)}`
+      : `From ${plural(f.event_count, "camera event")} in the window`);
+    card(root, "rate", f.average_production_rate, fmt.perHour(f.average_production_rate), "Units per active hour");
+    card(root, "utilization", f.average_utilization_pct, fmt.percent(f.average_utilization_pct),
+      "Mean of workers’ active ÷ (active + idle)");
+  }
   const end = win && win.to ? Date.parse(win.to) : null;
-  let note = `of ${fmt.integer(workerCount)} worker${workerCount === 1 ? "" : "s"}`;
+  let note = `of ${plural(workerCount, "worker")}`;
   if (end !== null && now - end > 2 * 60_000) {
     note += `, as of ${sameDay(end, now, timeZone) ? hourMinute(end, timeZone) : dayTime(end, timeZone)}`;
   }
   card(root, "active-now", activeNow, fmt.integer(activeNow), note);
+  const utilization = w ? w.utilization_pct : f.average_utilization_pct;
   const bar = root.querySelector('[data-card="utilization"] .meter-fill');
-  if (bar) bar.style.width = `${Math.min(Math.max(f.average_utilization_pct || 0, 0), 100)}%`;
+  if (bar) bar.style.width = `${Math.min(Math.max(utilization || 0, 0), 100)}%`;
 }
 
 /** Blank every card (no data yet). */
@@ -285,16 +321,17 @@ export function renderBanner(banner, down, { timeZone, lastGood, pollSeconds }) 
   banner.hidden = false;
 }
 
-/** The line that says which window the figures cover. */
-export function renderWindowCaption(node, { window: win, timeZone, rangeLabel }) {
+/** The line that says which window the figures cover; `note` adds what the range stands for. */
+export function renderWindowCaption(node, { window: win, timeZone, rangeLabel, note = "" }) {
+  const extra = note ? ` · ${note}` : "";
   if (!win || !win.from || !win.to) {
-    setText(node, `${rangeLabel}: no events in this window.`);
+    setText(node, `${rangeLabel}: no events in this window.${extra}`);
     return;
   }
   const from = Date.parse(win.from);
   const to = Date.parse(win.to);
   const end = sameDay(from, to, timeZone) ? hourMinute(to, timeZone) : dayTime(to, timeZone);
-  setText(node, `${rangeLabel}: ${dayTime(from, timeZone)} → ${end} (${fmt.duration(win.seconds)}), times in ${timeZone}`);
+  setText(node, `${rangeLabel}: ${dayTime(from, timeZone)} → ${end} (${fmt.duration(win.seconds)}), times in ${timeZone}${extra}`);
 }
 
 /** The drift badge at the top of the page: how many items the API flagged; hidden without figures. */

@@ -1,4 +1,4 @@
-// Time in the factory's own time zone: wall-clock conversions, range presets, axis ticks.
+// Time in the site's or factory's own time zone: wall-clock conversions and range presets.
 // Everything here is pure (the current time is passed in), so it reads the same in every browser.
 
 export const MINUTE_MS = 60_000;
@@ -120,15 +120,20 @@ export function startOfDay(ms, timeZone) {
   return wallToInstant({ year: p.year, month: p.month, day: p.day }, timeZone);
 }
 
+/** The time-range presets, as the range picker names them. */
 export const RANGE_LABELS = {
-  all: "Whole data",
+  shift: "This shift",
+  prevshift: "Previous shift",
   today: "Today",
   last8h: "Last 8 hours",
+  last7d: "Last 7 days",
   custom: "Custom",
+  all: "Whole data",
 };
 
 /**
- * The `{from, to}` instants (epoch ms, null = open end) of a range preset at time `now`.
+ * The `{from, to}` instants (epoch ms, null = open end) of a clock preset at time `now` (the
+ * shift presets come from the calendar: see shifts.js).
  * `custom` reads `fromText`/`toText` as wall-clock times in `timeZone`. `error` explains a bad range.
  */
 export function rangeBounds(range, now, timeZone, fromText = "", toText = "") {
@@ -137,6 +142,8 @@ export function rangeBounds(range, now, timeZone, fromText = "", toText = "") {
       return { from: startOfDay(now, timeZone), to: now };
     case "last8h":
       return { from: now - 8 * HOUR_MS, to: now };
+    case "last7d":
+      return { from: now - 7 * DAY_MS, to: now };
     case "custom": {
       const from = parseLocalInput(fromText, timeZone);
       const to = parseLocalInput(toText, timeZone);
@@ -148,34 +155,4 @@ export function rangeBounds(range, now, timeZone, fromText = "", toText = "") {
     default:
       return { from: null, to: null };
   }
-}
-
-const TICK_STEPS_MIN = [5, 10, 15, 30, 60, 120, 180, 240, 360, 720, 1440, 2880, 10080];
-
-/**
- * Axis ticks between `from` and `to` at round wall-clock times in `timeZone`, at most about
- * `maxTicks` of them: `[{ms, label, major}]`; `major` marks a local midnight.
- */
-export function timeTicks(from, to, timeZone, maxTicks) {
-  const span = to - from;
-  if (!(span > 0) || maxTicks < 1) return [];
-  const stepMin = TICK_STEPS_MIN.find((m) => span / (m * MINUTE_MS) <= maxTicks) || TICK_STEPS_MIN.at(-1);
-  const stepMs = stepMin * MINUTE_MS;
-  // Count in "wall-clock milliseconds" so ticks stay on round local times across DST changes.
-  const wallFrom = from + offsetMs(from, timeZone);
-  let wall = Math.ceil(wallFrom / stepMs) * stepMs;
-  const ticks = [];
-  for (let guard = 0; guard < maxTicks * 2 + 4; guard += 1, wall += stepMs) {
-    const d = new Date(wall);
-    const ms = wallToInstant({
-      year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(),
-      hour: d.getUTCHours(), minute: d.getUTCMinutes(),
-    }, timeZone);
-    if (ms > to) break;
-    if (ms < from) continue;
-    const major = d.getUTCHours() === 0 && d.getUTCMinutes() === 0;
-    const label = major && (stepMin >= 1440 || span > DAY_MS / 2) ? shortDay(ms, timeZone) : hourMinute(ms, timeZone);
-    ticks.push({ ms, label, major });
-  }
-  return ticks;
 }

@@ -1,9 +1,12 @@
 // The view lives in the query string, so a URL can be shared, bookmarked and reloaded.
-//   ?range=today|last8h|custom|all  &from=&to= (custom; wall-clock times in the factory's zone)
+//   ?range=prevshift|today|last8h|last7d|custom|all (absent: this shift)
+//   &from=&to= (custom; wall-clock times in the site's zone, else the factory's)
 //   &worker=&workstation=&site=  &wsort=-utilization_pct&ssort=name (table sorts)
 //   &poll=N (seconds between refreshes)  &api=http://host:port (another API origin)
+//   &view=board (the wall-screen board instead of the page)
 
-export const RANGES = ["all", "today", "last8h", "custom"];
+export const RANGES = ["shift", "prevshift", "today", "last8h", "last7d", "custom", "all"];
+export const DEFAULT_RANGE = "shift";
 
 const FILTER_KEYS = ["range", "from", "to", "worker", "workstation", "site", "wsort", "ssort"];
 
@@ -11,7 +14,7 @@ const FILTER_KEYS = ["range", "from", "to", "worker", "workstation", "site", "ws
 export function readView(search) {
   const params = new URLSearchParams(search);
   const text = (name) => (params.get(name) || "").trim();
-  const range = RANGES.includes(text("range")) ? text("range") : "all";
+  const range = RANGES.includes(text("range")) ? text("range") : DEFAULT_RANGE;
   return {
     range,
     from: range === "custom" ? text("from") : "",
@@ -28,7 +31,7 @@ export function readView(search) {
 export function writeView(view, currentSearch) {
   const params = new URLSearchParams(currentSearch);
   for (const key of FILTER_KEYS) params.delete(key);
-  if (view.range !== "all") params.set("range", view.range);
+  if (view.range !== DEFAULT_RANGE) params.set("range", view.range);
   if (view.range === "custom") {
     if (view.from) params.set("from", view.from);
     if (view.to) params.set("to", view.to);
@@ -51,6 +54,11 @@ function readSort(text) {
 
 function writeSort(sort) {
   return (sort.dir === "desc" ? "-" : "") + sort.key;
+}
+
+/** Whether the URL asks for the wall-screen board (`?view=board`). */
+export function readBoard(search) {
+  return new URLSearchParams(search).get("view") === "board";
 }
 
 /** Seconds between refreshes from `?poll=N` (0.5 to 3600), or null when not given or not a number. */

@@ -1,0 +1,111 @@
+// The "needs attention now" panel: open alerts, who is idle (longest first), whose camera went
+// silent, which stations stand empty in planned time; and a line of how the floor stands.
+
+import { el, replaceChildren, drawIfChanged, setText } from "./dom.js";
+import * as fmt from "./format.js";
+import { hourMinute, dayTime, sameDay } from "./time.js";
+import { attentionItems } from "./floor.js";
+
+/** How an alert's rule kind reads (SPEC §9). */
+export const ALERT_KINDS = {
+  worker_idle: "Idle too long",
+  station_unstaffed: "Station unstaffed",
+  no_signal: "No signal",
+  pace_below: "Below pace",
+  drift: "Camera drift",
+};
+
+const at = (ms, now, timeZone) => (sameDay(ms, now, timeZone) ? hourMinute(ms, timeZone) : dayTime(ms, timeZone));
+
+/** One alert as `{title, detail}` text, naming its subject when the floor knows it. */
+export function alertText(alert, names, now, timeZone) {
+  const kind = ALERT_KINDS[alert.kind] || alert.kind || "Alert";
+  const subject = names.get(alert.subject) || alert.subject || "";
+  const opened = Date.parse(alert.opened_at);
+  const parts = [`open since ${at(opened, now, timeZone)} (${fmt.since((now - opened) / 1000)})`];
+  if (typeof alert.detail === "string" && alert.detail) parts.push(alert.detail);
+  return { title: subject ? `${kind}: ${subject}` : kind, detail: parts.join(" · ") };
+}
+
+function itemNode(item, names, now, timeZone) {
+  const minutes = (ms) => fmt.since((now - ms) / 1000);
+  let title;
+  let detail;
+  let subject;
+  switch (item.kind) {
+    case "alert": {
+      ({ title, detail } = alertText(item.alert, names, now, timeZone));
+      subject = item.alert.subject;
+      break;
+    }
+    case "idle":
+      title = `${item.worker.name} idle for ${minutes(item.since)}`;
+      detail = `at ${item.stationName || "an unknown station"} · since ${at(item.since, now, timeZone)}`;
+      subject = item.worker.worker_id;
+      break;
+    case "unknown":
+      title = `${item.worker.name}: no signal for ${minutes(item.since)}`;
+      detail = `camera last heard ${item.since ? at(item.since, now, timeZone) : "—"}${item.stationName ? ` at ${item.stationName}` : ""}`;
+      subject = item.worker.worker_id;
+      break;
+    default:
+      title = `${item.station.name} unstaffed for ${minutes(item.since)}`;
+      detail = item.station.emptySinceStart
+        ? `in planned time · nobody there since the window began (${at(item.since, now, timeZone)})`
+        : `in planned time · nobody working or idle there since ${at(item.since, now, timeZone)}`;
+      subject = item.station.workstation_id;
+  }
+  return el("li", { class: `attention-item kind-${item.kind}`, dataset: { kind: item.kind, subject } },
+    el("span", { class: "attention-mark", "aria-hidden": "true" }),
+    el("div", { class: "attention-body" },
+      el("p", { class: "attention-title", text: title }),
+      el("p", { class: "attention-detail", text: detail })));
+}
+
+/** The counts line: how many work, idle, are silent; stations unstaffed. */
+function tally(floor) {
+  const count = (state) => floor.workers.filter((w) => w.state === state).length;
+  const present = floor.workers.filter((w) => w.state !== "absent").length;
+  const parts = [
+    { state: "working", text: `${count("working")} working` },
+    { state: "idle", text: `${count("idle")} idle` },
+    { state: "unknown", text: `${count("unknown")} no signal` },
+  ];
+  if (floor.calendarKnown) {
+    parts.push({ state: "unstaffed", text: `${floor.stations.filter((s) => s.state === "unstaffed").length} station${floor.stations.filter((s) => s.state === "unstaffed").length === 1 ? "" : "s"} unstaffed` });
+  }
+  return { parts, present };
+}
+
+/**
+ * Draw the panel. `floor` is floor.js's floorNow (or null: nothing loaded yet). `names` maps
+ * worker and station ids to names (for alert subjects).
+ */
+export function renderAttention(root, { floor, names, timeZone, now }) {
+  const list = root.querySelector("[data-attention-list]");
+  const summary = root.querySelector("[data-attention-summary]");
+  const asOf = root.querySelector("[data-attention-asof]");
+  if (!floor) {
+    setText(asOf, "");
+    replaceChildren(summary);
+    replaceChildren(list, el("li", { class: "attention-empty", text: "Loading the floor…" }));
+    return;
+  }
+  const items = attentionItems(floor);
+  setText(asOf, `as of ${hourMinute(now, timeZone)}`);
+  root.dataset.count = String(items.length);
+  const { parts } = tally(floor);
+  drawIfChanged(summary, JSON.stringify(parts), () => replaceChildren(summary,
+    parts.map((p) => el("li", { class: `tally tally-${p.state}`, dataset: { state: p.state } }, el("span", { class: "tally-dot", "aria-hidden": "true" }), p.text))));
+  const signature = JSON.stringify([items, Math.floor(now / 60_000), timeZone, [...names]]);
+  drawIfChanged(list, signature, () => {
+    if (!items.length) {
+      const note = floor.calendarKnown
+        ? "All clear: nobody idle, every camera heard from, every station staffed in planned time."
+        : "All clear: nobody idle and every camera heard from. (No shift calendar on this server, so empty stations are not checked.)";
+      replaceChildren(list, el("li", { class: "attention-empty is-clear", text: note }));
+      return;
+    }
+    replaceChildren(list, items.map((item) => itemNode(item, names, now, timeZone)));
+  });
+}

@@ -1,0 +1,194 @@
+// The wall-screen board (`?view=board`): one tile per station with its state colour, who is
+// there and for how long, units this shift against target with a pace mark, and open alerts on
+// top. It lays itself out to fill the screen without scrolling and refreshes by itself.
+
+import { el, replaceChildren, drawIfChanged, setText } from "./dom.js";
+import * as fmt from "./format.js";
+import { clock, hourMinute, isValidTimeZone } from "./time.js";
+import { loadShifts, loadFloor, optional } from "./live.js";
+import { instanceLabel, zoneOf, siteName } from "./shifts.js";
+import { alertText } from "./attention.js";
+
+// The shape a tile is laid out for (width over height); the grid picks the column count whose
+// tiles of this shape come out largest.
+const TILE_ASPECT = 1.55;
+const MAX_PEOPLE = 2;
+
+/** Columns and rows for `count` tiles in a `width` x `height` area: the largest tiles of the set shape. */
+export function boardGrid(count, width, height) {
+  let best = { cols: 1, rows: Math.max(1, count), size: 0 };
+  for (let cols = 1; cols <= Math.max(1, count); cols += 1) {
+    const rows = Math.ceil(count / cols);
+    const w = width / cols;
+    const h = height / rows;
+    const size = Math.min(w, h * TILE_ASPECT); // the width of the largest tile of that shape that fits
+    if (size > best.size) best = { cols, rows, size };
+  }
+  return best;
+}
+
+function stateText(station, now) {
+  const minutes = (ms) => fmt.since((now - ms) / 1000);
+  switch (station.state) {
+    case "unstaffed":
+      return `Nobody here for ${minutes(station.emptySince)}`;
+    case "off":
+      return station.inBreak ? "Break" : "Not planned now";
+    case "empty":
+      return "Nobody here";
+    default:
+      return "";
+  }
+}
+
+/** A person at the station and how long in their state (the state named when it is not the tile's). */
+function personLine(person, tileState, now) {
+  const what = person.state === tileState ? "" : `${fmt.stateLabel(person.state).toLowerCase()} `;
+  return el("li", { class: `tile-person person-${person.state}`, dataset: { workerId: person.worker_id, state: person.state } },
+    el("span", { class: "person-name", text: person.name }),
+    el("span", { class: "person-time", text: `${what}${fmt.since((now - person.since) / 1000)}` }));
+}
+
+function tile(station, names, now, timeZone) {
+  const label = station.state === "off" && station.inBreak ? "Break" : fmt.stateLabel(station.state);
+  const children = [];
+  if (station.alerts.length) {
+    const first = alertText(station.alerts[0], names, now, timeZone);
+    children.push(el("p", { class: "tile-alert" }, el("span", { class: "tile-alert-icon", "aria-hidden": "true", text: "!" }),
+      station.alerts.length > 1 ? `${first.title} (+${station.alerts.length - 1})` : first.title));
+  }
+  children.push(el("div", { class: "tile-head" },
+    el("h2", { class: "tile-name", text: station.name }),
+    el("span", { class: "tile-state", text: label })));
+  if (station.people.length) {
+    const shown = station.people.slice(0, MAX_PEOPLE).map((p) => personLine(p, station.state, now));
+    if (station.people.length > MAX_PEOPLE) shown.push(el("li", { class: "tile-person more", text: `+${station.people.length - MAX_PEOPLE} more` }));
+    children.push(el("ul", { class: "tile-people" }, shown));
+  } else {
+    children.push(el("p", { class: "tile-empty", text: stateText(station, now) }));
+  }
+  const target = station.target !== null ? Math.round(station.target) : null;
+  children.push(el("div", { class: "tile-units" },
+    el("p", { class: "tile-count" },
+      el("span", { class: "tile-actual", text: fmt.integer(station.units) }),
+      el("span", { class: "tile-target", text: target !== null ? ` / ${fmt.integer(target)}` : " units" })),
+    el("p", { class: `tile-pace pace-${station.pace.mark || "none"}`, dataset: { pace: station.pace.mark || "none" } },
+      el("span", { class: "pace-icon", "aria-hidden": "true" }),
+      station.pace.mark ? station.pace.text : "No target")));
+  return el("article", {
+    class: `tile state-${station.state}${station.alerts.length ? " has-alert" : ""}`,
+    dataset: { workstationId: station.workstation_id, state: station.state, pace: station.pace.mark || "none", alerts: station.alerts.length },
+    "aria-label": `${station.name}: ${label}`,
+  }, el("div", { class: "tile-body" }, children));
+}
+
+/** Start the board in `root` (the #board element) with the API client `api`; it polls by itself. */
+export function startBoard(root, { api, pollSeconds, site }) {
+  const grid = root.querySelector("[data-board-grid]");
+  const alertsNode = root.querySelector("[data-board-alerts]");
+  const title = root.querySelector("[data-board-title]");
+  const shiftNode = root.querySelector("[data-board-shift]");
+  const totalNode = root.querySelector("[data-board-total]");
+  const clockNode = root.querySelector("[data-board-clock]");
+  const statusNode = root.querySelector("[data-board-status]");
+  let settings = null;
+  let timer = 0;
+  let controller = null;
+  let lastGood = 0;
+  let count = 0;
+
+  const layout = () => {
+    const n = grid.children.length || 1;
+    const box = grid.getBoundingClientRect();
+    const { cols, rows } = boardGrid(n, box.width, box.height);
+    grid.style.setProperty("--cols", String(cols));
+    grid.style.setProperty("--rows", String(rows));
+  };
+  new ResizeObserver(layout).observe(grid);
+
+  const timeZone = (shifts) => {
+    if (shifts) return zoneOf(shifts.calendars, site || null);
+    return settings && isValidTimeZone(settings.factory_tz) ? settings.factory_tz : "UTC";
+  };
+
+  async function refresh() {
+    clearTimeout(timer);
+    if (controller) controller.abort();
+    controller = new AbortController();
+    const { signal } = controller;
+    try {
+      if (!settings) settings = (await optional(api.settings(signal))) || {};
+      const now = Date.now();
+      const stationList = await api.workstationList(signal);
+      const shifts = await loadShifts(api, { site, now, signal, settingsZone: settings.factory_tz });
+      const live = await loadFloor(api, { shifts, site, now, signal, stationList });
+      const zone = timeZone(shifts);
+      draw({ shifts, live, stationList, now, zone });
+      lastGood = now;
+      count += 1;
+      root.dataset.state = "live";
+      setText(statusNode, "");
+      document.body.dataset.renderCount = String(count);
+      document.body.dataset.ready = "1";
+    } catch (error) {
+      if (error.aborted) return;
+      root.dataset.state = "down";
+      const zone = timeZone(null);
+      setText(statusNode, lastGood ? `Offline · figures from ${hourMinute(lastGood, zone)}` : `Can’t load: ${error.message}`);
+    } finally {
+      const seconds = Number(settings && settings.poll_seconds);
+      timer = setTimeout(refresh, (pollSeconds || (Number.isFinite(seconds) && seconds > 0 ? seconds : 5)) * 1000);
+    }
+  }
+
+  function draw({ shifts, live, stationList, now, zone }) {
+    const { floor } = live;
+    const names = new Map([
+      ...((stationList && stationList.workstations) || []).map((s) => [s.workstation_id, s.name || s.workstation_id]),
+      ...live.workers.workers.map((w) => [w.worker_id, w.name || w.worker_id]),
+    ]);
+    setText(title, site ? `Floor board · ${siteName(shifts.calendars, site)}` : "Floor board");
+    const running = shifts.running;
+    let shiftText = "No shift running";
+    if (running.length) {
+      const end = Math.max(...running.map((i) => Date.parse(i.end)));
+      shiftText = `${running.map((i) => instanceLabel(i, zoneOf(shifts.calendars, i.site_id))).join(" · ")} · ${fmt.since((end - now) / 1000)} to go`;
+    } else if (!shifts.offered) {
+      shiftText = "Last 8 hours";
+    }
+    setText(shiftNode, shiftText);
+    const withTarget = floor.stations.filter((s) => s.target !== null);
+    const units = withTarget.reduce((n, s) => n + s.units, 0);
+    const target = withTarget.reduce((n, s) => n + s.target, 0);
+    const total = withTarget.length ? fmt.pace(units, target) : null;
+    drawIfChanged(totalNode, JSON.stringify([units, target, total]), () => replaceChildren(totalNode, total
+      ? [el("span", { class: "board-total-label", text: "Units / target so far" }),
+        el("span", { class: "board-total-count", text: `${fmt.integer(units)} / ${fmt.integer(Math.round(target))}` }),
+        el("span", { class: `tile-pace pace-${total.mark}`, dataset: { pace: total.mark } }, el("span", { class: "pace-icon", "aria-hidden": "true" }), total.text)]
+      : [el("span", { class: "board-total-count", text: `${fmt.integer(floor.stations.reduce((n, s) => n + s.units, 0))} units` })]));
+    setText(clockNode, clock(now, zone).slice(0, 5));
+
+    const alerts = floor.alerts || [];
+    alertsNode.hidden = !alerts.length;
+    drawIfChanged(alertsNode, JSON.stringify([alerts, Math.floor(now / 60_000)]), () => replaceChildren(alertsNode,
+      el("span", { class: "board-alerts-count", text: `${alerts.length} open alert${alerts.length === 1 ? "" : "s"}` }),
+      el("ul", {}, alerts.map((a) => {
+        const text = alertText(a, names, now, zone);
+        return el("li", { dataset: { alertId: a.id, subject: a.subject } }, `${text.title} · ${fmt.since((now - Date.parse(a.opened_at)) / 1000)}`);
+      }))));
+
+    const before = grid.children.length;
+    drawIfChanged(grid, JSON.stringify([floor.stations, Math.floor(now / 60_000), zone]), () => {
+      replaceChildren(grid, floor.stations.length
+        ? floor.stations.map((s) => tile(s, names, now, zone))
+        : [el("p", { class: "board-empty", text: "No stations in this scope yet." })]);
+    });
+    if (grid.children.length !== before) layout();
+  }
+
+  root.hidden = false;
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") refresh();
+  });
+  refresh();
+}

@@ -1,0 +1,129 @@
+// The floor at this moment, from the API's figures for a window that ends now: what each worker
+// is doing and since when, what each station is (working, idle, no signal, unstaffed in planned
+// time, off shift), its units against target, and the open alerts. Pure: `now` is passed in.
+// The "needs attention" list and the board both read it.
+
+import { pace } from "./format.js";
+import { governingInstance, breakAt } from "./shifts.js";
+import { mergeIntervals } from "./timeline.js";
+
+// A worker silent for longer than this is gone for the day, not a camera to look at.
+const SILENT_FOR_LONG_MS = 24 * 60 * 60 * 1000;
+const PRESENT = new Set(["working", "idle", "unknown"]);
+
+/** When the spell in `state` that ends the worker's timeline began (epoch ms), or null. */
+function spellStart(intervals, state) {
+  let since = null;
+  const merged = mergeIntervals(intervals || []);
+  for (let i = merged.length - 1; i >= 0; i -= 1) {
+    const interval = merged[i];
+    if (interval.state !== state) break;
+    if (since !== null && Date.parse(interval.to) !== since) break; // a gap: planned time paused
+    since = Date.parse(interval.from);
+  }
+  return since;
+}
+
+/**
+ * The floor now.
+ * `input`: {now, windowFrom (epoch ms: where the figures start), workers (metrics items with
+ * state_at_end), timeline (GET /metrics/timeline body or null), stations (metrics items: the
+ * stations in scope), stationSites (Map id → site_id), running (running shift instances, or null
+ * when the server has no shift calendar), calendars, alerts (open alerts, or null)}.
+ * Returns {workers: [...], stations: [...], alerts, calendarKnown}.
+ */
+export function floorNow(input) {
+  const { now, windowFrom, workers, timeline, stations, stationSites, running, calendars, alerts } = input;
+  const intervals = new Map(((timeline && timeline.workers) || []).map((w) => [w.worker_id, w.intervals || []]));
+  const calendarKnown = Array.isArray(running);
+
+  const people = (workers || []).filter((w) => w.state_at_end).map((w) => {
+    const state = w.state_at_end;
+    const lastSeen = w.last_seen ? Date.parse(w.last_seen) : null;
+    const since = state === "unknown" ? lastSeen : spellStart(intervals.get(w.worker_id), state);
+    return {
+      worker_id: w.worker_id, name: w.name || w.worker_id, state, station: w.current_workstation_id,
+      since: since ?? windowFrom, lastSeen, lastState: w.last_state,
+    };
+  });
+
+  // When someone was last working or idle at each station, across the window.
+  const lastStaffed = new Map();
+  for (const list of intervals.values()) {
+    for (const interval of list) {
+      if (interval.state !== "working" && interval.state !== "idle") continue;
+      const to = Date.parse(interval.to);
+      if (!(lastStaffed.get(interval.workstation_id) >= to)) lastStaffed.set(interval.workstation_id, to);
+    }
+  }
+
+  // An alert about a station of another site is not this scope's; workers and models stay.
+  const inScope = new Set((stations || []).map((s) => s.workstation_id));
+  const openAlerts = (alerts || []).filter((a) => inScope.has(a.subject) || !stationSites.has(a.subject));
+  const stationOfWorker = new Map(people.map((p) => [p.worker_id, p.station]));
+  const floorStations = (stations || []).map((item) => {
+    const id = item.workstation_id;
+    const site = stationSites.get(id) ?? item.site_id ?? null;
+    const here = people.filter((p) => p.station === id && PRESENT.has(p.state));
+    const instance = calendarKnown ? governingInstance(running, site, calendars) : null;
+    const pause = instance ? breakAt(instance, calendars, now) : null;
+    const planned = calendarKnown ? Boolean(instance) && !pause : null;
+    let state;
+    if (here.some((p) => p.state === "working")) state = "working";
+    else if (here.some((p) => p.state === "idle")) state = "idle";
+    else if (here.length) state = "unknown";
+    else state = planned === true ? "unstaffed" : planned === false ? "off" : "empty";
+    const figures = (instance && (instance.workstations || []).find((s) => s.workstation_id === id)) || item;
+    const staffedUntil = lastStaffed.get(id);
+    return {
+      workstation_id: id, name: item.name || id, site_id: site, state, planned, inBreak: Boolean(pause),
+      people: here.sort((a, b) => a.since - b.since),
+      // How long nobody has been here: since someone last was, or since the window began.
+      emptySince: here.length ? null : staffedUntil ?? windowFrom,
+      emptySinceStart: !here.length && staffedUntil === undefined,
+      instance,
+      units: figures.units ?? 0,
+      target: figures.target_units ?? null,
+      targetPerHour: figures.target_units_per_hour ?? null,
+      attainment: figures.attainment_pct ?? null,
+      pace: pace(figures.units ?? 0, figures.target_units ?? null),
+      alerts: openAlerts.filter((a) => a.subject === id || stationOfWorker.get(a.subject) === id),
+    };
+  });
+  const plannedStations = new Set(floorStations.filter((s) => s.planned).map((s) => s.workstation_id));
+
+  return {
+    now,
+    calendarKnown,
+    alerts: alerts ? openAlerts : null,
+    workers: people,
+    stations: floorStations,
+    /**
+     * Whether a silent camera matters now: the worker's station is in planned time; without a
+     * calendar, the worker was heard from lately and was not last seen leaving (absent).
+     */
+    matters: (worker) => (calendarKnown
+      ? plannedStations.has(worker.station)
+      : worker.lastSeen !== null && now - worker.lastSeen < SILENT_FOR_LONG_MS && worker.lastState !== "absent"),
+  };
+}
+
+/**
+ * What needs someone now, most urgent kind first: open alerts, workers idle (longest first),
+ * workers whose camera went silent, stations unstaffed in planned time (longest first).
+ */
+export function attentionItems(floor) {
+  const stationName = new Map(floor.stations.map((s) => [s.workstation_id, s.name]));
+  const items = [];
+  for (const alert of floor.alerts || []) items.push({ kind: "alert", alert, since: Date.parse(alert.opened_at) });
+  for (const worker of floor.workers.filter((w) => w.state === "idle").sort((a, b) => a.since - b.since)) {
+    items.push({ kind: "idle", worker, stationName: stationName.get(worker.station) || worker.station, since: worker.since });
+  }
+  for (const worker of floor.workers.filter((w) => w.state === "unknown" && floor.matters(w)).sort((a, b) => a.since - b.since)) {
+    items.push({ kind: "unknown", worker, stationName: stationName.get(worker.station) || worker.station, since: worker.since });
+  }
+  for (const station of floor.stations.filter((s) => s.state === "unstaffed").sort((a, b) => a.emptySince - b.emptySince)) {
+    items.push({ kind: "unstaffed", station, since: station.emptySince });
+  }
+  return items;
+}

@@ -1,0 +1,107 @@
+// Loading what the page and the board need about the shifts and the floor right now. Every call
+// goes through the API client (api.js); a route this server does not offer gives null, so the
+// panels that need it hide instead of failing the page.
+
+import { readCalendars, scopeInstances, runningInstances, previousInstance, nextInstance } from "./shifts.js";
+import { floorNow } from "./floor.js";
+import { HOUR_MS, DAY_MS } from "./time.js";
+
+// How far around now the shift list is asked for: the running shift, the one before, the next.
+const NEAR_BACK_MS = 30 * HOUR_MS;
+const NEAR_AHEAD_MS = 18 * HOUR_MS;
+// Looked further back only when no shift ended in the near range (a weekend, say), at most this often.
+const FAR_BACK_MS = 8 * DAY_MS;
+const FAR_REFRESH_MS = 10 * 60 * 1000;
+// Without a running shift, "now" figures cover this much time up to now.
+const NOW_WINDOW_MS = 8 * HOUR_MS;
+
+const iso = (ms) => new Date(ms).toISOString();
+
+/** Await `promise`; a 404 (the server does not offer this) gives null. */
+export async function optional(promise) {
+  try {
+    return await promise;
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
+const farCache = new Map(); // site → {at, instances}
+
+/**
+ * The calendars and the shift instances around `now` for `site` ("" = every site):
+ * {calendars, offered (the server has GET /metrics/shifts), instances, running, previous, next}.
+ * `sites` is the body of GET /sites when the caller has it already (else it is fetched).
+ */
+export async function loadShifts(api, { site, now, signal, settingsZone, sites }) {
+  const [calendar, siteList, near] = await Promise.all([
+    optional(api.calendar(signal)),
+    sites === undefined ? optional(api.sites(signal)) : sites,
+    optional(api.shifts({ from: iso(now - NEAR_BACK_MS), to: iso(now + NEAR_AHEAD_MS), site_id: site }, signal)),
+  ]);
+  const calendars = readCalendars(calendar, siteList, settingsZone);
+  if (!near) return { calendars, offered: false, instances: [], running: [], previous: null, next: null };
+  let instances = scopeInstances(near.shifts || [], site);
+  let previous = previousInstance(instances, now);
+  if (!previous) {
+    const cached = farCache.get(site);
+    if (!cached || now - cached.at > FAR_REFRESH_MS) {
+      const far = await optional(api.shifts({ from: iso(now - FAR_BACK_MS), to: iso(now - NEAR_BACK_MS), site_id: site }, signal));
+      farCache.set(site, { at: now, instances: scopeInstances((far && far.shifts) || [], site) });
+    }
+    instances = [...farCache.get(site).instances, ...instances];
+    previous = previousInstance(instances, now);
+  }
+  return {
+    calendars, offered: true, instances,
+    running: runningInstances(instances, now), previous, next: nextInstance(instances, now),
+  };
+}
+
+/**
+ * The query of the "now" figures: the running shifts in planned time up to now, or the last
+ * eight hours when no shift runs.
+ */
+export function nowQuery(shifts, site, now) {
+  if (shifts.running.length) {
+    const from = Math.min(...shifts.running.map((i) => Date.parse(i.start)));
+    return { from: iso(from), to: iso(now), site_id: site, planned_only: "true" };
+  }
+  return { from: iso(now - NOW_WINDOW_MS), to: iso(now), site_id: site };
+}
+
+/** Whether two metrics queries ask for the same figures. */
+export function sameQuery(a, b) {
+  const clean = (q) => JSON.stringify(Object.entries(q || {}).filter(([, v]) => v !== "" && v !== null && v !== undefined).sort());
+  return clean(a) === clean(b);
+}
+
+/**
+ * The floor now (see floor.js) with the figures it was made from. `reuse` holds answers the
+ * caller has for the same query already ({query, workers, workstations, timeline}).
+ * `stationList` is the body of GET /workstations (for each station's site).
+ */
+export async function loadFloor(api, { shifts, site, now, signal, reuse, stationList }) {
+  const query = nowQuery(shifts, site, now);
+  const same = reuse && sameQuery(reuse.query, query);
+  const [workers, workstations, timeline, alerts] = await Promise.all([
+    same ? reuse.workers : api.workers(query, signal),
+    same ? reuse.workstations : api.workstations(query, signal),
+    same && reuse.timeline !== undefined ? reuse.timeline : optional(api.timeline(query, signal)),
+    optional(api.alerts({ state: "open", limit: 100 }, signal)),
+  ]);
+  const stationSites = new Map(((stationList && stationList.workstations) || []).map((s) => [s.workstation_id, s.site_id ?? null]));
+  const floor = floorNow({
+    now,
+    windowFrom: Date.parse(query.from),
+    workers: workers.workers,
+    timeline,
+    stations: workstations.workstations,
+    stationSites,
+    running: shifts.offered ? shifts.running : null,
+    calendars: shifts.calendars,
+    alerts: alerts ? alerts.alerts.filter((a) => !a.closed_at) : null,
+  });
+  return { query, workers, workstations, timeline, alerts, floor };
+}
