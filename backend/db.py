@@ -147,6 +147,43 @@ MIGRATIONS = [
     );
     INSERT INTO health_check (id, checked_at_ms) VALUES (1, 0);
     """,
+    # 11: the floor's setup (SPEC §5, "Sites, shifts and planned time"): the factory calendar,
+    # sites with their own name, zone and shifts (JSON; NULL: the factory's), and each
+    # workstation's site (that of the first event that registered it) and target.
+    """
+    CREATE TABLE factory_calendar (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        time_zone TEXT NOT NULL,
+        shifts TEXT NOT NULL
+    );
+    CREATE TABLE sites (
+        site_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        time_zone TEXT,
+        shifts TEXT
+    );
+    ALTER TABLE workstations ADD COLUMN site_id TEXT;
+    ALTER TABLE workstations ADD COLUMN target_units_per_hour REAL;
+    CREATE TEMP TABLE first_sites (workstation_id TEXT PRIMARY KEY, site_id TEXT);
+    INSERT INTO first_sites (workstation_id, site_id)
+        SELECT workstation_id, site_id FROM (SELECT workstation_id, site_id, MIN(id) FROM events GROUP BY workstation_id);
+    UPDATE workstations SET site_id = (
+        SELECT site_id FROM first_sites WHERE first_sites.workstation_id = workstations.workstation_id);
+    DROP TABLE first_sites;
+    """,
+    # 12: roll-ups hold the figures at the server's signal horizon, unknown time included, and
+    # record the horizon they were computed with (no row: none yet). Those stored before were
+    # computed without a horizon, so they go.
+    """
+    DELETE FROM rollup_hours;
+    DELETE FROM rollup_worker_hours;
+    DELETE FROM rollup_station_hours;
+    ALTER TABLE rollup_worker_hours ADD COLUMN unknown_ms INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE rollup_horizon (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        max_gap_ms INTEGER
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -316,10 +316,15 @@ def store_events(conn, events, now_ms):
 
 
 def _register(conn, events):
-    """Register the workers, workstations, site members and state days that `events` name."""
+    """Register the workers, workstations (with their site), site members and state days that `events` name."""
     queries.insert_rows(conn, queries.REGISTER_WORKER_SQL, {(e.worker_id, e.worker_id) for e in events})
+    # A new workstation takes the site of its first event in the batch (INSERT OR IGNORE keeps a
+    # registered one's site): the first event that registered it decides it.
+    first_sites = {}
+    for e in events:
+        first_sites.setdefault(e.workstation_id, e.site_id)
     queries.insert_rows(conn, queries.REGISTER_WORKSTATION_SQL,
-                        {(e.workstation_id, e.workstation_id) for e in events})
+                        [(station_id, station_id, site_id) for station_id, site_id in first_sites.items()])
     queries.insert_rows(conn, queries.REGISTER_SITE_MEMBER_SQL,
                         {(e.site_id, e.worker_id, e.workstation_id) for e in events if e.site_id is not None})
     queries.insert_rows(conn, queries.REGISTER_STATE_DAY_SQL,

@@ -120,7 +120,8 @@ WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :star
 
 # Inserts of many rows, run by `insert_rows` with the rows' values after `VALUES`.
 REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES"
-REGISTER_WORKSTATION_SQL = "INSERT OR IGNORE INTO workstations (workstation_id, name) VALUES"
+# A workstation's site is that of the first event that registers it: later events never change it.
+REGISTER_WORKSTATION_SQL = "INSERT OR IGNORE INTO workstations (workstation_id, name, site_id) VALUES"
 REGISTER_SITE_MEMBER_SQL = "INSERT OR IGNORE INTO site_members (site_id, worker_id, workstation_id) VALUES"
 REGISTER_STATE_DAY_SQL = "INSERT OR IGNORE INTO worker_state_days (worker_id, day) VALUES"
 NAME_WORKER_SQL = "UPDATE workers SET name = ? WHERE worker_id = ?"
