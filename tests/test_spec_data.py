@@ -390,3 +390,14 @@ def test_an_event_that_names_a_key_twice_is_rejected(client, extra, field):
     body = assert_problem(response, 422)
     assert body["results"][0]["errors"] == [{"field": field, "message": "appears more than once"}]
     assert stored_events(client) == []
+
+
+def test_every_instant_written_out_reads_back_as_itself():
+    # What the service, the demo loader and the edge simulator write (`format_instant`) is RFC 3339.
+    import random
+
+    from backend.timeutil import LATEST_US, format_instant, parse_instant
+
+    rng = random.Random(14)
+    for ms in [0, 1, 999, LATEST_US // 1000, *(rng.randrange(LATEST_US // 1000) for _ in range(2000))]:
+        assert parse_instant(format_instant(ms)) == ms
