@@ -451,7 +451,8 @@ def camera_client(port, cameras, start):
                 if head.startswith(b"HTTP/1.1 201 ") and json.loads(body)["accepted"] == 1:
                     latencies.append(time.monotonic() - exchange.scheduled)
                 else:
-                    problems.append((head + b" " + body)[:200].decode(errors="replace"))
+                    status_line = head.partition(b"\r\n")[0]
+                    problems.append((status_line + b": " + body)[:200].decode(errors="replace"))
             except (OSError, ValueError, KeyError) as problem:
                 problems.append(repr(problem))
             selector.unregister(sock)
@@ -615,8 +616,8 @@ def main():
     json_path = os.environ.get("BENCH_JSON")
     # A kill stops everything the benchmark started, as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    # The benchmark measures an open server, whatever tokens this shell holds.
-    for name in ("ADMIN_TOKEN", "INGEST_TOKEN", "INGEST_TOKENS", "VIEW_TOKENS"):
+    # The benchmark measures an open server on loopback, whatever access settings this shell holds.
+    for name in ("ADMIN_TOKEN", "INGEST_TOKEN", "INGEST_TOKENS", "VIEW_TOKENS", "ALLOWED_HOSTS"):
         os.environ.pop(name, None)
     try:
         with tempfile.TemporaryDirectory(prefix="factory-bench-") as directory:
