@@ -6,17 +6,25 @@ from datetime import UTC, datetime, timedelta
 MAX_INSTANT_LENGTH = 64
 EXAMPLE = "2026-01-15T10:00:00Z"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NAIVE_EPOCH = datetime(1970, 1, 1)
 MICROSECOND = timedelta(microseconds=1)
 # Instants from 1970 to the end of 9999 UTC: every one of them can be written back out.
 LATEST_US = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - EPOCH) // MICROSECOND
 OUT_OF_RANGE = "must lie between 1970-01-01 and 9999-12-31 UTC: {!r}"
 
-# RFC 3339 §5.6 `date-time`, with the offset optional (none means UTC) and one space allowed for
-# the `T`, as §5.6 permits. `T` and `Z` may be lower case (§5.6 NOTE). `[0-9]`, not `\d`, which
-# would take other scripts' digits.
+# RFC 3339 §5.6 `date-time`, each time field in its range, with the offset optional (none means
+# UTC) and one space allowed for the `T`, as §5.6 permits. `T` and `Z` may be lower case (§5.6
+# NOTE). `[0-9]`, not `\d`, which would take other scripts' digits. Text that matches is read by
+# `datetime.fromisoformat` (Python 3.11+), which checks the calendar date.
 RFC3339 = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
-    r"(?:[Zz]|([+-]([0-9]{2}):([0-9]{2})))?"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
+)
+# The same shape with any two digits in each field: a text of this shape that is not RFC 3339 has
+# a field out of range.
+SHAPE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-]([0-9]{2}):([0-9]{2}))?"
 )
 
 # Why a common text that is not RFC 3339 is refused, so a sender learns what to change.
@@ -49,32 +57,30 @@ def parse_instant_us(text):
         raise ValueError(f"must be an RFC 3339 date-time string, such as {EXAMPLE}")
     if not text or len(text) > MAX_INSTANT_LENGTH:
         raise ValueError(f"must be an RFC 3339 date-time string of at most {MAX_INSTANT_LENGTH} characters")
-    parts = RFC3339.fullmatch(text)
-    if parts is None:
+    if RFC3339.fullmatch(text) is None:
         raise ValueError(_why_not(text))
-    day, hour, minute, second, fraction, offset, offset_hour, offset_minute = parts.groups()
-    # Two-digit fields compare as text, which spares converting them.
-    if hour == "24":
-        raise ValueError(f"has 24:00, which is not a time of day (write 00:00 of the next day): {text!r}")
-    if second == "60":
-        raise ValueError(f"has a leap second (:60), which is not taken: {text!r}")
-    if hour > "23" or minute > "59" or second > "59":
-        raise ValueError(f"is not a time of day (00:00:00 to 23:59:59): {text!r}")
-    if offset and (offset_hour > "23" or offset_minute > "59"):
-        raise ValueError(f"has an offset beyond ±23:59: {text!r}")
-    # The checked parts, in the form `fromisoformat` reads; it checks the calendar date.
-    fraction = (fraction or "")[:6].ljust(6, "0")
     try:
-        moment = datetime.fromisoformat(f"{day}T{hour}:{minute}:{second}.{fraction}{offset or '+00:00'}")
+        moment = datetime.fromisoformat(text.upper())  # it reads `T` and `Z` in upper case only
     except ValueError:
-        raise ValueError(OUT_OF_RANGE.format(text) if day < "0001" else f"is not a calendar date: {text!r}") from None
-    micros = (moment - EPOCH) // MICROSECOND
+        raise ValueError(OUT_OF_RANGE.format(text) if text < "0001" else f"is not a calendar date: {text!r}") from None
+    # Digits beyond the microsecond are dropped (`fromisoformat` does so), which floors the instant.
+    micros = (moment - (NAIVE_EPOCH if moment.tzinfo is None else EPOCH)) // MICROSECOND
     if not 0 <= micros <= LATEST_US:
         raise ValueError(OUT_OF_RANGE.format(text))
     return micros
 
 
 def _why_not(text):
+    shape = SHAPE.fullmatch(text)
+    if shape:
+        hour, minute, second, offset_hour, offset_minute = shape.groups()  # two digits each: compared as text
+        if hour == "24":
+            return f"has 24:00, which is not a time of day (write 00:00 of the next day): {text!r}"
+        if second == "60":
+            return f"has a leap second (:60), which is not taken: {text!r}"
+        if hour > "23" or minute > "59" or second > "59":
+            return f"is not a time of day (00:00:00 to 23:59:59): {text!r}"
+        return f"has an offset beyond ±23:59: {text!r}"
     for pattern, reason in NOT_RFC3339:
         if pattern.fullmatch(text):
             return f"is not an RFC 3339 date-time ({reason}): {text!r}"
