@@ -196,14 +196,23 @@ def test_seed_is_refused_outright_when_tokens_are_set_but_no_admin_token(make_cl
 def test_seed_with_only_an_ingest_token_set_no_longer_wipes_the_plant(make_client):
     # What was seen: `curl -X POST :5000/seed` with no token answered 200 and deleted a plant's
     # events, also when INGEST_TOKEN was set.
+    client = make_client(INGEST_TOKEN="edge-key")
+    edge = {"Authorization": "Bearer edge-key"}
+    post_events(client, event(at("10:00"), "MINE"), headers=edge, status=201)
+    for headers in ({}, edge):
+        assert_problem(client.post("/seed", headers=headers), 403)
+        assert_problem(client.post("/seed?replace=all", headers=headers), 403)
+    events = client.get("/events", headers=edge).get_json()["events"]
+    assert [e["worker_id"] for e in events] == ["MINE"]
+
+
+def test_seed_with_an_admin_token_set_needs_it(make_client):
     client = make_client(INGEST_TOKEN="edge-key", ADMIN_TOKEN="admin-key")
     edge = {"Authorization": "Bearer edge-key"}
     post_events(client, event(at("10:00"), "MINE"), headers=edge, status=201)
-    assert_problem(client.post("/seed"), 401)
-    assert_problem(client.post("/seed", headers=edge), 403)
+    assert_problem(client.post("/seed?replace=all"), 401)
     assert_problem(client.post("/seed?replace=all", headers=edge), 403)
-    events = client.get("/events", headers=edge).get_json()["events"]
-    assert [e["worker_id"] for e in events] == ["MINE"]
+    assert client.post("/seed?replace=all", headers={"Authorization": "Bearer admin-key"}).status_code == 200
 
 
 # --------------------------------------------------------------------------------------------
