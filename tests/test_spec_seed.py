@@ -1,64 +1,191 @@
-"""SPEC §6 Demo data: `POST /seed`, a realistic, deterministic floor behind its guards.
+"""SPEC §6 Demo data: `POST /seed`, a living, deterministic floor behind its guards.
 
 Also the last rule of §6: when `INGEST_TOKEN` is set, `POST /events` needs it the same way.
+The demo is loaded at the pinned clock of `conftest.py` (Thursday 2026-01-15 18:00 UTC: 19:00
+in Berlin, the north plant's late shift running; 13:00 in New York, the south plant's day shift
+running) unless a test moves it.
 """
 
 import pytest
 
-from backend import seed
-from tests.helpers import (METRICS_LIST_PATHS, assert_problem, at, event, get_ok, post_events, registered,
-                           stored_events)
-
+from backend import calendars, seed
+from backend.timeutil import format_instant, parse_instant
+from tests.helpers import METRICS_LIST_PATHS, assert_problem, at, event, get_ok, post_events, registered, stored_events
 
 METRICS = METRICS_LIST_PATHS
+DAY_MS = 86_400_000
+HORIZON = {"max_gap_seconds": 900}  # the default signal horizon (the tests' app has none)
 
 
 # --------------------------------------------------------------------------------------------
 # §6 The demo floor: current, realistic, deterministic
 # --------------------------------------------------------------------------------------------
 
-def test_seeding_twice_gives_identical_metrics(client):
-    assert client.post("/seed").status_code == 200
-    first = [get_ok(client, path) for path in METRICS_LIST_PATHS]
-    assert client.post("/seed").status_code == 200
-    second = [get_ok(client, path) for path in METRICS_LIST_PATHS]
-    assert first == second
+def load(client):
+    response = client.post("/seed")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_seeding_twice_at_the_same_now_gives_identical_metrics(client):
+    paths = METRICS + ["/metrics/timeline", "/metrics/hourly", "/metrics/models", "/metrics/drift"]
+    load(client)
+    first = [get_ok(client, path, HORIZON) for path in paths]
+    load(client)
+    assert [get_ok(client, path, HORIZON) for path in paths] == first
     assert first[0]["factory"]["total_units"] > 0
 
 
-def test_seed_replaces_everything_with_the_demo_floor(client):
-    post_events(client, event("2026-01-10T08:00:00Z", worker_id="stray"), status=201)
-    response = client.post("/seed?replace=all")
-    assert response.status_code == 200
-    body = response.get_json()
-    assert body["seeded"] is True and body["workers"] == 6 and body["workstations"] == 6
-    assert (body["from"], body["to"]) == ("2026-01-15T06:00:00Z", "2026-01-15T14:00:00Z")
-    workers = client.get("/workers").get_json()["workers"]
-    assert len(workers) == 6 and "stray" not in {w["worker_id"] for w in workers}
-    assert len(client.get("/workstations").get_json()["workstations"]) == 6
+def test_demo_events_are_the_same_for_the_same_now():
+    now = parse_instant("2026-01-15T18:00:00Z")
+    assert seed.demo_events(now) == seed.demo_events(now)
 
 
-def test_seeding_again_gives_the_same_metrics(client):
-    client.post("/seed")
-    first = [client.get(path).get_json() for path in METRICS]
-    client.post("/seed")
-    assert [client.get(path).get_json() for path in METRICS] == first
+def test_a_past_shift_is_the_same_whenever_the_demo_is_loaded():
+    # Each shift is planned from its worker, date and shift alone; `now` only says where the floor ends.
+    def early_shift(now):
+        return [(e["ts_ms"], e["worker_id"], e["workstation_id"], e["event_type"], e["count"])
+                for e in seed.demo_events(parse_instant(now))
+                if parse_instant("2026-01-14T05:00:00Z") <= e["ts_ms"] < parse_instant("2026-01-14T13:00:00Z")
+                and e["event_type"] in ("working", "idle", "product_count")]
+
+    assert early_shift("2026-01-15T18:00:00Z") == early_shift("2026-01-16T09:30:00Z")
 
 
-def test_demo_floor_looks_like_a_real_shift(client):
-    client.post("/seed")
-    body = client.get("/metrics/workers").get_json()
-    assert body["window"]["seconds"] == 8 * 3600
-    for worker in body["workers"]:
-        assert worker["active_seconds"] > 4 * 3600, worker
-        assert worker["idle_seconds"] > 0 and worker["absent_seconds"] > 0 and worker["units"] > 0
-        assert 50 < worker["utilization_pct"] < 100
-    stations = client.get("/metrics/workstations").get_json()["workstations"]
-    assert all(0 < s["utilization_pct"] <= 100 and s["units"] > 0 for s in stations)
+def test_the_demo_holds_the_last_7_days_up_to_now(client, clock):
+    body = load(client)
+    now = clock()
+    begins, ends = parse_instant(body["from"]), parse_instant(body["to"])
+    # From a little before 7 days ago (the start of a shift running then) up to now.
+    assert now - 7 * DAY_MS - 9 * 3_600_000 <= begins <= now - 7 * DAY_MS
+    assert now - 5 * 60_000 < ends <= now
+    window = get_ok(client, "/metrics/factory")["window"]
+    assert (window["from"], window["to"]) == (body["from"], body["to"])
+    assert body["workers"] == 6 and body["workstations"] == 6 and body["units"] > 1000
+    assert 5_000 <= body["events"] <= 40_000
+    assert [(site["site_id"], site["time_zone"]) for site in body["sites"]] == [
+        ("plant-north", "Europe/Berlin"), ("plant-south", "America/New_York")]
+
+
+def test_every_worker_and_station_has_a_name_and_production_stations_a_target(client):
+    load(client)
+    workers = get_ok(client, "/metrics/workers")["workers"]
+    assert len(workers) == 6 and all(w["name"] != w["worker_id"] and " " in w["name"] for w in workers)
+    stations = get_ok(client, "/metrics/workstations")["workstations"]
+    assert len(stations) == 6 and all(s["name"] != s["workstation_id"] for s in stations)
+    targets = {s["workstation_id"]: s["target_units_per_hour"] for s in stations}
+    assert targets == {station.workstation_id: station.target_units_per_hour for station in seed.WORKSTATIONS}
+    assert sum(target is not None for target in targets.values()) == 4
+
+
+def test_two_sites_in_two_time_zones_with_their_own_calendars(client):
+    load(client)
+    factory_calendar = get_ok(client, "/calendar")
+    assert factory_calendar["time_zone"] == "Europe/Berlin"
+    assert [shift["name"] for shift in factory_calendar["shifts"]] == ["Early", "Late"]
+    assert all(shift["breaks"] for shift in factory_calendar["shifts"])
+    north, south = (get_ok(client, f"/sites/{site_id}") for site_id in ("plant-north", "plant-south"))
+    assert north["time_zone"] == "Europe/Berlin" and north["shifts"] is None  # the factory's shifts
+    assert south["time_zone"] == "America/New_York"
+    assert [shift["name"] for shift in south["shifts"]] == ["Day", "Saturday"]
+    sites = {s["workstation_id"]: s["site_id"] for s in get_ok(client, "/workstations")["workstations"]}
+    assert sites == {station.workstation_id: station.site_id for station in seed.WORKSTATIONS}
+
+
+def running_instances(now_ms):
+    """`(site_id, ShiftInstance)` of every demo shift running at `now_ms`."""
+    return [(site_id, instance) for site_id in seed.SITES
+            for instance in calendars.shift_instances(seed.site_calendar(site_id), now_ms, now_ms + 1)
+            if instance.start_ms <= now_ms < instance.end_ms]
+
+
+def previous_instance(site_id, now_ms):
+    """The latest demo shift of a site that ended by `now_ms`."""
+    ended = [instance for instance in calendars.shift_instances(seed.site_calendar(site_id), now_ms - 4 * DAY_MS,
+                                                                now_ms)
+             if instance.end_ms <= now_ms]
+    return ended[-1]
+
+
+def shift_stations(client, site_id, instance):
+    """The figures of a site's production stations over one shift instance, in planned time only."""
+    params = {"from": format_instant(instance.start_ms), "to": format_instant(instance.end_ms),
+              "planned_only": "true"}
+    return [s for s in get_ok(client, "/metrics/workstations", params)["workstations"]
+            if seed.STATIONS[s["workstation_id"]].site_id == site_id and s["target_units_per_hour"] is not None]
+
+
+def test_the_running_shifts_show_live_figures_against_their_targets(client, clock):
+    load(client)
+    running = running_instances(clock())
+    assert [(site_id, instance.name) for site_id, instance in running] == [("plant-north", "Late"),
+                                                                          ("plant-south", "Day")]
+    for site_id, instance in running:
+        stations = shift_stations(client, site_id, instance)
+        assert len(stations) == 2
+        for station in stations:
+            # Planned time so far, not the whole shift: the window ends now.
+            assert 0 < station["planned_seconds"] < (instance.end_ms - instance.start_ms) / 1000
+            assert station["units"] > 0 and station["target_units"] > 0
+            assert 40 <= station["attainment_pct"] <= 160, station
+
+
+def test_outside_every_shift_the_previous_shift_shows_units_against_targets(client, clock):
+    clock.set("2026-01-15T04:00:00Z")  # 05:00 in Berlin, 23:00 the day before in New York
+    load(client)
+    assert running_instances(clock()) == []
+    for site_id in seed.SITES:
+        instance = previous_instance(site_id, clock())
+        stations = shift_stations(client, site_id, instance)
+        assert stations and all(s["units"] > 0 and s["attainment_pct"] > 30 for s in stations), stations
+
+
+def test_over_the_week_attainment_is_near_target_and_painting_runs_behind(client):
+    load(client)
+    stations = {s["workstation_id"]: s for s in get_ok(client, "/metrics/workstations", {"planned_only": "true"})[
+        "workstations"]}
+    for station_id in ("WS-01", "WS-02", "WS-04"):
+        assert 80 <= stations[station_id]["attainment_pct"] <= 110, stations[station_id]
+    assert stations["WS-05"]["attainment_pct"] < 80  # painting: clearly behind
+    assert stations["WS-03"]["attainment_pct"] is None and stations["WS-06"]["attainment_pct"] is None
+
+
+@pytest.mark.parametrize("now", ["2026-01-15T18:00:00Z", "2026-01-15T04:00:00Z", "2026-01-18T12:00:00Z"])
+def test_one_camera_has_fallen_silent_and_every_other_keeps_its_heartbeat(make_client, clock, now):
+    clock.set(now)
+    client = make_client(STATE_MAX_GAP_SECONDS=900)
+    load(client)
+    workers = {w["worker_id"]: w for w in get_ok(client, "/metrics/workers")["workers"]}
+    silent = {worker_id for worker_id, w in workers.items() if w["state_at_end"] == "unknown"}
+    assert silent == {seed.SILENT_WORKER}
+    assert clock() - parse_instant(workers[seed.SILENT_WORKER]["last_seen"]) > 15 * 60_000
+    # Everyone else is off shift (absent) or on it (working, idle, absent on a break), never unknown.
+    assert all(w["state_at_end"] in ("working", "idle", "absent") for w in workers.values()
+               if w["worker_id"] != seed.SILENT_WORKER)
+
+
+def test_heartbeats_repeat_each_state_at_least_every_five_minutes():
+    events = seed.demo_events(parse_instant("2026-01-15T18:00:00Z"))
+    by_worker = {}
+    for e in events:
+        if e["event_type"] != "product_count":
+            by_worker.setdefault(e["worker_id"], []).append(e["ts_ms"])
+    for times in by_worker.values():
+        assert max(later - earlier for earlier, later in zip(times, times[1:], strict=False)) <= 5 * 60_000
+
+
+def test_working_now_counts_only_workers_the_cameras_see_working(make_client):
+    client = make_client(STATE_MAX_GAP_SECONDS=900)
+    load(client)
+    states = {w["worker_id"]: w["state_at_end"] for w in get_ok(client, "/metrics/workers")["workers"]}
+    # 18:00 UTC: the north late crew (W-03, W-04) and the south day crew (W-05, W-06) are on shift;
+    # W-04 waits for material; the early crew (W-01, W-02) went home; W-02's camera fell silent.
+    assert states["W-01"] == "absent" and states["W-02"] == "unknown" and states["W-04"] == "idle"
+    assert {states["W-03"], states["W-05"], states["W-06"]} <= {"working", "idle", "absent"}
 
 
 def test_demo_events_cover_what_a_floor_produces():
-    events = seed.demo_events(0)
+    events = seed.demo_events(parse_instant("2026-01-15T18:00:00Z"))
     assert {e["event_type"] for e in events} == {"working", "idle", "absent", "product_count"}
     assert {e["model_version"] for e in events} == {seed.OLD_MODEL, seed.NEW_MODEL}
     assert {e["site_id"] for e in events} == {"plant-north", "plant-south"}
@@ -67,34 +194,37 @@ def test_demo_events_cover_what_a_floor_produces():
     stations_per_worker = {}
     for e in events:
         stations_per_worker.setdefault(e["worker_id"], set()).add(e["workstation_id"])
-    assert any(len(stations) > 1 for stations in stations_per_worker.values())  # station changes
+    assert all(len(stations) > 1 for stations in stations_per_worker.values())  # station changes
     assert len({e["event_id"] for e in events}) == len(events)
+    assert [e["ts_ms"] for e in events] == sorted(e["ts_ms"] for e in events)
+
+
+def test_nothing_but_absence_between_shifts():
+    # Cameras run around the clock: a worker off shift is reported absent at their home station.
+    now = parse_instant("2026-01-15T18:00:00Z")
+    for worker in seed.WORKERS:
+        shifts = seed.crew_instances(worker, now - 8 * DAY_MS, now)
+        off_shift = [e for e in seed.demo_events(now) if e["worker_id"] == worker.worker_id
+                     and not any(i.start_ms - 3_600_000 <= e["ts_ms"] <= i.end_ms + 3_600_000 for i in shifts)]
+        assert off_shift and {(e["event_type"], e["workstation_id"]) for e in off_shift} == {("absent", worker.home)}
 
 
 def test_demo_has_two_people_at_one_station_at_once(client):
-    client.post("/seed")
-    window = "from=2026-01-15T07:30:00Z&to=2026-01-15T07:50:00Z"
-    welding = client.get(f"/metrics/workstations/WS-02?{window}").get_json()["workstation"]
-    present = 0
-    for worker_id in ("W-02", "W-03"):  # both at welding throughout this window
-        worker = client.get(f"/metrics/workers/{worker_id}?{window}").get_json()["worker"]
-        assert worker["current_workstation_id"] == "WS-02"
-        present += worker["active_seconds"] + worker["idle_seconds"]
-    # Their time together counts once: the station holds less than the sum of their time.
-    assert 0 < welding["occupancy_seconds"] < present
-    assert welding["utilization_pct"] <= 100
-
-
-@pytest.mark.parametrize("now, start", [
-    ("2026-01-15T18:00:00Z", "2026-01-15T06:00:00Z"),
-    ("2026-01-15T14:00:00Z", "2026-01-15T06:00:00Z"),
-    ("2026-01-15T13:59:59Z", "2026-01-14T06:00:00Z"),
-    ("2026-01-15T02:00:00Z", "2026-01-14T06:00:00Z"),
-])
-def test_demo_shift_is_the_latest_that_has_ended(now, start):
-    from backend.timeutil import format_instant, parse_instant
-
-    assert format_instant(seed.shift_start_ms(parse_instant(now))) == start
+    load(client)
+    timeline = get_ok(client, "/metrics/timeline")
+    at_station = {}
+    for worker in timeline["workers"]:
+        for interval in worker["intervals"]:
+            if interval["state"] in ("working", "idle"):
+                at_station.setdefault(interval["workstation_id"], []).append(
+                    (parse_instant(interval["from"]), parse_instant(interval["to"]), worker["worker_id"]))
+    shared = [station for station, spans in at_station.items()
+              if any(a[2] != b[2] and a[0] < b[1] and b[0] < a[1] for a in spans for b in spans)]
+    assert shared
+    # Their time together counts once: a station holds less than the sum of its workers' time.
+    station = get_ok(client, f"/metrics/workstations/{shared[0]}")["workstation"]
+    together = sum(end - start for start, end, _ in at_station[shared[0]]) / 1000
+    assert 0 < station["occupancy_seconds"] < together
 
 
 def test_seed_if_empty_loads_once_and_never_over_data(make_client):
@@ -105,6 +235,17 @@ def test_seed_if_empty_loads_once_and_never_over_data(make_client):
     path = kept.application.config["DATABASE_PATH"]
     reopened = make_client(SEED_IF_EMPTY=True, DATABASE_PATH=path)
     assert reopened.get("/workers").get_json()["workers"] == [{"worker_id": "W1", "name": "W1"}]
+
+
+def test_seed_replaces_everything_with_the_demo_floor(client):
+    post_events(client, event("2026-01-10T08:00:00Z", worker_id="stray"), status=201)
+    response = client.post("/seed?replace=all")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["seeded"] is True and body["workers"] == 6 and body["workstations"] == 6
+    workers = client.get("/workers").get_json()["workers"]
+    assert len(workers) == 6 and "stray" not in {w["worker_id"] for w in workers}
+    assert len(client.get("/workstations").get_json()["workstations"]) == 6
 
 
 # --------------------------------------------------------------------------------------------
