@@ -60,7 +60,7 @@ def test_an_event_with_a_null_or_empty_event_id_gets_one_and_is_kept(outbox):
 def test_backoff_grows_exponentially_with_jitter_and_a_ceiling(outbox):
     client = EdgeClient("http://127.0.0.1:9", outbox, backoff_base=1, backoff_max=8, rng=random.Random(4))
     delays = [client.backoff_delay() for _ in range(6)]
-    for delay, step in zip(delays, [1, 2, 4, 8, 8, 8]):
+    for delay, step in zip(delays, [1, 2, 4, 8, 8, 8], strict=True):
         assert step / 2 <= delay <= step
     assert len(set(delays)) == 6  # jittered: no two retries at the same moment
     assert client.backoff_delay(retry_after=7) >= 7
@@ -76,7 +76,7 @@ def test_sends_batches_and_parks_rejected_events_with_reasons(tmp_path, outbox):
         assert (result.sent, result.parked, result.pending) == (3, 1, 0)
         ((event_id, event, errors),) = outbox.parked()
         assert event["timestamp"] == "soon"
-        assert {"field": "timestamp", "message": "is not an ISO-8601 date-time: 'soon'"} in errors
+        assert any(error["field"] == "timestamp" and "'soon'" in error["message"] for error in errors)
     finally:
         server.stop()
 
@@ -216,3 +216,140 @@ def test_a_busy_server_is_retried_without_end(scripted, outbox):
     client = EdgeClient(api.base, outbox, sleep=Recorder())
     client.send([good(0)])
     assert (client.flush().sent, outbox.counts()["parked"]) == (1, 0)  # 503 never parks anything
+
+
+# ---------------------------------------------------------------- heartbeats
+
+class FakeTime:
+    """The wall clock (epoch ms), the monotonic clock and `sleep` of one made-up timeline: a sleep
+    moves both clocks on at once, so a test runs through hours of it without waiting."""
+
+    def __init__(self, iso="2026-01-15T08:00:00Z"):
+        from backend.timeutil import parse_instant
+
+        self.start_ms = parse_instant(iso)
+        self.seconds = 0.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.start_ms + round(self.seconds * 1000)
+
+    def monotonic(self):
+        return self.seconds
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.seconds += seconds
+
+
+def pending_events(outbox):
+    return [event for _, event in outbox.pending(10_000)]
+
+
+def test_a_steady_state_is_sent_again_every_heartbeat_stamped_with_the_clock(outbox):
+    time = FakeTime()
+    client = EdgeClient("http://127.0.0.1:9", outbox, heartbeat_seconds=120, clock=time.clock)
+    client.send([good(0, confidence=0.9, site_id="plant-north"),
+                 good(0, event_type="product_count", count=2)])
+    assert client.next_heartbeat_ms() == time.start_ms + 120_000
+    time.seconds = 119.9
+    assert client.heartbeat() == 0
+    time.seconds = 120
+    assert client.heartbeat() == 1
+    time.seconds = 200
+    assert client.heartbeat() == 0  # counted from the heartbeat, not from the first event
+    time.seconds = 240
+    assert client.heartbeat() == 1
+    *_, first, second = pending_events(outbox)
+    assert [first["timestamp"], second["timestamp"]] == ["2026-01-15T08:02:00Z", "2026-01-15T08:04:00Z"]
+    for again in (first, second):
+        # The state again, with its own id; product counts are never repeated.
+        assert {k: v for k, v in again.items() if k not in ("timestamp", "event_id")} == {
+            "worker_id": "W1", "workstation_id": "S1", "event_type": "working", "confidence": 0.9,
+            "site_id": "plant-north"}
+    assert len({event["event_id"] for event in pending_events(outbox)}) == 4
+
+
+def test_a_new_state_restarts_the_heartbeat_and_is_the_one_repeated(outbox):
+    time = FakeTime()
+    client = EdgeClient("http://127.0.0.1:9", outbox, heartbeat_seconds=120, clock=time.clock)
+    client.send([good(0), good(0, worker_id="W2")])
+    time.seconds = 100
+    client.send([good(1, event_type="idle", workstation_id="S2")])
+    time.seconds = 120
+    assert client.heartbeat() == 1  # W2 only: W1 changed state 20 s ago
+    time.seconds = 220
+    assert client.heartbeat() == 1
+    last = pending_events(outbox)[-1]
+    assert (last["worker_id"], last["event_type"], last["workstation_id"]) == ("W1", "idle", "S2")
+    assert last["timestamp"] == "2026-01-15T08:03:40Z"
+
+
+def test_heartbeats_can_be_turned_off(outbox):
+    time = FakeTime()
+    client = EdgeClient("http://127.0.0.1:9", outbox, heartbeat_seconds=0, clock=time.clock)
+    client.send([good(0)])
+    time.seconds = 3600
+    assert client.heartbeat() == 0 and client.next_heartbeat_ms() is None
+
+
+def simulator_args(base, outbox_path, **overrides):
+    from backend.edge.simulate import parse_args
+
+    args = parse_args(["--url", base, "--outbox", str(outbox_path), "--cameras", "4", "--minutes", "60"])
+    for name, value in overrides.items():
+        setattr(args, name, value)
+    return args
+
+
+def test_the_simulator_plays_the_floor_from_now_with_a_heartbeat_at_least_every_120_s(scripted, tmp_path):
+    from backend.edge.simulate import run
+    from backend.timeutil import parse_instant
+
+    api = scripted()
+    time = FakeTime("2026-01-15T08:00:00Z")
+    summary = run(simulator_args(api.base, tmp_path / "outbox.db"), clock=time.clock, monotonic=time.monotonic,
+                  sleep=time.sleep)
+    assert summary["done"] and summary["pending"] == 0 and not summary["stopped_at_max_seconds"]
+    sent = [event for batch in api.batches for event in batch]
+    stamps = [parse_instant(event["timestamp"]) for event in sent]
+    # Real time, from the moment it started: an hour of floor at the default speed of 1.
+    assert min(stamps) == time.start_ms and max(stamps) <= time.start_ms + 3600_000
+    by_worker = {}
+    for event in sent:
+        if event["event_type"] != "product_count":
+            by_worker.setdefault(event["worker_id"], []).append(parse_instant(event["timestamp"]))
+    assert len(by_worker) == 4
+    for times in by_worker.values():
+        assert times == sorted(times)
+        assert max(later - earlier for earlier, later in zip(times, times[1:], strict=False)) <= 120_000
+
+
+def test_max_seconds_ends_the_simulator_early_and_what_is_left_plays_on_later(scripted, tmp_path):
+    from backend.edge.simulate import floor_events, run
+
+    api = scripted()
+    time = FakeTime()
+    path = tmp_path / "outbox.db"
+    first = run(simulator_args(api.base, path, max_seconds=600), clock=time.clock, monotonic=time.monotonic,
+                sleep=time.sleep)
+    assert first["stopped_at_max_seconds"] and not first["done"] and first["left_to_play"] > 0
+    assert time.seconds == 600
+    time.seconds += 7200  # the device was off for two hours
+    second = run(simulator_args(api.base, path), clock=time.clock, monotonic=time.monotonic, sleep=time.sleep)
+    assert second["done"]
+    sent = [event for batch in api.batches for event in batch]
+    planned = {event["event_id"] for _offset, event in floor_events(4, 1, 60)}
+    assert planned <= {event["event_id"] for event in sent}
+    assert len(sent) == len({event["event_id"] for event in sent})  # nothing twice
+    # The floor went on from where it stopped, stamped from the moment the simulator came back.
+    resumed = [event["timestamp"] for event in sent if event["timestamp"] > "2026-01-15T08:10:00Z"]
+    assert min(resumed) == "2026-01-15T10:10:00Z"
+
+
+def test_the_simulator_exits_0_when_max_seconds_stops_it(scripted, tmp_path):
+    from backend.edge.simulate import main
+
+    api = scripted()
+    argv = ["--url", api.base, "--outbox", str(tmp_path / "outbox.db"), "--cameras", "2", "--max-seconds", "0.2"]
+    assert main(argv) == 0

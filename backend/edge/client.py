@@ -11,6 +11,11 @@
 - `500` over and over for the same batch: a server fault set off by something in it. The batch
   is halved until the one event that sets it off is alone, and that event is parked with the
   server's answer, so one bad event cannot hold back everything behind it.
+
+Heartbeats: the latest state (`working`, `idle`, `absent`) of each worker is sent again, stamped
+with the current time, once `heartbeat_seconds` (default `HEARTBEAT_SECONDS`, 120) passed
+without a new one, so the server's signal horizon never runs out while the camera is on. The
+owner of the client calls `heartbeat()` often enough; `next_heartbeat_ms()` says when.
 """
 
 import json
@@ -20,6 +25,8 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+
+from ..timeutil import format_instant
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +44,10 @@ class FlushResult:
 
 # Answers of 500 to the same batch before it is split (and a lone event parked).
 FAULTS_BEFORE_SPLIT = 3
+# A worker's state is sent again after this long without a new one (SPEC §5: the signal horizon,
+# 900 s by default, must not run out while a camera is on).
+HEARTBEAT_SECONDS = 120.0
+STATE_TYPES = ("working", "idle", "absent")
 
 
 class Transient(Exception):
@@ -52,7 +63,8 @@ class EdgeClient:
     """Sends an `Outbox` to the API's `POST /events`."""
 
     def __init__(self, base_url, outbox, token=None, batch_size=500, timeout=10.0,
-                 backoff_base=0.5, backoff_max=30.0, rng=None, sleep=time.sleep):
+                 backoff_base=0.5, backoff_max=30.0, rng=None, sleep=time.sleep,
+                 heartbeat_seconds=HEARTBEAT_SECONDS, clock=None):
         self.url = base_url.rstrip("/") + "/events"
         self.outbox = outbox
         self.token = token
@@ -63,10 +75,40 @@ class EdgeClient:
         self.rng = rng or random.Random()
         self.sleep = sleep
         self.failures_in_a_row = 0
+        self.heartbeat_ms = round(heartbeat_seconds * 1000) if heartbeat_seconds else None
+        self.clock = clock or _wall_clock_ms
+        self.states = {}  # worker id -> (clock ms when handed over, the state event without id and time)
 
     def send(self, events):
-        """Write events to the outbox (they are safe from here on) and return their ids."""
-        return self.outbox.add(events)
+        """Write events to the outbox (they are safe from here on) and return their ids.
+
+        Each worker's latest state event is kept, to be sent again by `heartbeat`.
+        """
+        ids = self.outbox.add(events)
+        now_ms = self.clock()
+        for event in events:
+            worker_id = event.get("worker_id")
+            if event.get("event_type") in STATE_TYPES and isinstance(worker_id, str | int):
+                self.states[worker_id] = (now_ms, {key: value for key, value in event.items()
+                                                   if key not in ("event_id", "timestamp")})
+        return ids
+
+    def heartbeat(self):
+        """Send again, stamped with the clock's current time, the state of every worker whose
+        latest state event was handed over `heartbeat_seconds` ago or longer; returns how many."""
+        if self.heartbeat_ms is None:
+            return 0
+        now_ms = self.clock()
+        due = [state for at_ms, state in self.states.values() if now_ms - at_ms >= self.heartbeat_ms]
+        if due:
+            self.send([{**state, "timestamp": format_instant(now_ms)} for state in due])
+        return len(due)
+
+    def next_heartbeat_ms(self):
+        """The clock time at which `heartbeat` next has a state to send, or `None`."""
+        if self.heartbeat_ms is None or not self.states:
+            return None
+        return min(at_ms for at_ms, _ in self.states.values()) + self.heartbeat_ms
 
     def flush(self, max_failures=None):
         """Send every pending event; on failures back off and retry.
@@ -151,6 +193,10 @@ class EdgeClient:
             return {seq: ("parked", reason) for seq, _ in batch}
         retry_after = _seconds(error.headers.get("Retry-After"))
         raise Transient(f"HTTP {error.code}: {payload.get('detail', error.reason)}", retry_after, error.code)
+
+
+def _wall_clock_ms():
+    return time.time_ns() // 1_000_000
 
 
 def _outcomes(batch, payload):
