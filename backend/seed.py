@@ -1,10 +1,10 @@
 """Demo data (SPEC §6): a living floor of six workers on two sites, the last 7 days up to now.
 
-The north plant runs on the factory calendar (Europe/Berlin: an early and a late shift on
-weekdays), the south plant on its own (America/New_York: a day shift on weekdays and a Saturday
-morning). Each worker belongs to one crew and works its shifts; every shift instance is planned
-from its own `random.Random`, seeded with the worker, the local date and the shift, so a
-worker's day is the same whenever the demo is loaded. `now` says where the floor ends and what
+Each site has its own calendar: the north plant (Europe/Berlin) an early and a late shift on
+weekdays, the south plant (America/New_York) a day shift on weekdays and a Saturday morning.
+Each worker belongs to one crew and works its shifts; every shift instance is planned from its
+own `random.Random`, seeded with the worker, the local date and the shift, so a worker's day is
+the same whenever the demo is loaded. `now` says where the floor ends and what
 "the last 7 days" are, and places the two things that happen just before it: one camera that
 fell silent `SILENT_FOR_MS` ago, and a worker waiting for material (when her shift is running).
 Loading twice at the same `now` gives identical events, so identical metric values.
@@ -54,12 +54,14 @@ DRIFT_MS = 36 * HOUR_MS
 DRIFT_DROP = 0.16
 
 WEEKDAYS = calendars.DAYS[:5]
-FACTORY_CALENDAR = Calendar("Europe/Berlin", (
-    Shift("Early", "06:00", "14:00", WEEKDAYS, (Break("09:00", "09:15"), Break("11:30", "12:00"))),
-    Shift("Late", "14:00", "22:00", WEEKDAYS, (Break("17:00", "17:15"), Break("19:30", "20:00"))),
-))
+# Each site plans its own shifts, so the shift report lists each site's shifts with that site's
+# figures; the factory calendar only gives the zone a workstation without a site is read in.
+FACTORY_CALENDAR = Calendar("Europe/Berlin", ())
 SITES = {
-    "plant-north": Site("North plant", "Europe/Berlin"),  # the factory's shifts
+    "plant-north": Site("North plant", "Europe/Berlin", (
+        Shift("Early", "06:00", "14:00", WEEKDAYS, (Break("09:00", "09:15"), Break("11:30", "12:00"))),
+        Shift("Late", "14:00", "22:00", WEEKDAYS, (Break("17:00", "17:15"), Break("19:30", "20:00"))),
+    )),
     "plant-south": Site("South plant", "America/New_York", (
         Shift("Day", "07:00", "15:30", WEEKDAYS, (Break("09:30", "09:45"), Break("12:00", "12:30"))),
         Shift("Saturday", "07:00", "12:00", ("sat",), (Break("09:30", "09:45"),)),

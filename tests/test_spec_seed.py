@@ -80,14 +80,12 @@ def test_every_worker_and_station_has_a_name_and_production_stations_a_target(cl
 
 def test_two_sites_in_two_time_zones_with_their_own_calendars(client):
     load(client)
-    factory_calendar = get_ok(client, "/calendar")
-    assert factory_calendar["time_zone"] == "Europe/Berlin"
-    assert [shift["name"] for shift in factory_calendar["shifts"]] == ["Early", "Late"]
-    assert all(shift["breaks"] for shift in factory_calendar["shifts"])
+    assert get_ok(client, "/calendar") == {"time_zone": "Europe/Berlin", "shifts": []}
     north, south = (get_ok(client, f"/sites/{site_id}") for site_id in ("plant-north", "plant-south"))
-    assert north["time_zone"] == "Europe/Berlin" and north["shifts"] is None  # the factory's shifts
-    assert south["time_zone"] == "America/New_York"
+    assert north["time_zone"] == "Europe/Berlin" and south["time_zone"] == "America/New_York"
+    assert [shift["name"] for shift in north["shifts"]] == ["Early", "Late"]
     assert [shift["name"] for shift in south["shifts"]] == ["Day", "Saturday"]
+    assert all(shift["breaks"] for shift in north["shifts"] + south["shifts"])
     sites = {s["workstation_id"]: s["site_id"] for s in get_ok(client, "/workstations")["workstations"]}
     assert sites == {station.workstation_id: station.site_id for station in seed.WORKSTATIONS}
 
@@ -128,6 +126,19 @@ def test_the_running_shifts_show_live_figures_against_their_targets(client, cloc
             assert 0 < station["planned_seconds"] < (instance.end_ms - instance.start_ms) / 1000
             assert station["units"] > 0 and station["target_units"] > 0
             assert 40 <= station["attainment_pct"] <= 160, station
+
+
+def test_the_shift_report_lists_each_sites_shifts_of_the_week(client):
+    load(client)
+    shifts = get_ok(client, "/metrics/shifts")["shifts"]
+    assert {shift["site_id"] for shift in shifts} == {"plant-north", "plant-south"}
+    assert [(s["site_id"], s["shift"]) for s in shifts if s["status"] == "running"] == [
+        ("plant-south", "Day"), ("plant-north", "Late")]  # oldest first: 12:00 and 13:00 UTC
+    done = [s for s in shifts if s["status"] == "done"]
+    # Thursday 18:00 back to Thursday 18:00: north Late, Fri Early and Late, Mon-Wed Early and Late,
+    # Thu Early; south Thu, Fri, Sat morning, Mon-Wed.
+    assert len(done) == 16
+    assert all(s["factory"]["total_units"] > 0 and 60 < s["factory"]["attainment_pct"] < 120 for s in done)
 
 
 def test_outside_every_shift_the_previous_shift_shows_units_against_targets(client, clock):
