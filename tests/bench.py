@@ -57,7 +57,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.servers import GUNICORN as SERVER_COMMAND, Server  # noqa: E402  (needs the path above)
+from tests.servers import GUNICORN as SERVER_COMMAND  # noqa: E402  (needs the path above)
+from tests.servers import Server  # noqa: E402
 
 # The floor of the history: 100 workers at 30 workstations on two sites, 30 days of 8-hour shifts.
 WORKERS = 100
@@ -87,7 +88,7 @@ METRICS_RUNS = 5
 # Client processes start, prepare, then begin together this long after: none of that is timed.
 START_DELAY_S = 1.0
 REQUEST_TIMEOUT_S = 60
-# Sends later than this (p99) mean the clients were short of CPU: the latency is not the server's alone.
+# Sends later than this (p99) mean the clients fell behind: the latency is not the server's alone.
 SEND_LAG_LIMIT_S = 0.010
 
 TARGET_CAMERA_P99_S = 0.050
@@ -150,7 +151,7 @@ def shift_events(rng, start_ms, end_ms, worker, count, upgrade_ms):
         elif index == count - 1 and end_ms == start_ms + SHIFT_MS:
             kind = "absent"  # the shift is over: the worker leaves
         else:
-            kinds, weights = zip(*NEXT_EVENT[state])
+            kinds, weights = zip(*NEXT_EVENT[state], strict=True)
             kind = rng.choices(kinds, weights)[0]
         events.append((ts, event(ts, worker, worker % STATIONS, kind, rng, MODELS[ts >= upgrade_ms])))
         state = state if kind == "product_count" else kind
@@ -170,7 +171,7 @@ def history_batches(total, now_ms):
     bounds = [0] + [total * upto // ends[-1] for upto in ends]
     upgrade_ms = now_ms - DAYS * DAY_MS // 2
     by_day = {}
-    for (start, end, worker), low, high in zip(all_shifts, bounds, bounds[1:]):
+    for (start, end, worker), (low, high) in zip(all_shifts, itertools.pairwise(bounds), strict=True):
         by_day.setdefault(start // DAY_MS, []).append((start, end, worker, high - low))
     bodies, pending, latest_ms = [], [], 0
     for day in sorted(by_day):  # shifts starting on one day overlap only each other
@@ -273,8 +274,8 @@ def wait_until(instant):
 
 def post_batches(url, bodies, first, step, start):
     """Client process: from `start`, post every `step`-th body from `first`, each on a new
-    connection as urllib makes it; every event must be accepted. Returns `(errors, examples,
-    cpu_seconds, finished)`."""
+    connection as urllib makes it; every event must be accepted. Returns the errors and a few
+    examples, its CPU seconds and the instant it finished."""
     wait_until(start)
     cpu, errors, examples = cpu_seconds(), 0, []
     for body in bodies[first::step]:
@@ -289,7 +290,8 @@ def post_batches(url, bodies, first, step, start):
         if not ok:
             errors += 1
             examples.append(answer[:200].decode(errors="replace"))
-    return errors, examples[:3], cpu_seconds() - cpu, time.monotonic()
+    return {"errors": errors, "examples": examples[:3], "cpu_seconds": cpu_seconds() - cpu,
+            "finished": time.monotonic()}
 
 
 def measure_batches(server, bodies, events):
@@ -297,10 +299,10 @@ def measure_batches(server, bodies, events):
     start = time.monotonic() + START_DELAY_S
     answers = in_processes(post_batches, [(server.base + "/events", bodies, first, BATCH_CLIENTS, start)
                                           for first in range(BATCH_CLIENTS)])
-    seconds = max(finished for *_, finished in answers) - start
-    return {"events": events, "seconds": seconds, "errors": sum(a[0] for a in answers),
-            "examples": [e for a in answers for e in a[1]][:3],
-            "client_cpu_seconds": sum(a[2] for a in answers)}
+    return {"events": events, "seconds": max(answer["finished"] for answer in answers) - start,
+            "errors": sum(answer["errors"] for answer in answers),
+            "examples": [example for answer in answers for example in answer["examples"]][:3],
+            "client_cpu_seconds": sum(answer["cpu_seconds"] for answer in answers)}
 
 
 def raw_sqlite(path):
@@ -414,9 +416,9 @@ def camera_client(port, cameras, start):
     """Client process: send the requests of `cameras` each at its scheduled instant, each on a
     new non-blocking connection, never waiting for earlier answers.
 
-    Returns `(latencies of the accepted events, errors, examples, send lags, cpu_seconds, last
-    answer)`: a latency runs from the scheduled send to the answer's end; a send lag is how late
-    the client itself was.
+    Returns the latencies of the accepted events, from the scheduled send to the answer's end;
+    the errors and a few examples; the send lags, how late the client itself was; its CPU
+    seconds; and the instant it finished.
     """
     requests = camera_requests(port, cameras, start)
     cpu = cpu_seconds()
@@ -459,7 +461,8 @@ def camera_client(port, cameras, start):
             sock.close()
     problems += [f"no answer within {REQUEST_TIMEOUT_S} s"] * len(selector.get_map())
     problems += ["not sent: the client fell too far behind"] * (len(requests) - len(lags))
-    return latencies, len(problems), problems[:3], lags, cpu_seconds() - cpu, time.monotonic()
+    return {"latencies": latencies, "errors": len(problems), "examples": problems[:3], "lags": lags,
+            "cpu_seconds": cpu_seconds() - cpu, "finished": time.monotonic()}
 
 
 def measure_cameras(server):
@@ -468,15 +471,17 @@ def measure_cameras(server):
     server_cpu = server_cpu_seconds(server)
     answers = in_processes(camera_client, [(server.port, range(first, CAMERAS, CAMERA_CLIENTS), start)
                                            for first in range(CAMERA_CLIENTS)])
-    seconds = max(a[5] for a in answers) - start
-    latencies = sorted(latency for a in answers for latency in a[0])
-    lags = sorted(lag for a in answers for lag in a[3])
+    server_cpu = server_cpu_seconds(server) - server_cpu
+    latencies = sorted(latency for answer in answers for latency in answer["latencies"])
+    lags = sorted(lag for answer in answers for lag in answer["lags"])
     return {"scheduled": CAMERAS * round(CAMERA_SECONDS / CAMERA_PERIOD_S), "answered": len(latencies),
-            "seconds": seconds, "errors": sum(a[1] for a in answers), "examples": [e for a in answers for e in a[2]][:3],
+            "seconds": max(answer["finished"] for answer in answers) - start,
+            "errors": sum(answer["errors"] for answer in answers),
+            "examples": [example for answer in answers for example in answer["examples"]][:3],
             "p50_s": percentile(latencies, 0.50), "p99_s": percentile(latencies, 0.99),
             "max_s": latencies[-1] if latencies else None, "send_lag_p99_s": percentile(lags, 0.99),
-            "client_cpu_seconds": sum(a[4] for a in answers),
-            "server_cpu_seconds": server_cpu_seconds(server) - server_cpu}
+            "client_cpu_seconds": sum(answer["cpu_seconds"] for answer in answers),
+            "server_cpu_seconds": server_cpu}
 
 
 def percentile(ordered, fraction):
@@ -528,7 +533,7 @@ def results_table(events, batches, raw, raw_commits, medians, cameras, rss_mb):
 def print_table(rows):
     """The rows as a Markdown table, ready for the README."""
     keys = ("figure", "target", "result", "meets_target")
-    titles = dict(zip(keys, ("figure", "target", "result", "meets target")))
+    titles = dict(zip(keys, ("figure", "target", "result", "meets target"), strict=True))
     widths = {key: max(len(titles[key]), *(len(row[key]) for row in rows)) for key in keys}
     for values in (titles, {key: "-" * widths[key] for key in keys}, *rows):
         print("| " + " | ".join(values[key].ljust(widths[key]) for key in keys) + " |")
@@ -590,8 +595,8 @@ def run(events, directory):
     problems = [f"batch ingestion: {e}" for e in batches["examples"]] + \
                [f"cameras: {e}" for e in cameras["examples"]]
     if cameras["send_lag_p99_s"] > SEND_LAG_LIMIT_S:
-        problems.append(f"cameras: sends p99 {ms(cameras['send_lag_p99_s'])} behind schedule; the clients were "
-                        f"short of CPU, so the latency is not the server's alone")
+        problems.append(f"cameras: sends p99 {ms(cameras['send_lag_p99_s'])} behind schedule; the clients fell "
+                        f"behind (a busy machine), so the latency is not the server's alone")
     about["load_average_end"] = round(os.getloadavg()[0], 2)
     if event_count != events:
         problems.append(f"/metrics/factory counts {event_count} events in the whole window, {events} were posted")
