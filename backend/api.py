@@ -160,15 +160,49 @@ def list_workers():
     return jsonify(workers=[{"worker_id": worker_id, "name": name} for worker_id, name in rows])
 
 
+@bp.put("/workers/<path:worker_id>")
+def put_worker(worker_id):
+    require_token("ADMIN_TOKENS")
+    return jsonify(reports.put_worker(get_db(), worker_id, json_body()))
+
+
 @bp.get("/workstations")
 def list_workstations():
-    rows = queries.list_workstations(get_db())
-    return jsonify(workstations=[{"workstation_id": station_id, "name": name} for station_id, name in rows])
+    rows = queries.workstation_setup(get_db())
+    return jsonify(workstations=[queries.workstation_json(station_id, *setup) for station_id, setup in rows.items()])
+
+
+@bp.put("/workstations/<path:workstation_id>")
+def put_workstation(workstation_id):
+    require_token("ADMIN_TOKENS")
+    return jsonify(reports.put_workstation(get_db(), workstation_id, json_body()))
 
 
 @bp.get("/sites")
 def list_sites():
-    return jsonify(sites=[{"site_id": site_id} for site_id in queries.list_sites(get_db())])
+    return jsonify(sites=reports.sites_json(get_db()))
+
+
+@bp.get("/sites/<path:site_id>")
+def get_site(site_id):
+    return jsonify(reports.get_site_json(get_db(), site_id))
+
+
+@bp.put("/sites/<path:site_id>")
+def put_site(site_id):
+    require_token("ADMIN_TOKENS")
+    return jsonify(reports.put_site(get_db(), site_id, json_body()))
+
+
+@bp.get("/calendar")
+def get_calendar():
+    return jsonify(reports.calendar_json(get_db(), current_app.config["FACTORY_TZ"]))
+
+
+@bp.put("/calendar")
+def put_calendar():
+    require_token("ADMIN_TOKENS")
+    return jsonify(reports.put_calendar(get_db(), json_body(), current_app.config["FACTORY_TZ"]))
 
 
 @bp.get("/settings")
@@ -187,7 +221,9 @@ def openapi_document():
 
 
 def _query(extra_parsers=None):
-    return reports.MetricsQuery.from_args(request.args, current_app.config["STATE_MAX_GAP_SECONDS"], extra_parsers)
+    config = current_app.config
+    return reports.MetricsQuery.from_args(request.args, config["STATE_MAX_GAP_SECONDS"], extra_parsers,
+                                          config["FACTORY_TZ"])
 
 
 def conditional(view):
@@ -245,6 +281,25 @@ def workstations_metrics():
 @conditional
 def workstation_metrics(workstation_id):
     return jsonify(reports.single_item(_report(), "workstation", workstation_id))
+
+
+def _shifts_report():
+    config = current_app.config
+    return reports.shifts_report(get_db(), request.args, now_ms(), config["STATE_MAX_GAP_SECONDS"],
+                                 config["FACTORY_TZ"])
+
+
+@bp.get("/metrics/shifts")
+def shifts_metrics():
+    return jsonify(_shifts_report())
+
+
+@bp.get("/metrics/shifts.csv")
+def shifts_csv():
+    response = make_response(reports.shifts_csv(_shifts_report()))
+    response.mimetype = "text/csv"
+    response.headers["Content-Disposition"] = 'attachment; filename="shifts.csv"'
+    return response
 
 
 @bp.get("/metrics/timeline")

@@ -166,7 +166,8 @@ MIGRATIONS = [
     ALTER TABLE workstations ADD COLUMN target_units_per_hour REAL;
     CREATE TEMP TABLE first_sites (workstation_id TEXT PRIMARY KEY, site_id TEXT);
     INSERT INTO first_sites (workstation_id, site_id)
-        SELECT workstation_id, site_id FROM (SELECT workstation_id, site_id, MIN(id) FROM events GROUP BY workstation_id);
+        SELECT workstation_id, site_id FROM (
+            SELECT workstation_id, site_id, MIN(id) FROM events GROUP BY workstation_id);
     UPDATE workstations SET site_id = (
         SELECT site_id FROM first_sites WHERE first_sites.workstation_id = workstations.workstation_id);
     DROP TABLE first_sites;

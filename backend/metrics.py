@@ -8,6 +8,7 @@ Instants are integer UTC epoch milliseconds throughout; seconds appear only in t
 
 from dataclasses import dataclass, field
 
+from . import calendars
 from .timeutil import format_instant
 
 STATE_TYPES = ("working", "idle", "absent")
@@ -46,6 +47,83 @@ class Timeline:
 
     intervals: list = field(default_factory=list)
     last_event: tuple | None = None  # (ts_ms, state, workstation_id)
+
+
+@dataclass(frozen=True)
+class Floor:
+    """What the floor's setup adds to a report: each workstation's planned time and target.
+
+    `plans`: workstation id -> sorted, disjoint planned intervals of its site covering the
+    window (and a millisecond either side, so an instant at either end of the window is
+    known to be planned or not); stations not in it run on `default_plan`. `targets`:
+    workstation id -> target units per hour (absent or `None`: no target). With
+    `planned_only` only planned time and units count (SPEC §5, `planned_only=true`).
+    """
+
+    plans: dict = field(default_factory=dict)
+    default_plan: tuple = ()
+    targets: dict = field(default_factory=dict)
+    planned_only: bool = False
+
+    def plan(self, workstation_id):
+        """The planned intervals of a workstation's site."""
+        return self.plans.get(workstation_id, self.default_plan)
+
+    def planned_ms(self, workstation_id, window):
+        """A workstation's planned time inside the window."""
+        return calendars.overlap_ms(window.start_ms, window.end_ms, self.plan(workstation_id))
+
+
+def plan_floor(window, factory_calendar, sites, station_sites, targets=None, planned_only=False):
+    """The `Floor` of a window: each workstation's planned time from its site's calendar.
+
+    `sites`: site id -> `calendars.Site`; `station_sites`: workstation id -> site id or `None`
+    (a site id not in `sites`, or `None`, runs on the factory calendar). Planned time is worked
+    out once per distinct calendar.
+    """
+    if window is None:
+        return Floor(targets=dict(targets or {}), planned_only=planned_only)
+    by_calendar = {}
+
+    def plan(calendar):
+        if calendar not in by_calendar:
+            by_calendar[calendar] = tuple(calendars.planned_intervals(calendar, window.start_ms - 1,
+                                                                      window.end_ms + 1))
+        return by_calendar[calendar]
+
+    plans = {station_id: plan(calendars.site_calendar(sites.get(site_id) if site_id is not None else None,
+                                                      factory_calendar))
+             for station_id, site_id in station_sites.items()}
+    return Floor(plans, plan(factory_calendar), dict(targets or {}), planned_only)
+
+
+def clip_to_plan(timeline, floor):
+    """A timeline with only the parts of its intervals that lie in planned time.
+
+    Each interval takes the planned time of the site of its workstation (that of the event
+    that started it), unknown time alike; `last_event` is kept as it is.
+    """
+    groups = {}  # planned intervals (by identity: shared per site) -> (plan, intervals in order)
+    for interval in timeline.intervals:
+        plan = floor.plan(interval.workstation_id)
+        groups.setdefault(id(plan), (plan, []))[1].append(
+            (interval.start_ms, interval.end_ms, interval.state, interval.workstation_id))
+    pieces = []
+    for plan, intervals in groups.values():
+        pieces.extend(calendars.clip(intervals, plan))
+    pieces.sort()
+    return Timeline([Interval(*piece) for piece in pieces], timeline.last_event)
+
+
+def planned_units(unit_rows, floor):
+    """The unit rows `(worker_id, workstation_id, count, ts_ms)` whose instant lies in the
+    planned time of their workstation's site, ends included."""
+    return [row for row in unit_rows if calendars.contains(floor.plan(row[1]), row[3])]
+
+
+def units_by_slot(unit_rows, bucket_ms):
+    """`(slot, units)` of unit rows `(worker_id, workstation_id, count, ts_ms)`, `slot = ts_ms // bucket_ms`."""
+    return [(ts_ms // bucket_ms, count) for _worker, _station, count, ts_ms in unit_rows]
 
 
 def resolve_window(from_ms, to_ms, earliest_ms, latest_ms, now_ms):
@@ -165,30 +243,39 @@ def tally_timelines(timelines, unit_rows, event_count):
     return tally
 
 
-def build_report(window, workers, workstations, state_events_by_worker, unit_rows, event_count, max_gap_ms=None):
+def build_report(window, workers, workstations, state_events_by_worker, unit_rows, event_count, max_gap_ms=None,
+                 floor=None):
     """Every figure of SPEC §5 for one scope and window.
 
     - `workers`, `workstations`: `(id, name)` rows, the lists to report on.
     - `state_events_by_worker`: worker id -> that worker's state events, as `worker_timeline`
       takes them. Workers missing from it had no state event in scope.
     - `unit_rows`: `(worker_id, workstation_id, count)` rows of product counts inside the window
-      (single events or sums per pair, alike).
+      (single events or sums per pair, alike); with `floor.planned_only`, `(worker_id,
+      workstation_id, count, ts_ms)` rows, so each count's instant can be held against planned time.
     - `event_count`: events in scope with a timestamp inside the window.
+    - `floor`: each workstation's planned time and target (`plan_floor`); none: nothing planned.
 
     Returns `{"window", "workers", "workstations", "factory"}`; the lists follow the input order.
     """
+    floor = floor or Floor()
     if window is None:
-        return report_from_tally(None, workers, workstations, Tally(), max_gap_ms)
+        return report_from_tally(None, workers, workstations, Tally(), max_gap_ms, floor)
     timelines = {
         worker_id: worker_timeline(state_events_by_worker.get(worker_id, ()), window, max_gap_ms)
         for worker_id, _name in workers
     }
+    if floor.planned_only:
+        timelines = {worker_id: clip_to_plan(timeline, floor) for worker_id, timeline in timelines.items()}
+        unit_rows = planned_units(unit_rows, floor)
     return report_from_tally(window, workers, workstations, tally_timelines(timelines, unit_rows, event_count),
-                             max_gap_ms)
+                             max_gap_ms, floor)
 
 
-def report_from_tally(window, workers, workstations, tally, max_gap_ms=None):
-    """The report of SPEC §5 from the tally of the whole window (`max_gap_ms`: its horizon)."""
+def report_from_tally(window, workers, workstations, tally, max_gap_ms=None, floor=None):
+    """The report of SPEC §5 from the tally of the whole window (`max_gap_ms`: its horizon;
+    `floor`: planned time and targets, as for `build_report`)."""
+    floor = floor or Floor()
     empty = dict.fromkeys(TIME_STATES, 0)
     worker_items = [
         _worker_item(worker_id, name, tally.state_ms.get(worker_id, empty), tally.last_events.get(worker_id),
@@ -197,17 +284,20 @@ def report_from_tally(window, workers, workstations, tally, max_gap_ms=None):
         for worker_id, name in workers
     ]
     length_ms = window.length_ms if window else 0
-    station_items = [
-        _workstation_item(station_id, name, tally.occupancy_ms.get(station_id, 0), length_ms,
-                          tally.station_units.get(station_id, 0))
+    stations = [
+        _Station(station_id, name, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0),
+                 floor.planned_ms(station_id, window) if window else 0, floor.targets.get(station_id))
         for station_id, name in workstations
     ]
+    station_items = [_workstation_item(station, length_ms, floor.planned_only) for station in stations]
     listed_totals = [tally.state_ms.get(worker_id, empty) for worker_id, _name in workers]
     return {
         "window": window_json(window),
         "workers": worker_items,
         "workstations": station_items,
-        "factory": _factory_item(listed_totals, worker_items, len(workstations), tally.event_count if window else 0),
+        "factory": {**_factory_item(listed_totals, worker_items, len(workstations),
+                                    tally.event_count if window else 0),
+                    **_factory_targets(stations)},
     }
 
 
@@ -252,7 +342,7 @@ def window_json(window):
 
 def _sum_units(unit_rows):
     worker_units, station_units = {}, {}
-    for worker_id, station_id, count in unit_rows:
+    for worker_id, station_id, count, *_instant in unit_rows:
         worker_units[worker_id] = worker_units.get(worker_id, 0) + count
         station_units[station_id] = station_units.get(station_id, 0) + count
     return worker_units, station_units
@@ -293,15 +383,48 @@ def _station_occupancy(timelines):
     return {station_id: union_length_ms(station_spans) for station_id, station_spans in spans.items()}
 
 
-def _workstation_item(station_id, name, occupancy_ms, window_ms, units):
+@dataclass(frozen=True)
+class _Station:
+    workstation_id: str
+    name: str
+    occupancy_ms: int
+    units: int
+    planned_ms: int
+    target_per_hour: float | None
+
+    @property
+    def target_units(self):
+        """The exact target over the planned time (`None` without a target)."""
+        if self.target_per_hour is None:
+            return None
+        return self.target_per_hour * self.planned_ms / MS_PER_HOUR
+
+
+def _workstation_item(station, window_ms, planned_only):
+    target_units = station.target_units
     return {
-        "workstation_id": station_id,
-        "name": name,
-        "occupancy_seconds": _seconds(occupancy_ms),
-        "utilization_pct": _ratio(100 * occupancy_ms, window_ms),
-        "units": units,
-        "throughput_per_hour": _ratio(units * MS_PER_HOUR, occupancy_ms),
+        "workstation_id": station.workstation_id,
+        "name": station.name,
+        "occupancy_seconds": _seconds(station.occupancy_ms),
+        "utilization_pct": _ratio(100 * station.occupancy_ms, station.planned_ms if planned_only else window_ms),
+        "units": station.units,
+        "throughput_per_hour": _ratio(station.units * MS_PER_HOUR, station.occupancy_ms),
+        "planned_seconds": _seconds(station.planned_ms),
+        "target_units_per_hour": station.target_per_hour,
+        "target_units": None if target_units is None else round(target_units, 2),
+        "attainment_pct": None if target_units is None else _ratio(100 * station.units, target_units),
     }
+
+
+def _factory_targets(stations):
+    """Factory `target_units` (over workstations with a target) and `attainment_pct` (their
+    units over it); both `null` when no workstation has a target. Rounded once, from exact sums."""
+    targeted = [station for station in stations if station.target_per_hour is not None]
+    if not targeted:
+        return {"target_units": None, "attainment_pct": None}
+    target_units = sum(station.target_units for station in targeted)
+    return {"target_units": round(target_units, 2),
+            "attainment_pct": _ratio(100 * sum(station.units for station in targeted), target_units)}
 
 
 def _factory_item(worker_totals, worker_items, workstation_count, event_count):

@@ -6,7 +6,7 @@ without being documented, and runs schemathesis against a live server to hold ev
 this document.
 """
 
-from . import params
+from . import calendars, params, reports
 from .ingest import EVENT_TYPES, MAX_COUNT, MAX_EVENT_ID_LENGTH, MAX_ID_LENGTH, STATE_TYPES
 from .metrics import TIME_STATES
 from .timeutil import MAX_INSTANT_LENGTH
@@ -85,6 +85,12 @@ MODEL_VERSION = _nullable({"type": "string", "description": "`null` for events w
 BUCKET_SECONDS = {"type": "integer", "minimum": params.BUCKET.minimum}
 TIME_STATE = {"type": "string", "enum": list(TIME_STATES), "description": "`unknown`: past the signal horizon."}
 STATE_SECONDS = dict.fromkeys(["active_seconds", "idle_seconds", "absent_seconds", "unknown_seconds"], SECONDS)
+TARGET = _nullable({"type": "number", "minimum": 0, "maximum": reports.MAX_TARGET_UNITS_PER_HOUR,
+                    "description": "Units an hour of planned time; `null`: no target."})
+ATTAINMENT = _nullable({"type": "number", "minimum": 0,
+                        "description": "100 × units / target_units (over 100 when ahead); `null` without a target."})
+TARGET_UNITS = _nullable({"type": "number", "minimum": 0,
+                          "description": "Target units per hour × planned hours; `null` without a target."})
 
 
 def _named(kind):
@@ -194,15 +200,43 @@ def _figure_schemas():
         "WorkstationFigures": _object({
             **_named("workstation"),
             "occupancy_seconds": {**SECONDS, "description": "The union of all workers' working and idle time there."},
-            "utilization_pct": {**PERCENT, "description": "100 × occupancy / window length."},
+            "utilization_pct": {**PERCENT, "description": "100 × occupancy / window length; with "
+                                                          "`planned_only`, / `planned_seconds`."},
             "units": COUNT,
             "throughput_per_hour": {**RATE, "description": "units / occupied hours."},
+            "planned_seconds": {**SECONDS, "description": "The planned time of the station's site inside the window."},
+            "target_units_per_hour": TARGET,
+            "target_units": TARGET_UNITS,
+            "attainment_pct": ATTAINMENT,
         }),
         "FactoryFigures": _object({
             **dict.fromkeys(["total_active_seconds", "total_idle_seconds", "total_unknown_seconds"], SECONDS),
             "total_units": COUNT,
             "average_production_rate": RATE, "average_utilization_pct": PERCENT,
             **dict.fromkeys(["worker_count", "workstation_count", "event_count"], COUNT),
+            "target_units": {**TARGET_UNITS, "description": "The sum over workstations with a target; `null` if none "
+                                                            "has one."},
+            "attainment_pct": {**ATTAINMENT, "description": "Their units over that sum; `null` if no workstation "
+                                                            "has a target."},
+        }),
+        "ShiftFigures": _object({
+            "site_id": _nullable({**STRING, "description": "`null` for the factory calendar's shifts."}),
+            "shift": STRING,
+            "date": {"type": "string", "format": "date", "description": "The local date the instance starts on."},
+            "start": INSTANT,
+            "end": INSTANT,
+            "planned_seconds": {**SECONDS, "description": "The whole instance minus its breaks."},
+            "status": {"type": "string", "enum": ["done", "running", "planned"]},
+            "window": _ref("Window"),
+            "factory": _ref("FactoryFigures"),
+            "workstations": _array(_ref("WorkstationFigures")),
+            "workers": _array(_ref("WorkerFigures")),
+        }, description="One shift instance: its figures are the metrics endpoints' for `from=start`, `to=end`, "
+                       "`planned_only=true` (and `site_id` for a site's own calendar)."),
+        "Shifts": _object({
+            "from": INSTANT,
+            "to": INSTANT,
+            "shifts": _array(_ref("ShiftFigures"), "Oldest first.", maxItems=params.MAX_SHIFT_INSTANCES),
         }),
         "FactoryMetrics": with_window(factory=_ref("FactoryFigures")),
         "WorkersMetrics": with_window(workers=_array(_ref("WorkerFigures"))),
@@ -263,6 +297,51 @@ def _figure_schemas():
     }
 
 
+NAME = {"type": "string", "minLength": 1, "maxLength": calendars.MAX_NAME_LENGTH, "pattern": r"\S",
+        "description": f"Not blank, at most {calendars.MAX_NAME_LENGTH} characters; kept without surrounding spaces."}
+
+
+def _calendar_schemas():
+    clock = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+             "description": "Wall-clock time `HH:MM` of the calendar's zone."}
+    zone = {"type": "string", "minLength": 1, "description": "An IANA time zone name, such as `Europe/Berlin`."}
+
+    def closed(schema):
+        return {**schema, "additionalProperties": False}
+
+    shift = closed(_object({
+        "name": NAME,
+        "start": clock,
+        "end": {**clock, "description": "At or before `start`: the next day (`start == end`: 24 hours)."},
+        "days": _array({"type": "string", "enum": list(calendars.DAYS)}, "Default: every day.", minItems=1,
+                       maxItems=len(calendars.DAYS), uniqueItems=True),
+        "breaks": _array(closed(_object({"start": clock, "end": clock})),
+                         "Inside the shift; a time before its start is on the next day.",
+                         maxItems=calendars.MAX_BREAKS),
+    }, required=["name", "start", "end"]))
+    shifts = _array(_ref("Shift"), "No two with the same name.", maxItems=calendars.MAX_SHIFTS)
+    return {
+        "Shift": shift,
+        "Calendar": _object({"time_zone": zone, "shifts": shifts}),
+        "CalendarInput": closed(_object({"time_zone": _nullable({**zone, "description": "Default `FACTORY_TZ`."}),
+                                         "shifts": _nullable(shifts)}, required=[])),
+        "Site": _object({
+            "site_id": STRING,
+            "name": STRING,
+            "time_zone": _nullable({**zone, "description": "`null`: the factory's zone."}),
+            "shifts": _nullable({**shifts, "description": "`null`: the factory's shifts (in this site's zone)."}),
+        }),
+        "SiteInput": closed(_object({
+            "site_id": {**STRING, "description": "Optional; when given, the id in the path."},
+            "name": NAME,
+            "time_zone": _nullable({**zone, "description": "`null` or left out: the factory's zone."}),
+            "shifts": _nullable({**shifts, "description": "`null` or left out: the factory's shifts."}),
+        }, required=["name"])),
+        "Sites": _object({"sites": _array(_ref("Site"), "Configured sites and those seen in the events (named "
+                                                         "by their id), by id.")}),
+    }
+
+
 def _schemas():
     return {
         "Problem": _object({
@@ -280,9 +359,24 @@ def _schemas():
         }),
         **_event_schemas(),
         **_figure_schemas(),
-        "Workers": _object({"workers": _array(_object(_named("worker")))}),
-        "Workstations": _object({"workstations": _array(_object(_named("workstation")))}),
-        "Sites": _object({"sites": _array(_object({"site_id": STRING}))}),
+        "Workers": _object({"workers": _array(_ref("Worker"))}),
+        "Worker": _object(_named("worker")),
+        "Workstations": _object({"workstations": _array(_ref("Workstation"))}),
+        "Workstation": _object({
+            **_named("workstation"),
+            "site_id": _nullable({**STRING, "description": "Its site (that of the first event that registered it, "
+                                                           "or as set); `null`: the factory calendar."}),
+            "target_units_per_hour": TARGET,
+        }),
+        "WorkstationChange": {**_object({
+            "name": _nullable({**NAME, "description": "`null`: the id again."}),
+            "site_id": _nullable({**IDENTIFIER, "description": "A site configured or seen in the events; `null`: "
+                                                               "the factory calendar."}),
+            "target_units_per_hour": TARGET,
+        }, required=[], description="Members left out stay as they are."), "additionalProperties": False},
+        "WorkerChange": {**_object({"name": _nullable({**NAME, "description": "`null`: the id again."})}),
+                         "additionalProperties": False},
+        **_calendar_schemas(),
         "Settings": _object({
             "factory_tz": {"type": "string", "description": "IANA time zone name (`FACTORY_TZ`)."},
             "poll_seconds": {"type": "number"},
@@ -325,6 +419,7 @@ def _responses():
         "NotModified": {"description": "The client's `If-None-Match` names this answer's ETag: no body.",
                         "headers": CACHE_HEADERS},
         "NotFound": _problem(404, "No such worker or workstation in this scope."),
+        "InvalidBody": _problem(422, "The body is not valid; `errors` names every problem."),
         "Unavailable": _problem(503, "The database could not answer in time (locked by a writer, or the query "
                                      "ran past `QUERY_TIMEOUT_SECONDS`); nothing was changed. Retry shortly.",
                                 retry=True),
@@ -362,6 +457,52 @@ def _item(operation_id, kind, schema, example):
     operation["get"]["parameters"].insert(0, {"name": f"{kind}_id", "in": "path", "required": True,
                                               "schema": {"type": "string", "minLength": 1},
                                               "description": f"The {kind}'s id (it may hold `/`).", "example": example})
+    return operation
+
+
+def _with_path_parameter(operation, path_parameter, not_found=None):
+    """Add the path parameter `(name, example)` to each operation, and a `404` when `not_found` says why."""
+    name, example = path_parameter
+    for method in operation.values():
+        method.setdefault("parameters", []).insert(0, {
+            "name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1},
+            "description": f"The {name.removesuffix('_id')}'s id (it may hold `/`).", "example": example})
+        if not_found:
+            method["responses"]["404"] = _problem(404, not_found)
+    return operation
+
+
+def _put(operation_id, summary, body_schema, schema, path_parameter=None, not_found=None):
+    """A write of the floor's setup: admin token when one is set, every problem of the body listed."""
+    operation = {"put": {
+        "operationId": operation_id, "tags": ["registry"], "summary": summary,
+        "security": [{}, {"adminToken": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(body_schema)}}},
+        "responses": {
+            "200": _json(_ref(schema), "As stored."),
+            "400": _problem(400, "The body is not valid JSON."),
+            "401": UNAUTHORIZED,
+            "403": _problem(403, "The token is not `ADMIN_TOKEN`."),
+            "413": _problem(413, "The body is over `MAX_BODY_BYTES`."),
+            "422": _ref("InvalidBody", "responses"),
+            "503": _ref("Unavailable", "responses"),
+        },
+    }}
+    if path_parameter:
+        _with_path_parameter(operation, path_parameter, not_found)
+    return operation
+
+
+def _shifts(operation_id, answer):
+    """The shift report, as JSON or CSV."""
+    operation = _get(operation_id, "metrics", "Every shift instance overlapping the range, oldest first, with the "
+                     "figures of the metrics endpoints for its time and `planned_only=true`.", "Shifts",
+                     query=params.SHIFTS)
+    get = operation["get"]
+    get["responses"]["200"] = answer
+    get["responses"]["404"] = _problem(404, "No site with this `site_id` is configured or seen.")
+    get["responses"]["422"] = _problem(422, "A query parameter does not parse, `from` is later than `to`, or the range "
+                                            f"holds more than {params.MAX_SHIFT_INSTANCES} shift instances.")
     return operation
 
 
@@ -407,8 +548,23 @@ def _paths():
                    params.FEED),
         },
         "/workers": _get("listWorkers", "registry", "Every registered worker.", "Workers"),
+        "/workers/{worker_id}": _put("putWorker", "Rename a worker.", "WorkerChange", "Worker",
+                                     path_parameter=("worker_id", "W-01"), not_found="No worker with this id."),
         "/workstations": _get("listWorkstations", "registry", "Every registered workstation.", "Workstations"),
-        "/sites": _get("listSites", "registry", "The site ids seen in the events.", "Sites"),
+        "/workstations/{workstation_id}": _put(
+            "putWorkstation", "Change a workstation's name, site and target.", "WorkstationChange", "Workstation",
+            path_parameter=("workstation_id", "WS-02"), not_found="No workstation with this id."),
+        "/sites": _get("listSites", "registry", "Every site: configured, or seen in the events.", "Sites"),
+        "/sites/{site_id}": {
+            **_with_path_parameter(_get("getSite", "registry", "One site.", "Site", "The site."),
+                                   ("site_id", "plant-north"), "No site with this id is configured or seen."),
+            **_put("putSite", "Create or replace a site: its name, own zone and own shifts.", "SiteInput", "Site",
+                   path_parameter=("site_id", "plant-north")),
+        },
+        "/calendar": {
+            **_get("getCalendar", "registry", "The factory calendar.", "Calendar", "The calendar."),
+            **_put("putCalendar", "Replace the factory calendar.", "CalendarInput", "Calendar"),
+        },
         "/settings": _get("settings", "operations", "What the dashboard needs to know.", "Settings",
                           "The settings.", reads_database=False),
         "/metrics/factory": _metrics("factoryMetrics", "The whole floor's figures.", "FactoryMetrics"),
@@ -418,6 +574,11 @@ def _paths():
                                           "WorkstationsMetrics"),
         "/metrics/workstations/{workstation_id}": _item("workstationMetrics", "workstation",
                                                         "WorkstationMetrics", "WS-02"),
+        "/metrics/shifts": _shifts("shiftsMetrics", _json(_ref("Shifts"), "Every shift instance with its figures.")),
+        "/metrics/shifts.csv": _shifts("shiftsCsv", {
+            "description": "One row per shift instance and workstation: " + ", ".join(
+                f"`{column}`" for column in reports.SHIFT_CSV_COLUMNS) + ". Empty cells for `null`.",
+            "content": {"text/csv": {"schema": {"type": "string"}}}}),
         "/metrics/timeline": _metrics("timelineMetrics", "Each worker's state intervals in the window.", "Timeline",
                                       params.CHART, not_found=True),
         "/metrics/hourly": _metrics("hourlyMetrics", "Time in each state and units per bucket.", "Buckets",

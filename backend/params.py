@@ -9,6 +9,7 @@ from .ingest import EVENT_TYPES
 from .timeutil import MAX_INSTANT_LENGTH, parse_instant
 
 MAX_TEXT_LENGTH = 64
+BOOLEANS = {"true": True, "false": False}
 MAX_BUCKETS = 5000
 DAY_SECONDS = 86_400
 
@@ -18,8 +19,9 @@ class Param:
     """One query parameter: its parser and its OpenAPI schema both come from these fields.
 
     `type` is `"date-time"` (an ISO-8601 instant, read as epoch milliseconds), `"string"` (at most
-    `MAX_TEXT_LENGTH` characters, or one of `choices`), `"number"` or `"integer"` (from `minimum` to
-    `maximum`, both included). `default` is the value when the parameter is absent or empty.
+    `MAX_TEXT_LENGTH` characters, or one of `choices`), `"boolean"` (`true` or `false`), `"number"`
+    or `"integer"` (from `minimum` to `maximum`, both included). `default` is the value when the
+    parameter is absent or empty.
     """
 
     name: str
@@ -35,6 +37,10 @@ class Param:
         """The value of `text`; a `ValueError` worded for the client when it is not one."""
         if self.type == "date-time":
             return parse_instant(text)
+        if self.type == "boolean":
+            if text not in BOOLEANS:
+                raise ValueError("must be true or false")
+            return BOOLEANS[text]
         if self.choices and text not in self.choices:
             raise ValueError(f"must be one of {', '.join(self.choices)}")
         if self.type == "string":
@@ -55,6 +61,8 @@ class Param:
         """The OpenAPI schema of the values `parse` takes."""
         if self.type == "date-time":
             return {"type": "string", "format": "date-time", "maxLength": MAX_INSTANT_LENGTH}
+        if self.type == "boolean":
+            return {"type": "boolean", "default": self.default}
         if self.choices:
             return {"type": "string", "enum": list(self.choices)}
         if self.type == "string":
@@ -74,13 +82,17 @@ MIN_CONFIDENCE = Param("min_confidence", "number", "Events below it do not count
 MAX_GAP = Param("max_gap_seconds", "number", "Signal horizon: how long a state holds past its event before "
                                              "the time is unknown; `0` means none (overrides "
                                              "`STATE_MAX_GAP_SECONDS`).", 0, 10 * 365 * DAY_SECONDS)
+PLANNED_ONLY = Param("planned_only", "boolean", "Only planned time counts: state time (unknown time too) where it "
+                                                "overlaps the planned time of its workstation's site, units "
+                                                "stamped in it (ends included). Event counts are unchanged.",
+                     default=False)
 BUCKET = Param("bucket_seconds", "integer", "Bucket size; default an hour (a UTC day over windows longer "
                                             f"than a week). More than {MAX_BUCKETS} buckets over the window "
                                             "is `422`.", 60, 31 * DAY_SECONDS)
 LIMIT = Param("limit", "integer", "How many events at most.", 1, 1000, default=50)
 
 # What each endpoint takes. Every metrics endpoint takes METRICS; the others add their own.
-METRICS = (FROM, TO, SITE, MIN_CONFIDENCE, MAX_GAP)
+METRICS = (FROM, TO, SITE, MIN_CONFIDENCE, MAX_GAP, PLANNED_ONLY)
 CHART = (
     Param("worker_id", "string", "Only this worker (`404` when not in scope).", example="W-02"),
     Param("workstation_id", "string", "Only time and units at this workstation (`404` when not in scope).",
@@ -100,6 +112,18 @@ DRIFT = (
     Param("mix_shift", "number", "Allowed move of the working share (default `DRIFT_MIX_SHIFT`).", 0, 1),
     Param("min_events", "integer", "Rated events each side needs to be compared (default `DRIFT_MIN_EVENTS`).",
           1, 1_000_000),
+)
+# The shift report: every shift instance overlapping a range, each with its figures.
+MAX_SHIFT_INSTANCES = 200
+SHIFT_RANGE_DAYS = 7
+SHIFTS = (
+    Param("from", "date-time", f"Range start (ISO-8601); default {SHIFT_RANGE_DAYS} days before `to`, or before "
+                               "now. Every shift instance overlapping the range is listed, at most "
+                               f"{MAX_SHIFT_INSTANCES}; more is `422`."),
+    Param("to", "date-time", "Range end (ISO-8601); default now. It may lie in the future: shifts not yet "
+                             "begun are listed as `planned`."),
+    Param("site_id", "string", "Only this site's shift instances (its own calendar, or the factory's in its "
+                               "zone), with only its events counting.", example="plant-north"),
 )
 FEED = (
     Param("worker_id", "string", "Only this worker's events."),

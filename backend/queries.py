@@ -100,6 +100,14 @@ SELECT worker_id, workstation_id, SUM(count) FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type = 'product_count' AND {SCOPE}
 GROUP BY worker_id, workstation_id
 """
+# Product counts with their instants, for holding each against planned time.
+WINDOW_UNIT_INSTANTS_SQL = f"""
+SELECT worker_id, workstation_id, SUM(count), ts_ms FROM events
+WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type = 'product_count' AND {SCOPE}
+    AND (:worker_id IS NULL OR worker_id = :worker_id)
+    AND (:workstation_id IS NULL OR workstation_id = :workstation_id)
+GROUP BY worker_id, workstation_id, ts_ms
+"""
 WINDOW_UNITS_BY_SLOT_SQL = f"""
 SELECT ts_ms / :bucket_ms AS slot, SUM(count) FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type = 'product_count' AND {SCOPE}
@@ -163,7 +171,8 @@ FORGET_WORKER_HOURS_SQL = "DELETE FROM rollup_worker_hours WHERE hour >= ? AND h
 FORGET_STATION_HOURS_SQL = "DELETE FROM rollup_station_hours WHERE hour >= ? AND hour < ?"
 SAVE_HOUR_SQL = "INSERT INTO rollup_hours (hour, events) VALUES (?, ?)"
 SAVE_WORKER_HOUR_SQL = """
-INSERT INTO rollup_worker_hours (hour, worker_id, working_ms, idle_ms, absent_ms, units) VALUES (?, ?, ?, ?, ?, ?)
+INSERT INTO rollup_worker_hours (hour, worker_id, working_ms, idle_ms, absent_ms, unknown_ms, units)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 """
 SAVE_STATION_HOUR_SQL = """
 INSERT INTO rollup_station_hours (hour, workstation_id, occupancy_ms, units) VALUES (?, ?, ?, ?)
@@ -177,13 +186,18 @@ WHERE ts_ms >= ? AND ts_ms < ? AND event_type = 'product_count'
 GROUP BY 1, 2, 3
 """
 SUM_WORKER_HOURS_SQL = """
-SELECT worker_id, SUM(working_ms), SUM(idle_ms), SUM(absent_ms), SUM(units) FROM rollup_worker_hours
+SELECT worker_id, SUM(working_ms), SUM(idle_ms), SUM(absent_ms), SUM(unknown_ms), SUM(units) FROM rollup_worker_hours
 WHERE hour >= ? AND hour < ? GROUP BY worker_id
 """
 SUM_STATION_HOURS_SQL = """
 SELECT workstation_id, SUM(occupancy_ms), SUM(units) FROM rollup_station_hours
 WHERE hour >= ? AND hour < ? GROUP BY workstation_id
 """
+# The signal horizon the stored roll-ups hold (no row: none stored yet; NULL: no horizon).
+ROLLUP_HORIZON_SQL = "SELECT max_gap_ms FROM rollup_horizon WHERE id = 1"
+SET_ROLLUP_HORIZON_SQL = "INSERT OR REPLACE INTO rollup_horizon (id, max_gap_ms) VALUES (1, ?)"
+FORGET_ALL_ROLLUPS_SQL = ("DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours",
+                          "DELETE FROM rollup_station_hours")
 SUM_HOUR_EVENTS_SQL = "SELECT COALESCE(SUM(events), 0) FROM rollup_hours WHERE hour >= ? AND hour < ?"
 # Each worker's first state event after an instant (`{pairs}`: `(?, ?), ...`), looked for by a
 # seek in each hour from the instant's to `{hours} - 1` hours later or the latest event's hour.
@@ -377,6 +391,13 @@ def window_units(conn, scope, start_ms, end_ms):
     return [tuple(row) for row in conn.execute(WINDOW_UNITS_SQL, params)]
 
 
+def window_unit_instants(conn, scope, start_ms, end_ms, worker_id=None, workstation_id=None):
+    """`(worker_id, workstation_id, units, ts_ms)` of the window's product counts, summed per instant."""
+    params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "worker_id": worker_id,
+              "workstation_id": workstation_id}
+    return [tuple(row) for row in conn.execute(WINDOW_UNIT_INSTANTS_SQL, params)]
+
+
 def window_units_by_slot(conn, scope, start_ms, end_ms, bucket_ms, worker_id=None, workstation_id=None):
     """`(slot, units)` of the window's product counts, `slot = ts_ms // bucket_ms`."""
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "bucket_ms": bucket_ms,
@@ -496,10 +517,15 @@ def set_workstation(conn, workstation_id, name=KEEP, site_id=KEEP, target_units_
     return changed
 
 
+def worker_known(conn, worker_id):
+    """Whether a worker is registered."""
+    return conn.execute(ONE_WORKER_SQL, (worker_id,)).fetchone() is not None
+
+
 def set_worker_name(conn, worker_id, name):
     """Rename a registered worker inside the caller's write transaction and move the data version
     on. Returns `{"worker_id", "name"}`, or `None` (nothing changed) when it is not registered."""
-    if conn.execute(ONE_WORKER_SQL, (worker_id,)).fetchone() is None:
+    if not worker_known(conn, worker_id):
         return None
     conn.execute(NAME_WORKER_SQL, (name, worker_id))
     conn.execute(BUMP_GENERATION_SQL)

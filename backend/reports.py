@@ -1,11 +1,20 @@
-"""Metric reports: parse a metrics query, read its rows through `queries`, compute with `metrics`."""
+"""Metric reports: parse a metrics query, read its rows through `queries`, compute with `metrics`;
+the shift report; and the floor's setup the reports depend on (calendars, sites, targets, names):
+bodies checked here, stored through `queries`."""
 
+import csv
 import hashlib
-from dataclasses import dataclass, field
+import io
+import math
+import unicodedata
+from dataclasses import dataclass, field, replace
 
-from . import drift, metrics, params, queries, rollups
+from . import calendars, drift, metrics, params, queries, rollups
+from .db import transaction
 from .errors import ApiError, field_error
+from .ingest import MAX_ID_LENGTH
 from .params import MAX_BUCKETS
+from .timeutil import format_instant
 
 
 @dataclass(frozen=True)
@@ -17,15 +26,21 @@ class MetricsQuery:
     site_id: str | None = None
     min_confidence: float | None = None
     max_gap_ms: int | None = None
+    planned_only: bool = False
     extra: dict = field(default_factory=dict)  # an endpoint's own parameters, parsed alike
+    # Server settings the answer depends on: the signal horizon roll-ups hold, and the factory
+    # calendar's zone before a calendar is stored.
+    horizon_ms: int | None = None
+    factory_tz: str = "UTC"
 
     @classmethod
-    def from_args(cls, args, default_max_gap_seconds=None, extra=None):
+    def from_args(cls, args, default_max_gap_seconds=None, extra=None, factory_tz="UTC"):
         """Read `params.METRICS` from query args; a 422 `ApiError` lists every bad one.
 
         `max_gap_seconds` falls back to `default_max_gap_seconds` (the server's setting); `0` or
         `None` means no signal horizon.
         `extra` holds the `Param`s of one endpoint's own parameters; their values land in `extra`.
+        `factory_tz` is the server's `FACTORY_TZ`.
         """
         extra = extra or ()
         values, errors = params.parse_args(args, (*params.METRICS, *extra))
@@ -41,14 +56,22 @@ class MetricsQuery:
             to_ms=values["to"],
             site_id=values["site_id"],
             min_confidence=values["min_confidence"],
-            max_gap_ms=round(gap_seconds * 1000) if gap_seconds else None,
+            max_gap_ms=_gap_ms(gap_seconds),
+            planned_only=values["planned_only"],
             extra={param.name: values[param.name] for param in extra},
+            horizon_ms=_gap_ms(default_max_gap_seconds),
+            factory_tz=factory_tz,
         )
 
     @property
     def scope(self):
         """Named parameters of the scope clause in `queries`."""
         return queries.scope_params(self.site_id, self.min_confidence)
+
+
+def _gap_ms(seconds):
+    """A signal horizon in milliseconds; `0` or `None` seconds: none."""
+    return round(seconds * 1000) if seconds else None
 
 
 def fingerprint(conn, query, now_ms, request_key):
@@ -78,24 +101,47 @@ def _state_events(conn, query, window, workers):
                                 window.start_ms, window.end_ms)
 
 
+def floor_setup(conn, query, window):
+    """The `metrics.Floor` of a window: each workstation's planned time (its site's calendar) and target."""
+    stations = queries.workstation_setup(conn)
+    return metrics.plan_floor(window, queries.load_calendar(conn, query.factory_tz), queries.list_sites(conn),
+                              {station_id: site_id for station_id, (_name, site_id, _target) in stations.items()},
+                              {station_id: target for station_id, (_name, _site, target) in stations.items()},
+                              query.planned_only)
+
+
 def metrics_report(conn, query, now_ms):
-    """The full report for a query: window, every worker, every workstation, the factory."""
+    """The full report for a query: window, every worker, every workstation, the factory.
+
+    Roll-ups answer what they hold (see `rollups.usable`); with `planned_only` the figures are
+    worked out from the events.
+    """
     window, workers, workstations = _resolve(conn, query, now_ms)
+    floor = floor_setup(conn, query, window)
     if window is None:
-        return metrics.build_report(None, workers, workstations, {}, [], 0)
+        return metrics.build_report(None, workers, workstations, {}, [], 0, query.max_gap_ms, floor)
     if rollups.usable(query):
-        tally = rollups.window_tally(conn, window, workers)
+        tally = rollups.window_tally(conn, window, workers, query.horizon_ms)
         if tally is not None:
-            return metrics.report_from_tally(window, workers, workstations, tally)
-    return events_report(conn, query, window, workers, workstations)
+            return metrics.report_from_tally(window, workers, workstations, tally, query.max_gap_ms, floor)
+    return events_report(conn, query, window, workers, workstations, floor)
 
 
-def events_report(conn, query, window, workers, workstations):
+def events_report(conn, query, window, workers, workstations, floor=None):
     """The report worked out from the events alone, whatever the query's filters."""
+    floor = floor or floor_setup(conn, query, window)
     state_events = _state_events(conn, query, window, workers)
-    units = queries.window_units(conn, query.scope, window.start_ms, window.end_ms)
+    units = _units(conn, query, window)
     event_count = queries.window_event_count(conn, query.scope, window.start_ms, window.end_ms)
-    return metrics.build_report(window, workers, workstations, state_events, units, event_count, query.max_gap_ms)
+    return metrics.build_report(window, workers, workstations, state_events, units, event_count, query.max_gap_ms,
+                                floor)
+
+
+def _units(conn, query, window):
+    """The window's unit rows: summed per worker and station, or with `planned_only` per instant too."""
+    if query.planned_only:
+        return queries.window_unit_instants(conn, query.scope, window.start_ms, window.end_ms)
+    return queries.window_units(conn, query.scope, window.start_ms, window.end_ms)
 
 
 # The names api.py's views pass to `MetricsQuery.from_args`.
@@ -105,9 +151,14 @@ DAY_MS = 24 * HOUR_MS
 
 
 def _timelines(conn, query, window, workers):
+    """Each worker's timeline in the window; with `planned_only`, only its planned parts."""
     state_events = _state_events(conn, query, window, workers)
-    return {worker_id: metrics.worker_timeline(state_events[worker_id], window, query.max_gap_ms)
-            for worker_id, _name in workers}
+    timelines = {worker_id: metrics.worker_timeline(state_events[worker_id], window, query.max_gap_ms)
+                 for worker_id, _name in workers}
+    if query.planned_only:
+        floor = floor_setup(conn, query, window)
+        timelines = {worker_id: metrics.clip_to_plan(timeline, floor) for worker_id, timeline in timelines.items()}
+    return timelines
 
 
 def _chart_scope(conn, query, now_ms):
@@ -153,8 +204,13 @@ def buckets_report(conn, query, now_ms):
             worker_id: metrics.Timeline([i for i in timeline.intervals if i.workstation_id == station_id])
             for worker_id, timeline in timelines.items()
         }
-    units = queries.window_units_by_slot(conn, query.scope, window.start_ms, window.end_ms, bucket_ms,
-                                         query.extra["worker_id"], station_id)
+    if query.planned_only:
+        rows = queries.window_unit_instants(conn, query.scope, window.start_ms, window.end_ms,
+                                            query.extra["worker_id"], station_id)
+        units = metrics.units_by_slot(metrics.planned_units(rows, floor_setup(conn, query, window)), bucket_ms)
+    else:
+        units = queries.window_units_by_slot(conn, query.scope, window.start_ms, window.end_ms, bucket_ms,
+                                             query.extra["worker_id"], station_id)
     return {
         "window": metrics.window_json(window),
         "bucket_seconds": bucket_ms // 1000,
@@ -227,3 +283,276 @@ def drift_report(conn, query, now_ms, default_rules):
 
 def _given(value, default):
     return default if value is None else value
+
+
+# --- The floor's setup: calendars, sites, workstations and workers (SPEC §5) ---------------------
+
+MAX_TARGET_UNITS_PER_HOUR = 1_000_000
+WORKSTATION_FIELDS = ("name", "site_id", "target_units_per_hour")
+WORKER_FIELDS = ("name",)
+
+
+def invalid_body(errors, what):
+    """The 422 error for a body that is not a valid `what`, listing every problem."""
+    return ApiError(422, "Unprocessable Content", f"The body is not a valid {what}; `errors` names every problem.",
+                    errors)
+
+
+def _repeated_keys(value, path=""):
+    """Field errors for every object in `value` that names a key twice (the JSON is ambiguous)."""
+    errors = []
+    if isinstance(value, dict):
+        errors += [field_error(f"{path}{key}", "appears more than once") for key in getattr(value, "repeated", ())]
+        for key, item in value.items():
+            errors += _repeated_keys(item, f"{path}{key}.")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            errors += _repeated_keys(item, f"{path[:-1]}[{index}].")
+    return errors
+
+
+def calendar_json(conn, factory_tz):
+    """`GET /calendar`: the factory calendar."""
+    return calendars.calendar_json(queries.load_calendar(conn, factory_tz))
+
+
+def put_calendar(conn, body, factory_tz):
+    """Validate and store the factory calendar (`PUT /calendar`); a 422 `ApiError` lists every problem."""
+    calendar, errors = calendars.parse_calendar(body, factory_tz)
+    errors = _repeated_keys(body) + errors
+    if errors:
+        raise invalid_body(errors, "calendar")
+    with transaction(conn):
+        queries.save_calendar(conn, calendar)
+    return calendars.calendar_json(calendar)
+
+
+def site_json(site_id, site):
+    """A site as `GET /sites` lists it: its id, `name`, own `time_zone` and own `shifts` (`null`: the factory's)."""
+    return {"site_id": site_id, **calendars.site_json(site)}
+
+
+def sites_json(conn):
+    """`GET /sites`: every configured site and every site seen in the events."""
+    return [site_json(site_id, site) for site_id, site in queries.list_sites(conn).items()]
+
+
+def get_site_json(conn, site_id):
+    """`GET /sites/<site_id>`, or a 404 `ApiError`."""
+    site = queries.get_site(conn, site_id)
+    if site is None:
+        raise ApiError(404, "Not Found", f"No site with id {site_id!r}: none is configured and no event names it.")
+    return site_json(site_id, site)
+
+
+def put_site(conn, site_id, body):
+    """Validate and store a site (`PUT /sites/<site_id>`), created or replaced whole."""
+    id_problem = _id_problem(site_id)
+    if id_problem:
+        raise ApiError(422, "Unprocessable Content", f"The site id {id_problem}.", [field_error("site_id", id_problem)])
+    site, errors = calendars.parse_site(body, site_id)
+    errors = _repeated_keys(body) + errors
+    if errors:
+        raise invalid_body(errors, "site")
+    with transaction(conn):
+        queries.save_site(conn, site_id, site)
+    return site_json(site_id, site)
+
+
+def put_workstation(conn, workstation_id, body):
+    """Change a workstation's `name`, `site_id` and `target_units_per_hour` (`PUT /workstations/<id>`).
+
+    Members left out stay as they are; `name: null` gives the station its id as name again,
+    `site_id: null` the factory calendar, `target_units_per_hour: null` no target. A `site_id`
+    must name a site that is configured or seen in the events. Unknown workstation: `404`.
+    """
+    with transaction(conn):
+        if queries.get_workstation(conn, workstation_id) is None:
+            raise ApiError(404, "Not Found", f"No workstation with id {workstation_id!r}.")
+        errors = _object_problems(body, WORKSTATION_FIELDS)
+        changes = {}
+        if isinstance(body, dict):
+            if "name" in body:
+                changes["name"] = _name(body["name"], workstation_id, errors)
+            if "site_id" in body:
+                changes["site_id"] = _site_reference(conn, body["site_id"], errors)
+            if "target_units_per_hour" in body:
+                changes["target_units_per_hour"] = _target(body["target_units_per_hour"], errors)
+        if errors:
+            raise invalid_body(errors, "workstation")
+        return queries.set_workstation(conn, workstation_id, **changes)
+
+
+def put_worker(conn, worker_id, body):
+    """Change a worker's `name` (`PUT /workers/<id>`; `null`: the id again). Unknown worker: `404`."""
+    with transaction(conn):
+        if not queries.worker_known(conn, worker_id):
+            raise ApiError(404, "Not Found", f"No worker with id {worker_id!r}.")
+        errors = _object_problems(body, WORKER_FIELDS)
+        name = None
+        if isinstance(body, dict):
+            if "name" not in body:
+                errors.append(field_error("name", "is required (null gives the worker its id as name)"))
+            name = _name(body.get("name"), worker_id, errors)
+        if errors:
+            raise invalid_body(errors, "worker")
+        return queries.set_worker_name(conn, worker_id, name)
+
+
+def _object_problems(body, fields):
+    if not isinstance(body, dict):
+        return [field_error(None, "the body must be a JSON object")]
+    errors = _repeated_keys(body)
+    errors += [field_error(key, f"is not a known field (known: {', '.join(fields)})") for key in body
+               if key not in fields]
+    return errors
+
+
+def _name(value, default, errors):
+    """A display name: a string, not blank, at most `calendars.MAX_NAME_LENGTH` characters, kept
+    without surrounding spaces; `None` gives `default` (the id)."""
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        errors.append(field_error("name", "must be a string or null"))
+        return None
+    name = value.strip()
+    if not name:
+        errors.append(field_error("name", "must not be blank (null gives the id as name)"))
+    elif len(name) > calendars.MAX_NAME_LENGTH:
+        errors.append(field_error("name", f"must be at most {calendars.MAX_NAME_LENGTH} characters"))
+    elif not name.isprintable():
+        errors.append(field_error("name", "must not hold control or invisible characters"))
+    return name
+
+
+def _id_problem(value):
+    """What is wrong with a site id (as events carry them), or `None`."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_ID_LENGTH:
+        return f"must be at most {MAX_ID_LENGTH} characters"
+    if value != value.strip() or not value.isprintable() or unicodedata.normalize("NFC", value) != value:
+        return "must be printable NFC text without surrounding whitespace, as events carry it"
+    return None
+
+
+def _site_reference(conn, value, errors):
+    if value is None:
+        return None
+    problem = _id_problem(value)
+    if problem is None and not queries.site_known(conn, value):
+        problem = f"names no known site ({value!r}); create it with PUT /sites/<site_id> first"
+    if problem:
+        errors.append(field_error("site_id", problem))
+    return value
+
+
+def _target(value, errors):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        errors.append(field_error("target_units_per_hour", "must be a number or null"))
+        return None
+    if not 0 <= value <= MAX_TARGET_UNITS_PER_HOUR:
+        errors.append(field_error("target_units_per_hour",
+                                  f"must be from 0 to {MAX_TARGET_UNITS_PER_HOUR} (null: no target)"))
+    return float(value)
+
+
+# --- The shift report (SPEC §5, "Shift report") ---------------------------------------------------
+
+SHIFT_CSV_COLUMNS = ("site_id", "shift", "date", "start", "end", "status", "workstation_id", "workstation_name",
+                     "planned_seconds", "target_units_per_hour", "target_units", "units", "attainment_pct",
+                     "occupancy_seconds", "utilization_pct")
+
+
+def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz):
+    """Every shift instance overlapping the range, oldest first, each with the figures the
+    metrics endpoints give for `from=start`, `to=end`, `planned_only=true` (and `site_id` for a
+    site's own calendar): the same `metrics_report` works them out, so they are equal by
+    construction.
+
+    Without `site_id`: the factory calendar's instances (`site_id` null, the whole floor) and
+    those of every site whose calendar differs from it (its own zone or shifts; that site's
+    events only). With `site_id`: that site's instances only. More than
+    `params.MAX_SHIFT_INSTANCES` instances: `422`.
+    """
+    values, errors = params.parse_args(args, params.SHIFTS)
+    to_ms = values["to"] if values["to"] is not None else now_ms
+    from_ms = values["from"] if values["from"] is not None else to_ms - params.SHIFT_RANGE_DAYS * DAY_MS
+    if from_ms > to_ms:
+        errors.append(field_error("from", "must not be later than `to`"))
+    if errors:
+        raise params.invalid_query(errors)
+    factory = queries.load_calendar(conn, factory_tz)
+    instances = _shift_instances(factory, queries.list_sites(conn), values["site_id"], from_ms, to_ms)
+    if len(instances) > params.MAX_SHIFT_INSTANCES:
+        raise params.invalid_query([field_error(
+            "from", f"the range holds {len(instances)} shift instances; at most {params.MAX_SHIFT_INSTANCES} are "
+                    "reported at once: choose a shorter range")])
+    base = MetricsQuery(planned_only=True, max_gap_ms=_gap_ms(default_max_gap_seconds),
+                        horizon_ms=_gap_ms(default_max_gap_seconds), factory_tz=factory_tz)
+    shifts = []
+    for site_id, instance in instances:
+        query = replace(base, from_ms=instance.start_ms, to_ms=instance.end_ms, site_id=site_id)
+        report = metrics_report(conn, query, now_ms)
+        shifts.append({
+            "site_id": site_id,
+            "shift": instance.name,
+            "date": instance.date,
+            "start": format_instant(instance.start_ms),
+            "end": format_instant(instance.end_ms),
+            "planned_seconds": sum(end - start for start, end in instance.planned) / 1000,
+            "status": _status(instance, now_ms),
+            **report,
+        })
+    return {"from": format_instant(from_ms), "to": format_instant(to_ms), "shifts": shifts}
+
+
+def _shift_instances(factory, sites, site_id, from_ms, to_ms):
+    """`(site_id, ShiftInstance)` of each calendar's instances overlapping `[from_ms, to_ms]`, oldest first."""
+    if site_id is not None:
+        if site_id not in sites:
+            raise ApiError(404, "Not Found", f"No site with id {site_id!r}: none is configured and no event names it.")
+        listed = [(site_id, calendars.site_calendar(sites[site_id], factory))]
+    else:
+        listed = [(None, factory)] + [
+            (sid, calendar) for sid, calendar in ((sid, calendars.site_calendar(site, factory))
+                                                  for sid, site in sites.items())
+            if calendar != factory]
+    found = []
+    for order, (sid, calendar) in enumerate(listed):
+        # The range is closed, as a metrics window is: an instance starting at its end overlaps it.
+        for instance in calendars.shift_instances(calendar, from_ms, to_ms + 1):
+            found.append((instance.start_ms, instance.end_ms, order, sid, instance))
+    found.sort(key=lambda item: item[:3])
+    return [(sid, instance) for _start, _end, _order, sid, instance in found]
+
+
+def _status(instance, now_ms):
+    if now_ms < instance.start_ms:
+        return "planned"
+    return "running" if now_ms < instance.end_ms else "done"
+
+
+def shifts_csv(report):
+    """The shift report as CSV: one row per shift instance and workstation, with its target,
+    actual units and attainment. Text that a spreadsheet would run as a formula is quoted."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(SHIFT_CSV_COLUMNS)
+    for shift in report["shifts"]:
+        for station in shift["workstations"]:
+            row = {**{key: shift[key] for key in ("site_id", "shift", "date", "start", "end", "status")},
+                   **station, "workstation_name": station["name"]}
+            writer.writerow([_cell(row[column]) for column in SHIFT_CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -6,12 +6,16 @@ whole hours are summed from roll-ups. Every figure is a sum over disjoint stretc
 (occupancy too: a union of intervals cut at hour boundaries is the sum of the per-hour unions),
 so the answer is exactly the one computed from the events alone; a test holds them equal.
 
-An hour's roll-up holds each worker's time per state and units, each station's occupancy and
-units, and the hour's event count, all for the unfiltered scope and no gap cap. It is computed
-when a query first needs it and forgotten by ingestion when a new event changes that hour: a
-product count its own hour, a state event every hour from its own to the worker's next state
-event (or all later hours, when it is the worker's latest or its next lies beyond the following
-day: forgetting more than changed is always safe).
+An hour's roll-up holds each worker's time per state (unknown time included) and units, each
+station's occupancy and units, and the hour's event count, all for the unfiltered scope at the
+server's signal horizon (`STATE_MAX_GAP_SECONDS`). The horizon they were computed with is
+stored beside them; when the setting changes they are all dropped and computed again. A query
+with another horizon, a filter or `planned_only` is answered from the events.
+
+An hour is computed when a query first needs it and forgotten by ingestion when a new event
+changes that hour: a product count its own hour, a state event every hour from its own to the
+worker's next state event (or all later hours, when it is the worker's latest or its next lies
+beyond the following day: forgetting more than changed is always safe).
 """
 
 import sqlite3
@@ -30,8 +34,10 @@ LOCK_WAIT_MS = 50
 
 
 def usable(query):
-    """Whether roll-ups can answer this query: they hold the unfiltered scope without a gap cap."""
-    return query.site_id is None and query.min_confidence is None and query.max_gap_ms is None
+    """Whether roll-ups can answer this query: they hold the unfiltered scope, all of its time
+    (not only planned time), at the server's signal horizon (`query.horizon_ms`)."""
+    return (query.site_id is None and query.min_confidence is None and not query.planned_only
+            and query.max_gap_ms == query.horizon_ms)
 
 
 def whole_hours(window):
@@ -41,11 +47,13 @@ def whole_hours(window):
     return first, max(first, end)
 
 
-def window_tally(conn, window, workers):
-    """The tally of the window (unfiltered, uncapped) from roll-ups plus the events at its edges.
+def window_tally(conn, window, workers, horizon_ms):
+    """The tally of the window (unfiltered, at the signal horizon `horizon_ms`, `None`: none)
+    from roll-ups plus the events at its edges.
 
-    Returns `None` when the window holds no whole hour, or when ingestion kept changing the hours
-    it needs; the caller then works from the events alone.
+    Returns `None` when the window holds no whole hour, when the database was too busy to store
+    roll-ups, or when ingestion kept changing the hours it needs; the caller then works from the
+    events alone.
     """
     first, end = whole_hours(window)
     # Only hours that hold events are worth keeping; before the first event nothing happens and
@@ -57,36 +65,68 @@ def window_tally(conn, window, workers):
     end = max(first, min(end, latest_ms // HOUR_MS + 1))
     if end == first:
         return None
+    if not _hold_horizon(conn, horizon_ms):
+        return None
     for _ in range(ATTEMPTS):
-        if not _compute_missing(conn, first, end):
+        if not _compute_missing(conn, first, end, horizon_ms):
             return None
         conn.execute("BEGIN")  # one snapshot for the roll-ups and the edges alike
         try:
-            if len(conn.execute(queries.COMPUTED_HOURS_SQL, (first, end)).fetchall()) == end - first:
-                return _tally(conn, window, workers, first, end)
+            if (_stored_horizon(conn) == (horizon_ms,)
+                    and len(conn.execute(queries.COMPUTED_HOURS_SQL, (first, end)).fetchall()) == end - first):
+                return _tally(conn, window, workers, first, end, horizon_ms)
         finally:
             conn.execute("COMMIT")
     return None
 
 
-def _tally(conn, window, workers, first, end):
+def _stored_horizon(conn):
+    """`(max_gap_ms,)` of the stored roll-ups, or `None` before any horizon was recorded."""
+    row = conn.execute(queries.ROLLUP_HORIZON_SQL).fetchone()
+    return None if row is None else (row[0],)
+
+
+def _hold_horizon(conn, horizon_ms):
+    """Make the stored roll-ups hold `horizon_ms`: when they were computed with another (the
+    setting changed), drop them all and record this one. `False` if the database was busy."""
+    if _stored_horizon(conn) == (horizon_ms,):
+        return True
+    try:
+        with _short_wait(conn), transaction(conn):
+            if _stored_horizon(conn) != (horizon_ms,):
+                for statement in queries.FORGET_ALL_ROLLUPS_SQL:
+                    conn.execute(statement)
+                conn.execute(queries.SET_ROLLUP_HORIZON_SQL, (horizon_ms,))
+    except sqlite3.OperationalError as failure:
+        if _busy(failure):
+            return False
+        raise
+    return True
+
+
+def _busy(failure):
+    return "locked" in str(failure) or "busy" in str(failure)
+
+
+def _tally(conn, window, workers, first, end, horizon_ms):
     tally = metrics.Tally()
     head = metrics.Window(window.start_ms, first * HOUR_MS)
     if head.length_ms:
-        tally.add(_events_tally(conn, workers, head, closed_end=False))
+        tally.add(_events_tally(conn, workers, head, horizon_ms, closed_end=False))
     tally.add(_summed_hours(conn, first, end))
     tail = metrics.Window(min(end * HOUR_MS, window.end_ms), window.end_ms)
-    tally.add(_events_tally(conn, workers, tail, closed_end=True))
+    tally.add(_events_tally(conn, workers, tail, horizon_ms, closed_end=True))
     return tally
 
 
-def _events_tally(conn, workers, window, closed_end):
+def _events_tally(conn, workers, window, horizon_ms, closed_end):
     """The tally of a stretch from its events; units and counts include its end only if closed."""
     scope = queries.scope_params()
     last_ms = window.end_ms if closed_end else window.end_ms - 1
     state_events = queries.state_events(conn, scope, [worker_id for worker_id, _name in workers],
                                         window.start_ms, window.end_ms)
-    timelines = {worker_id: metrics.worker_timeline(events, window) for worker_id, events in state_events.items()}
+    timelines = {worker_id: metrics.worker_timeline(events, window, horizon_ms)
+                 for worker_id, events in state_events.items()}
     units = queries.window_units(conn, scope, window.start_ms, last_ms)
     count = queries.window_event_count(conn, scope, window.start_ms, last_ms)
     tally = metrics.tally_timelines(timelines, units, count)
@@ -97,8 +137,9 @@ def _events_tally(conn, workers, window, closed_end):
 
 def _summed_hours(conn, first, end):
     tally = metrics.Tally(event_count=conn.execute(queries.SUM_HOUR_EVENTS_SQL, (first, end)).fetchone()[0])
-    for worker_id, working, idle, absent, units in conn.execute(queries.SUM_WORKER_HOURS_SQL, (first, end)):
-        tally.state_ms[worker_id] = {"working": working, "idle": idle, "absent": absent}
+    for worker_id, working, idle, absent, unknown, units in conn.execute(queries.SUM_WORKER_HOURS_SQL,
+                                                                         (first, end)):
+        tally.state_ms[worker_id] = {"working": working, "idle": idle, "absent": absent, metrics.UNKNOWN: unknown}
         tally.worker_units[worker_id] = units
     for station_id, occupancy, units in conn.execute(queries.SUM_STATION_HOURS_SQL, (first, end)):
         tally.occupancy_ms[station_id] = occupancy
@@ -106,8 +147,9 @@ def _summed_hours(conn, first, end):
     return tally
 
 
-def _compute_missing(conn, first, end):
-    """Compute the hours of `[first, end)` not yet rolled up; `False` if the database was busy.
+def _compute_missing(conn, first, end, horizon_ms):
+    """Compute the hours of `[first, end)` not yet rolled up; `False` if the database was busy,
+    or another process has since made the roll-ups hold another horizon.
 
     A reader must not wait long on writers: when another process holds the write lock, the
     query is answered from the events instead and the roll-ups are left for a calmer moment.
@@ -123,9 +165,11 @@ def _compute_missing(conn, first, end):
             run_end += 1
         try:
             with _short_wait(conn), transaction(conn):
-                _compute_hours(conn, hour, run_end)
+                if _stored_horizon(conn) != (horizon_ms,):
+                    return False
+                _compute_hours(conn, hour, run_end, horizon_ms)
         except sqlite3.OperationalError as failure:
-            if "locked" in str(failure) or "busy" in str(failure):
+            if _busy(failure):
                 return False
             raise
         hour = run_end
@@ -142,8 +186,9 @@ def _short_wait(conn):
         conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
 
-def _compute_hours(conn, first, end):
-    """Compute and store the roll-ups of hours `[first, end)` (inside a write transaction).
+def _compute_hours(conn, first, end, horizon_ms):
+    """Compute and store the roll-ups of hours `[first, end)` at the signal horizon `horizon_ms`
+    (inside a write transaction).
 
     The workers are read here, inside the transaction: one registered a moment ago by a batch
     that also forgot these hours must be in them.
@@ -153,16 +198,17 @@ def _compute_hours(conn, first, end):
     window = metrics.Window(start_ms, end_ms)
     scope = queries.scope_params()
     state_events = queries.state_events(conn, scope, [worker_id for worker_id, _name in workers], start_ms, end_ms)
-    timelines = {worker_id: metrics.worker_timeline(events, window) for worker_id, events in state_events.items()}
+    timelines = {worker_id: metrics.worker_timeline(events, window, horizon_ms)
+                 for worker_id, events in state_events.items()}
     per_hour = metrics.hourly_tallies(timelines, HOUR_MS)
     worker_rows, station_rows = {}, {}
     for hour, (states, occupancy) in per_hour.items():
         for worker_id, totals in states.items():
-            worker_rows[hour, worker_id] = [totals["working"], totals["idle"], totals["absent"], 0]
+            worker_rows[hour, worker_id] = [*(totals[state] for state in metrics.TIME_STATES), 0]
         for station_id, ms in occupancy.items():
             station_rows[hour, station_id] = [ms, 0]
     for hour, worker_id, station_id, units in conn.execute(queries.HOUR_UNITS_SQL, (start_ms, end_ms)):
-        worker_rows.setdefault((hour, worker_id), [0, 0, 0, 0])[3] += units
+        worker_rows.setdefault((hour, worker_id), [0] * (len(metrics.TIME_STATES) + 1))[-1] += units
         station_rows.setdefault((hour, station_id), [0, 0])[1] += units
     counts = dict(conn.execute(queries.HOUR_EVENT_COUNTS_SQL, (start_ms, end_ms)).fetchall())
     for statement in (queries.FORGET_HOURS_SQL, queries.FORGET_WORKER_HOURS_SQL, queries.FORGET_STATION_HOURS_SQL):
@@ -197,6 +243,12 @@ def forget_changed_hours(conn, changed):
     the worker's next state event, or every later hour when it is the worker's latest or its next
     is not within the following day (not looked for further: forgetting more is always safe).
     """
+    # The signal horizon changes nothing before a new state event's own instant either. The
+    # horizon is measured from the event that starts an interval, and a new event never moves
+    # that one: it only ends the interval before it (and that interval's unknown tail) at its own
+    # instant. So the earlier state's known part and horizon cut stay where they were up to the
+    # new instant, and the new state's own time and unknown tail lie between it and the worker's
+    # next state event: the range forgotten here.
     ranges = [(hour, hour + 1) for hour in changed.hours]
     pairs = [(worker_id, high) for worker_id, (_low, high) in changed.state_ranges.items()]
     following = queries.next_states_after(conn, pairs)

@@ -60,7 +60,8 @@ def test_buckets_of_one_worker_and_one_station_add_up_to_their_figures(seeded, q
         assert round(sum(b["absent_seconds"] for b in buckets), 3) == worker["absent_seconds"]
         assert sum(b["units"] for b in buckets) == worker["units"]
     for station in seeded.get(f"/metrics/workstations{query}").get_json()["workstations"]:
-        buckets = seeded.get(f"/metrics/hourly{query}{joiner}workstation_id={station['workstation_id']}").get_json()["buckets"]
+        url = f"/metrics/hourly{query}{joiner}workstation_id={station['workstation_id']}"
+        buckets = seeded.get(url).get_json()["buckets"]
         assert sum(b["units"] for b in buckets) == station["units"]
         present = sum(b["active_seconds"] + b["idle_seconds"] for b in buckets)
         assert present >= station["occupancy_seconds"]  # two people at once count twice here, once there
@@ -82,7 +83,8 @@ def test_timeline_intervals_add_up_to_the_worker_figures(seeded, query):
 def test_timeline_filters_to_one_worker_and_one_station(seeded):
     body = seeded.get("/metrics/timeline?worker_id=W-02&workstation_id=WS-03").get_json()
     assert [w["worker_id"] for w in body["workers"]] == ["W-02"]
-    assert body["workers"][0]["intervals"] and all(i["workstation_id"] == "WS-03" for i in body["workers"][0]["intervals"])
+    intervals = body["workers"][0]["intervals"]
+    assert intervals and all(i["workstation_id"] == "WS-03" for i in intervals)
 
 
 def test_long_windows_fall_back_to_day_buckets(client):
@@ -109,7 +111,9 @@ def test_empty_database_charts_are_empty(client):
 
 
 def test_sites_and_settings(seeded, make_client):
-    assert seeded.get("/sites").get_json() == {"sites": [{"site_id": "plant-north"}, {"site_id": "plant-south"}]}
+    sites = seeded.get("/sites").get_json()["sites"]
+    assert [site["site_id"] for site in sites] == ["plant-north", "plant-south"]
+    assert all(set(site) == {"site_id", "name", "time_zone", "shifts"} for site in sites)
     assert seeded.get("/settings").get_json() == {"factory_tz": "UTC", "poll_seconds": 5,
                                                   "seed": {"allowed": True, "needs_token": False}}
     guarded = make_client(ADMIN_TOKEN="t", FACTORY_TZ="Europe/Berlin", ALLOW_SEED=False)

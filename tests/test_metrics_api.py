@@ -37,13 +37,14 @@ def test_worked_example_of_the_readme(example):
 
     station = example.get("/metrics/workstations").get_json()["workstations"][0]
     assert station == {"workstation_id": "S1", "name": "S1", "occupancy_seconds": 7200,
-                       "utilization_pct": 100, "units": 8, "throughput_per_hour": 4}
+                       "utilization_pct": 100, "units": 8, "throughput_per_hour": 4, "planned_seconds": 0,
+                       "target_units_per_hour": None, "target_units": None, "attainment_pct": None}
 
     factory = example.get("/metrics/factory").get_json()["factory"]
     assert factory == {
         "total_active_seconds": 9900, "total_idle_seconds": 900, "total_unknown_seconds": 0, "total_units": 8,
         "average_production_rate": 2.91, "average_utilization_pct": 93.75,
-        "worker_count": 2, "workstation_count": 1, "event_count": 8,
+        "worker_count": 2, "workstation_count": 1, "event_count": 8, "target_units": None, "attainment_pct": None,
     }
 
 
@@ -77,7 +78,8 @@ def test_out_of_order_arrival_gives_the_same_figures(example, make_client):
 def test_empty_database_gives_empty_window_and_zeros(client):
     body = client.get("/metrics/factory").get_json()
     assert body["window"] == {"from": None, "to": None, "seconds": 0}
-    assert all(value == 0 for value in body["factory"].values())
+    assert all(value == 0 for name, value in body["factory"].items() if name not in ("target_units", "attainment_pct"))
+    assert body["factory"]["target_units"] is None and body["factory"]["attainment_pct"] is None
     assert client.get("/metrics/workers").get_json() == {"window": body["window"], "workers": []}
 
 
@@ -195,3 +197,60 @@ def test_the_signal_horizon_is_900_seconds_unless_set_and_0_turns_it_off(make_cl
     off = make_client(STATE_MAX_GAP_SECONDS=0)
     post_events(off, *timeline, status=201)
     assert off.get("/metrics/workers/W1").get_json()["worker"]["unknown_seconds"] == 0
+
+
+# The README's second worked example: one shift with a break, a camera that goes silent past the
+# signal horizon (900 s, the default), and a target.
+SHIFT_CALENDAR = {"time_zone": "UTC", "shifts": [
+    {"name": "Early", "start": "06:00", "end": "08:00", "breaks": [{"start": "07:00", "end": "07:15"}]}]}
+SHIFT_EXAMPLE = [
+    event("2026-01-15T05:50:00Z", "W1", "working"),
+    event("2026-01-15T06:05:00Z", "W1", "working"),  # heartbeats: the state again
+    event("2026-01-15T06:20:00Z", "W1", "working"),
+    event("2026-01-15T06:30:00Z", "W1", "product_count", count=10),
+    event("2026-01-15T06:35:00Z", "W1", "idle"),
+    event("2026-01-15T06:45:00Z", "W1", "working"),
+    event("2026-01-15T07:00:00Z", "W1", "working"),
+    event("2026-01-15T07:05:00Z", "W1", "product_count", count=5),  # in the break
+    event("2026-01-15T07:10:00Z", "W1", "working"),  # then the camera is silent until 07:50
+    event("2026-01-15T07:50:00Z", "W1", "working"),
+    event("2026-01-15T07:55:00Z", "W1", "product_count", count=15),
+    event("2026-01-15T08:00:00Z", "W1", "product_count", count=2),  # at the shift's end: counts
+    event("2026-01-15T08:00:00Z", "W1", "absent"),
+]
+
+
+def test_worked_example_of_a_shift_with_a_break_a_horizon_cut_and_a_target(make_client):
+    client = make_client(STATE_MAX_GAP_SECONDS=900)
+    post_events(client, *SHIFT_EXAMPLE, status=201)
+    assert client.put("/calendar", json=SHIFT_CALENDAR).status_code == 200
+    assert client.put("/workstations/S1", json={"target_units_per_hour": 20}).status_code == 200
+    shift = "from=2026-01-15T06:00:00Z&to=2026-01-15T08:00:00Z"
+
+    planned = client.get(f"/metrics/workers/W1?{shift}&planned_only=true").get_json()
+    assert planned["window"] == {"from": "2026-01-15T06:00:00Z", "to": "2026-01-15T08:00:00Z", "seconds": 7200}
+    assert planned["worker"] == {
+        "worker_id": "W1", "name": "W1", "active_seconds": 4200, "idle_seconds": 600, "absent_seconds": 0,
+        "unknown_seconds": 1500, "utilization_pct": 87.5, "units": 27, "units_per_hour": 23.14,
+        "last_state": "absent", "last_seen": "2026-01-15T08:00:00Z", "current_workstation_id": "S1",
+        "state_at_end": "absent",
+    }
+    station = client.get(f"/metrics/workstations/S1?{shift}&planned_only=true").get_json()["workstation"]
+    assert station == {"workstation_id": "S1", "name": "S1", "occupancy_seconds": 4800, "utilization_pct": 76.19,
+                       "units": 27, "throughput_per_hour": 20.25, "planned_seconds": 6300,
+                       "target_units_per_hour": 20, "target_units": 35, "attainment_pct": 77.14}
+    factory = client.get(f"/metrics/factory?{shift}&planned_only=true").get_json()["factory"]
+    assert (factory["target_units"], factory["attainment_pct"], factory["event_count"]) == (35, 77.14, 12)
+
+    # All of the window, not only planned time: the break counts, and the units made in it.
+    station = client.get(f"/metrics/workstations/S1?{shift}").get_json()["workstation"]
+    assert (station["occupancy_seconds"], station["utilization_pct"], station["units"]) == (5700, 79.17, 32)
+    assert (station["planned_seconds"], station["target_units"], station["attainment_pct"]) == (6300, 35, 91.43)
+    # Without a horizon the silent 25 minutes count as working.
+    worker = client.get(f"/metrics/workers/W1?{shift}&planned_only=true&max_gap_seconds=0").get_json()["worker"]
+    assert (worker["active_seconds"], worker["unknown_seconds"]) == (5700, 0)
+
+    (report,) = client.get(f"/metrics/shifts?{shift}").get_json()["shifts"]
+    assert (report["shift"], report["planned_seconds"], report["status"]) == ("Early", 6300, "done")
+    assert report["workstations"][0] == client.get(
+        f"/metrics/workstations?{shift}&planned_only=true").get_json()["workstations"][0]

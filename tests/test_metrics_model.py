@@ -2,9 +2,14 @@
 
 import pytest
 
+from backend.calendars import Calendar, Shift, Site
 from backend.metrics import (
+    Floor,
     Window,
     build_report,
+    clip_to_plan,
+    plan_floor,
+    planned_units,
     resolve_window,
     union_length_ms,
     worker_timeline,
@@ -226,3 +231,86 @@ def test_window_is_reported_in_iso_utc():
     assert result["window"] == {"from": "2026-01-15T08:00:00Z", "to": "2026-01-15T09:30:00.500Z",
                                 "seconds": 5400.5}
 
+
+
+# --- planned time, targets (SPEC §5, "Sites, shifts and planned time") --------------------------
+
+def floor(plans, targets=None, planned_only=True):
+    """A `Floor` from minute ranges per station: `{"S1": [(0, 30), (45, 120)]}`."""
+    return Floor({station: tuple((at(s), at(e)) for s, e in ranges) for station, ranges in plans.items()},
+                 targets=targets or {}, planned_only=planned_only)
+
+
+def test_clip_to_plan_keeps_each_intervals_part_in_its_own_stations_planned_time():
+    # S1 planned 0-30 and 45-120 (a break 30-45); S2 planned 60-120 only.
+    plan = floor({"S1": [(0, 30), (45, 120)], "S2": [(60, 120)]})
+    events = [(at(0), "working", "S1"), (at(40), "idle", "S1"), (at(50), "working", "S2"), (at(70), "working", "S1")]
+    timeline = worker_timeline(events, Window(at(0), at(120)), max_gap_ms=30 * MIN)
+    assert spans(clip_to_plan(timeline, plan)) == [
+        (0, 30, "working", "S1"), (45, 50, "idle", "S1"), (60, 70, "working", "S2"),
+        (70, 100, "working", "S1"), (100, 120, "unknown", "S1")]
+
+
+def test_planned_units_count_only_instants_in_planned_time_ends_included():
+    plan = floor({"S1": [(0, 30), (45, 120)]})
+    rows = [("W1", "S1", 1, at(0)), ("W1", "S1", 2, at(30)), ("W1", "S1", 4, at(31)), ("W1", "S1", 8, at(45)),
+            ("W1", "S2", 16, at(10))]  # S2 has no planned time
+    assert planned_units(rows, plan) == [("W1", "S1", 1, at(0)), ("W1", "S1", 2, at(30)), ("W1", "S1", 8, at(45))]
+
+
+def test_planned_only_report_counts_planned_time_and_station_utilization_over_planned_seconds():
+    plan = floor({"S1": [(0, 30), (45, 120)]}, targets={"S1": 6})
+    events = {"W1": [(at(0), "working", "S1"), (at(60), "idle", "S1")]}
+    units = [("W1", "S1", 3, at(20)), ("W1", "S1", 5, at(40))]  # the second lies in the break
+    result = build_report(Window(at(0), at(90)), [("W1", "W1")], [("S1", "S1"), ("S2", "S2")], events, units, 4,
+                          None, plan)
+    worker = result["workers"][0]
+    assert (worker["active_seconds"], worker["idle_seconds"], worker["units"]) == (45 * 60, 30 * 60, 3)
+    s1, s2 = result["workstations"]
+    # S1: planned 0-30 and 45-90 inside the window = 75 min; occupied all of it.
+    assert_station = {"occupancy_seconds": 4500, "utilization_pct": 100, "units": 3, "planned_seconds": 4500,
+                      "target_units_per_hour": 6, "target_units": 7.5, "attainment_pct": 40}
+    assert {key: s1[key] for key in assert_station} == assert_station
+    assert (s2["planned_seconds"], s2["target_units"], s2["attainment_pct"]) == (0, None, None)
+    assert result["factory"]["event_count"] == 4  # unchanged by planned_only
+    assert (result["factory"]["target_units"], result["factory"]["attainment_pct"]) == (7.5, 40)
+
+
+def test_without_planned_only_all_time_counts_and_targets_still_use_planned_time():
+    plan = floor({"S1": [(0, 30), (45, 120)]}, targets={"S1": 6}, planned_only=False)
+    events = {"W1": [(at(0), "working", "S1")]}
+    result = build_report(Window(at(0), at(90)), [("W1", "W1")], [("S1", "S1")], events, [("W1", "S1", 9)], 2,
+                          None, plan)
+    s1 = result["workstations"][0]
+    assert (s1["occupancy_seconds"], s1["utilization_pct"], s1["planned_seconds"]) == (5400, 100, 4500)
+    assert (s1["target_units"], s1["attainment_pct"]) == (7.5, 120)
+
+
+@pytest.mark.parametrize("targets, target_units, attainment", [
+    ({}, None, None),  # no target anywhere: null
+    ({"S1": 4}, 4, 75),  # only S1's units count against S1's target
+    ({"S1": 4, "S2": 2}, 6, 83.33),
+    ({"S1": 0}, 0, 0),  # a zero target: a zero denominator gives 0
+    ({"S1": 1 / 3}, 0.33, 900),  # rounded once, from the exact target
+])
+def test_factory_target_sums_the_stations_with_a_target_and_attainment_is_their_units_over_it(
+        targets, target_units, attainment):
+    plan = floor({"S1": [(0, 60)], "S2": [(0, 60)]}, targets=targets, planned_only=False)
+    units = [("W1", "S1", 3), ("W1", "S2", 2)]
+    factory = build_report(Window(at(0), at(60)), [("W1", "W1")], [("S1", "S1"), ("S2", "S2")], {}, units, 0,
+                           None, plan)["factory"]
+    assert (factory["target_units"], factory["attainment_pct"]) == (target_units, attainment)
+
+
+def test_plan_floor_gives_each_station_its_sites_calendar_and_the_factorys_otherwise():
+    factory = Calendar("UTC", (Shift("Day", "08:00", "10:00"),))
+    sites = {"east": Site("East", "Asia/Tokyo", None),  # the factory's shifts in Tokyo: 23:00-01:00 UTC
+             "west": Site("West", None, (Shift("Late", "09:00", "12:00"),)),
+             "bare": Site("bare")}
+    window = Window(at(0), at(180))  # 08:00-11:00 UTC
+    plan = plan_floor(window, factory, sites, {"S1": None, "S2": "east", "S3": "west", "S4": "bare", "S5": "gone"},
+                      {"S3": 5})
+    assert [plan.planned_ms(station, window) // MIN for station in ("S1", "S2", "S3", "S4", "S5", "S9")] == [
+        120, 0, 120, 120, 120, 120]
+    assert plan.plan("S3") == ((at(60), at(180) + 1),)  # a millisecond past the window: its end is known
+    assert plan.targets == {"S3": 5} and not plan.planned_only

@@ -131,6 +131,8 @@ def _edges(schema):
     """`(values the server must take, values it must refuse)` at the edges of a parameter's schema."""
     if "enum" in schema:
         return schema["enum"], ["-".join(schema["enum"])]
+    if schema["type"] == "boolean":
+        return ["true", "false"], ["yes", "1"]
     if schema["type"] == "string":
         return ["x" * schema["maxLength"]], ["x" * (schema["maxLength"] + 1)]
     step = 1 if schema["type"] == "integer" else 0.001
@@ -140,7 +142,7 @@ def _edges(schema):
 @pytest.mark.parametrize("path, name, schema", list(_bounded_parameters(openapi.build_document())),
                          ids=lambda value: value if isinstance(value, str) else "")
 def test_every_parameter_takes_the_values_its_definition_allows_and_no_other(client, path, name, schema):
-    url = path.format(worker_id="W-01", workstation_id="WS-02")
+    url = path.format(worker_id="W-01", workstation_id="WS-02", site_id="plant-north")
     inside, outside = _edges(schema)
     for value in inside:
         body = client.get(url, query_string={name: value}).get_json()
@@ -161,7 +163,7 @@ SCHEMA = schemathesis.openapi.from_dict(openapi.build_document(), config=schemat
 METRICS_PATHS = ["/metrics/factory", "/metrics/workers", "/metrics/workers/{worker_id}", "/metrics/workstations",
                  "/metrics/workstations/{workstation_id}", "/metrics/timeline", "/metrics/hourly",
                  "/metrics/models", "/metrics/drift"]
-DEMO_IDS = {"worker_id": "W-01", "workstation_id": "WS-02"}
+DEMO_IDS = {"worker_id": "W-01", "workstation_id": "WS-02", "site_id": "plant-north"}
 TOKENS = {"INGEST_TOKEN": "edge-token", "ADMIN_TOKEN": "admin-token"}
 EVENT = {"timestamp": "2026-01-15T10:00:00Z", "worker_id": "W1", "workstation_id": "S1", "event_type": "working"}
 
@@ -203,13 +205,83 @@ def _metrics_cases(path):
     return {("GET", path, status): case for status, case in cases.items()}
 
 
+CALENDAR = {"time_zone": "Europe/Berlin", "shifts": [
+    {"name": "Early", "start": "06:00", "end": "14:00", "breaks": [{"start": "09:00", "end": "09:15"}]}]}
+SETUP_WRITES = {
+    "/calendar": CALENDAR,
+    "/sites/{site_id}": {"name": "North", "time_zone": "America/New_York"},
+    "/workstations/{workstation_id}": {"name": "Press 2", "target_units_per_hour": 12},
+    "/workers/{worker_id}": {"name": "Ada"},
+}
+INVALID_SETUP_WRITES = {
+    "/calendar": {"time_zone": "Mars/Base", "shifts": [{"name": "", "start": "25:00", "end": "14:00"}]},
+    "/sites/{site_id}": {"name": " ", "shifts": "all day"},
+    "/workstations/{workstation_id}": {"target_units_per_hour": -1, "site_id": "nowhere"},
+    "/workers/{worker_id}": {"name": 7},
+}
+
+
+def _put_ok(client, url, body):
+    """PUT `body` to `url`, demand 200, and ask for nothing more of the case (`{}`)."""
+    assert client.put(url, json=body).status_code == 200
+    return {}
+
+
+def _setup_write_cases(path):
+    def write(body):
+        def prepare(client):
+            _seed(client)
+            _put_ok(client, "/sites/plant-north", {"name": "North"})
+            return {"path_parameters": _path_parameters(path), "body": body}
+        return prepare
+
+    def broken_json(client):
+        _seed(client)
+        return ({"path_parameters": _path_parameters(path)},
+                client.put(path.format(**_path_parameters(path)), data=b'{"name": ', content_type="application/json"))
+
+    def too_large(client):
+        return ({"path_parameters": _path_parameters(path)},
+                client.put(path.format(**_path_parameters(path)), json={"name": "x" * 200}))
+
+    def unprepared(headers):
+        return lambda client: {"path_parameters": _path_parameters(path), "body": SETUP_WRITES[path],
+                               "headers": headers}
+
+    cases = {
+        200: ({}, write(SETUP_WRITES[path])),
+        400: ({}, broken_json),
+        401: (TOKENS, unprepared({})),
+        403: (TOKENS, unprepared({"Authorization": "Bearer nope"})),
+        413: ({"MAX_CONTENT_LENGTH": 100}, too_large),
+        422: ({}, write(INVALID_SETUP_WRITES[path])),
+        503: ({}, lambda client: _drop_database(client) or {"path_parameters": _path_parameters(path),
+                                                           "body": SETUP_WRITES[path]}),
+    }
+    if path in ("/workstations/{workstation_id}", "/workers/{worker_id}"):
+        cases[404] = ({}, lambda client: {"path_parameters": _path_parameters(path, "nobody"),
+                                          "body": SETUP_WRITES[path]})
+    return {("PUT", path, status): case for status, case in cases.items()}
+
+
+def _shifts_cases(path):
+    return {
+        ("GET", path, 200): ({}, lambda client: _seed(client) or {}),
+        ("GET", path, 404): ({}, lambda client: {"query": {"site_id": "nowhere"}}),
+        ("GET", path, 422): ({}, lambda client: _put_ok(client, "/calendar", {"shifts": [  # 48 a day
+            {"name": f"S{n}", "start": f"{n // 2:02d}:{n % 2 * 30:02d}", "end": f"{n // 2:02d}:{n % 2 * 30 + 29:02d}"}
+            for n in range(48)]})),
+        ("GET", path, 503): ({}, lambda client: _drop_database(client) or {}),
+    }
+
+
 def _post_twice(client):
     client.post("/events", json=EVENT)
     return {"body": EVENT}
 
 
 # (method, path, status) -> (settings of the app, prepare(client) -> the request as `Case` arguments,
-# or the response itself when the request is one a `Case` cannot make, such as broken JSON)
+# or the response itself when the request is one a `Case` cannot make, such as broken JSON, or both)
 STATUS_CASES = {
     ("GET", "/health", 200): ({}, lambda client: {}),
     ("GET", "/health", 503): ({}, lambda client: _drop_database(client) or {}),
@@ -231,6 +303,15 @@ STATUS_CASES = {
     ("GET", "/workstations", 503): ({}, lambda client: _drop_database(client) or {}),
     ("GET", "/sites", 200): ({}, lambda client: _seed(client) or {}),
     ("GET", "/sites", 503): ({}, lambda client: _drop_database(client) or {}),
+    ("GET", "/sites/{site_id}", 200): ({}, lambda client: _put_ok(client, "/sites/plant-north", {"name": "North"}) or {
+        "path_parameters": {"site_id": "plant-north"}}),
+    ("GET", "/sites/{site_id}", 404): ({}, lambda client: {"path_parameters": {"site_id": "nowhere"}}),
+    ("GET", "/sites/{site_id}", 503): ({}, lambda client: _drop_database(client) or {
+        "path_parameters": {"site_id": "plant-north"}}),
+    ("GET", "/calendar", 200): ({}, lambda client: _put_ok(client, "/calendar", CALENDAR)),
+    ("GET", "/calendar", 503): ({}, lambda client: _drop_database(client) or {}),
+    **{key: case for path in SETUP_WRITES for key, case in _setup_write_cases(path).items()},
+    **{key: case for path in ("/metrics/shifts", "/metrics/shifts.csv") for key, case in _shifts_cases(path).items()},
     ("GET", "/settings", 200): (TOKENS, lambda client: {}),
     ("GET", "/openapi.json", 200): ({}, lambda client: {}),
     ("POST", "/seed", 200): ({}, lambda client: {}),
@@ -262,6 +343,8 @@ def test_every_documented_status_is_answered_as_documented(make_client, key):
     if isinstance(request, dict):
         case = operation.Case(**request)
         response = case.call(app=client.application)
+    elif isinstance(request, tuple):  # the `Case` arguments, and the response to a request a `Case` cannot make
+        case, response = operation.Case(**request[0]), request[1]
     else:
         case, response = operation.Case(), request
     assert response.status_code == status, response.text if hasattr(response, "text") else response.data
@@ -336,17 +419,20 @@ def guarded_server(tmp_path_factory):
     server.stop()
 
 
-@SCHEMA.exclude(method="POST").parametrize()
+WRITES = ["POST", "PUT"]
+
+
+@SCHEMA.exclude(method=WRITES).parametrize()
 def test_live_reads_match_the_document(case, read_server):
     case.call_and_validate(base_url=read_server.base, checks=CHECKS)
 
 
-@SCHEMA.include(method="POST").parametrize()
+@SCHEMA.include(method=WRITES).parametrize()
 def test_live_writes_match_the_document(case, write_server):
     case.call_and_validate(base_url=write_server.base, checks=CHECKS)
 
 
-@SCHEMA.include(method="POST").parametrize()
+@SCHEMA.include(method=WRITES).parametrize()
 def test_live_writes_without_a_token_are_refused_as_documented(case, guarded_server):
     response = case.call_and_validate(base_url=guarded_server.base, checks=CHECKS)
     if case.method.upper() == case.operation.method.upper():  # not one of the coverage phase's wrong methods

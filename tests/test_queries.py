@@ -69,7 +69,8 @@ def in_scope(row, site_id, min_confidence):
 
 def plainly(rows, scope, worker_id, start_ms, end_ms):
     """One worker's `state_events` worked out by looking at every row."""
-    mine = sorted((row for row in rows if row[2] == worker_id and in_scope(row, scope["site_id"], scope["min_confidence"])),
+    mine = sorted((row for row in rows
+                   if row[2] == worker_id and in_scope(row, scope["site_id"], scope["min_confidence"])),
                   key=lambda row: (row[1], row[0]))
     before = [row for row in mine if row[1] < min(start_ms, end_ms + 1)]
     inside = [row for row in mine if start_ms <= row[1] <= end_ms]
@@ -121,7 +122,8 @@ def test_next_states_after_equal_a_look_through_every_event_within_a_day(conn, s
         nexts = [min((row[1] for row in rows if row[2] == worker_id and row[1] > after_ms), default=None)
                  for after_ms in asked]
         # A worker asked several times gets the earliest answer; one beyond the following day is not looked for.
-        near = [ts for ts, after_ms in zip(nexts, asked) if ts is not None and ts // HOUR < after_ms // HOUR + 24]
+        near = [ts for ts, after_ms in zip(nexts, asked, strict=True)
+                if ts is not None and ts // HOUR < after_ms // HOUR + 24]
         assert found.get(worker_id) == (min(near) if near else None)
 
 
@@ -138,3 +140,24 @@ def test_next_states_after_looks_through_the_following_day_to_the_latest_hour(co
     assert queries.next_states_after(conn, pairs) == {"W1": BASE + 23 * HOUR + 59 * 60_000,
                                                       "W3": BASE + 24 * HOUR + 5 * 60_000}
     assert queries.next_states_after(conn, [("W3", BASE + 24 * HOUR + 5 * 60_000)]) == {}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_unit_instants_equal_a_look_through_every_product_count(conn, seed):
+    rng = random.Random(seed)
+    store(conn, random_history(rng, 300), rng)
+    rows = conn.execute("SELECT ts_ms, worker_id, workstation_id, count, confidence, site_id FROM events "
+                        "WHERE event_type = 'product_count'").fetchall()
+    for _ in range(30):
+        start_ms = BASE + rng.randrange(-DAY, 7 * DAY, rng.choice([1, 60_000, HOUR]))
+        end_ms = start_ms + rng.choice([0, 1, HOUR, 2 * DAY + 7])
+        scope = queries.scope_params(rng.choice(SITES), rng.choice([None, 0.5]))
+        worker_id, station_id = rng.choice([None, *WORKERS]), rng.choice([None, "S1", "S2"])
+        expected = {}
+        for ts, worker, station, count, confidence, site in rows:
+            if (start_ms <= ts <= end_ms and in_scope((0, ts, worker, "", station, confidence, site), scope["site_id"],
+                                                      scope["min_confidence"])
+                    and worker_id in (None, worker) and station_id in (None, station)):
+                expected[worker, station, ts] = expected.get((worker, station, ts), 0) + count
+        found = queries.window_unit_instants(conn, scope, start_ms, end_ms, worker_id, station_id)
+        assert sorted(found) == sorted((w, s, count, ts) for (w, s, ts), count in expected.items())

@@ -1,11 +1,13 @@
 """Hourly roll-ups give exactly the figures worked out from the events, through late,
-out-of-order and duplicate arrivals, with queries in between that build roll-ups up."""
+out-of-order and duplicate arrivals, with queries in between that build roll-ups up, at the
+server's signal horizon (none, the default 900 s, or a long one) and after it changes."""
 
 import random
 
 import pytest
 
 from backend import rollups
+from backend.app import create_app
 from backend.db import connect
 from backend.reports import MetricsQuery, _resolve, events_report
 from backend.timeutil import format_instant
@@ -44,10 +46,11 @@ def windows(rng):
 
 
 def from_scratch(app, query_string, now_ms):
+    """The report for `query_string` worked out from the events alone, at the app's horizon."""
     with app.test_request_context(f"/metrics/workers{query_string}"):
         from flask import request
 
-        query = MetricsQuery.from_args(request.args)
+        query = MetricsQuery.from_args(request.args, app.config["STATE_MAX_GAP_SECONDS"])
     conn = connect(app.config["DATABASE_PATH"])
     try:
         window, workers, workstations = _resolve(conn, query, now_ms)
@@ -56,9 +59,37 @@ def from_scratch(app, query_string, now_ms):
         conn.close()
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_rollups_match_the_events_through_late_arrivals(app, client, clock, seed):
+def rolled_up_hours(app):
+    conn = connect(app.config["DATABASE_PATH"])
+    try:
+        return conn.execute("SELECT COUNT(*) FROM rollup_hours").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def stored_horizon(app):
+    conn = connect(app.config["DATABASE_PATH"])
+    try:
+        return [tuple(row) for row in conn.execute("SELECT max_gap_ms FROM rollup_horizon")]
+    finally:
+        conn.close()
+
+
+def assert_answers_equal_from_scratch(app, client, query_string):
+    for path in ("/metrics/workers", "/metrics/workstations", "/metrics/factory"):
+        fast = client.get(f"{path}{query_string}").get_json()
+        exact = from_scratch(app, query_string, NOW)
+        key = path.rsplit("/", 1)[1]
+        assert fast[key] == exact[key], (path, query_string)
+        assert fast["window"] == exact["window"]
+
+
+@pytest.mark.parametrize("horizon", [0, 900, 7200])
+@pytest.mark.parametrize("seed", range(4))
+def test_rollups_match_the_events_through_late_arrivals(config, clock, seed, horizon):
     clock.ms = NOW
+    app = create_app({**config, "STATE_MAX_GAP_SECONDS": horizon})
+    client = app.test_client()
     rng = random.Random(seed)
     history = random_events(rng, 400)
     for round_number in range(5):
@@ -66,12 +97,48 @@ def test_rollups_match_the_events_through_late_arrivals(app, client, clock, seed
         rng.shuffle(batch)  # out of order, and late relative to hours already rolled up
         post_events(client, *batch, *rng.sample(batch, 5))  # with some duplicates
         for query_string in windows(rng):
-            for path in ("/metrics/workers", "/metrics/workstations", "/metrics/factory"):
-                fast = client.get(f"{path}{query_string}").get_json()
-                exact = from_scratch(app, query_string, NOW)
-                key = path.rsplit("/", 1)[1]
-                assert fast[key] == exact[key], (path, query_string)
-                assert fast["window"] == exact["window"]
+            assert_answers_equal_from_scratch(app, client, query_string)
+    assert rolled_up_hours(app) > 0  # the answers above came from roll-ups
+    assert stored_horizon(app) == [(horizon * 1000 or None,)]
+    unknown = client.get("/metrics/factory").get_json()["factory"]["total_unknown_seconds"]
+    assert (unknown > 0) == (horizon > 0)
+
+
+def test_a_late_state_event_inside_an_unknown_stretch_changes_only_hours_from_its_own(config, clock):
+    # Working at 00:00 with a 15-minute horizon: unknown from 00:15 to 10:00. Roll-ups are built,
+    # then an idle event arrives at 04:30: 04:30-04:45 idle, unknown again until 10:00.
+    clock.ms = NOW
+    app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
+    client = app.test_client()
+    post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent"),
+                status=201)
+    assert_answers_equal_from_scratch(app, client, "")
+    assert rolled_up_hours(app) == 10
+    post_events(client, event_at(BASE + 4 * HOUR + 30 * 60_000, "W1", "S1", "idle"), status=201)
+    assert rolled_up_hours(app) == 4  # hours 0-3 kept
+    worker = client.get("/metrics/workers/W1").get_json()["worker"]
+    assert (worker["active_seconds"], worker["idle_seconds"], worker["unknown_seconds"]) == (900, 900, 34200)
+    assert_answers_equal_from_scratch(app, client, "")
+
+
+def test_rollups_are_dropped_when_the_horizon_setting_changes(config, clock):
+    clock.ms = NOW
+    timeline = [event_at(BASE, "W1", "S1", "working"), event_at(BASE + 5 * HOUR, "W1", "S1", "idle"),
+                event_at(BASE + 5 * HOUR + 10 * 60_000, "W1", "S1", "working"),
+                event_at(BASE + 9 * HOUR, "W1", "S1", "absent")]
+    apps = {}
+    for horizon in (900, 1800, 0, 900):
+        # One database file, served in turn with another STATE_MAX_GAP_SECONDS, as after a restart.
+        app = apps.get(horizon) or create_app({**config, "STATE_MAX_GAP_SECONDS": horizon})
+        apps[horizon] = app
+        client = app.test_client()
+        if len(apps) == 1 and horizon == 900 and not rolled_up_hours(app):
+            post_events(client, *timeline, status=201)
+        active = client.get("/metrics/workers/W1").get_json()["worker"]["active_seconds"]
+        assert active == {900: 1800, 1800: 3600, 0: 32400 - 600}[horizon]
+        assert stored_horizon(app) == [(horizon * 1000 or None,)]
+        assert rolled_up_hours(app) == 9
+        assert_answers_equal_from_scratch(app, client, "")
 
 
 def test_rollups_are_used_and_forgotten_when_an_hour_changes(app, client, clock):
@@ -88,11 +155,15 @@ def test_rollups_are_used_and_forgotten_when_an_hour_changes(app, client, clock)
     assert (worker["active_seconds"], worker["idle_seconds"]) == (4 * 3600, 6 * 3600)
 
 
-def test_filtered_queries_never_use_rollups():
+def test_rollups_answer_only_unfiltered_queries_at_the_servers_horizon():
     assert rollups.usable(MetricsQuery())
+    assert rollups.usable(MetricsQuery(max_gap_ms=900_000, horizon_ms=900_000))
     assert not rollups.usable(MetricsQuery(site_id="north"))
     assert not rollups.usable(MetricsQuery(min_confidence=0.5))
     assert not rollups.usable(MetricsQuery(max_gap_ms=60_000))
+    assert not rollups.usable(MetricsQuery(max_gap_ms=60_000, horizon_ms=900_000))
+    assert not rollups.usable(MetricsQuery(max_gap_ms=None, horizon_ms=900_000))
+    assert not rollups.usable(MetricsQuery(planned_only=True))
 
 
 def test_a_window_reaching_far_beyond_the_data_keeps_no_empty_hours(app, client, clock):
@@ -124,7 +195,7 @@ def test_a_worker_registered_while_a_query_runs_is_in_the_hours_it_rolls_up(app,
     window, workers, _stations = _resolve(conn, MetricsQuery(), NOW)  # a query in flight sees W1 only
     post_events(client, event_at(BASE + HOUR, "W2", "S2", "working"), event_at(BASE + 9 * HOUR, "W2", "S2", "absent"),
                 status=201)  # meanwhile a batch registers W2 and forgets the hours it changes
-    rollups.window_tally(conn, window, workers)  # the query goes on to roll those hours up
+    rollups.window_tally(conn, window, workers, None)  # the query goes on to roll those hours up
     fast = client.get("/metrics/workers").get_json()
     assert fast["workers"] == from_scratch(app, "", NOW)["workers"]
     assert fast["workers"][1]["active_seconds"] == 8 * 3600

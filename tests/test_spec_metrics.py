@@ -8,9 +8,19 @@ import random
 
 import pytest
 
-from tests.helpers import (METRICS_LIST_PATHS, assert_figures, assert_problem, at, event, factory, get_ok,
-                           post_events, stations_by_id, window, workers_by_id)
-
+from tests.helpers import (
+    METRICS_LIST_PATHS,
+    assert_figures,
+    assert_problem,
+    at,
+    event,
+    factory,
+    get_ok,
+    post_events,
+    stations_by_id,
+    window,
+    workers_by_id,
+)
 
 WORKER_FIGURES = {
     "worker_id", "name", "active_seconds", "idle_seconds", "absent_seconds", "utilization_pct",
@@ -19,12 +29,16 @@ WORKER_FIGURES = {
 }
 STATION_FIGURES = {
     "workstation_id", "name", "occupancy_seconds", "utilization_pct", "units", "throughput_per_hour",
+    "planned_seconds", "target_units_per_hour", "target_units", "attainment_pct",
 }
+# Figures about targets: `null` while no workstation has a target.
+FACTORY_TARGET_FIGURES = {"target_units", "attainment_pct"}
 FACTORY_FIGURES = {
     "total_active_seconds", "total_idle_seconds", "total_unknown_seconds", "total_units", "average_production_rate",
-    "average_utilization_pct", "worker_count", "workstation_count", "event_count",
+    "average_utilization_pct", "worker_count", "workstation_count", "event_count", *FACTORY_TARGET_FIGURES,
 }
-ZERO_FACTORY = dict.fromkeys(FACTORY_FIGURES, 0)
+ZERO_FACTORY = {**dict.fromkeys(FACTORY_FIGURES, 0), **dict.fromkeys(FACTORY_TARGET_FIGURES)}
+NO_TARGET = {"planned_seconds": 0, "target_units_per_hour": None, "target_units": None, "attainment_pct": None}
 
 
 def is_number(value):
@@ -167,8 +181,7 @@ def test_scope_without_events_gives_null_window_and_lists_registered_workers_wit
                        units=0, units_per_hour=0, last_state=None, last_seen=None,
                        current_workstation_id=None)
     fac = factory(client, params)
-    assert {k: v for k, v in fac.items() if k not in ("worker_count", "workstation_count")} == {
-        k: 0 for k in FACTORY_FIGURES - {"worker_count", "workstation_count"}}
+    assert fac == {**ZERO_FACTORY, "worker_count": fac["worker_count"], "workstation_count": fac["workstation_count"]}
 
 
 def test_empty_scope_with_from_and_to_keeps_the_asked_window(client):
@@ -261,9 +274,9 @@ MIXED_WORKERS = {
 }
 MIXED_STATIONS = {
     "S1": {"workstation_id": "S1", "name": "S1", "occupancy_seconds": 10800, "utilization_pct": 75.0,
-           "units": 5, "throughput_per_hour": 1.67},
+           "units": 5, "throughput_per_hour": 1.67, **NO_TARGET},
     "S2": {"workstation_id": "S2", "name": "S2", "occupancy_seconds": 1800, "utilization_pct": 12.5,
-           "units": 1, "throughput_per_hour": 2.0},
+           "units": 1, "throughput_per_hour": 2.0, **NO_TARGET},
 }
 MIXED_FACTORY = {
     "total_active_seconds": 17100, "total_idle_seconds": 3600, "total_unknown_seconds": 0, "total_units": 6,
@@ -632,13 +645,13 @@ def test_every_figure_is_present_with_the_right_type(client):
     assert stations["window"] == win
     for item in stations["workstations"]:
         assert STATION_FIGURES <= set(item)
-        for name in ("occupancy_seconds", "utilization_pct", "throughput_per_hour"):
+        for name in ("occupancy_seconds", "utilization_pct", "throughput_per_hour", "planned_seconds"):
             assert is_number(item[name]), name
         assert isinstance(item["units"], int) and not isinstance(item["units"], bool)
     body = get_ok(client, "/metrics/factory")
     assert body["window"] == win
     assert FACTORY_FIGURES <= set(body["factory"])
-    for name in FACTORY_FIGURES:
+    for name in FACTORY_FIGURES - FACTORY_TARGET_FIGURES:
         assert is_number(body["factory"][name]), name
     for name in ("total_units", "worker_count", "workstation_count", "event_count"):
         assert isinstance(body["factory"][name], int), name
