@@ -9,7 +9,7 @@ import pytest
 
 from backend.edge.client import EdgeClient
 from backend.edge.outbox import Outbox
-from tests.servers import Server, request
+from tests.servers import Server, free_port, request
 
 
 def good(minute, **fields):
@@ -353,3 +353,27 @@ def test_the_simulator_exits_0_when_max_seconds_stops_it(scripted, tmp_path):
     api = scripted()
     argv = ["--url", api.base, "--outbox", str(tmp_path / "outbox.db"), "--cameras", "2", "--max-seconds", "0.2"]
     assert main(argv) == 0
+
+
+def test_over_mqtt_without_a_broker_every_event_stays_pending(outbox):
+    port = free_port()  # nothing listens there
+    sleep = Recorder()
+    client = EdgeClient("http://unused.invalid", outbox, timeout=0.2, rng=random.Random(1), sleep=sleep,
+                        mqtt_url=f"mqtt://127.0.0.1:{port}")
+    try:
+        client.send([good(m) for m in range(3)])
+        result = client.flush(max_failures=2)
+        assert (result.sent, result.failures, result.pending) == (0, 2, 3)
+        assert result.last_error == "broker unreachable" and len(sleep.delays) == 1
+        assert outbox.counts() == {"pending": 3, "sent": 0, "parked": 0}
+    finally:
+        client.close()
+
+
+def test_over_mqtt_a_device_id_that_would_change_the_topic_is_refused(tmp_path):
+    box = Outbox(str(tmp_path / "outbox.db"), device_id="line-1/cam-2")
+    try:
+        with pytest.raises(ValueError, match="device id"):
+            EdgeClient("http://unused.invalid", box, mqtt_url="127.0.0.1:1883")
+    finally:
+        box.close()

@@ -16,15 +16,24 @@ Heartbeats: the latest state (`working`, `idle`, `absent`) of each worker is sen
 with the current time, once `heartbeat_seconds` (default `HEARTBEAT_SECONDS`, 120) passed
 without a new one, so the server's signal horizon never runs out while the camera is on. The
 owner of the client calls `heartbeat()` often enough; `next_heartbeat_ms()` says when.
+
+Over MQTT instead (`mqtt_url`, e.g. `mqtt://host:1883`): each batch is published with QoS 1 to
+`factory/<device>/events` and counts as sent once the broker acknowledged it (PUBACK); until
+then it stays pending and is retried with the same backoff. The bridge (`python -m
+backend.mqtt`) stores it as `POST /events` would; events it rejects are logged there, not parked
+here, because MQTT carries no answer back to the publisher.
 """
 
 import json
 import logging
 import random
+import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 from ..timeutil import format_instant
 
@@ -60,11 +69,11 @@ class Transient(Exception):
 
 
 class EdgeClient:
-    """Sends an `Outbox` to the API's `POST /events`."""
+    """Sends an `Outbox` to the API's `POST /events`, or to an MQTT broker when `mqtt_url` is given."""
 
     def __init__(self, base_url, outbox, token=None, batch_size=500, timeout=10.0,
                  backoff_base=0.5, backoff_max=30.0, rng=None, sleep=time.sleep,
-                 heartbeat_seconds=HEARTBEAT_SECONDS, clock=None):
+                 heartbeat_seconds=HEARTBEAT_SECONDS, clock=None, mqtt_url=None):
         self.url = base_url.rstrip("/") + "/events"
         self.outbox = outbox
         self.token = token
@@ -78,6 +87,12 @@ class EdgeClient:
         self.heartbeat_ms = round(heartbeat_seconds * 1000) if heartbeat_seconds else None
         self.clock = clock or _wall_clock_ms
         self.states = {}  # worker id -> (clock ms when handed over, the state event without id and time)
+        self.mqtt = MqttSender(mqtt_url, outbox.device_id, timeout) if mqtt_url else None
+
+    def close(self):
+        """Disconnect from the broker in MQTT mode (the outbox stays open: its owner closes it)."""
+        if self.mqtt:
+            self.mqtt.close()
 
     def send(self, events):
         """Write events to the outbox (they are safe from here on) and return their ids.
@@ -124,7 +139,7 @@ class EdgeClient:
             if not batch:
                 break
             try:
-                outcomes = self._post(batch)
+                outcomes = self.mqtt.publish(batch) if self.mqtt else self._post(batch)
             except Transient as failure:
                 result.failures += 1
                 result.last_error = str(failure)
@@ -195,6 +210,71 @@ class EdgeClient:
         raise Transient(f"HTTP {error.code}: {payload.get('detail', error.reason)}", retry_after, error.code)
 
 
+class MqttSender:
+    """Publishes outbox batches as `{"events": [...]}` to `factory/<device>/events` with QoS 1.
+
+    paho's network thread keeps the connection and reconnects by itself; a batch whose
+    acknowledgement did not come in time is waited for again when the same batch is retried,
+    rather than published a second time.
+    """
+
+    def __init__(self, url, device_id, timeout=10.0):
+        import paho.mqtt.client as mqtt  # only the MQTT mode needs paho
+
+        if any(char in device_id for char in "/+#"):
+            raise ValueError(f"a device id in an MQTT topic cannot hold '/', '+' or '#': {device_id!r}")
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        self.mqtt = mqtt
+        self.topic = f"factory/{device_id}/events"
+        self.timeout = timeout
+        self.connected = threading.Event()
+        self.waiting = None  # (seqs, MessageInfo) of the batch published last, not yet acknowledged
+        # A clean session: the broker keeps nothing for a publisher; unacknowledged batches stay
+        # in the outbox. A random suffix, so two devices with one id do not push each other off.
+        client_id = f"edge-{device_id}-{uuid.uuid4().hex[:8]}"
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        if parts.username:
+            self.client.username_pw_set(unquote(parts.username), unquote(parts.password or "") or None)
+        if parts.scheme == "mqtts":
+            self.client.tls_set()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *_args: self.connected.clear()
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        self.client.connect_async(parts.hostname or "127.0.0.1", port, keepalive=30)
+        self.client.loop_start()
+
+    def _on_connect(self, _client, _userdata, _flags, reason_code, _properties):
+        if reason_code.is_failure:
+            log.warning("edge: the broker refused the connection: %s", reason_code)
+        else:
+            self.connected.set()
+
+    def publish(self, batch):
+        """Publish one batch; every event `sent` once the broker acknowledged it, else `Transient`."""
+        seqs = tuple(seq for seq, _ in batch)
+        if self.waiting is not None and self.waiting[0] == seqs:
+            info = self.waiting[1]
+        else:
+            if not self.connected.wait(self.timeout):
+                raise Transient("broker unreachable")
+            body = json.dumps({"events": [event for _, event in batch]}).encode()
+            info = self.client.publish(self.topic, body, qos=1)
+            if info.rc != self.mqtt.MQTT_ERR_SUCCESS:  # the connection dropped just now; paho may still send it
+                raise Transient(f"broker unreachable: {self.mqtt.error_string(info.rc)}")
+            self.waiting = (seqs, info)
+        info.wait_for_publish(self.timeout)
+        if not info.is_published():
+            raise Transient(f"the broker did not acknowledge the batch within {self.timeout} s")
+        self.waiting = None
+        return {seq: ("sent", None) for seq in seqs}
+
+    def close(self):
+        """Disconnect and stop the network thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
 def _wall_clock_ms():
     return time.time_ns() // 1_000_000
 
@@ -204,7 +284,7 @@ def _outcomes(batch, payload):
     if len(results) != len(batch):
         raise Transient("the server's answer does not name every event")
     outcomes = {}
-    for (seq, _event), result in zip(batch, results):
+    for (seq, _event), result in zip(batch, results, strict=True):
         if result.get("status") in ("accepted", "duplicate"):
             outcomes[seq] = ("sent", result.get("id"))
         else:

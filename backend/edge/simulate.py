@@ -2,6 +2,7 @@
 
     python -m backend.edge.simulate --url http://127.0.0.1:5000 --cameras 12
     python -m backend.edge.simulate --url http://127.0.0.1:5000 --cameras 12 --speed 60
+    python -m backend.edge.simulate --mqtt 127.0.0.1:1883 --cameras 12 --speed 60
 
 Each camera watches one worker through a shift of `--minutes` (default 480) that starts when the
 simulator starts: arrival, spells of work and idle time, breaks, absences, a hand at a
@@ -92,7 +93,7 @@ def run(args, clock=None, monotonic=time.monotonic, sleep=time.sleep):
     outbox = Outbox(args.outbox, device_id=f"sim{args.seed}")
     client = EdgeClient(args.url, outbox, token=args.token, batch_size=args.batch_size,
                         backoff_max=args.backoff_max, rng=random.Random(args.seed), sleep=sleep,
-                        heartbeat_seconds=args.heartbeat_seconds, clock=clock)
+                        heartbeat_seconds=args.heartbeat_seconds, clock=clock, mqtt_url=args.mqtt)
     planned = floor_events(args.cameras, args.seed, args.minutes)
     # Floor time up to `played_ms` was handed to the outbox by an earlier run.
     played_ms = int(outbox.get_meta("sim_progress_ms") or -1)
@@ -136,6 +137,7 @@ def run(args, clock=None, monotonic=time.monotonic, sleep=time.sleep):
     counts = outbox.counts()
     summary = {"generated": len(planned), "left_to_play": len(remaining), **counts,
                "done": not remaining and counts["pending"] == 0, "stopped_at_max_seconds": stopped}
+    client.close()
     outbox.close()
     return summary
 
@@ -176,6 +178,9 @@ def parse_args(argv):
     parser.add_argument("--minutes", type=int, default=480, help="how long the shift lasts, in floor minutes")
     parser.add_argument("--outbox", default="data/edge-outbox.db", help="the client's SQLite outbox")
     parser.add_argument("--token", help="INGEST_TOKEN of the server")
+    parser.add_argument("--mqtt", default=os.environ.get("EDGE_MQTT_URL") or None, metavar="HOST:PORT",
+                        help="publish to this MQTT broker (mqtt://user:password@host:port, mqtts:// for TLS) "
+                             "instead of posting to --url; default $EDGE_MQTT_URL")
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1, help="which floor: the same seed plays the same events")
     parser.add_argument("--backoff-max", type=float, default=30.0, help="longest wait between retries (s)")
