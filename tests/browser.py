@@ -58,7 +58,7 @@ def wait_for_query(page, **expected):
                        === JSON.stringify(expected)""", arg=expected)
 
 
-TABLE_JS = """([selector, idAttr]) => [...document.querySelectorAll(selector + ' tbody tr[' + idAttr + ']')].map(tr => ({
+TABLE_JS = """([selector, idAttr]) => [...document.querySelectorAll(`${selector} tbody tr[${idAttr}]`)].map(tr => ({
     id: tr.getAttribute(idAttr),
     cells: Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map(td => [td.dataset.col, {
         value: td.hasAttribute('data-value') ? td.dataset.value : null,
@@ -74,10 +74,12 @@ def table_rows(page, selector, id_attr):
 
 def cards(page):
     """The summary cards: `{name: {value, text}}`."""
-    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#summary-cards [data-card]')].map(card => {
-        const node = card.querySelector('.value');
-        return [card.dataset.card, {value: node.dataset.value ?? null, text: node.textContent.replace(/\\u00a0/g, ' ').trim()}];
-    }))""")
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#summary-cards [data-card]')]
+        .map(card => {
+            const node = card.querySelector('.value');
+            const text = node.textContent.replace(/\\u00a0/g, ' ').trim();
+            return [card.dataset.card, {value: node.dataset.value ?? null, text}];
+        }))""")
 
 
 # ---------------------------------------------------------------- how figures are written

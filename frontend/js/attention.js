@@ -51,7 +51,7 @@ function itemNode(item, names, now, timeZone) {
     default:
       title = `${item.station.name} unstaffed for ${minutes(item.since)}`;
       detail = item.station.emptySinceStart
-        ? `in planned time · nobody there since the window began (${at(item.since, now, timeZone)})`
+        ? `in planned time · nobody there since ${item.station.instance ? "the shift began" : "the window began"} (${at(item.since, now, timeZone)})`
         : `in planned time · nobody working or idle there since ${at(item.since, now, timeZone)}`;
       subject = item.station.workstation_id;
   }

@@ -6,7 +6,7 @@ import { el, replaceChildren, drawIfChanged, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { clock, hourMinute, isValidTimeZone } from "./time.js";
 import { loadShifts, loadFloor, optional } from "./live.js";
-import { instanceLabel, zoneOf, siteName } from "./shifts.js";
+import { zoneOf, siteName } from "./shifts.js";
 import { alertText } from "./attention.js";
 
 // The shape a tile is laid out for (width over height); the grid picks the column count whose
@@ -151,8 +151,10 @@ export function startBoard(root, { api, pollSeconds, site }) {
     const running = shifts.running;
     let shiftText = "No shift running";
     if (running.length) {
-      const end = Math.max(...running.map((i) => Date.parse(i.end)));
-      shiftText = `${running.map((i) => instanceLabel(i, zoneOf(shifts.calendars, i.site_id))).join(" · ")} · ${fmt.since((end - now) / 1000)} to go`;
+      shiftText = running.map((i) => {
+        const where = i.site_id && !site ? `${siteName(shifts.calendars, i.site_id)}: ` : "";
+        return `${where}${i.shift}, ${fmt.since((Date.parse(i.end) - now) / 1000)} to go`;
+      }).join(" · ");
     } else if (!shifts.offered) {
       shiftText = "Last 8 hours";
     }

@@ -74,12 +74,15 @@ export function floorNow(input) {
     else if (here.length) state = "unknown";
     else state = planned === true ? "unstaffed" : planned === false ? "off" : "empty";
     const figures = (instance && (instance.workstations || []).find((s) => s.workstation_id === id)) || item;
-    const staffedUntil = lastStaffed.get(id);
+    // Empty since someone last was here, or since its shift (or the window) began.
+    const began = instance ? Math.max(Date.parse(instance.start), windowFrom) : windowFrom;
+    const staffed = lastStaffed.get(id);
+    const staffedUntil = staffed !== undefined && staffed > began ? staffed : undefined;
     return {
       workstation_id: id, name: item.name || id, site_id: site, state, planned, inBreak: Boolean(pause),
       people: here.sort((a, b) => a.since - b.since),
       // How long nobody has been here: since someone last was, or since the window began.
-      emptySince: here.length ? null : staffedUntil ?? windowFrom,
+      emptySince: here.length ? null : staffedUntil ?? began,
       emptySinceStart: !here.length && staffedUntil === undefined,
       instance,
       units: figures.units ?? 0,

@@ -41,7 +41,7 @@ export async function loadShifts(api, { site, now, signal, settingsZone, sites }
     optional(api.shifts({ from: iso(now - NEAR_BACK_MS), to: iso(now + NEAR_AHEAD_MS), site_id: site }, signal)),
   ]);
   const calendars = readCalendars(calendar, siteList, settingsZone);
-  if (!near) return { calendars, offered: false, instances: [], running: [], previous: null, next: null };
+  if (!near) return { calendars, offered: false, planned: false, instances: [], running: [], previous: null, next: null };
   let instances = scopeInstances(near.shifts || [], site);
   let previous = previousInstance(instances, now);
   if (!previous) {
@@ -53,8 +53,10 @@ export async function loadShifts(api, { site, now, signal, settingsZone, sites }
     instances = [...farCache.get(site).instances, ...instances];
     previous = previousInstance(instances, now);
   }
+  // Whether any calendar plans time at all: without one, nothing is "planned" or "unstaffed".
+  const planned = calendars.factoryShifts.length > 0 || [...calendars.sites.values()].some((s) => s.shifts && s.shifts.length);
   return {
-    calendars, offered: true, instances,
+    calendars, offered: true, planned, instances,
     running: runningInstances(instances, now), previous, next: nextInstance(instances, now),
   };
 }
@@ -89,7 +91,7 @@ export async function loadFloor(api, { shifts, site, now, signal, reuse, station
     same ? reuse.workers : api.workers(query, signal),
     same ? reuse.workstations : api.workstations(query, signal),
     same && reuse.timeline !== undefined ? reuse.timeline : optional(api.timeline(query, signal)),
-    optional(api.alerts({ state: "open", limit: 100 }, signal)),
+    optional(api.alerts({ state: "open" }, signal)),
   ]);
   const stationSites = new Map(((stationList && stationList.workstations) || []).map((s) => [s.workstation_id, s.site_id ?? null]));
   const floor = floorNow({
@@ -99,7 +101,7 @@ export async function loadFloor(api, { shifts, site, now, signal, reuse, station
     timeline,
     stations: workstations.workstations,
     stationSites,
-    running: shifts.offered ? shifts.running : null,
+    running: shifts.planned ? shifts.running : null,
     calendars: shifts.calendars,
     alerts: alerts ? alerts.alerts.filter((a) => !a.closed_at) : null,
   });

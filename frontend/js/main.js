@@ -423,6 +423,7 @@ function drawFilters() {
   if (document.activeElement !== $("filter-from")) $("filter-from").value = view.from;
   if (document.activeElement !== $("filter-to")) $("filter-to").value = view.to;
   $("filter-clear").hidden = !(view.worker || view.workstation || view.site || view.range !== DEFAULT_RANGE);
+  $("open-board").href = boardHref();
 }
 
 function drawLive() {
@@ -433,6 +434,14 @@ function drawLive() {
   setText($("live-label"), down ? "Offline" : state.data ? "Live" : "Connecting");
   render.renderUpdatedAt($("updated-at"), state.lastGood, tz);
   render.renderBanner($("api-down-banner"), state.down, { timeZone: tz, lastGood: state.lastGood, pollSeconds: pollSeconds() });
+}
+
+/** The board's address for this page: the same site, API and refresh setting. */
+function boardHref() {
+  const here = new URLSearchParams(window.location.search);
+  const params = new URLSearchParams({ view: "board" });
+  for (const key of ["site", "api", "poll"]) if (here.get(key)) params.set(key, here.get(key));
+  return `${window.location.pathname}?${params}`;
 }
 
 /** Change the view, record it in the URL (a new history entry), and fetch for it. */
