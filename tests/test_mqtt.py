@@ -494,3 +494,16 @@ def test_the_edge_client_keeps_its_outbox_while_the_broker_is_down(tmp_path, bri
     finally:
         edge.close()
         outbox.close()
+
+
+def test_the_simulator_sends_over_mqtt(tmp_path, bridge, broker, database_path):
+    bridge.start()
+    done = subprocess.run(
+        [sys.executable, "-m", "backend.edge.simulate", "--mqtt", f"127.0.0.1:{broker.port}", "--cameras", "3",
+         "--outbox", str(tmp_path / "outbox.db"), "--max-seconds", "1"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["sent"] > 0 and summary["pending"] == 0
+    wait_until(lambda: stored_count(database_path) == summary["sent"], what="the simulator's events stored")
+    assert {line["topic"] for line in bridge.lines("message stored")} == {"factory/sim1/events"}
