@@ -333,11 +333,6 @@ def seed_allowed(config):
     return bool(config["ALLOW_SEED"]) and (bool(config["ADMIN_TOKENS"]) or not config["TOKENS_SET"])
 
 
-# `?replace=all`: load the demo even over events it did not load, deleting them.
-SEED_PARAMS = (params.Param("replace", "string", "`all` deletes every event, the demo's or not, and loads the demo.",
-                            choices=("all",)),)
-
-
 @bp.post("/seed")
 def post_seed():
     config = current_app.config
@@ -347,5 +342,5 @@ def post_seed():
         raise ApiError(403, "Forbidden", "Loading demo data needs ADMIN_TOKEN, and this server has tokens "
                                          "but no admin token: it cannot be done here.")
     require_token("ADMIN_TOKENS")
-    replace = params.read_args(request.args, SEED_PARAMS)["replace"]
+    replace = params.read_args(request.args, params.SEED)["replace"]
     return jsonify(seeded=True, **seed.load_demo(get_db(), now_ms(), replace_all=replace == "all")), 200

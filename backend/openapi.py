@@ -382,6 +382,13 @@ def _schemas():
             "poll_seconds": {"type": "number"},
             "seed": _object({"allowed": {"type": "boolean"}, "needs_token": {"type": "boolean"}}),
         }),
+        "HealthDegraded": _object({
+            "status": {"type": "string", "enum": ["degraded"]},
+            "database": STRING,
+            "cause": {"type": "string", "description": "`disk_full`, `read_only`, `corrupt`, `unreachable`, or "
+                                                       "`busy`."},
+            "detail": STRING,
+        }),
         "Health": _object({
             "status": {"type": "string", "enum": ["ok"]},
             "database": {"type": "string", "enum": ["ok"]},
@@ -512,7 +519,7 @@ def _paths():
             "operationId": "health", "tags": ["operations"], "summary": "Whether the database answers.",
             "responses": {
                 "200": _json(_ref("Health"), "The database answers."),
-                "503": _problem(503, "The database does not answer (`detail` says why)."),
+                "503": _json(_ref("HealthDegraded"), "The database cannot be read or written (`cause` says why)."),
             },
         }},
         "/events": {
@@ -589,12 +596,18 @@ def _paths():
                                    "per worker.", "Drift", params.DRIFT),
         "/seed": {"post": {
             "operationId": "seed", "tags": ["operations"],
-            "summary": "Replace all events, workers and workstations with the demo shift.",
+            "summary": "Replace all events, workers and workstations with the demo floor.",
             "security": [{}, {"adminToken": []}],
+            "parameters": [_query(param) for param in params.SEED],
             "responses": {
                 "200": _json(_ref("Seeded"), "What was loaded."),
                 "401": UNAUTHORIZED,
-                "403": _problem(403, "Seeding is turned off (`ALLOW_SEED=0`) or the token is not `ADMIN_TOKEN`."),
+                "403": _problem(403, "Seeding is turned off (`ALLOW_SEED=0`), the token is not `ADMIN_TOKEN`, or "
+                                     "tokens are set but no admin token is."),
+                "409": _problem(409, "The database holds events the demo did not load (`other_events` says how "
+                                     "many); `?replace=all` deletes them and loads the demo.",
+                                {"allOf": [_ref("Problem"), _object({"other_events": {**COUNT, "minimum": 1}})]}),
+                "422": _ref("InvalidQuery", "responses"),
                 "503": _ref("Unavailable", "responses"),
             },
         }},

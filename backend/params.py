@@ -113,6 +113,10 @@ DRIFT = (
     Param("min_events", "integer", "Rated events each side needs to be compared (default `DRIFT_MIN_EVENTS`).",
           1, 1_000_000),
 )
+# `POST /seed?replace=all`: load the demo even over events it did not load, deleting them.
+SEED = (Param("replace", "string", "`all` deletes every event, the demo's or not, and loads the demo.",
+              choices=("all",)),)
+
 # The shift report: every shift instance overlapping a range, each with its figures.
 MAX_SHIFT_INSTANCES = 200
 SHIFT_RANGE_DAYS = 7

@@ -118,19 +118,19 @@ def test_every_path_parameter_is_declared():
 
 
 def _bounded_parameters(document):
-    """`(path, name, schema)` of every documented query parameter but the instants (whose rules are
-    the time model's); each schema is made by `params.Param` from the parameter's definition."""
+    """`(method, path, name, schema)` of every documented query parameter but the instants (whose
+    rules are the time model's); each schema is made by `params.Param` from the parameter's definition."""
     for path, item in document["paths"].items():
-        for operation in item.values():
+        for method, operation in item.items():
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "query" and parameter["schema"].get("format") != "date-time":
-                    yield path, parameter["name"], parameter["schema"]
+                    yield method, path, parameter["name"], parameter["schema"]
 
 
 def _edges(schema):
     """`(values the server must take, values it must refuse)` at the edges of a parameter's schema."""
     if "enum" in schema:
-        return schema["enum"], ["-".join(schema["enum"])]
+        return schema["enum"], ["-".join(map(str, schema["enum"])) + "-"]
     if schema["type"] == "boolean":
         return ["true", "false"], ["yes", "1"]
     if schema["type"] == "string":
@@ -139,16 +139,17 @@ def _edges(schema):
     return [schema["minimum"], schema["maximum"]], [schema["minimum"] - step, schema["maximum"] + step]
 
 
-@pytest.mark.parametrize("path, name, schema", list(_bounded_parameters(openapi.build_document())),
+@pytest.mark.parametrize("method, path, name, schema", list(_bounded_parameters(openapi.build_document())),
                          ids=lambda value: value if isinstance(value, str) else "")
-def test_every_parameter_takes_the_values_its_definition_allows_and_no_other(client, path, name, schema):
+def test_every_parameter_takes_the_values_its_definition_allows_and_no_other(client, method, path, name, schema):
     url = path.format(worker_id="W-01", workstation_id="WS-02", site_id="plant-north")
+    send = getattr(client, method)
     inside, outside = _edges(schema)
     for value in inside:
-        body = client.get(url, query_string={name: value}).get_json()
+        body = send(url, query_string={name: value}).get_json()
         assert name not in {error["field"] for error in body.get("errors", [])}, (value, body)
     for value in outside:
-        body = assert_problem(client.get(url, query_string={name: value}), 422)
+        body = assert_problem(send(url, query_string={name: value}), 422)
         assert name in {error["field"] for error in body["errors"]}, (value, body)
 
 
@@ -318,6 +319,8 @@ STATUS_CASES = {
     ("POST", "/seed", 401): (TOKENS, lambda client: {}),
     ("POST", "/seed", 403): ({"ALLOW_SEED": False}, lambda client: {}),
     ("POST", "/seed", 503): ({}, lambda client: _drop_database(client) or {}),
+    ("POST", "/seed", 409): ({}, lambda client: client.post("/events", json=EVENT) and {}),
+    ("POST", "/seed", 422): ({}, lambda client: {"query": {"replace": "some"}}),
     **{key: case for path in METRICS_PATHS for key, case in _metrics_cases(path).items()},
 }
 
