@@ -52,7 +52,8 @@ export function drawUtilizationBars(container, data) {
     const barY = y + (rowH - barH) / 2;
     const value = Number.isFinite(item.value) ? Math.min(Math.max(item.value, 0), 100) : 0;
     const low = hasThreshold && Number.isFinite(item.value) && item.value < threshold;
-    chart.append(svg("g", { "data-id": item.id, class: low ? "util-bar is-low" : "util-bar is-ok" },
+    const look = !hasThreshold ? "is-plain" : low ? "is-low" : "is-ok";
+    chart.append(svg("g", { "data-id": item.id, class: `util-bar ${look}` },
       svg("title", { text: `${item.label}: ${fmt.percent(item.value)}${hasThreshold ? (low ? `, below ${fmt.percent(threshold)}` : `, at or above ${fmt.percent(threshold)}`) : ""}` }),
       svg("text", { x: labelW - 10, y: barY + barH / 2 + nameSize * 0.36, "text-anchor": "end", class: "row-label" },
         fitText(item.label, labelW - 14, nameSize)),

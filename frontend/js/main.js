@@ -395,8 +395,13 @@ function drawCharts() {
   });
   const stationItems = state.shown.workstations.map((s) => ({ id: s.workstation_id, label: s.name || s.workstation_id, value: s.utilization_pct }));
   const stationNode = $("station-util-chart");
-  drawIfChanged(stationNode, JSON.stringify([stationItems, stationNode.clientWidth, utilizationThreshold()]), () => {
-    charts.drawUtilizationBars(stationNode, { items: stationItems, what: "workstation", threshold: utilizationThreshold() });
+  // Occupied over the whole window is low by nature (nights, weekends): judged against the
+  // threshold only over planned time.
+  const planned = Boolean(data.query.planned_only);
+  const stationThreshold = planned ? utilizationThreshold() : null;
+  setText($("station-util-sub"), planned ? "Occupied ÷ planned time" : "Occupied ÷ window length");
+  drawIfChanged(stationNode, JSON.stringify([stationItems, stationNode.clientWidth, stationThreshold]), () => {
+    charts.drawUtilizationBars(stationNode, { items: stationItems, what: "workstation", threshold: stationThreshold });
   });
 }
 
