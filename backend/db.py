@@ -185,6 +185,55 @@ MIGRATIONS = [
         max_gap_ms INTEGER
     );
     """,
+    # 13: alerts (SPEC §9). The rules and webhooks as configured; each alert, one spell of a rule's
+    # condition for one subject (at most one open per rule and subject); each opening and closing
+    # with the body every receiver gets; the changes each receiver has still to get, oldest first,
+    # with the notifier that holds one while sending it; and the instant the rules were last
+    # evaluated at, so a notifier that evaluated earlier than another has recorded changes nothing.
+    """
+    CREATE TABLE alert_rules (
+        position INTEGER PRIMARY KEY,
+        rule_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        threshold REAL
+    );
+    CREATE TABLE alert_webhooks (
+        position INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        secret TEXT NOT NULL
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        opened_at_ms INTEGER NOT NULL,
+        closed_at_ms INTEGER,
+        detail TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX alerts_open ON alerts (rule_id, subject) WHERE closed_at_ms IS NULL;
+    CREATE INDEX alerts_opened ON alerts (opened_at_ms);
+    CREATE TABLE alert_changes (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts (id),
+        change TEXT NOT NULL CHECK (change IN ('opened', 'closed')),
+        body TEXT NOT NULL
+    );
+    CREATE TABLE alert_deliveries (
+        receiver TEXT NOT NULL,
+        change_id INTEGER NOT NULL REFERENCES alert_changes (id),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+        claimed_by TEXT,
+        claimed_until_ms INTEGER,
+        last_error TEXT,
+        PRIMARY KEY (receiver, change_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE alert_evaluation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        evaluated_at_ms INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
