@@ -14,7 +14,7 @@ A comparison needs enough evidence on both sides (`min_events` confidences for a
 import math
 from dataclasses import dataclass
 
-from .metrics import Window
+from .metrics import OCCUPYING_STATES, Window
 from .timeutil import format_instant
 
 
@@ -160,7 +160,7 @@ def _working_share(intervals, window):
     """`(working share or None, present ms)` of the intervals' part inside `window`."""
     working = present = 0
     for interval in intervals:
-        if interval.state == "absent":
+        if interval.state not in OCCUPYING_STATES:  # away, or no signal: neither working nor idle
             continue
         overlap = min(interval.end_ms, window.end_ms) - max(interval.start_ms, window.start_ms)
         if overlap > 0:

@@ -51,6 +51,16 @@ def test_confidence_drop_beyond_the_threshold_is_flagged():
     assert not v2["flagged"] and v2["confidence_drop"] == 0.03 and v2["reason"] is None
 
 
+def test_time_without_signal_is_no_working_share():
+    # Working throughout; the camera falls silent for the recent hour: nothing to compare, no drift.
+    window = Window(BASE, BASE + 120 * MIN)
+    timelines = {"W1": Timeline([Interval(BASE, BASE + 60 * MIN, "working", "S1"),
+                                 Interval(BASE + 60 * MIN, BASE + 120 * MIN, "unknown", "S1")])}
+    (w1,) = mix_shift([("W1", "A")], timelines, window, DriftRules(recent_ms=60 * MIN, mix_shift=0.2))
+    assert not w1["flagged"] and w1["shift"] is None
+    assert w1["recent"]["working_share"] is None
+
+
 def test_too_few_events_are_not_compared():
     window = Window(BASE, BASE + 120 * MIN)
     rows = confidence_rows("v1", 0, 60, 0.9) + confidence_rows("v1", 60, 65, 0.1)
