@@ -149,16 +149,18 @@ export function startBoard(root, { api, pollSeconds, site }) {
     ]);
     setText(title, site ? `Floor board · ${siteName(shifts.calendars, site)}` : "Floor board");
     const running = shifts.running;
-    let shiftText = "No shift running";
+    // One piece per running shift, each kept on one line.
+    let pieces = ["No shift running"];
     if (running.length) {
-      shiftText = running.map((i) => {
+      pieces = running.map((i) => {
         const where = i.site_id && !site ? `${siteName(shifts.calendars, i.site_id)}: ` : "";
         return `${where}${i.shift}, ${fmt.since((Date.parse(i.end) - now) / 1000)} to go`;
-      }).join(" · ");
+      });
     } else if (!shifts.offered) {
-      shiftText = "Last 8 hours";
+      pieces = ["Last 8 hours"];
     }
-    setText(shiftNode, shiftText);
+    drawIfChanged(shiftNode, JSON.stringify(pieces), () => replaceChildren(shiftNode,
+      pieces.flatMap((text, index) => [index ? " · " : null, el("span", { class: "board-shift-part", text })])));
     const withTarget = floor.stations.filter((s) => s.target !== null);
     const units = withTarget.reduce((n, s) => n + s.units, 0);
     const target = withTarget.reduce((n, s) => n + s.target, 0);
