@@ -1262,8 +1262,9 @@ def test_shift_report_marks_a_station_behind_target_and_exports_it(page, shift_f
     for station in ("S-SLOW", "S-FAST"):
         row = running.locator(f"tr[data-workstation-id='{station}']")
         expect(row.locator("td[data-col='units']")).to_have_attribute("data-value", str(api[station]["units"]))
+        # The target so far grows with the clock (30 an hour): the page asked a moment before.
         target = row.locator("td[data-col='target_units']").get_attribute("data-value")
-        assert float(target) == api[station]["target_units"]
+        assert 0 <= api[station]["target_units"] - float(target) < 0.5
     # This shift against target puts the station behind first.
     expect(page.locator("#shift-now .shift-station").first).to_have_attribute("data-workstation-id", "S-SLOW")
     expect(page.locator("#shift-now .shift-station").first).to_have_attribute("data-pace", "behind")
