@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, jsonify, make_response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import db, ingest, openapi, params, queries, reports, seed
+from . import alerts, db, ingest, openapi, params, queries, reports, seed
 from .db import get_db
 from .errors import ApiError
 
@@ -326,6 +326,24 @@ def models_metrics():
 def drift_metrics():
     query = _query(reports.DRIFT_PARAMS)
     return jsonify(reports.drift_report(get_db(), query, now_ms(), current_app.config["DRIFT_RULES"]))
+
+
+@bp.get("/alerts/rules")
+def get_alert_rules():
+    require_token("ADMIN_TOKENS")
+    return jsonify(alerts.rules_json(get_db()))
+
+
+@bp.put("/alerts/rules")
+def put_alert_rules():
+    require_token("ADMIN_TOKENS")
+    return jsonify(alerts.put_rules(get_db(), json_body()))
+
+
+@bp.get("/alerts")
+def list_alerts():
+    values = params.read_args(request.args, params.ALERTS)
+    return jsonify(alerts.list_alerts(get_db(), values["state"], values["limit"]))
 
 
 def seed_allowed(config):

@@ -6,7 +6,7 @@ without being documented, and runs schemathesis against a live server to hold ev
 this document.
 """
 
-from . import calendars, params, reports
+from . import alerts, calendars, params, reports
 from .ingest import EVENT_TYPES, MAX_COUNT, MAX_EVENT_ID_LENGTH, MAX_ID_LENGTH, STATE_TYPES
 from .metrics import TIME_STATES
 from .timeutil import MAX_INSTANT_LENGTH
@@ -342,6 +342,77 @@ def _calendar_schemas():
     }
 
 
+def _alert_schemas():
+    kind = {"type": "string", "enum": list(alerts.KINDS)}
+
+    def number(name, kinds):
+        low, high = alerts.BOUNDS[name]
+        return {"type": "number", "minimum": low, "maximum": high,
+                "description": f"Required by {kinds}, and taken by no other kind."}
+
+    rule = {**_object({
+        "id": {"type": "string", "minLength": 1, "maxLength": alerts.MAX_RULE_ID_LENGTH,
+               "description": "Unique among the rules; printable, without surrounding spaces."},
+        "kind": kind,
+        "minutes": number("minutes", "`worker_idle`, `station_unstaffed` and `no_signal`"),
+        "percent": number("percent", "`pace_below`"),
+    }, required=["id", "kind"], description=(
+        "`worker_idle`: a worker's current idle spell, counted in planned time, is longer than `minutes`. "
+        "`station_unstaffed`: in planned time, nobody has been working or idle at a station for `minutes` of "
+        "planned time. `no_signal`: a worker seen in the last 24 h has sent no state event for `minutes`. "
+        "`pace_below`: a station's units over its latest hour of planned time are below `percent` of its "
+        "target, judged in planned time. `drift`: `/metrics/drift` over the last 7 days flags a model version "
+        "or a worker.")), "additionalProperties": False}
+    return {
+        "AlertRule": rule,
+        "Webhook": _object({"url": STRING}, description="A webhook as stored: its secret is never shown."),
+        "WebhookInput": {**_object({
+            "url": {"type": "string", "minLength": 1, "maxLength": alerts.MAX_URL_LENGTH,
+                    "description": "An http or https URL; unique among the webhooks."},
+            "secret": {"type": "string", "minLength": 1, "maxLength": alerts.MAX_SECRET_LENGTH,
+                       "description": "Signs each body (`X-Signature`). Left out: the secret stored for this "
+                                      "URL stays; a new URL needs one."},
+        }, required=["url"]), "additionalProperties": False},
+        "AlertRules": _object({"rules": _array(_ref("AlertRule")), "webhooks": _array(_ref("Webhook"))}),
+        "AlertRulesInput": {**_object({
+            "rules": _array(_ref("AlertRule"), maxItems=alerts.MAX_RULES),
+            "webhooks": _array(_ref("WebhookInput"), maxItems=alerts.MAX_WEBHOOKS),
+        }, description="The whole set: it replaces the rules and webhooks stored."), "additionalProperties": False},
+        "Alert": _object({
+            "id": {"type": "integer", "minimum": 1},
+            "rule_id": STRING,
+            "kind": kind,
+            "subject": {**STRING, "description": "The worker, workstation or model version the condition holds for."},
+            "opened_at": INSTANT,
+            "closed_at": _nullable({**INSTANT, "description": "`null` while the alert is open."}),
+            "detail": {"type": "object", "description": "What the condition found when the alert opened; "
+                                                        "`subject_kind` names what `subject` is."},
+        }),
+        "Alerts": _object({
+            "alerts": _array(_ref("Alert"), "Newest first.", maxItems=params.ALERTS[1].maximum),
+            "limit": {"type": "integer", "minimum": params.ALERTS[1].minimum, "maximum": params.ALERTS[1].maximum},
+            "has_more": {"type": "boolean", "description": "Whether more alerts match than `limit`."},
+        }),
+    }
+
+
+def _alert_paths():
+    rules = {
+        **_get("getAlertRules", "alerts", "The alert rules and webhooks (admin token when one is set).", "AlertRules",
+               "The rules, and the webhooks without their secrets."),
+        **_put("putAlertRules", "Replace the alert rules and webhooks.", "AlertRulesInput", "AlertRules"),
+    }
+    rules["get"]["security"] = [{}, {"adminToken": []}]
+    rules["get"]["responses"]["401"] = UNAUTHORIZED
+    rules["get"]["responses"]["403"] = _problem(403, "The token is not `ADMIN_TOKEN`.")
+    rules["put"]["tags"] = ["alerts"]
+    return {
+        "/alerts/rules": rules,
+        "/alerts": _get("listAlerts", "alerts", "Alerts, open and closed: one per spell of a rule's condition for one "
+                        "subject.", "Alerts", "Newest first.", params.ALERTS),
+    }
+
+
 def _schemas():
     return {
         "Problem": _object({
@@ -377,6 +448,7 @@ def _schemas():
         "WorkerChange": {**_object({"name": _nullable({**NAME, "description": "`null`: the id again."})}),
                          "additionalProperties": False},
         **_calendar_schemas(),
+        **_alert_schemas(),
         "Settings": _object({
             "factory_tz": {"type": "string", "description": "IANA time zone name (`FACTORY_TZ`)."},
             "poll_seconds": {"type": "number"},
@@ -611,6 +683,7 @@ def _paths():
                 "503": _ref("Unavailable", "responses"),
             },
         }},
+        **_alert_paths(),
         "/openapi.json": _get("openapi", "operations", "This document.", "OpenAPIDocument", "The OpenAPI document.",
                               reads_database=False),
     }
@@ -629,7 +702,7 @@ def build_document():
                            "(with `Allow`), body or batch too large `413`. Times go out as ISO-8601 UTC "
                            "ending in `Z`.",
         },
-        "tags": [{"name": name} for name in ("ingestion", "events", "metrics", "registry", "operations")],
+        "tags": [{"name": name} for name in ("ingestion", "events", "metrics", "registry", "alerts", "operations")],
         "paths": _paths(),
         "components": {
             "schemas": _schemas(),

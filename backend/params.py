@@ -137,6 +137,13 @@ FEED = (
     FROM, TO, MIN_CONFIDENCE, LIMIT,
 )
 
+# `GET /alerts`: which alerts, newest first.
+ALERTS = (
+    Param("state", "string", "`open` (closed_at null), `closed`, or `all` (default).",
+          choices=("open", "closed", "all"), default="all"),
+    Param("limit", "integer", "How many alerts at most.", 1, 1000, default=50),
+)
+
 
 def read_args(args, group):
     """Parse `args` (a request's query args) with the `Param`s of `group`.
