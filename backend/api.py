@@ -103,23 +103,20 @@ def refuse_foreign_writes():
                                      "name that origin in CORS_ORIGINS to allow them.")
 
 
-def json_body():
-    """The request body as JSON, read by `ingest.read_json`; a 400 `ApiError` when it is not JSON.
-
-    A body over `MAX_CONTENT_LENGTH` is a 413 however it is sent.
-    """
+def body_bytes():
+    """The request body; a body over `MAX_CONTENT_LENGTH` is a 413 however it is sent."""
     data = request.get_data(cache=False)
     limit = request.max_content_length
     # Werkzeug refuses a Content-Length over the limit unread, but stops a chunked body at the
     # limit as if it ended there; one byte more from the server's stream tells that it went on.
     if limit is not None and len(data) >= limit and request.content_length is None and request.input_stream.read(1):
         raise RequestEntityTooLarge()
-    try:
-        return ingest.read_json(data)
-    except RecursionError:
-        raise ApiError(400, "Bad Request", "The JSON body is nested too deeply.") from None
-    except ValueError as problem:  # also UnicodeDecodeError and json.JSONDecodeError
-        raise ApiError(400, "Bad Request", f"The body is not valid JSON: {problem}") from None
+    return data
+
+
+def json_body():
+    """The request body as JSON (`ingest.parse_body`): a 400 `ApiError` when it is not JSON."""
+    return ingest.parse_body(body_bytes())
 
 
 @bp.get("/health")
@@ -134,10 +131,7 @@ def health():
 @bp.post("/events")
 def post_events():
     require_token("INGEST_TOKENS")
-    raw_events = ingest.events_from_body(json_body(), current_app.config["MAX_BATCH"])
-    config = current_app.config
-    summary = ingest.ingest(get_db(), raw_events, now_ms(), config["CLOCK_SKEW_SECONDS"] * 1000,
-                            config["MAX_EVENT_AGE_DAYS"] * queries.DAY_MS)
+    summary = ingest.ingest_body(get_db(), body_bytes(), current_app.config, now_ms())
     if summary["accepted"] or not summary["rejected"]:
         return jsonify(summary), 201 if summary["accepted"] else 200
     raise ApiError(422, "Unprocessable Content", "No event was accepted; see `results` for the reasons.",

@@ -74,6 +74,24 @@ def read_json(data):
     return json.loads(data, parse_constant=_reject_constant, object_pairs_hook=_json_object)
 
 
+def parse_body(data):
+    """A body of events (bytes) as JSON, read by `read_json`; a 400 `ApiError` when it is not JSON."""
+    try:
+        return read_json(data)
+    except RecursionError:
+        raise ApiError(400, "Bad Request", "The JSON body is nested too deeply.") from None
+    except ValueError as problem:  # also UnicodeDecodeError and json.JSONDecodeError
+        raise ApiError(400, "Bad Request", f"The body is not valid JSON: {problem}") from None
+
+
+def ingest_body(conn, data, config, now_ms):
+    """Take in the events of one body (bytes), as `POST /events` and the MQTT bridge both do:
+    parse, unwrap, check each event against the configured limits, store the new ones."""
+    raw_events = events_from_body(parse_body(data), config["MAX_BATCH"])
+    return ingest(conn, raw_events, now_ms, config["CLOCK_SKEW_SECONDS"] * 1000,
+                  config["MAX_EVENT_AGE_DAYS"] * queries.DAY_MS)
+
+
 def _json_object(pairs):
     obj = dict(pairs)
     return obj if len(obj) == len(pairs) else RepeatedKeys(pairs)

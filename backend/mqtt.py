@@ -90,14 +90,7 @@ def store_message(conn, config, payload):
     if len(payload) > config["MAX_CONTENT_LENGTH"]:
         return _rejected(f"The message holds {len(payload)} bytes; at most {config['MAX_CONTENT_LENGTH']} are taken.")
     try:
-        body = json.loads(payload, parse_constant=_reject_constant)
-    except RecursionError:
-        return _rejected("The JSON body is nested too deeply.")
-    except ValueError as problem:  # also UnicodeDecodeError
-        return _rejected(f"The body is not valid JSON: {problem}")
-    try:
-        raw_events = ingest.events_from_body(body, config["MAX_BATCH"])
-        summary = ingest.ingest(conn, raw_events, config["CLOCK"](), config["CLOCK_SKEW_SECONDS"] * 1000)
+        summary = ingest.ingest_body(conn, payload, config, config["CLOCK"]())
     except ApiError as error:
         if error.status >= 500:
             raise StorageFailure(error.detail) from error
@@ -109,11 +102,6 @@ def store_message(conn, config, payload):
     if summary["rejected"] and not summary["accepted"] and not summary["duplicates"]:
         return _rejected("No event was accepted; see `errors` for the reasons.", errors, **counts)
     return {"status": "stored", **counts, **_errors_field(errors)}
-
-
-def _reject_constant(name):
-    # As `POST /events`: NaN and Infinity are not JSON.
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _rejected(detail, errors=(), **counts):

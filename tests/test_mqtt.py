@@ -507,3 +507,24 @@ def test_the_simulator_sends_over_mqtt(tmp_path, bridge, broker, database_path):
     assert summary["sent"] > 0 and summary["pending"] == 0
     wait_until(lambda: stored_count(database_path) == summary["sent"], what="the simulator's events stored")
     assert {line["topic"] for line in bridge.lines("message stored")} == {"factory/sim1/events"}
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b'[{"timestamp": "1970-01-01T00:00:00Z", "worker_id": "W1", "workstation_id": "S1", '
+     b'"event_type": "working"}]', "days in the past"),
+    (b'{"timestamp": "2026-01-15T10:00:00Z", "worker_id": "W1", "worker_id": "W2", "workstation_id": "S1", '
+     b'"event_type": "working"}', "more than once"),
+    (b'{"events": [], "events": []}', "more than once"),
+])
+def test_a_message_is_held_to_every_rule_of_post_events(app, payload, message):
+    # The bridge takes a message through the same function as POST /events: the age limit and
+    # repeated keys too, not only the checks the bridge would think of itself.
+    from backend import db
+    from backend.mqtt import store_message
+
+    conn = db.connect(app.config["DATABASE_PATH"])
+    outcome = store_message(conn, app.config, payload)
+    conn.close()
+    assert outcome["status"] == "rejected"
+    assert message in json.dumps(outcome)
+    assert stored_count(app.config["DATABASE_PATH"]) == 0
