@@ -415,6 +415,67 @@ def transaction(conn):
         raise StorageFailure(cause, str(error)) from error
 
 
+class _Write:
+    """One caller's share of a shared write transaction (see `write_together`)."""
+
+    def __init__(self, work):
+        self.work = work
+        self.result = None
+        self.error = None
+        self.done = False
+
+
+_writes_lock = threading.Lock()  # guards `_waiting_writes`
+_waiting_writes = []
+_writer = threading.Lock()  # held by the thread that commits for the others
+
+
+def write_together(conn, work):
+    """Run `work(conn)` in a write transaction shared with the writes other threads of this
+    process ask for meanwhile, and return its result once that transaction is committed.
+
+    With `synchronous = FULL` a commit waits for the disk to sync the write-ahead log, a few
+    milliseconds that no amount of CPU shortens: a floor of cameras, each posting single events,
+    would queue behind one sync per event. Here the thread that takes the writer's turn commits
+    every write waiting at that moment in one transaction: one sync for all of them. Each
+    write runs in its own savepoint, so one that raises is undone alone and its caller gets its
+    error; a transaction that fails as a whole fails every write in it.
+    """
+    write = _Write(work)
+    with _writes_lock:
+        _waiting_writes.append(write)
+    with _writer:
+        if not write.done:
+            with _writes_lock:
+                writes = _waiting_writes[:]
+                _waiting_writes.clear()
+            _commit_writes(conn, writes)
+    if write.error is not None:
+        raise write.error
+    return write.result
+
+
+def _commit_writes(conn, writes):
+    try:
+        with transaction(conn):
+            for write in writes:
+                conn.execute("SAVEPOINT write")
+                try:
+                    write.result = write.work(conn)
+                except Exception as error:
+                    conn.execute("ROLLBACK TO write")
+                    write.error = error
+                conn.execute("RELEASE write")
+    except BaseException as error:  # nothing of any write was kept
+        for write in writes:
+            write.error = write.error or error
+        if not isinstance(error, Exception):
+            raise
+    finally:
+        for write in writes:
+            write.done = True
+
+
 def _rollback(conn):
     # SQLite may have rolled back already (on a full disk, say); the failure to report is the
     # one that got us here, not the ROLLBACK's.

@@ -8,7 +8,7 @@ from collections import Counter
 from typing import NamedTuple
 
 from . import metrics, queries, rollups
-from .db import transaction
+from .db import write_together
 from .errors import ApiError, field_error
 from .timeutil import parse_instant_us
 
@@ -272,8 +272,8 @@ def ingest(conn, raw_events, now_ms, skew_ms, max_age_ms=None):
             valid.append((event, result))
     if valid:
         try:
-            with transaction(conn):
-                outcomes = store_events(conn, [event for event, _ in valid], now_ms)
+            events = [event for event, _ in valid]
+            outcomes = write_together(conn, lambda conn: store_events(conn, events, now_ms))
         except sqlite3.OperationalError as failure:
             raise ApiError(503, "Service Unavailable",
                            f"The events could not be stored ({failure}); none of this request was kept. "

@@ -71,7 +71,7 @@ def test_older_database_is_upgraded_in_place_keeping_its_events(tmp_path, make_c
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"events_event_id", "events_worker_hour_states", "events_time"} <= indexes
     assert client.get("/workers").get_json()["workers"] == [{"worker_id": "W1", "name": "Ana"}]
-    assert client.get("/sites").get_json() == {"sites": [{"site_id": "north"}]}
+    assert [site["site_id"] for site in client.get("/sites").get_json()["sites"]] == ["north"]
     assert client.get("/metrics/workers?site_id=north").get_json()["workers"][0]["worker_id"] == "W1"
     # The days of each worker's state events are listed on upgrade: its state carries into a later window.
     later = client.get("/metrics/workers?from=2026-01-15T09:00:00Z&to=2026-01-15T10:00:00Z").get_json()
@@ -161,3 +161,57 @@ def test_the_count_of_clears_is_gone_from_an_upgraded_file(app):
     conn = sqlite3.connect(app.config["DATABASE_PATH"])
     columns = [row[1] for row in conn.execute("PRAGMA table_info(data_version)")]
     assert columns == ["id", "generation"]
+
+
+def _wait_for(condition, deadline_s=10):
+    import time
+
+    end = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < end, "condition not reached"
+        time.sleep(0.001)  # polling a condition, not a wait standing in for one
+
+
+def test_writes_that_wait_together_are_committed_together_and_fail_alone(tmp_path):
+    # While the file is locked, one write waits for it and four more queue behind: those four
+    # are committed in one transaction by one thread (one sync of the log), and the one that
+    # raises is undone alone.
+    import threading
+
+    path = str(tmp_path / "together.db")
+    db.init_db(path)
+    setup = db.connect(path)
+    setup.execute("CREATE TABLE t (who TEXT)")
+    blocker = db.connect(path)
+    blocker.execute("BEGIN IMMEDIATE")
+    ran_on, errors = {}, {}
+
+    def write(name):
+        def work(conn):
+            ran_on[name] = id(conn)
+            conn.execute("INSERT INTO t VALUES (?)", (name,))
+            if name == "bad":
+                raise ValueError("refused")
+        conn = db.connect(path)
+        try:
+            db.write_together(conn, work)
+        except ValueError as error:
+            errors[name] = str(error)
+        finally:
+            conn.close()
+
+    first = threading.Thread(target=write, args=("first",))
+    first.start()
+    _wait_for(lambda: db._writer.locked() and not db._waiting_writes)  # the first holds the turn
+    others = [threading.Thread(target=write, args=(name,)) for name in ("a", "b", "bad", "c")]
+    for thread in others:
+        thread.start()
+    _wait_for(lambda: len(db._waiting_writes) == 4)
+    blocker.execute("ROLLBACK")
+    for thread in [first, *others]:
+        thread.join(10)
+    assert len({ran_on[name] for name in ("a", "b", "bad", "c")}) == 1  # one thread ran them all
+    assert errors == {"bad": "refused"}
+    assert sorted(row[0] for row in setup.execute("SELECT who FROM t")) == ["a", "b", "c", "first"]
+    for conn in (setup, blocker):
+        conn.close()
