@@ -213,12 +213,14 @@ SETUP_WRITES = {
     "/sites/{site_id}": {"name": "North", "time_zone": "America/New_York"},
     "/workstations/{workstation_id}": {"name": "Press 2", "target_units_per_hour": 12},
     "/workers/{worker_id}": {"name": "Ada"},
+    "/alerts/rules": {"rules": [{"id": "idle-long", "kind": "worker_idle", "minutes": 10}], "webhooks": []},
 }
 INVALID_SETUP_WRITES = {
     "/calendar": {"time_zone": "Mars/Base", "shifts": [{"name": "", "start": "25:00", "end": "14:00"}]},
     "/sites/{site_id}": {"name": " ", "shifts": "all day"},
     "/workstations/{workstation_id}": {"target_units_per_hour": -1, "site_id": "nowhere"},
     "/workers/{worker_id}": {"name": 7},
+    "/alerts/rules": {"rules": [{"id": "", "kind": "dancing"}]},
 }
 
 
@@ -311,6 +313,13 @@ STATUS_CASES = {
         "path_parameters": {"site_id": "plant-north"}}),
     ("GET", "/calendar", 200): ({}, lambda client: _put_ok(client, "/calendar", CALENDAR)),
     ("GET", "/calendar", 503): ({}, lambda client: _drop_database(client) or {}),
+    ("GET", "/alerts/rules", 200): ({}, lambda client: {}),
+    ("GET", "/alerts/rules", 401): (TOKENS, lambda client: {}),
+    ("GET", "/alerts/rules", 403): (TOKENS, lambda client: {"headers": {"Authorization": "Bearer nope"}}),
+    ("GET", "/alerts/rules", 503): ({}, lambda client: _drop_database(client) or {}),
+    ("GET", "/alerts", 200): ({}, lambda client: {"query": {"state": "open", "limit": 5}}),
+    ("GET", "/alerts", 422): ({}, lambda client: {"query": {"state": "sometimes"}}),
+    ("GET", "/alerts", 503): ({}, lambda client: _drop_database(client) or {}),
     **{key: case for path in SETUP_WRITES for key, case in _setup_write_cases(path).items()},
     **{key: case for path in ("/metrics/shifts", "/metrics/shifts.csv") for key, case in _shifts_cases(path).items()},
     ("GET", "/settings", 200): (TOKENS, lambda client: {}),
