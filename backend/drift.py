@@ -102,7 +102,8 @@ def confidence_drift(rows, window, rules):
         flagged = drop is not None and drop > rules.confidence_drop
         results.append({
             "model_version": version,
-            "baseline": {**_window_bounds(baseline_window), "events": baseline[0], "mean_confidence": _round(baseline[1])},
+            "baseline": {**_window_bounds(baseline_window), "events": baseline[0],
+                         "mean_confidence": _round(baseline[1])},
             "recent": {**_window_bounds(recent_window), "events": recent[0], "mean_confidence": _round(recent[1])},
             "confidence_drop": _round(drop),
             "threshold": rules.confidence_drop,
@@ -202,7 +203,8 @@ def confidence_series(slot_rows, window, bucket_ms):
         sums[1] += rated
         sums[2] += total
     points = []
-    for (version, slot), (events, rated, total) in sorted(merged.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or "", kv[0][1])):
+    by_version_then_slot = sorted(merged.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or "", kv[0][1]))
+    for (version, slot), (events, rated, total) in by_version_then_slot:
         start_ms = max(slot * bucket_ms, window.start_ms)
         end_ms = max(start_ms, min((slot + 1) * bucket_ms, window.end_ms))
         points.append({"model_version": version, "from": format_instant(start_ms), "to": format_instant(end_ms),

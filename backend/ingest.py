@@ -278,7 +278,7 @@ def ingest(conn, raw_events, now_ms, skew_ms, max_age_ms=None):
             raise ApiError(503, "Service Unavailable",
                            f"The events could not be stored ({failure}); none of this request was kept. "
                            "Retry the request.", headers={"Retry-After": "1"}) from failure
-        for (_, result), outcome in zip(valid, outcomes):
+        for (_, result), outcome in zip(valid, outcomes, strict=True):
             del result["errors"]
             result.update(outcome)
     statuses = [result["status"] for result in results]

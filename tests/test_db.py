@@ -91,7 +91,8 @@ def test_failed_batch_keeps_nothing(client, app, monkeypatch):
     from backend import queries
 
     # The insert fails half-way through the batch: the whole request is rolled back.
-    monkeypatch.setattr(queries, "INSERT_EVENT_SQL", queries.INSERT_EVENT_SQL.replace("events (", "events_missing (", 1))
+    missing_table = queries.INSERT_EVENT_SQL.replace("events (", "events_missing (", 1)
+    monkeypatch.setattr(queries, "INSERT_EVENT_SQL", missing_table)
     response = client.post("/events", json=[event("2026-01-15T08:00:00Z")])
     assert response.status_code == 503
     monkeypatch.undo()
