@@ -407,12 +407,25 @@ def transaction(conn):
             _rollback(conn)
             raise
     except sqlite3.Error as error:
-        cause = storage_cause(error, path)
-        if cause not in STORAGE_CAUSES or isinstance(error, StorageFailure):
+        failure = _as_storage_failure(error, path)
+        if failure is error:
             raise
-        if cause == "corrupt":
-            mark_damaged(path, str(error))
-        raise StorageFailure(cause, str(error)) from error
+        raise failure from error
+
+
+def _as_storage_failure(error, path):
+    """`error` as the `StorageFailure` naming its cause (a damaged file marked so), or `error`
+    itself when it says nothing of the storage (a lock held too long, a mistake in SQL)."""
+    if isinstance(error, StorageFailure) or not isinstance(error, sqlite3.Error):
+        return error
+    cause = storage_cause(error, path)
+    if cause not in STORAGE_CAUSES:
+        return error
+    if cause == "corrupt":
+        mark_damaged(path, str(error))
+    failure = StorageFailure(cause, str(error))
+    failure.__cause__ = error
+    return failure
 
 
 class _Write:
@@ -439,7 +452,8 @@ def write_together(conn, work):
     would queue behind one sync per event. Here the thread that takes the writer's turn commits
     every write waiting at that moment in one transaction: one sync for all of them. Each
     write runs in its own savepoint, so one that raises is undone alone and its caller gets its
-    error; a transaction that fails as a whole fails every write in it.
+    error; a storage failure fails the transaction, and so every write in it, with the error
+    `transaction` names.
     """
     write = _Write(work)
     with _writes_lock:
@@ -451,7 +465,8 @@ def write_together(conn, work):
                 _waiting_writes.clear()
             _commit_writes(conn, writes)
     if write.error is not None:
-        raise write.error
+        # One write's own failure, met inside its savepoint, names its storage cause as well.
+        raise _as_storage_failure(write.error, _path_of(conn))
     return write.result
 
 
@@ -462,6 +477,8 @@ def _commit_writes(conn, writes):
                 conn.execute("SAVEPOINT write")
                 try:
                     write.result = write.work(conn)
+                except sqlite3.Error:
+                    raise  # the storage failed, not this write: the transaction fails as a whole
                 except Exception as error:
                     conn.execute("ROLLBACK TO write")
                     write.error = error
