@@ -83,10 +83,14 @@ def test_event_feed_limits_are_enforced(client, query, field):
 
 
 def test_event_feed_takes_up_to_its_ceiling(client):
-    client.post("/seed")
-    total = client.get("/health").get_json()["events"]
-    everything = client.get("/events?limit=1000").get_json()
-    assert (len(everything["events"]), everything["has_more"]) == (total, False)
+    from backend import params
+
+    ceiling = params.LIMIT.maximum
+    post_events(client, *[event(f"2026-01-15T10:{n // 60:02d}:{n % 60:02d}Z", event_id=f"e{n}")
+                          for n in range(ceiling + 1)], status=201)
+    at_ceiling = client.get(f"/events?limit={ceiling}").get_json()
+    assert (len(at_ceiling["events"]), at_ceiling["has_more"]) == (ceiling, True)
+    assert client.get(f"/events?limit={ceiling + 1}").status_code == 422
     first = client.get("/events?limit=10").get_json()
     assert (len(first["events"]), first["has_more"]) == (10, True)
 
