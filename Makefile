@@ -25,6 +25,7 @@ dev: install
 	SEED_IF_EMPTY=$${SEED_IF_EMPTY:-1} HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m backend
 
 test: install
+	$(BIN)/ruff check backend tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

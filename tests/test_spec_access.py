@@ -12,9 +12,7 @@ import pytest
 
 from backend.app import create_app
 from backend.logs import JsonFormatter
-from tests.helpers import (DAY, METRICS_LIST_PATHS, assert_problem, at, event, get_ok, post_events,
-                           stored_events)
-
+from tests.helpers import DAY, METRICS_LIST_PATHS, assert_problem, at, event, get_ok, post_events, stored_events
 
 # --------------------------------------------------------------------------------------------
 # §7 Health and the event feed
