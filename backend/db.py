@@ -373,6 +373,30 @@ def _path_of(conn):
     return conn.execute("PRAGMA database_list").fetchone()[2]
 
 
+class KeptConnection:
+    """The connection a long-running companion (the MQTT bridge, the notifier) keeps: opened
+    when first asked for, dropped after a failure so that the next use opens a fresh one."""
+
+    def __init__(self, config):
+        self.config = config
+        self.conn = None
+
+    def get(self):
+        """The connection, opened now if there is none; a missing file is an error, not a new one."""
+        if self.conn is None:
+            self.conn = connect(self.config["DATABASE_PATH"], self.config["BUSY_TIMEOUT_MS"], create=False)
+        return self.conn
+
+    def drop(self):
+        """Close the connection, whatever state it is in."""
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except sqlite3.Error:
+                pass
+            self.conn = None
+
+
 def connect(path, busy_timeout_ms=5000, create=True):
     """Open a connection in autocommit mode; transactions are begun explicitly.
 

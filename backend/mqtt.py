@@ -188,7 +188,7 @@ class Bridge:
         # that brought it: a packet id means another message on the next connection.
         self.connection = 0
         self.connection_lock = threading.Lock()
-        self.conn = None
+        self.db = db.KeptConnection(self.config)
         self.client = make_client(mqtt_settings, mqtt_settings["client_id"], persistent=True, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_connect_fail = self._on_connect_fail
@@ -213,7 +213,7 @@ class Bridge:
         finally:
             self.client.disconnect()
             self.client.loop_stop()
-            self._close_db()
+            self.db.drop()
 
     def _connect(self):
         s = self.settings
@@ -236,9 +236,9 @@ class Bridge:
         where = {"topic": message.topic, "mid": message.mid, "bytes": len(message.payload)}
         for attempt in range(1, STORE_ATTEMPTS + 1):
             try:
-                outcome = store_message(self._db(), self.config, message.payload)
+                outcome = store_message(self.db.get(), self.config, message.payload)
             except StorageFailure as failure:
-                self._close_db()  # a fresh connection for the next attempt
+                self.db.drop()  # a fresh connection for the next attempt
                 log.warning("could not store the message", extra={"fields": {
                     **where, "attempt": attempt, "error": str(failure)}})
                 if attempt == STORE_ATTEMPTS or self.stopping.wait(wait):
@@ -266,18 +266,6 @@ class Bridge:
             if connection == self.connection:
                 self.client.ack(message.mid, message.qos)
 
-    def _db(self):
-        if self.conn is None:
-            self.conn = db.connect(self.config["DATABASE_PATH"], self.config["BUSY_TIMEOUT_MS"])
-        return self.conn
-
-    def _close_db(self):
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except sqlite3.Error:
-                pass
-            self.conn = None
 
     # paho's network thread calls these.
 

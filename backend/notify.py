@@ -147,12 +147,12 @@ class Notifier:
         self.mqtt_topic = mqtt_topic
         self.mqtt_receiver = f"{MQTT_PREFIX}{mqtt_topic}" if mqtt_client is not None else None
         self.senders = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="notify-send")
-        self.conn = None
+        self.db = db.KeptConnection(self.config)
 
     def evaluate(self):
         """Evaluate the rules at `clock()` and record what changed; the recorded changes, or `None`
         when another notifier has stored an evaluation as recent already."""
-        conn = self._db()
+        conn = self.db.get()
         now_ms = self.clock()
         rules = alerts.load_rules(conn)
         config = self.config
@@ -171,7 +171,7 @@ class Notifier:
         """One pass over the receivers: send each one's head when it is due and nobody holds it,
         all receivers at once. Returns `(attempts made, seconds until the next head falls due or
         `None`)`."""
-        conn = self._db()
+        conn = self.db.get()
         if not queries.pending_deliveries(conn):
             return 0, None
         now_ms = self.wall_ms()
@@ -261,28 +261,16 @@ class Notifier:
         except sqlite3.Error as failure:
             log.warning(f"{what} failed in the database; trying again next round", extra={"fields": {
                 "error": str(failure), "cause": db.storage_cause(failure)}})
-            self._close_db()
+            self.db.drop()
         except Exception:  # noqa: BLE001 - the notifier outlives a fault in one round
             log.exception(f"{what} failed; trying again next round")
         return None
 
-    def _db(self):
-        if self.conn is None:
-            self.conn = db.connect(self.config["DATABASE_PATH"], self.config["BUSY_TIMEOUT_MS"], create=False)
-        return self.conn
-
-    def _close_db(self):
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except sqlite3.Error:
-                pass
-            self.conn = None
 
     def close(self):
         """Let go of the database and the sending threads."""
         self.senders.shutdown(wait=True)
-        self._close_db()
+        self.db.drop()
 
 
 def _mqtt_publisher():
