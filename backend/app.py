@@ -3,7 +3,7 @@
 import os
 import sqlite3
 import time
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
 from flask_cors import CORS
@@ -142,10 +142,13 @@ def create_app(test_config=None):
     if test_config:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False
-    ZoneInfo(app.config["FACTORY_TZ"])  # an unknown zone stops start-up with a clear error
+    try:
+        ZoneInfo(app.config["FACTORY_TZ"])
+    except (ValueError, ZoneInfoNotFoundError):
+        raise StartupError(f"FACTORY_TZ={app.config['FACTORY_TZ']!r} is not a known IANA time zone") from None
     gap = app.config["STATE_MAX_GAP_SECONDS"]
     if gap is not None and not (gap == 0 or 0.001 <= gap):
-        raise ValueError(f"STATE_MAX_GAP_SECONDS must be 0 (no horizon) or at least 0.001 seconds, not {gap}")
+        raise StartupError(f"STATE_MAX_GAP_SECONDS must be 0 (no horizon) or at least 0.001 seconds, not {gap}")
     logs.configure()
     _read_tokens(app.config)
     origins = _cors_origins(app.config)

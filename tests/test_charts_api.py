@@ -122,5 +122,7 @@ def test_sites_and_settings(seeded, make_client):
 
 
 def test_unknown_factory_time_zone_stops_start_up(make_client):
-    with pytest.raises(Exception, match="Mars/Olympus"):
+    from backend.errors import StartupError
+
+    with pytest.raises(StartupError, match="Mars/Olympus"):
         make_client(FACTORY_TZ="Mars/Olympus")

@@ -179,7 +179,9 @@ def test_every_metrics_response_carries_the_window(example):
 
 
 def test_a_horizon_setting_below_a_millisecond_stops_start_up(make_client):
-    with pytest.raises(ValueError, match="STATE_MAX_GAP_SECONDS"):
+    from backend.errors import StartupError
+
+    with pytest.raises(StartupError, match="STATE_MAX_GAP_SECONDS"):
         make_client(STATE_MAX_GAP_SECONDS=0.0001)
 
 
