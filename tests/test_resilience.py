@@ -1,5 +1,6 @@
 """Under load, faults and restarts: every acknowledged event kept, none twice, nothing corrupt."""
 
+import http.client
 import json
 import os
 import sqlite3
@@ -53,8 +54,8 @@ def _sender(base, numbers, acknowledged, stop):
             return
         try:
             status, body = request(base, "/events", batch_events(number))
-        except OSError:
-            return  # the server is gone: this batch was never acknowledged
+        except (OSError, http.client.HTTPException):
+            return  # the server is gone, maybe mid-answer: this batch was never acknowledged
         if status == 201 and body["accepted"] == BATCH:
             acknowledged.append(number)
 
