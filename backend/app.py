@@ -177,7 +177,7 @@ def _seed_if_empty(app):
         conn = db.connect(path, app.config["BUSY_TIMEOUT_MS"])
         try:
             if seed.seed_if_empty(conn, app.config["CLOCK"]()):
-                app.logger.info("empty database: loaded the demo shift")
+                app.logger.info("empty database: loaded the demo floor")
         finally:
             conn.close()
     except sqlite3.Error as error:

@@ -65,7 +65,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    """A server holding the demo shift; tests against it only read."""
+    """A server holding the demo floor; tests against it only read."""
     server = Server(tmp_path_factory.mktemp("seeded")).start()
     server.post("/seed")
     yield server

@@ -325,7 +325,7 @@ def test_integers_beyond_64_bits_are_read_exactly(client, number):
 
 
 def test_what_the_fast_json_reader_refuses_the_standard_library_decides(client):
-    # A lone surrogate is valid JSON to the standard library (orjson refuses it): validation names it.
+    # A lone surrogate is valid JSON to the standard library: validation names it.
     body = json.dumps(event("2026-01-15T10:00:00Z", worker_id="W\ud800"))
     problem = assert_problem(client.post("/events", data=body, content_type="application/json"), 422)
     assert [error["field"] for error in problem["errors"]] == ["events[0].worker_id"]

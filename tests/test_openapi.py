@@ -395,7 +395,7 @@ def _odd_events(shift_end):
 
 
 def _live_server(folder, **settings):
-    """A gunicorn server with the demo shift and a few odd events, serving this very document."""
+    """A gunicorn server with the demo floor and a few odd events, serving this very document."""
     server = Server(folder, **settings).start()
     status, document = server.request("GET", "/openapi.json")
     assert status == 200 and document == openapi.build_document()
