@@ -1,5 +1,7 @@
 """Helpers shared by the tests: event bodies, posting, the problem-details shape."""
 
+import sqlite3
+
 
 def event(timestamp, worker_id="W1", event_type="working", workstation_id="S1", **fields):
     """An event body as a camera would post it."""
@@ -114,3 +116,15 @@ def assert_nothing_stored(client):
     """No event, worker or workstation is stored."""
     assert stored_events(client) == []
     assert registered(client) == ([], [])
+
+
+def stored_count(path, sql="SELECT COUNT(*) FROM events"):
+    """A count read straight from a database file (0 while it or its table is not there yet)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0

@@ -7,6 +7,7 @@ import sys
 import time
 
 from backend.edge.simulate import floor_events
+from tests.helpers import stored_count
 from tests.servers import REPO_ROOT, Server
 
 CAMERAS = 30
@@ -19,17 +20,6 @@ def wait_until(condition, deadline_s=60):
     while not condition():
         assert time.monotonic() < end, "condition not reached in time"
         time.sleep(0.02)
-
-
-def count(path, sql):
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute(sql).fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:
-        return 0  # the file or its table is not there yet
 
 
 def simulator(base, outbox, speed):
@@ -48,11 +38,12 @@ def test_simulator_and_server_restarts_lose_nothing_and_store_nothing_twice(tmp_
     # Played at 2400x (the shift in 12 s), so the stream is still going when the power is cut.
     first = simulator(server.base, outbox, speed=2400)
     try:
-        wait_until(lambda: count(database, "SELECT COUNT(*) FROM events") > 200)
+        wait_until(lambda: stored_count(database, "SELECT COUNT(*) FROM events") > 200)
         server.kill()  # mid-stream, as a power cut would
-        stored_at_cut = count(database, "SELECT COUNT(*) FROM events")
+        stored_at_cut = stored_count(database, "SELECT COUNT(*) FROM events")
         # The client notices and keeps its events; then the device loses power too.
-        wait_until(lambda: count(outbox, "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts > 0") > 0)
+        retried = "SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND attempts > 0"
+        wait_until(lambda: stored_count(outbox, retried) > 0)
         first.kill()
         first.wait(timeout=10)
         assert stored_at_cut < len(planned)
@@ -72,4 +63,4 @@ def test_simulator_and_server_restarts_lose_nothing_and_store_nothing_twice(tmp_
     assert planned <= made
     assert len(stored) == len(set(stored)) == len(made)
     assert set(stored) == made
-    assert count(outbox, "SELECT COUNT(*) FROM outbox WHERE status != 'sent'") == 0
+    assert stored_count(outbox, "SELECT COUNT(*) FROM outbox WHERE status != 'sent'") == 0

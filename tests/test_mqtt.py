@@ -24,7 +24,7 @@ import pytest
 from backend.edge.client import EdgeClient
 from backend.edge.outbox import Outbox
 from backend.mqtt import PublishFailed, connect_publisher, publish_alert_change, settings
-from tests.helpers import at, event, stored_events, workers_by_id
+from tests.helpers import at, event, stored_count, stored_events, workers_by_id
 from tests.servers import REPO_ROOT, free_port
 
 DEPLOY_CONFIG = os.path.join(REPO_ROOT, "deploy", "mosquitto", "mosquitto.conf")
@@ -43,18 +43,6 @@ def wait_until(condition, deadline_s=30, what="condition"):
             return value
         assert time.monotonic() < end, f"{what} not reached in {deadline_s} s"
         time.sleep(0.02)
-
-
-def stored_count(path, sql="SELECT COUNT(*) FROM events"):
-    """A count read straight from the database file (0 while it or its table is not there)."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute(sql).fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.OperationalError:
-        return 0
 
 
 def broker_config(port, folder):
