@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask
 from flask_cors import CORS
 
-from . import api, dashboard, db, errors, logs, seed
+from . import api, dashboard, db, errors, logs, reports, rollups, seed
 from .drift import DriftRules
 from .errors import StartupError
 
@@ -156,6 +156,7 @@ def create_app(test_config=None):
     app.config["ALLOWED_HOST_NAMES"] = _allowed_hosts(app.config)
 
     db.init_app(app)
+    _prepare_rollups(app)
     logs.init_app(app)
     errors.register_error_handlers(app)
     if origins:
@@ -169,6 +170,14 @@ def create_app(test_config=None):
     if app.config["SEED_IF_EMPTY"]:
         _seed_if_empty(app)
     return app
+
+
+def _prepare_rollups(app):
+    path = app.config["DATABASE_PATH"]
+    try:
+        rollups.prepare(path, reports.gap_ms(app.config["STATE_MAX_GAP_SECONDS"]))
+    except sqlite3.Error as error:
+        raise db.unusable(path, error) from None
 
 
 def _seed_if_empty(app):

@@ -234,6 +234,42 @@ MIGRATIONS = [
         evaluated_at_ms INTEGER NOT NULL
     );
     """,
+    # 14: roll-ups only for the hours that hold events. Each such hour has a row in rollup_hours
+    # (ingestion adds it) saying whether its figures are stale; each worker row also holds the
+    # worker's latest state event at the hour's end, so the empty hours between are worked out
+    # from it. All hours start stale and are computed again.
+    """
+    DROP TABLE rollup_hours;
+    DROP TABLE rollup_worker_hours;
+    DROP TABLE rollup_station_hours;
+    CREATE TABLE rollup_hours (
+        hour BIGINT PRIMARY KEY,
+        events BIGINT NOT NULL,
+        stale INTEGER NOT NULL
+    );
+    CREATE INDEX rollup_stale_hours ON rollup_hours (hour) WHERE stale = 1;
+    CREATE TABLE rollup_worker_hours (
+        hour BIGINT NOT NULL,
+        worker_id TEXT NOT NULL,
+        working_ms BIGINT NOT NULL,
+        idle_ms BIGINT NOT NULL,
+        absent_ms BIGINT NOT NULL,
+        unknown_ms BIGINT NOT NULL,
+        units BIGINT NOT NULL,
+        last_ts_ms BIGINT,
+        last_state TEXT,
+        last_workstation_id TEXT,
+        PRIMARY KEY (hour, worker_id)
+    );
+    CREATE TABLE rollup_station_hours (
+        hour BIGINT NOT NULL,
+        workstation_id TEXT NOT NULL,
+        occupancy_ms BIGINT NOT NULL,
+        units BIGINT NOT NULL,
+        PRIMARY KEY (hour, workstation_id)
+    );
+    INSERT INTO rollup_hours (hour, events, stale) SELECT ts_ms / 3600000, COUNT(*), 1 FROM events GROUP BY 1;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

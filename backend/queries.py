@@ -164,26 +164,44 @@ CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM works
                  "DELETE FROM worker_state_days", "DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours",
                  "DELETE FROM rollup_station_hours")
 
-# Hourly roll-ups (see rollups.py). Hours are `ts_ms / 3600000`; ranges are [first, last).
-COMPUTED_HOURS_SQL = "SELECT hour FROM rollup_hours WHERE hour >= ? AND hour < ?"
-FORGET_HOURS_SQL = "DELETE FROM rollup_hours WHERE hour >= ? AND hour < ?"
-FORGET_WORKER_HOURS_SQL = "DELETE FROM rollup_worker_hours WHERE hour >= ? AND hour < ?"
-FORGET_STATION_HOURS_SQL = "DELETE FROM rollup_station_hours WHERE hour >= ? AND hour < ?"
-SAVE_HOUR_SQL = "INSERT INTO rollup_hours (hour, events) VALUES (?, ?)"
+# Hourly roll-ups (see rollups.py). Hours are `ts_ms / 3600000`; ranges are [first, end).
+# rollup_hours has a row for every hour that holds events; a stale one is computed again.
+MARK_HOUR_SQL = """
+INSERT INTO rollup_hours (hour, events, stale) VALUES (?, 0, 1) ON CONFLICT (hour) DO UPDATE SET stale = 1
+"""
+MARK_STALE_SQL = "UPDATE rollup_hours SET stale = 1 WHERE hour >= ? AND hour < ? AND stale = 0"
+MARK_ALL_STALE_SQL = "UPDATE rollup_hours SET stale = 1 WHERE stale = 0"
+EVENT_HOURS_SQL = "SELECT hour, stale, events FROM rollup_hours WHERE hour >= ? AND hour < ? ORDER BY hour"
+PREVIOUS_EVENT_HOUR_SQL = "SELECT hour, stale FROM rollup_hours WHERE hour < ? ORDER BY hour DESC LIMIT 1"
+LATEST_EVENT_HOUR_SQL = "SELECT MAX(hour) FROM rollup_hours"
+STALE_HOURS_SQL = "SELECT hour FROM rollup_hours WHERE stale = 1 AND hour < ? ORDER BY hour LIMIT ?"
+COMPUTED_HOUR_SQL = "UPDATE rollup_hours SET events = ?, stale = 0 WHERE hour = ?"
+FORGET_WORKER_HOUR_SQL = "DELETE FROM rollup_worker_hours WHERE hour = ?"
+FORGET_STATION_HOUR_SQL = "DELETE FROM rollup_station_hours WHERE hour = ?"
 SAVE_WORKER_HOUR_SQL = """
-INSERT INTO rollup_worker_hours (hour, worker_id, working_ms, idle_ms, absent_ms, unknown_ms, units)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO rollup_worker_hours (hour, worker_id, working_ms, idle_ms, absent_ms, unknown_ms, units,
+                                 last_ts_ms, last_state, last_workstation_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 SAVE_STATION_HOUR_SQL = """
 INSERT INTO rollup_station_hours (hour, workstation_id, occupancy_ms, units) VALUES (?, ?, ?, ?)
 """
-HOUR_EVENT_COUNTS_SQL = """
-SELECT ts_ms / 3600000, COUNT(*) FROM events WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1
+# A worker's rows in hours `[?, ?)` with events, all of whose time is unknown (past the horizon of
+# its latest state event, the one given): a new row is a whole hour of unknown time; a row kept
+# only takes that latest event.
+SETTLE_UNKNOWN_HOURS_SQL = """
+INSERT INTO rollup_worker_hours (hour, worker_id, working_ms, idle_ms, absent_ms, unknown_ms, units,
+                                 last_ts_ms, last_state, last_workstation_id)
+SELECT hour, :worker_id, 0, 0, 0, :hour_ms, 0, :ts_ms, :state, :workstation_id FROM rollup_hours
+WHERE hour >= :first AND hour < :end
+ON CONFLICT (hour, worker_id) DO UPDATE SET
+    last_ts_ms = excluded.last_ts_ms, last_state = excluded.last_state,
+    last_workstation_id = excluded.last_workstation_id
 """
-HOUR_UNITS_SQL = """
-SELECT ts_ms / 3600000, worker_id, workstation_id, SUM(count) FROM events
-WHERE ts_ms >= ? AND ts_ms < ? AND event_type = 'product_count'
-GROUP BY 1, 2, 3
+# Each worker's latest state event at the end of an hour.
+HOUR_LAST_STATES_SQL = """
+SELECT worker_id, last_ts_ms, last_state, last_workstation_id FROM rollup_worker_hours
+WHERE hour = ? AND last_ts_ms IS NOT NULL
 """
 SUM_WORKER_HOURS_SQL = """
 SELECT worker_id, SUM(working_ms), SUM(idle_ms), SUM(absent_ms), SUM(unknown_ms), SUM(units) FROM rollup_worker_hours
@@ -196,9 +214,8 @@ WHERE hour >= ? AND hour < ? GROUP BY workstation_id
 # The signal horizon the stored roll-ups hold (no row: none stored yet; NULL: no horizon).
 ROLLUP_HORIZON_SQL = "SELECT max_gap_ms FROM rollup_horizon WHERE id = 1"
 SET_ROLLUP_HORIZON_SQL = "INSERT OR REPLACE INTO rollup_horizon (id, max_gap_ms) VALUES (1, ?)"
-FORGET_ALL_ROLLUPS_SQL = ("DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours",
-                          "DELETE FROM rollup_station_hours")
-SUM_HOUR_EVENTS_SQL = "SELECT COALESCE(SUM(events), 0) FROM rollup_hours WHERE hour >= ? AND hour < ?"
+# The first day after `day` on which a worker has state events.
+NEXT_STATE_DAY_SQL = "SELECT MIN(day) FROM worker_state_days WHERE worker_id = ? AND day > ?"
 # Each worker's first state event after an instant (`{pairs}`: `(?, ?), ...`), looked for by a
 # seek in each hour from the instant's to `{hours} - 1` hours later or the latest event's hour.
 NEXT_STATES_AFTER_SQL = """

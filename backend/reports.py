@@ -28,9 +28,7 @@ class MetricsQuery:
     max_gap_ms: int | None = None
     planned_only: bool = False
     extra: dict = field(default_factory=dict)  # an endpoint's own parameters, parsed alike
-    # Server settings the answer depends on: the signal horizon roll-ups hold, and the factory
-    # calendar's zone before a calendar is stored.
-    horizon_ms: int | None = None
+    # The factory calendar's zone before a calendar is stored (a server setting).
     factory_tz: str = "UTC"
 
     @classmethod
@@ -56,10 +54,9 @@ class MetricsQuery:
             to_ms=values["to"],
             site_id=values["site_id"],
             min_confidence=values["min_confidence"],
-            max_gap_ms=_gap_ms(gap_seconds),
+            max_gap_ms=gap_ms(gap_seconds),
             planned_only=values["planned_only"],
             extra={param.name: values[param.name] for param in extra},
-            horizon_ms=_gap_ms(default_max_gap_seconds),
             factory_tz=factory_tz,
         )
 
@@ -69,7 +66,7 @@ class MetricsQuery:
         return queries.scope_params(self.site_id, self.min_confidence)
 
 
-def _gap_ms(seconds):
+def gap_ms(seconds):
     """A signal horizon in milliseconds; `0` or `None` seconds: none."""
     return round(seconds * 1000) if seconds else None
 
@@ -113,17 +110,16 @@ def floor_setup(conn, query, window):
 def metrics_report(conn, query, now_ms):
     """The full report for a query: window, every worker, every workstation, the factory.
 
-    Roll-ups answer what they hold (see `rollups.usable`); with `planned_only` the figures are
-    worked out from the events.
+    Roll-ups answer what they hold (see `rollups.usable`), planned time included; other
+    queries are worked out from the events.
     """
     window, workers, workstations = _resolve(conn, query, now_ms)
     floor = floor_setup(conn, query, window)
     if window is None:
         return metrics.build_report(None, workers, workstations, {}, [], 0, query.max_gap_ms, floor)
-    if rollups.usable(query):
-        tally = rollups.window_tally(conn, window, workers, query.horizon_ms)
-        if tally is not None:
-            return metrics.report_from_tally(window, workers, workstations, tally, query.max_gap_ms, floor)
+    tally = rollups.window_tally(conn, query, window, floor)
+    if tally is not None:
+        return metrics.report_from_tally(window, workers, workstations, tally, query.max_gap_ms, floor)
     return events_report(conn, query, window, workers, workstations, floor)
 
 
@@ -491,8 +487,7 @@ def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz):
         raise params.invalid_query([field_error(
             "from", f"the range holds {len(instances)} shift instances; at most {params.MAX_SHIFT_INSTANCES} are "
                     "reported at once: choose a shorter range")])
-    base = MetricsQuery(planned_only=True, max_gap_ms=_gap_ms(default_max_gap_seconds),
-                        horizon_ms=_gap_ms(default_max_gap_seconds), factory_tz=factory_tz)
+    base = MetricsQuery(planned_only=True, max_gap_ms=gap_ms(default_max_gap_seconds), factory_tz=factory_tz)
     shifts = []
     for site_id, instance in instances:
         query = replace(base, from_ms=instance.start_ms, to_ms=instance.end_ms, site_id=site_id)

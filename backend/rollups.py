@@ -1,142 +1,239 @@
-"""Hourly roll-ups: the figures of whole hours, kept so long windows cost hours, not events.
+"""Hourly roll-ups: the figures of the hours that hold events, kept so long windows cost those
+hours, not their events, and never the hours in which nothing happened.
 
-For a query without filters, a window splits into a head `[S, first whole hour)`, whole hours,
-and a tail `[last whole hour, E]`. Head and tail are worked out from the events, as always; the
-whole hours are summed from roll-ups. Every figure is a sum over disjoint stretches of time
-(occupancy too: a union of intervals cut at hour boundaries is the sum of the per-hour unions),
-so the answer is exactly the one computed from the events alone; a test holds them equal.
+Every hour that holds an event has a row in `rollup_hours` (ingestion adds it) and, once
+computed, each worker's time per state (unknown time included) and units in it, with the
+worker's latest state event at the hour's end, and each station's occupancy and units, all for
+the unfiltered scope at the signal horizon stored beside them. An hour without events needs no
+row: every worker's state runs on from its latest event, so its time there (known up to the
+horizon, unknown after it) and each station's occupancy are worked out arithmetically.
 
-An hour's roll-up holds each worker's time per state (unknown time included) and units, each
-station's occupancy and units, and the hour's event count, all for the unfiltered scope at the
-server's signal horizon (`STATE_MAX_GAP_SECONDS`). The horizon they were computed with is
-stored beside them; when the setting changes they are all dropped and computed again. A query
-with another horizon, a filter or `planned_only` is answered from the events.
+A window is swept in time order: its partial edge hours, and hours whose roll-up is stale (or,
+with `planned_only`, only partly planned), are worked out from their own events, carrying the
+state in from the roll-up of the hour before; the empty hours arithmetically; every other hour
+is summed from roll-ups. Each figure is a sum over disjoint stretches of time (occupancy too: a
+union of intervals cut at hour boundaries is the sum of the per-hour unions), so the answer is
+exactly the one worked out from the events alone; tests hold them equal.
 
-An hour is computed when a query first needs it and forgotten by ingestion when a new event
-changes that hour: a product count its own hour, a state event every hour from its own to the
-worker's next state event (or all later hours, when it is the worker's latest or its next lies
-beyond the following day: forgetting more than changed is always safe).
+Ingestion marks the hours a new event changes stale: a product count its own hour, a state event
+every hour from its own to the hour of the worker's next state event (all later hours when it is
+the worker's latest). It then computes stale hours before the latest one, a bounded number per
+batch, in its own transaction; server start-up computes the rest. The latest hour changes with
+every batch and is worked out from its events when read. A query with another horizon than the
+stored one, or with a site or confidence filter, is answered from the events.
 """
 
-import sqlite3
-from contextlib import contextmanager
-from typing import NamedTuple
-
-from . import metrics, queries
-from .db import transaction
+from . import calendars, metrics, queries
+from .db import connect, transaction
 
 HOUR_MS = metrics.MS_PER_HOUR
-# Hours computed in one write transaction: short enough not to hold writers up for long.
-CHUNK_HOURS = 24
-ATTEMPTS = 3
-# How long a metrics read waits for the write lock to store roll-ups before doing without them.
-LOCK_WAIT_MS = 50
+DAY_MS = 24 * HOUR_MS
+# Stale hours a batch of new events brings up to date in its own transaction; start-up does the rest.
+UPKEEP_HOURS = 48
+# Hours computed in one write transaction at start-up: short enough not to hold writers up for long.
+BUILD_HOURS = 24
+_FOREVER = 2 ** 62
 
 
-def usable(query):
-    """Whether roll-ups can answer this query: they hold the unfiltered scope, all of its time
-    (not only planned time), at the server's signal horizon (`query.horizon_ms`)."""
-    return (query.site_id is None and query.min_confidence is None and not query.planned_only
-            and query.max_gap_ms == query.horizon_ms)
-
-
-def whole_hours(window):
-    """`(first, end)`: the whole hours inside the window, as a half-open range of hour numbers."""
-    first = -(-window.start_ms // HOUR_MS)
-    end = window.end_ms // HOUR_MS
-    return first, max(first, end)
-
-
-def window_tally(conn, window, workers, horizon_ms):
-    """The tally of the window (unfiltered, at the signal horizon `horizon_ms`, `None`: none)
-    from roll-ups plus the events at its edges.
-
-    Returns `None` when the window holds no whole hour, when the database was too busy to store
-    roll-ups, or when ingestion kept changing the hours it needs; the caller then works from the
-    events alone.
-    """
-    first, end = whole_hours(window)
-    # Only hours that hold events are worth keeping; before the first event nothing happens and
-    # after the last one every worker's last state simply goes on, which the edges work out cheaply.
-    earliest_ms, latest_ms = queries.window_bounds(conn, queries.scope_params())
-    if earliest_ms is None:
-        return None
-    first = max(first, earliest_ms // HOUR_MS)
-    end = max(first, min(end, latest_ms // HOUR_MS + 1))
-    if end == first:
-        return None
-    if not _hold_horizon(conn, horizon_ms):
-        return None
-    for _ in range(ATTEMPTS):
-        if not _compute_missing(conn, first, end, horizon_ms):
-            return None
-        conn.execute("BEGIN")  # one snapshot for the roll-ups and the edges alike
-        try:
-            if (_stored_horizon(conn) == (horizon_ms,)
-                    and len(conn.execute(queries.COMPUTED_HOURS_SQL, (first, end)).fetchall()) == end - first):
-                return _tally(conn, window, workers, first, end, horizon_ms)
-        finally:
-            conn.execute("COMMIT")
-    return None
-
-
-def _stored_horizon(conn):
-    """`(max_gap_ms,)` of the stored roll-ups, or `None` before any horizon was recorded."""
+def stored_horizon(conn):
+    """`(max_gap_ms,)` the stored roll-ups hold (`(None,)`: no horizon), or `None` before any."""
     row = conn.execute(queries.ROLLUP_HORIZON_SQL).fetchone()
     return None if row is None else (row[0],)
 
 
-def _hold_horizon(conn, horizon_ms):
-    """Make the stored roll-ups hold `horizon_ms`: when they were computed with another (the
-    setting changed), drop them all and record this one. `False` if the database was busy."""
-    if _stored_horizon(conn) == (horizon_ms,):
-        return True
+def usable(query, horizon):
+    """Whether roll-ups holding `horizon` (as `stored_horizon` gives it) can answer this query:
+    they hold the unfiltered scope at one signal horizon; planned time is worked out from them."""
+    return (query.site_id is None and query.min_confidence is None and horizon is not None
+            and query.max_gap_ms == horizon[0])
+
+
+def prepare(path, horizon_ms):
+    """At server start-up: make the roll-ups hold the signal horizon `horizon_ms` (all stale when
+    it changed) and compute every stale hour but the latest, a day of hours per transaction, so
+    no reader has to. Server processes forked after this find them ready."""
+    conn = connect(path)
     try:
-        with _short_wait(conn), transaction(conn):
-            if _stored_horizon(conn) != (horizon_ms,):
-                for statement in queries.FORGET_ALL_ROLLUPS_SQL:
-                    conn.execute(statement)
+        with transaction(conn):
+            if stored_horizon(conn) != (horizon_ms,):
+                conn.execute(queries.MARK_ALL_STALE_SQL)
                 conn.execute(queries.SET_ROLLUP_HORIZON_SQL, (horizon_ms,))
-    except sqlite3.OperationalError as failure:
-        if _busy(failure):
-            return False
-        raise
-    return True
+        while True:
+            with transaction(conn):
+                if bring_up_to_date(conn, BUILD_HOURS) < BUILD_HOURS:
+                    return
+    finally:
+        conn.close()
 
 
-def _busy(failure):
-    return "locked" in str(failure) or "busy" in str(failure)
+def window_tally(conn, query, window, floor):
+    """The tally of the window from roll-ups, the events of its edges and of stale hours, or
+    `None` when the roll-ups cannot answer this query (`usable`). `floor` gives planned time
+    when `query.planned_only`.
+
+    Reads run in one transaction, so roll-ups and events are seen as of one moment.
+    """
+    conn.execute("BEGIN")
+    try:
+        if not usable(query, stored_horizon(conn)):
+            return None
+        return _Sweep(conn, query.max_gap_ms, floor if query.planned_only else None).tally(window)
+    finally:
+        conn.execute("COMMIT")
 
 
-def _tally(conn, window, workers, first, end, horizon_ms):
-    tally = metrics.Tally()
-    head = metrics.Window(window.start_ms, first * HOUR_MS)
-    if head.length_ms:
-        tally.add(_events_tally(conn, workers, head, horizon_ms, closed_end=False))
-    tally.add(_summed_hours(conn, first, end))
-    tail = metrics.Window(min(end * HOUR_MS, window.end_ms), window.end_ms)
-    tally.add(_events_tally(conn, workers, tail, horizon_ms, closed_end=True))
-    return tally
+class _Sweep:
+    """One pass over a window in time order, carrying each worker's latest state event along."""
+
+    def __init__(self, conn, max_gap_ms, floor):
+        self.conn, self.max_gap_ms, self.floor = conn, max_gap_ms, floor
+        self.plans = {} if floor is None else {id(plan): plan for plan in (*floor.plans.values(), floor.default_plan)}
+
+    def tally(self, window):
+        total = metrics.Tally()
+        if window.end_ms < window.start_ms:  # `now` before `from`: no time, only the state at the end
+            return _finish(total, _state_before(self.conn, window.end_ms + 1))
+        first, end = -(-window.start_ms // HOUR_MS), window.end_ms // HOUR_MS
+        last = _state_before(self.conn, window.start_ms)
+        if end <= first:
+            piece, last = self._events(last, window.start_ms, window.end_ms, closed=True)
+            return _finish(total.add(piece), last)
+        piece, last = self._events(last, window.start_ms, first * HOUR_MS, closed=False)
+        total.add(piece)
+        position, pending, runs, previous_end = first * HOUR_MS, None, [], None
+        for hour, stale, events in self.conn.execute(queries.EVENT_HOURS_SQL, (first, end)).fetchall():
+            if position < hour * HOUR_MS:
+                last, pending = _resolve(self.conn, last, pending), None
+                total.add(self._gap(last, position, hour * HOUR_MS))
+            kind = None if stale else self._planned_kind(hour)
+            if kind is None:
+                last, pending = _resolve(self.conn, last, pending), None
+                piece, last = self._events(last, hour * HOUR_MS, (hour + 1) * HOUR_MS, closed=False)
+                total.add(piece)
+            else:
+                total.event_count += events
+                if kind == "all":
+                    # Summed with the run before unless an hour with events lies between.
+                    if runs and runs[-1][1] == previous_end:
+                        runs[-1][1] = hour + 1
+                    else:
+                        runs.append([hour, hour + 1])
+                pending = hour
+            position = (hour + 1) * HOUR_MS
+            previous_end = hour + 1 if kind == "all" else None
+        last = _resolve(self.conn, last, pending)
+        if position < end * HOUR_MS:
+            total.add(self._gap(last, position, end * HOUR_MS))
+        for run_first, run_end in runs:
+            total.add(_summed_hours(self.conn, run_first, run_end))
+        piece, last = self._events(last, end * HOUR_MS, window.end_ms, closed=True)
+        return _finish(total.add(piece), last)
+
+    def _planned_kind(self, hour):
+        """How much of a computed hour counts: `"all"`, `"none"` (with `planned_only`, planned
+        nowhere on the floor), or `None`: planned in part, so worked out from its events."""
+        if self.floor is None:
+            return "all"
+        start_ms, end_ms = hour * HOUR_MS, (hour + 1) * HOUR_MS
+        kinds = set()
+        for plan in self.plans.values():
+            overlap = calendars.overlap_ms(start_ms, end_ms, plan)
+            if overlap == HOUR_MS:
+                kinds.add("all")
+            elif overlap == 0 and not calendars.contains(plan, start_ms):
+                kinds.add("none")
+            else:
+                return None
+        return kinds.pop() if len(kinds) == 1 else None
+
+    def _measure(self, start_ms, end_ms, station_id):
+        if end_ms <= start_ms:
+            return 0
+        if self.floor is None:
+            return end_ms - start_ms
+        return calendars.overlap_ms(start_ms, end_ms, self.floor.plan(station_id))
+
+    def _gap(self, last, start_ms, end_ms):
+        """The tally of `[start_ms, end_ms)`, in which no event happened: each worker's latest
+        state runs on up to its horizon, then it is unknown."""
+        tally = metrics.Tally()
+        reach = {}  # station -> end of the longest occupying state there
+        for worker_id, (ts_ms, state, station_id) in last.items():
+            known_end = end_ms if self.max_gap_ms is None else min(end_ms, max(start_ms, ts_ms + self.max_gap_ms))
+            totals = dict.fromkeys(metrics.TIME_STATES, 0)
+            totals[state] += self._measure(start_ms, known_end, station_id)
+            totals[metrics.UNKNOWN] += self._measure(known_end, end_ms, station_id)
+            tally.state_ms[worker_id] = totals
+            if state in metrics.OCCUPYING_STATES and known_end > start_ms:
+                reach[station_id] = max(reach.get(station_id, start_ms), known_end)
+        tally.occupancy_ms = {station_id: self._measure(start_ms, until, station_id)
+                              for station_id, until in reach.items()}
+        return tally
+
+    def _events(self, last, start_ms, end_ms, closed):
+        """`(tally, last)` of a stretch worked out from its events, with each worker's state
+        carried in from `last`. Events at its end count only if `closed`."""
+        return _events_tally(self.conn, last, start_ms, end_ms, closed, self.max_gap_ms, self.floor)
 
 
-def _events_tally(conn, workers, window, horizon_ms, closed_end):
-    """The tally of a stretch from its events; units and counts include its end only if closed."""
-    scope = queries.scope_params()
-    last_ms = window.end_ms if closed_end else window.end_ms - 1
-    state_events = queries.state_events(conn, scope, [worker_id for worker_id, _name in workers],
-                                        window.start_ms, window.end_ms)
-    timelines = {worker_id: metrics.worker_timeline(events, window, horizon_ms)
-                 for worker_id, events in state_events.items()}
-    units = queries.window_units(conn, scope, window.start_ms, last_ms)
-    count = queries.window_event_count(conn, scope, window.start_ms, last_ms)
+def _events_tally(conn, last, start_ms, end_ms, closed, max_gap_ms, floor=None):
+    window = metrics.Window(start_ms, end_ms)
+    if end_ms < start_ms or (end_ms == start_ms and not closed):
+        return metrics.Tally(), last
+    last_ms = end_ms if closed else end_ms - 1
+    scope = queries.scope_params(start_ms=start_ms, end_ms=last_ms)
+    by_worker = {worker_id: [event] for worker_id, event in last.items()}
+    for worker_id, *event in conn.execute(queries.WINDOW_ALL_STATES_SQL, scope):
+        by_worker.setdefault(worker_id, []).append(tuple(event))
+    timelines = {worker_id: metrics.worker_timeline(events, window, max_gap_ms)
+                 for worker_id, events in by_worker.items()}
+    units = queries.window_unit_instants(conn, queries.scope_params(), start_ms, last_ms)
+    if floor is not None:
+        timelines = {worker_id: metrics.clip_to_plan(timeline, floor) for worker_id, timeline in timelines.items()}
+        units = metrics.planned_units(units, floor)
+    count = queries.window_event_count(conn, queries.scope_params(), start_ms, last_ms)
     tally = metrics.tally_timelines(timelines, units, count)
-    if not closed_end:
-        tally.last_events = {}  # a later stretch knows the latest state
+    return tally, {worker_id: timeline.last_event for worker_id, timeline in timelines.items()}
+
+
+def _finish(tally, last):
+    tally.last_events = dict(last)
     return tally
+
+
+def _resolve(conn, last, pending):
+    """The latest state events at the end of hour `pending` (from its roll-up), or `last` when
+    none is pending."""
+    if pending is None:
+        return last
+    return _hour_last_states(conn, pending)
+
+
+def _hour_last_states(conn, hour):
+    return {worker_id: (ts_ms, state, station_id)
+            for worker_id, ts_ms, state, station_id in conn.execute(queries.HOUR_LAST_STATES_SQL, (hour,))}
+
+
+def _state_before(conn, instant_ms):
+    """Each worker's latest state event before `instant_ms`: from the roll-up of the last hour
+    with events before that instant's hour and the events since; from the events alone when
+    that roll-up is stale."""
+    hour_start = instant_ms // HOUR_MS * HOUR_MS
+    previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (instant_ms // HOUR_MS,)).fetchone()
+    if previous is not None and previous[1]:
+        workers = [worker_id for worker_id, _name in queries.list_workers(conn)]
+        found = queries.state_events(conn, queries.scope_params(), workers, instant_ms, instant_ms - 1)
+        return {worker_id: events[-1] for worker_id, events in found.items() if events}
+    last = {} if previous is None else _hour_last_states(conn, previous[0])
+    if instant_ms > hour_start:
+        scope = queries.scope_params(start_ms=hour_start, end_ms=instant_ms - 1)
+        for worker_id, *event in conn.execute(queries.WINDOW_ALL_STATES_SQL, scope):
+            last[worker_id] = tuple(event)
+    return last
 
 
 def _summed_hours(conn, first, end):
-    tally = metrics.Tally(event_count=conn.execute(queries.SUM_HOUR_EVENTS_SQL, (first, end)).fetchone()[0])
+    tally = metrics.Tally()
     for worker_id, working, idle, absent, unknown, units in conn.execute(queries.SUM_WORKER_HOURS_SQL,
                                                                          (first, end)):
         tally.state_ms[worker_id] = {"working": working, "idle": idle, "absent": absent, metrics.UNKNOWN: unknown}
@@ -147,115 +244,115 @@ def _summed_hours(conn, first, end):
     return tally
 
 
-def _compute_missing(conn, first, end, horizon_ms):
-    """Compute the hours of `[first, end)` not yet rolled up; `False` if the database was busy,
-    or another process has since made the roll-ups hold another horizon.
-
-    A reader must not wait long on writers: when another process holds the write lock, the
-    query is answered from the events instead and the roll-ups are left for a calmer moment.
-    """
-    computed = {row[0] for row in conn.execute(queries.COMPUTED_HOURS_SQL, (first, end))}
-    hour = first
-    while hour < end:
-        if hour in computed:
-            hour += 1
-            continue
-        run_end = hour
-        while run_end < end and run_end not in computed and run_end - hour < CHUNK_HOURS:
-            run_end += 1
-        try:
-            with _short_wait(conn), transaction(conn):
-                if _stored_horizon(conn) != (horizon_ms,):
-                    return False
-                _compute_hours(conn, hour, run_end, horizon_ms)
-        except sqlite3.OperationalError as failure:
-            if _busy(failure):
-                return False
-            raise
-        hour = run_end
-    return True
+def bring_up_to_date(conn, limit):
+    """Compute up to `limit` stale hours before the latest hour with events, oldest first, at
+    the stored horizon (inside a write transaction). Returns how many were computed."""
+    horizon = stored_horizon(conn)
+    latest = conn.execute(queries.LATEST_EVENT_HOUR_SQL).fetchone()[0]
+    if horizon is None or latest is None:
+        return 0
+    stale = [row[0] for row in conn.execute(queries.STALE_HOURS_SQL, (latest, limit))]
+    done = None  # (hour, latest state events at its end) of the hour computed last
+    for hour in stale:
+        previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (hour,)).fetchone()
+        if previous is None:
+            last = {}
+        elif done is not None and done[0] == previous[0]:
+            last = done[1]
+        else:
+            last = _hour_last_states(conn, previous[0])
+        done = (hour, _compute_hour(conn, hour, last, horizon[0]))
+    return len(stale)
 
 
-@contextmanager
-def _short_wait(conn):
-    previous = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-    conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_MS}")
-    try:
-        yield
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
+def _compute_hour(conn, hour, last, horizon_ms):
+    """Store the roll-up of one hour, the state carried in from `last`; returns the latest state
+    events at its end."""
+    tally, last = _events_tally(conn, last, hour * HOUR_MS, (hour + 1) * HOUR_MS, False, horizon_ms)
+    conn.execute(queries.FORGET_WORKER_HOUR_SQL, (hour,))
+    conn.execute(queries.FORGET_STATION_HOUR_SQL, (hour,))
+    empty = dict.fromkeys(metrics.TIME_STATES, 0)
+    workers = {*tally.state_ms, *tally.worker_units}
+    conn.executemany(queries.SAVE_WORKER_HOUR_SQL, [
+        (hour, worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
+         tally.worker_units.get(worker_id, 0), *(last.get(worker_id) or (None, None, None)))
+        for worker_id in sorted(workers)])
+    stations = {*tally.occupancy_ms, *tally.station_units}
+    conn.executemany(queries.SAVE_STATION_HOUR_SQL, [
+        (hour, station_id, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0))
+        for station_id in sorted(stations)])
+    conn.execute(queries.COMPUTED_HOUR_SQL, (tally.event_count, hour))
+    return {worker_id: event for worker_id, event in last.items() if event is not None}
 
 
-def _compute_hours(conn, first, end, horizon_ms):
-    """Compute and store the roll-ups of hours `[first, end)` at the signal horizon `horizon_ms`
-    (inside a write transaction).
-
-    The workers are read here, inside the transaction: one registered a moment ago by a batch
-    that also forgot these hours must be in them.
-    """
-    workers = queries.list_workers(conn)
-    start_ms, end_ms = first * HOUR_MS, end * HOUR_MS
-    window = metrics.Window(start_ms, end_ms)
-    scope = queries.scope_params()
-    state_events = queries.state_events(conn, scope, [worker_id for worker_id, _name in workers], start_ms, end_ms)
-    timelines = {worker_id: metrics.worker_timeline(events, window, horizon_ms)
-                 for worker_id, events in state_events.items()}
-    per_hour = metrics.hourly_tallies(timelines, HOUR_MS)
-    worker_rows, station_rows = {}, {}
-    for hour, (states, occupancy) in per_hour.items():
-        for worker_id, totals in states.items():
-            worker_rows[hour, worker_id] = [*(totals[state] for state in metrics.TIME_STATES), 0]
-        for station_id, ms in occupancy.items():
-            station_rows[hour, station_id] = [ms, 0]
-    for hour, worker_id, station_id, units in conn.execute(queries.HOUR_UNITS_SQL, (start_ms, end_ms)):
-        worker_rows.setdefault((hour, worker_id), [0] * (len(metrics.TIME_STATES) + 1))[-1] += units
-        station_rows.setdefault((hour, station_id), [0, 0])[1] += units
-    counts = dict(conn.execute(queries.HOUR_EVENT_COUNTS_SQL, (start_ms, end_ms)).fetchall())
-    for statement in (queries.FORGET_HOURS_SQL, queries.FORGET_WORKER_HOURS_SQL, queries.FORGET_STATION_HOURS_SQL):
-        conn.execute(statement, (first, end))
-    conn.executemany(queries.SAVE_WORKER_HOUR_SQL, [(h, w, *v) for (h, w), v in worker_rows.items()])
-    conn.executemany(queries.SAVE_STATION_HOUR_SQL, [(h, s, *v) for (h, s), v in station_rows.items()])
-    conn.executemany(queries.SAVE_HOUR_SQL, [(hour, counts.get(hour, 0)) for hour in range(first, end)])
-
-
-class Changes(NamedTuple):
+class Changes:
     """What a batch of new events changes, worked out before its transaction: the hours of its
-    events, and per worker the first and last instant of its state events."""
+    events, and per worker the instant of its earliest state event and its latest state event
+    `(ts_ms, state, workstation_id)`."""
 
-    hours: set
-    state_ranges: dict
+    def __init__(self, hours, state_ranges):
+        self.hours, self.state_ranges = hours, state_ranges
 
 
 def changes(events):
     """The `Changes` of newly stored `NewEvent`s."""
     hours = {event.ts_ms // HOUR_MS for event in events}
-    # In time order, a worker's last state event is its latest and, read backwards, its first the earliest.
-    states = sorted([(event.ts_ms, event.worker_id) for event in events if event.event_type != "product_count"])
-    latest = {worker_id: ts_ms for ts_ms, worker_id in states}
-    earliest = {worker_id: ts_ms for ts_ms, worker_id in reversed(states)}
+    # In time order (arrival order among equal instants), a worker's last state event is its
+    # latest and, read backwards, its first the earliest.
+    states = sorted([(event.ts_ms, number, event) for number, event in enumerate(events)
+                     if event.event_type != "product_count"])
+    latest = {event.worker_id: (ts_ms, event.event_type, event.workstation_id) for ts_ms, _n, event in states}
+    earliest = {event.worker_id: ts_ms for ts_ms, _n, event in reversed(states)}
     return Changes(hours, {worker_id: (earliest[worker_id], high) for worker_id, high in latest.items()})
 
 
 def forget_changed_hours(conn, changed):
-    """Forget the roll-ups of every hour the `Changes` of new events touch (inside their transaction).
+    """Mark stale every hour whose figures the `Changes` of new events alter, then bring up to
+    date a bounded number of stale hours before the latest (inside the batch's transaction).
 
-    A product count changes its own hour; a state event every hour from its own to the hour of
-    the worker's next state event, or every later hour when it is the worker's latest or its next
-    is not within the following day (not looked for further: forgetting more is always safe).
+    A product count alters its own hour. A state event alters a worker's time from its own
+    instant to the worker's next state event (or on and on when it is the worker's latest); with
+    a signal horizon only up to the new latest event's horizon, since both before and after it
+    the worker's time past that is unknown. In the hours beyond, only the worker's latest state
+    event changes, written straight into their rows; the hour of the next event is marked too
+    (a worker with no state before had no time there until now).
     """
-    # The signal horizon changes nothing before a new state event's own instant either. The
-    # horizon is measured from the event that starts an interval, and a new event never moves
-    # that one: it only ends the interval before it (and that interval's unknown tail) at its own
-    # instant. So the earlier state's known part and horizon cut stay where they were up to the
-    # new instant, and the new state's own time and unknown tail lie between it and the worker's
-    # next state event: the range forgotten here.
-    ranges = [(hour, hour + 1) for hour in changed.hours]
-    pairs = [(worker_id, high) for worker_id, (_low, high) in changed.state_ranges.items()]
-    following = queries.next_states_after(conn, pairs)
-    for worker_id, (low, _high) in changed.state_ranges.items():
+    # Why nothing changes before a new state event's own instant: the horizon is measured from
+    # the event that starts an interval, and a new event never moves that one; it only ends the
+    # interval before it (and that interval's unknown tail) at its own instant.
+    conn.executemany(queries.MARK_HOUR_SQL, [(hour,) for hour in sorted(changed.hours)])
+    horizon = stored_horizon(conn)
+    following = _next_states(conn, [(worker_id, high[0]) for worker_id, (_low, high) in changed.state_ranges.items()])
+    ranges, settled = [], []
+    for worker_id, (low, high) in changed.state_ranges.items():
         next_ms = following.get(worker_id)
-        ranges.append((low // HOUR_MS, _FOREVER if next_ms is None else next_ms // HOUR_MS + 1))
-    conn.executemany(queries.FORGET_HOURS_SQL, _merged(ranges))
+        next_hour = _FOREVER if next_ms is None else next_ms // HOUR_MS
+        unknown_from = next_hour
+        if horizon not in (None, (None,)):  # the first hour wholly past the new latest event's horizon
+            unknown_from = min(next_hour, -(-(high[0] + horizon[0]) // HOUR_MS))
+        ranges.append((low // HOUR_MS, unknown_from))
+        if next_ms is not None:
+            ranges.append((next_hour, next_hour + 1))
+        if unknown_from < next_hour:
+            settled.append({"worker_id": worker_id, "ts_ms": high[0], "state": high[1], "workstation_id": high[2],
+                            "first": unknown_from, "end": next_hour, "hour_ms": HOUR_MS})
+    conn.executemany(queries.MARK_STALE_SQL, _merged(ranges))
+    conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
+    bring_up_to_date(conn, UPKEEP_HOURS)
+
+
+def _next_states(conn, pairs):
+    """`{worker_id: ts_ms}` of each worker's first state event after the instant paired with it
+    (left out when it has none): looked for in the next day first, then on the first later day
+    the worker has state events, however far."""
+    found = queries.next_states_after(conn, pairs) if pairs else {}
+    for worker_id, high in pairs:
+        if worker_id in found:
+            continue
+        day = conn.execute(queries.NEXT_STATE_DAY_SQL, (worker_id, high // DAY_MS)).fetchone()[0]
+        if day is not None:
+            found.update(queries.next_states_after(conn, [(worker_id, max(high, day * DAY_MS - 1))], hours=25))
+    return found
 
 
 def _merged(ranges):
@@ -267,6 +364,3 @@ def _merged(ranges):
         else:
             merged.append([first, end])
     return merged
-
-
-_FOREVER = 2 ** 62

@@ -1,48 +1,75 @@
 """Hourly roll-ups give exactly the figures worked out from the events, through late,
-out-of-order and duplicate arrivals, with queries in between that build roll-ups up, at the
-server's signal horizon (none, the default 900 s, or a long one) and after it changes."""
+out-of-order and duplicate arrivals, events far in the past, planned time of several site
+calendars, at the server's signal horizon (none, the default 900 s, or a long one) and after it
+changes; they hold rows only for hours with events and are ready before the first reader."""
 
 import random
+import time
 
 import pytest
 
 from backend import rollups
 from backend.app import create_app
-from backend.db import connect
+from backend.db import connect, transaction
 from backend.reports import MetricsQuery, _resolve, events_report
 from backend.timeutil import format_instant
 from tests.helpers import post_events
 
 HOUR = 3_600_000
+DAY = 24 * HOUR
 BASE = 1_768_435_200_000  # 2026-01-15T00:00:00Z
-NOW = BASE + 3 * 24 * HOUR
+NOW = BASE + 3 * DAY
+OLD = 86_400_000 * 3  # 1970-01-04: a camera whose clock was reset
+PAST = BASE - 40 * DAY  # a worker seen once, long before the rest
+CALENDAR = {"time_zone": "UTC", "shifts": [
+    {"name": "Early", "start": "06:00", "end": "14:00", "breaks": [{"start": "09:00", "end": "09:15"}]},
+    {"name": "Late", "start": "14:00", "end": "22:00"}]}
+NORTH = {"name": "North", "time_zone": "Europe/Berlin", "shifts": [
+    {"name": "Day", "start": "07:30", "end": "16:00", "days": ["mon", "tue", "wed", "thu", "fri"]}]}
 
 
-def event_at(ms, worker_id, station_id, event_type):
+@pytest.fixture
+def config(config):
+    """Events as old as 1970 are taken in: a lone one must not cost an hour per hour since."""
+    return {**config, "MAX_EVENT_AGE_DAYS": 30_000}
+
+
+def event_at(ms, worker_id, station_id, event_type, **fields):
     return {"timestamp": format_instant(ms), "worker_id": worker_id, "workstation_id": station_id,
-            "event_type": event_type}
+            "event_type": event_type, **fields}
 
 
 def random_events(rng, count):
     events = []
     for _ in range(count):
         event_type = rng.choice(["working", "working", "idle", "absent", "product_count"])
-        event = {"timestamp": format_instant(BASE + rng.randrange(0, 60 * HOUR, 1000 * rng.choice([1, 60, 900]))),
-                 "worker_id": f"W{rng.randrange(5)}", "workstation_id": f"S{rng.randrange(3)}",
-                 "event_type": event_type}
+        station = rng.randrange(3)
+        # Now and then a long quiet spell: events on the third day only late, none on the second.
+        offset = rng.choice([rng.randrange(0, 20 * HOUR, 1000 * rng.choice([1, 60, 900])),
+                             rng.randrange(50 * HOUR, 60 * HOUR, 60_000)])
+        event = event_at(BASE + offset, f"W{rng.randrange(5)}", f"S{station}", event_type,
+                         confidence=round(rng.random(), 2))
+        if station == 0:
+            event["site_id"] = "north"
         if event_type == "product_count":
             event["count"] = rng.randint(1, 3)
         events.append(event)
     return events
 
 
-def windows(rng):
+def queries_to_ask(rng):
     yield ""
+    yield "?planned_only=true"
+    yield f"?from={format_instant(PAST - HOUR)}&to={format_instant(NOW)}"
     for _ in range(6):
         start = BASE + rng.randrange(-2 * HOUR, 62 * HOUR, 60_000)
         end = start + rng.choice([30 * 60_000, HOUR, 5 * HOUR + 17 * 60_000, 30 * HOUR, 80 * HOUR])
-        yield f"?from={format_instant(start)}&to={format_instant(end)}"
+        window = f"?from={format_instant(start)}&to={format_instant(end)}"
+        yield window
+        yield window + "&planned_only=true"
+        yield window + rng.choice(["&site_id=north", "&min_confidence=0.5", "&max_gap_seconds=60"])
     yield f"?from={format_instant(BASE + HOUR)}&to={format_instant(BASE + 10 * HOUR)}"  # on hour boundaries
+    yield f"?from={format_instant(BASE + HOUR)}&to={format_instant(BASE + 10 * HOUR)}&planned_only=true"
 
 
 def from_scratch(app, query_string, now_ms):
@@ -59,20 +86,44 @@ def from_scratch(app, query_string, now_ms):
         conn.close()
 
 
-def rolled_up_hours(app):
+def read(app, sql):
     conn = connect(app.config["DATABASE_PATH"])
     try:
-        return conn.execute("SELECT COUNT(*) FROM rollup_hours").fetchone()[0]
+        return [tuple(row) for row in conn.execute(sql)]
     finally:
         conn.close()
+
+
+def rolled_up_hours(app):
+    return read(app, "SELECT COUNT(*) FROM rollup_hours WHERE stale = 0")[0][0]
+
+
+def stale_hours(app):
+    return [hour for (hour,) in read(app, "SELECT hour FROM rollup_hours WHERE stale = 1 ORDER BY hour")]
+
+
+def stored_rows(app):
+    """The computed roll-up rows, by table."""
+    fresh = "hour IN (SELECT hour FROM rollup_hours WHERE stale = 0)"
+    return (read(app, "SELECT hour, events FROM rollup_hours WHERE stale = 0 ORDER BY hour"),
+            read(app, f"SELECT * FROM rollup_worker_hours WHERE {fresh} ORDER BY hour, worker_id"),
+            read(app, f"SELECT * FROM rollup_station_hours WHERE {fresh} ORDER BY hour, workstation_id"))
+
+
+def rebuilt_rows(app):
+    """The roll-up rows computed again from nothing, as start-up does after a horizon change."""
+    conn = connect(app.config["DATABASE_PATH"])
+    try:
+        with transaction(conn):
+            conn.execute("UPDATE rollup_hours SET stale = 1")
+            rollups.bring_up_to_date(conn, 10 ** 9)
+    finally:
+        conn.close()
+    return stored_rows(app)
 
 
 def stored_horizon(app):
-    conn = connect(app.config["DATABASE_PATH"])
-    try:
-        return [tuple(row) for row in conn.execute("SELECT max_gap_ms FROM rollup_horizon")]
-    finally:
-        conn.close()
+    return read(app, "SELECT max_gap_ms FROM rollup_horizon")
 
 
 def assert_answers_equal_from_scratch(app, client, query_string):
@@ -85,123 +136,145 @@ def assert_answers_equal_from_scratch(app, client, query_string):
 
 
 @pytest.mark.parametrize("horizon", [0, 900, 7200])
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(3))
 def test_rollups_match_the_events_through_late_arrivals(config, clock, seed, horizon):
     clock.ms = NOW
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": horizon})
     client = app.test_client()
+    assert client.put("/calendar", json=CALENDAR).status_code == 200
     rng = random.Random(seed)
     history = random_events(rng, 400)
+    history.append(event_at(PAST + rng.randrange(HOUR), "W1", "S1", rng.choice(["working", "idle"])))
     for round_number in range(5):
-        batch = history[round_number * 80:(round_number + 1) * 80]
+        batch = history[round_number * 80:(round_number + 1) * 80 + (round_number == 4)]
         rng.shuffle(batch)  # out of order, and late relative to hours already rolled up
         post_events(client, *batch, *rng.sample(batch, 5))  # with some duplicates
-        for query_string in windows(rng):
+        if round_number == 1:
+            assert client.put("/sites/north", json=NORTH).status_code == 200
+        for query_string in queries_to_ask(rng):
             assert_answers_equal_from_scratch(app, client, query_string)
     assert rolled_up_hours(app) > 0  # the answers above came from roll-ups
     assert stored_horizon(app) == [(horizon * 1000 or None,)]
+    assert stale_hours(app) == [max(hour for (hour,) in read(app, "SELECT hour FROM rollup_hours"))]
+    assert stored_rows(app) == rebuilt_rows(app)  # kept up batch by batch, equal to computed afresh
     unknown = client.get("/metrics/factory").get_json()["factory"]["total_unknown_seconds"]
     assert (unknown > 0) == (horizon > 0)
 
 
 def test_a_late_state_event_inside_an_unknown_stretch_changes_only_hours_from_its_own(config, clock):
-    # Working at 00:00 with a 15-minute horizon: unknown from 00:15 to 10:00. Roll-ups are built,
-    # then an idle event arrives at 04:30: 04:30-04:45 idle, unknown again until 10:00.
+    # Working at 00:00 with a 15-minute horizon: unknown from 00:15 to 10:00. W2 works each hour.
+    # Then an idle event arrives at 04:30: 04:30-04:45 idle, unknown again until 10:00.
     clock.ms = NOW
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
     client = app.test_client()
     post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent"),
-                status=201)
-    assert_answers_equal_from_scratch(app, client, "")
-    assert rolled_up_hours(app) == 10
+                *(event_at(BASE + hour * HOUR + 60_000, "W2", "S2", "working") for hour in range(12)), status=201)
+    before = stored_rows(app)[1]
     post_events(client, event_at(BASE + 4 * HOUR + 30 * 60_000, "W1", "S1", "idle"), status=201)
-    assert rolled_up_hours(app) == 4  # hours 0-3 kept
-    worker = client.get("/metrics/workers/W1").get_json()["worker"]
+    after = stored_rows(app)[1]
+    changed = {(row[0] - BASE // HOUR, row[1]) for row in set(after) ^ set(before)}
+    assert changed == {(hour, "W1") for hour in range(4, 10)}  # up to W1's next event; W2's rows stay
+    query = f"?to={format_instant(BASE + 10 * HOUR)}"
+    worker = client.get(f"/metrics/workers/W1{query}").get_json()["worker"]
     assert (worker["active_seconds"], worker["idle_seconds"], worker["unknown_seconds"]) == (900, 900, 34200)
+    assert_answers_equal_from_scratch(app, client, query)
     assert_answers_equal_from_scratch(app, client, "")
 
 
-def test_rollups_are_dropped_when_the_horizon_setting_changes(config, clock):
+def test_rollups_are_computed_again_when_the_horizon_setting_changes(config, clock):
     clock.ms = NOW
     timeline = [event_at(BASE, "W1", "S1", "working"), event_at(BASE + 5 * HOUR, "W1", "S1", "idle"),
                 event_at(BASE + 5 * HOUR + 10 * 60_000, "W1", "S1", "working"),
-                event_at(BASE + 9 * HOUR, "W1", "S1", "absent")]
-    apps = {}
-    for horizon in (900, 1800, 0, 900):
-        # One database file, served in turn with another STATE_MAX_GAP_SECONDS, as after a restart.
-        app = apps.get(horizon) or create_app({**config, "STATE_MAX_GAP_SECONDS": horizon})
-        apps[horizon] = app
+                event_at(BASE + 9 * HOUR, "W1", "S1", "absent"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent")]
+    for number, horizon in enumerate((900, 1800, 0, 900)):
+        # One database file, served in turn with another STATE_MAX_GAP_SECONDS: a restart.
+        app = create_app({**config, "STATE_MAX_GAP_SECONDS": horizon})
         client = app.test_client()
-        if len(apps) == 1 and horizon == 900 and not rolled_up_hours(app):
+        if number == 0:
             post_events(client, *timeline, status=201)
+        assert stored_horizon(app) == [(horizon * 1000 or None,)]
+        assert rolled_up_hours(app) == 3  # hours 0, 5 and 9: those with events but the latest
         active = client.get("/metrics/workers/W1").get_json()["worker"]["active_seconds"]
         assert active == {900: 1800, 1800: 3600, 0: 32400 - 600}[horizon]
-        assert stored_horizon(app) == [(horizon * 1000 or None,)]
-        assert rolled_up_hours(app) == 9
         assert_answers_equal_from_scratch(app, client, "")
 
 
-def test_rollups_are_used_and_forgotten_when_an_hour_changes(app, client, clock):
+def test_rollups_hold_only_hours_with_events(app, client, clock):
     clock.ms = NOW
     post_events(client, event_at(BASE, "W1", "S1", "working"),
                 event_at(BASE + 10 * HOUR, "W1", "S1", "absent"), status=201)
+    assert read(app, "SELECT hour, stale FROM rollup_hours ORDER BY hour") == [
+        (BASE // HOUR, 0), (BASE // HOUR + 10, 1)]
     assert client.get("/metrics/workers/W1").get_json()["worker"]["active_seconds"] == 36000
-    conn = connect(app.config["DATABASE_PATH"])
-    assert conn.execute("SELECT COUNT(*) FROM rollup_hours").fetchone()[0] == 10
-    post_events(client, event_at(BASE + 4 * HOUR, "W1", "S1", "idle"), status=201)  # late: changes hours 4 to 10
-    assert tuple(conn.execute("SELECT MIN(hour), MAX(hour) FROM rollup_hours").fetchone()) == (
-        BASE // HOUR, BASE // HOUR + 3)
+    post_events(client, event_at(BASE + 4 * HOUR, "W1", "S1", "idle"), status=201)  # late: a third hour
+    assert read(app, "SELECT hour, stale FROM rollup_hours ORDER BY hour") == [
+        (BASE // HOUR, 0), (BASE // HOUR + 4, 0), (BASE // HOUR + 10, 1)]
     worker = client.get("/metrics/workers/W1").get_json()["worker"]
     assert (worker["active_seconds"], worker["idle_seconds"]) == (4 * 3600, 6 * 3600)
 
 
-def test_rollups_answer_only_unfiltered_queries_at_the_servers_horizon():
-    assert rollups.usable(MetricsQuery())
-    assert rollups.usable(MetricsQuery(max_gap_ms=900_000, horizon_ms=900_000))
-    assert not rollups.usable(MetricsQuery(site_id="north"))
-    assert not rollups.usable(MetricsQuery(min_confidence=0.5))
-    assert not rollups.usable(MetricsQuery(max_gap_ms=60_000))
-    assert not rollups.usable(MetricsQuery(max_gap_ms=60_000, horizon_ms=900_000))
-    assert not rollups.usable(MetricsQuery(max_gap_ms=None, horizon_ms=900_000))
-    assert not rollups.usable(MetricsQuery(planned_only=True))
+def test_rollups_answer_unfiltered_queries_at_the_stored_horizon():
+    assert rollups.usable(MetricsQuery(), (None,))
+    assert rollups.usable(MetricsQuery(max_gap_ms=900_000), (900_000,))
+    assert rollups.usable(MetricsQuery(max_gap_ms=900_000, planned_only=True), (900_000,))
+    assert not rollups.usable(MetricsQuery(), None)
+    assert not rollups.usable(MetricsQuery(site_id="north"), (None,))
+    assert not rollups.usable(MetricsQuery(min_confidence=0.5), (None,))
+    assert not rollups.usable(MetricsQuery(max_gap_ms=60_000), (900_000,))
+    assert not rollups.usable(MetricsQuery(max_gap_ms=None), (900_000,))
 
 
-def test_a_window_reaching_far_beyond_the_data_keeps_no_empty_hours(app, client, clock):
+def test_a_lone_event_in_1970_adds_one_hour_not_one_per_hour_since(config, clock):
     clock.ms = NOW
-    post_events(client, event_at(BASE, "W1", "S1", "working"),
-                event_at(BASE + 5 * HOUR, "W1", "S1", "idle"), status=201)
+    app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
+    client = app.test_client()
+    post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 5 * HOUR, "W1", "S1", "idle"),
+                event_at(BASE + 6 * HOUR, "W1", "S1", "idle"), status=201)
+    started = time.perf_counter()
+    post_events(client, event_at(OLD, "W2", "S2", "working"), status=201)
     query = f"?from=1970-01-01T00:00:00Z&to={format_instant(NOW)}"
-    body = client.get(f"/metrics/workers{query}").get_json()
-    exact = from_scratch(app, query, NOW)
-    assert body["workers"] == exact["workers"] and body["window"] == exact["window"]
-    assert body["workers"][0]["idle_seconds"] == (NOW - BASE - 5 * HOUR) / 1000  # idle ever since
-    conn = connect(app.config["DATABASE_PATH"])
-    assert conn.execute("SELECT COUNT(*) FROM rollup_hours").fetchone()[0] <= 6
-    buckets = client.get(f"/metrics/hourly{query}").get_json()
-    assert len(buckets["buckets"]) <= 5000
+    assert_answers_equal_from_scratch(app, client, query)
+    assert_answers_equal_from_scratch(app, client, query + "&planned_only=true")
+    assert time.perf_counter() - started < 2  # milliseconds in fact; an hour per hour since 1970 takes minutes
+    assert len(read(app, "SELECT hour FROM rollup_hours")) == 4
+    assert len(read(app, "SELECT hour FROM rollup_worker_hours")) <= 6
+    worker = client.get(f"/metrics/workers/W2{query}").get_json()["worker"]
+    assert worker["active_seconds"] == 900 and worker["unknown_seconds"] == (NOW - OLD) / 1000 - 900
 
 
-def test_a_window_with_both_ends_and_no_events_needs_no_rollups(client):
-    body = client.get("/metrics/factory?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z").get_json()
-    assert body["window"]["seconds"] == 86400 and body["factory"]["total_active_seconds"] == 0
+def test_a_late_event_in_a_long_gap_marks_only_the_hours_to_the_workers_next_event(config, clock, monkeypatch):
+    # W1 is off for 20 days; W2 works throughout. An event of W1 arriving late in the gap changes
+    # its hour and W1's next event's hour, not the 20 days of W2's hours after it.
+    clock.ms = BASE + 30 * DAY
+    app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
+    client = app.test_client()
+    post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + HOUR, "W1", "S1", "absent"),
+                event_at(BASE + 25 * DAY, "W1", "S1", "working"),
+                *(event_at(BASE + hour * HOUR, "W2", "S2", "working") for hour in range(0, 26 * 24, 5)), status=201)
+    create_app({**config, "STATE_MAX_GAP_SECONDS": 900})  # a restart computes what the batch left stale
+    assert len(stale_hours(app)) == 1
+    monkeypatch.setattr(rollups, "UPKEEP_HOURS", 0)
+    post_events(client, event_at(BASE + 5 * DAY + 30 * 60_000, "W1", "S1", "idle"), status=201)
+    assert [hour - BASE // HOUR for hour in stale_hours(app)] == [5 * 24, 25 * 24, 26 * 24 - 4]
+    monkeypatch.undo()
+    for query in ("", "?planned_only=true", f"?from={format_instant(BASE + 4 * DAY + 1)}"):
+        fast = client.get(f"/metrics/workers{query}").get_json()
+        assert fast["workers"] == from_scratch(app, query, clock.ms)["workers"]
 
 
-
-def test_a_worker_registered_while_a_query_runs_is_in_the_hours_it_rolls_up(app, client, clock):
+def test_start_up_computes_the_stale_hours_so_no_reader_has_to(config, clock, monkeypatch):
     clock.ms = NOW
-    post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent"),
+    app = create_app(config)
+    monkeypatch.setattr(rollups, "UPKEEP_HOURS", 0)  # as if the events were stored by an older release
+    post_events(app.test_client(), *(event_at(BASE + hour * HOUR, "W1", "S1", "working") for hour in range(30)),
                 status=201)
-    conn = connect(app.config["DATABASE_PATH"])
-    window, workers, _stations = _resolve(conn, MetricsQuery(), NOW)  # a query in flight sees W1 only
-    post_events(client, event_at(BASE + HOUR, "W2", "S2", "working"), event_at(BASE + 9 * HOUR, "W2", "S2", "absent"),
-                status=201)  # meanwhile a batch registers W2 and forgets the hours it changes
-    rollups.window_tally(conn, window, workers, None)  # the query goes on to roll those hours up
-    fast = client.get("/metrics/workers").get_json()
-    assert fast["workers"] == from_scratch(app, "", NOW)["workers"]
-    assert fast["workers"][1]["active_seconds"] == 8 * 3600
+    assert len(stale_hours(app)) == 30
+    monkeypatch.undo()
+    create_app(config)  # a restart
+    assert stale_hours(app) == [BASE // HOUR + 29]  # only the latest hour, which every batch changes
 
 
-def test_a_busy_database_is_answered_from_the_events_not_with_503(app, client, clock):
+def test_a_busy_database_is_answered_from_the_rollups_without_the_write_lock(app, client, clock):
     clock.ms = NOW
     post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent"),
                 status=201)
@@ -213,5 +286,3 @@ def test_a_busy_database_is_answered_from_the_events_not_with_503(app, client, c
         assert response.get_json()["workers"][0]["active_seconds"] == 36000
     finally:
         writer.execute("ROLLBACK")
-
-
