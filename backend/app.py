@@ -175,7 +175,7 @@ def create_app(test_config=None):
 def _prepare_rollups(app):
     path = app.config["DATABASE_PATH"]
     try:
-        rollups.prepare(path, reports.gap_ms(app.config["STATE_MAX_GAP_SECONDS"]))
+        rollups.prepare(path, reports.gap_ms(app.config["STATE_MAX_GAP_SECONDS"]), app.config["CLOCK"]())
     except sqlite3.Error as error:
         raise db.unusable(path, error) from None
 

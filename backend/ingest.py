@@ -329,7 +329,7 @@ def store_events(conn, events, now_ms):
         conn.execute(queries.BUMP_GENERATION_SQL)
         _register(conn, stored)
         queries.insert_rows(conn, queries.INSERT_EVENT_SQL, rows)
-        rollups.forget_changed_hours(conn, rollups.changes(stored))
+        rollups.forget_changed_hours(conn, rollups.changes(stored), now_ms)
     return outcomes
 
 

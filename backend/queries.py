@@ -173,7 +173,6 @@ MARK_STALE_SQL = "UPDATE rollup_hours SET stale = 1 WHERE hour >= ? AND hour < ?
 MARK_ALL_STALE_SQL = "UPDATE rollup_hours SET stale = 1 WHERE stale = 0"
 EVENT_HOURS_SQL = "SELECT hour, stale, events FROM rollup_hours WHERE hour >= ? AND hour < ? ORDER BY hour"
 PREVIOUS_EVENT_HOUR_SQL = "SELECT hour, stale FROM rollup_hours WHERE hour < ? ORDER BY hour DESC LIMIT 1"
-LATEST_EVENT_HOUR_SQL = "SELECT MAX(hour) FROM rollup_hours"
 STALE_HOURS_SQL = "SELECT hour FROM rollup_hours WHERE stale = 1 AND hour < ? ORDER BY hour LIMIT ?"
 COMPUTED_HOUR_SQL = "UPDATE rollup_hours SET events = ?, stale = 0 WHERE hour = ?"
 FORGET_WORKER_HOUR_SQL = "DELETE FROM rollup_worker_hours WHERE hour = ?"

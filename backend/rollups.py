@@ -17,9 +17,9 @@ exactly the one worked out from the events alone; tests hold them equal.
 
 Ingestion marks the hours a new event changes stale: a product count its own hour, a state event
 every hour from its own to the hour of the worker's next state event (all later hours when it is
-the worker's latest). It then computes stale hours before the latest one, a bounded number per
-batch, in its own transaction; server start-up computes the rest. The latest hour changes with
-every batch and is worked out from its events when read. A query with another horizon than the
+the worker's latest). It then computes stale hours before the current hour, a bounded number
+per batch, in its own transaction; server start-up computes the rest. The current hour changes
+with every batch and is worked out from its events when read. A query with another horizon than the
 stored one, or with a site or confidence filter, is answered from the events.
 """
 
@@ -48,10 +48,10 @@ def usable(query, horizon):
             and query.max_gap_ms == horizon[0])
 
 
-def prepare(path, horizon_ms):
+def prepare(path, horizon_ms, now_ms):
     """At server start-up: make the roll-ups hold the signal horizon `horizon_ms` (all stale when
-    it changed) and compute every stale hour but the latest, a day of hours per transaction, so
-    no reader has to. Server processes forked after this find them ready."""
+    it changed) and compute every stale hour before the current one (`now_ms`), a day of hours
+    per transaction, so no reader has to. Server processes forked after this find them ready."""
     conn = connect(path)
     try:
         with transaction(conn):
@@ -60,7 +60,7 @@ def prepare(path, horizon_ms):
                 conn.execute(queries.SET_ROLLUP_HORIZON_SQL, (horizon_ms,))
         while True:
             with transaction(conn):
-                if bring_up_to_date(conn, BUILD_HOURS) < BUILD_HOURS:
+                if bring_up_to_date(conn, BUILD_HOURS, now_ms) < BUILD_HOURS:
                     return
     finally:
         conn.close()
@@ -244,14 +244,13 @@ def _summed_hours(conn, first, end):
     return tally
 
 
-def bring_up_to_date(conn, limit):
-    """Compute up to `limit` stale hours before the latest hour with events, oldest first, at
-    the stored horizon (inside a write transaction). Returns how many were computed."""
+def bring_up_to_date(conn, limit, now_ms):
+    """Compute up to `limit` stale hours before the current one (that of `now_ms`), oldest
+    first, at the stored horizon (inside a write transaction). Returns how many were computed."""
     horizon = stored_horizon(conn)
-    latest = conn.execute(queries.LATEST_EVENT_HOUR_SQL).fetchone()[0]
-    if horizon is None or latest is None:
+    if horizon is None:
         return 0
-    stale = [row[0] for row in conn.execute(queries.STALE_HOURS_SQL, (latest, limit))]
+    stale = [row[0] for row in conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, limit))]
     done = None  # (hour, latest state events at its end) of the hour computed last
     for hour in stale:
         previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (hour,)).fetchone()
@@ -306,9 +305,9 @@ def changes(events):
     return Changes(hours, {worker_id: (earliest[worker_id], high) for worker_id, high in latest.items()})
 
 
-def forget_changed_hours(conn, changed):
+def forget_changed_hours(conn, changed, now_ms):
     """Mark stale every hour whose figures the `Changes` of new events alter, then bring up to
-    date a bounded number of stale hours before the latest (inside the batch's transaction).
+    date a bounded number of stale hours before the current one (inside the batch's transaction).
 
     A product count alters its own hour. A state event alters a worker's time from its own
     instant to the worker's next state event (or on and on when it is the worker's latest); with
@@ -338,7 +337,7 @@ def forget_changed_hours(conn, changed):
                             "first": unknown_from, "end": next_hour, "hour_ms": HOUR_MS})
     conn.executemany(queries.MARK_STALE_SQL, _merged(ranges))
     conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
-    bring_up_to_date(conn, UPKEEP_HOURS)
+    bring_up_to_date(conn, UPKEEP_HOURS, now_ms)
 
 
 def _next_states(conn, pairs):
