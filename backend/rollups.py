@@ -17,8 +17,9 @@ exactly the one worked out from the events alone; tests hold them equal.
 
 Ingestion marks the hours a new event changes stale: a product count its own hour, a state event
 every hour from its own to the hour of the worker's next state event (all later hours when it is
-the worker's latest). It then computes stale hours before the current hour, a bounded number
-per batch, in its own transaction; server start-up computes the rest. The current hour changes
+the worker's latest). It then computes stale hours before the current hour, but those of its
+own events, a bounded number per batch, in its own transaction; server start-up computes the
+rest. The current hour changes
 with every batch and is worked out from its events when read. A query with another horizon than the
 stored one, or with a site or confidence filter, is answered from the events.
 """
@@ -244,22 +245,22 @@ def _summed_hours(conn, first, end):
     return tally
 
 
-def bring_up_to_date(conn, limit, now_ms):
-    """Compute up to `limit` stale hours before the current one (that of `now_ms`), oldest
-    first, at the stored horizon (inside a write transaction). Returns how many were computed."""
+def bring_up_to_date(conn, limit, now_ms, skip=frozenset()):
+    """Compute up to `limit` stale hours before the current one (that of `now_ms`) and not in
+    `skip`, oldest first, at the stored horizon (inside a write transaction). Returns how many
+    were computed."""
     horizon = stored_horizon(conn)
     if horizon is None:
         return 0
-    stale = [row[0] for row in conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, limit))]
+    rows = conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, limit + len(skip)))
+    stale = [hour for (hour,) in rows if hour not in skip][:limit]
     done = None  # (hour, latest state events at its end) of the hour computed last
     for hour in stale:
         previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (hour,)).fetchone()
-        if previous is None:
-            last = {}
-        elif done is not None and done[0] == previous[0]:
+        if done is not None and previous is not None and done[0] == previous[0]:
             last = done[1]
-        else:
-            last = _hour_last_states(conn, previous[0])
+        else:  # from the roll-up before, or from the events when that one is stale (skipped)
+            last = _state_before(conn, hour * HOUR_MS)
         done = (hour, _compute_hour(conn, hour, last, horizon[0]))
     return len(stale)
 
@@ -337,7 +338,9 @@ def forget_changed_hours(conn, changed, now_ms):
                             "first": unknown_from, "end": next_hour, "hour_ms": HOUR_MS})
     conn.executemany(queries.MARK_STALE_SQL, _merged(ranges))
     conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
-    bring_up_to_date(conn, UPKEEP_HOURS, now_ms)
+    # The hours of this batch's own events are left for a later batch: a load of history in
+    # time order fills one hour over many batches, and would compute it again with each.
+    bring_up_to_date(conn, UPKEEP_HOURS, now_ms, changed.hours)
 
 
 def _next_states(conn, pairs):
