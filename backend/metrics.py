@@ -220,9 +220,12 @@ class Tally:
     def add(self, later):
         """Add the tally of a later, disjoint stretch to this one."""
         for worker_id, totals in later.state_ms.items():
-            mine = self.state_ms.setdefault(worker_id, dict.fromkeys(TIME_STATES, 0))
-            for state, ms in totals.items():
-                mine[state] += ms
+            mine = self.state_ms.get(worker_id)
+            if mine is None:
+                self.state_ms[worker_id] = {state: totals.get(state, 0) for state in TIME_STATES}
+            else:
+                for state, ms in totals.items():
+                    mine[state] += ms
         for mine, theirs in ((self.occupancy_ms, later.occupancy_ms), (self.worker_units, later.worker_units),
                              (self.station_units, later.station_units)):
             for key, value in theirs.items():

@@ -147,29 +147,9 @@ class _Sweep:
                 return None
         return kinds.pop() if len(kinds) == 1 else None
 
-    def _measure(self, start_ms, end_ms, station_id):
-        if end_ms <= start_ms:
-            return 0
-        if self.floor is None:
-            return end_ms - start_ms
-        return calendars.overlap_ms(start_ms, end_ms, self.floor.plan(station_id))
-
     def _gap(self, last, start_ms, end_ms):
-        """The tally of `[start_ms, end_ms)`, in which no event happened: each worker's latest
-        state runs on up to its horizon, then it is unknown."""
-        tally = metrics.Tally()
-        reach = {}  # station -> end of the longest occupying state there
-        for worker_id, (ts_ms, state, station_id) in last.items():
-            known_end = end_ms if self.max_gap_ms is None else min(end_ms, max(start_ms, ts_ms + self.max_gap_ms))
-            totals = dict.fromkeys(metrics.TIME_STATES, 0)
-            totals[state] += self._measure(start_ms, known_end, station_id)
-            totals[metrics.UNKNOWN] += self._measure(known_end, end_ms, station_id)
-            tally.state_ms[worker_id] = totals
-            if state in metrics.OCCUPYING_STATES and known_end > start_ms:
-                reach[station_id] = max(reach.get(station_id, start_ms), known_end)
-        tally.occupancy_ms = {station_id: self._measure(start_ms, until, station_id)
-                              for station_id, until in reach.items()}
-        return tally
+        """The tally of `[start_ms, end_ms)`, in which no event happened."""
+        return _still_tally(last, start_ms, end_ms, self.max_gap_ms, self.floor)[0]
 
     def _events(self, last, start_ms, end_ms, closed):
         """`(tally, last)` of a stretch worked out from its events, with each worker's state
@@ -177,24 +157,71 @@ class _Sweep:
         return _events_tally(self.conn, last, start_ms, end_ms, closed, self.max_gap_ms, self.floor)
 
 
+def _still_tally(last, start_ms, end_ms, max_gap_ms, floor):
+    """`(tally, reach)` of `[start_ms, end_ms)` for workers without a state event in it: each
+    one's latest state (`last`) runs on up to its horizon, then it is unknown. `reach`: station
+    -> the end of the longest occupying state there (occupancy is `[start_ms, reach)`)."""
+    tally = metrics.Tally()
+    reach = {}
+    for worker_id, (ts_ms, state, station_id) in last.items():
+        known_end = end_ms if max_gap_ms is None else min(end_ms, max(start_ms, ts_ms + max_gap_ms))
+        totals = dict.fromkeys(metrics.TIME_STATES, 0)
+        totals[state] += _measure(floor, start_ms, known_end, station_id)
+        totals[metrics.UNKNOWN] += _measure(floor, known_end, end_ms, station_id)
+        tally.state_ms[worker_id] = totals
+        if state in metrics.OCCUPYING_STATES and known_end > start_ms:
+            reach[station_id] = max(reach.get(station_id, start_ms), known_end)
+    tally.occupancy_ms = {station_id: _measure(floor, start_ms, until, station_id)
+                          for station_id, until in reach.items()}
+    return tally, reach
+
+
+def _measure(floor, start_ms, end_ms, station_id):
+    """The length of `[start_ms, end_ms)`; with a floor (`planned_only`), its planned part at the station."""
+    if end_ms <= start_ms:
+        return 0
+    if floor is None:
+        return end_ms - start_ms
+    return calendars.overlap_ms(start_ms, end_ms, floor.plan(station_id))
+
+
+# The key the occupying time of workers without events in a stretch is tallied under, so it
+# counts once with that of the others at the same station.
+_STILL = object()
+
+
 def _events_tally(conn, last, start_ms, end_ms, closed, max_gap_ms, floor=None):
+    """`(tally, last)` of a stretch from its events, each worker's state carried in from `last`
+    (its latest state events at the stretch's start); events at its end count only if `closed`.
+    Workers with no state event in it are worked out as in an empty stretch, all at once."""
     window = metrics.Window(start_ms, end_ms)
     if end_ms < start_ms or (end_ms == start_ms and not closed):
         return metrics.Tally(), last
     last_ms = end_ms if closed else end_ms - 1
     scope = queries.scope_params(start_ms=start_ms, end_ms=last_ms)
-    by_worker = {worker_id: [event] for worker_id, event in last.items()}
+    moved = {}
     for worker_id, *event in conn.execute(queries.WINDOW_ALL_STATES_SQL, scope):
-        by_worker.setdefault(worker_id, []).append(tuple(event))
-    timelines = {worker_id: metrics.worker_timeline(events, window, max_gap_ms)
-                 for worker_id, events in by_worker.items()}
+        events = moved.get(worker_id)
+        if events is None:
+            events = moved[worker_id] = [last[worker_id]] if worker_id in last else []
+        events.append(tuple(event))
+    still = {worker_id: event for worker_id, event in last.items() if worker_id not in moved}
+    timelines = {worker_id: metrics.worker_timeline(events, window, max_gap_ms) for worker_id, events in moved.items()}
     units = queries.window_unit_instants(conn, queries.scope_params(), start_ms, last_ms)
     if floor is not None:
         timelines = {worker_id: metrics.clip_to_plan(timeline, floor) for worker_id, timeline in timelines.items()}
         units = metrics.planned_units(units, floor)
+    still_tally, reach = _still_tally(still, start_ms, end_ms, max_gap_ms, floor)
+    if reach:
+        spans = metrics.Timeline([metrics.Interval(start_ms, until, "working", station_id)
+                                  for station_id, until in reach.items()])
+        timelines[_STILL] = spans if floor is None else metrics.clip_to_plan(spans, floor)
     count = queries.window_event_count(conn, queries.scope_params(), start_ms, last_ms)
     tally = metrics.tally_timelines(timelines, units, count)
-    return tally, {worker_id: timeline.last_event for worker_id, timeline in timelines.items()}
+    if reach:
+        del timelines[_STILL], tally.state_ms[_STILL], tally.last_events[_STILL]
+    tally.state_ms.update(still_tally.state_ms)
+    return tally, {**still, **{worker_id: timeline.last_event for worker_id, timeline in timelines.items()}}
 
 
 def _finish(tally, last):
