@@ -173,11 +173,14 @@ def create_app(test_config=None):
 
 
 def _prepare_rollups(app):
-    path = app.config["DATABASE_PATH"]
+    # The file passed the start-up checks; a fault met while computing roll-ups (a damaged page
+    # in the events, a lock held too long) is left to the requests, which answer it by its cause
+    # and work from the events meanwhile.
     try:
-        rollups.prepare(path, reports.gap_ms(app.config["STATE_MAX_GAP_SECONDS"]), app.config["CLOCK"]())
+        rollups.prepare(app.config["DATABASE_PATH"], reports.gap_ms(app.config["STATE_MAX_GAP_SECONDS"]),
+                        app.config["CLOCK"]())
     except sqlite3.Error as error:
-        raise db.unusable(path, error) from None
+        app.logger.warning("roll-ups were not brought up to date at start-up: %s", error)
 
 
 def _seed_if_empty(app):
