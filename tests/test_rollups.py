@@ -5,10 +5,11 @@ changes; they hold rows only for hours with events and are ready before the firs
 
 import random
 import time
+from dataclasses import replace
 
 import pytest
 
-from backend import rollups
+from backend import reports, rollups
 from backend.app import create_app
 from backend.db import connect, transaction
 from backend.reports import MetricsQuery, _resolve, events_report
@@ -293,3 +294,76 @@ def test_a_busy_database_is_answered_from_the_rollups_without_the_write_lock(app
         assert response.get_json()["workers"][0]["active_seconds"] == 36000
     finally:
         writer.execute("ROLLBACK")
+
+
+def work_of(conn, query, now_ms):
+    """SQLite's work for one metrics report (virtual machine steps, in thousands): a measure of
+    its cost that the machine's load does not move."""
+    steps = [0]
+
+    def count():
+        steps[0] += 1
+
+    conn.set_progress_handler(count, 1000)
+    try:
+        report = reports.metrics_report(conn, query, now_ms)
+    finally:
+        conn.set_progress_handler(None, 0)
+    return steps[0], report
+
+
+@pytest.mark.parametrize(("query", "from_rollups"), [
+    (MetricsQuery(max_gap_ms=900_000), True),
+    (MetricsQuery(max_gap_ms=900_000, planned_only=True), True),
+    (MetricsQuery(max_gap_ms=900_000, site_id="north"), False),
+    (MetricsQuery(max_gap_ms=900_000, min_confidence=0.5), False),
+], ids=["horizon", "planned_only", "site", "confidence"])
+def test_an_eight_hour_window_costs_the_same_on_a_short_and_a_long_history(config, clock, query, from_rollups):
+    # Three workers reporting every 2 minutes; the same last 8 hours after 2 days or 12 days of history.
+    costs = []
+    for days in (2, 12):
+        end = BASE + days * DAY
+        clock.ms = end
+        app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900,
+                          "DATABASE_PATH": config["DATABASE_PATH"] + f".{days}"})
+        client = app.test_client()
+        assert client.put("/calendar", json=CALENDAR).status_code == 200
+        for day in range(days):
+            body = post_events(client, *(
+                event_at(BASE + day * DAY + minute * 60_000, f"W{worker}", f"S{worker}", kind,
+                         site_id="north", confidence=0.9, **({"count": 1} if kind == "product_count" else {}))
+                for minute in range(0, 24 * 60, 2) for worker in range(3)
+                for kind in [("working", "idle", "working", "product_count")[minute // 10 % 4]]))
+            assert body["accepted"] == 3 * 24 * 30
+        create_app({**config, "STATE_MAX_GAP_SECONDS": 900, "DATABASE_PATH": config["DATABASE_PATH"] + f".{days}"})
+        conn = connect(app.config["DATABASE_PATH"])
+        try:
+            window = replace(query, from_ms=end - 8 * HOUR - 7 * 60_000, to_ms=end - 7 * 60_000)
+            steps, report = work_of(conn, window, end)
+            assert report["factory"]["total_active_seconds"] > 0
+            costs.append(steps)
+            if from_rollups:
+                # A week from roll-ups: a fraction of the work of reading its events.
+                week = replace(query, from_ms=end - 7 * DAY - 7 * 60_000, to_ms=end - 7 * 60_000)
+                fast, report = work_of(conn, week, end)
+                slow = work_of_events(conn, week, end)
+                assert fast * 4 < slow, (fast, slow)
+        finally:
+            conn.close()
+    assert costs[1] <= costs[0] * 1.2 + 5, costs
+
+
+def work_of_events(conn, query, now_ms):
+    """`work_of` a report worked out from the events alone."""
+    steps = [0]
+
+    def count():
+        steps[0] += 1
+
+    window, workers, workstations = _resolve(conn, query, now_ms)
+    conn.set_progress_handler(count, 1000)
+    try:
+        events_report(conn, query, window, workers, workstations)
+    finally:
+        conn.set_progress_handler(None, 0)
+    return steps[0]
