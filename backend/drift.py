@@ -127,17 +127,52 @@ def _confidence_reason(enough, flagged, drop, rules):
     return None
 
 
+class Presence:
+    """A worker's working and present (working or idle) time on each side of the cut, taken in
+    one interval at a time, so a long history never has to be held at once."""
+
+    def __init__(self, window, rules):
+        self.sides = split_window(window, rules.recent_ms)
+        self.working = [0, 0]
+        self.present = [0, 0]
+
+    def add(self, interval):
+        """Count one interval (`metrics.Interval`); away and no-signal time are neither working nor idle."""
+        if interval.state not in OCCUPYING_STATES:
+            return
+        for side, window in enumerate(self.sides):
+            overlap = min(interval.end_ms, window.end_ms) - max(interval.start_ms, window.start_ms)
+            if overlap > 0:
+                self.present[side] += overlap
+                self.working[side] += overlap if interval.state == "working" else 0
+
+    def share(self, side):
+        """`(working share or None, present ms)` of one side (0: baseline, 1: recent)."""
+        present = self.present[side]
+        return (self.working[side] / present if present else None), present
+
+
 def mix_shift(workers, timelines, window, rules):
     """The working/idle mix rule for each worker.
 
     `timelines` maps worker id to that worker's `metrics.Timeline` over the whole window.
     """
+    presences = {}
+    for worker_id, timeline in timelines.items():
+        presence = presences[worker_id] = Presence(window, rules)
+        for interval in timeline.intervals:
+            presence.add(interval)
+    return mix_verdicts(workers, presences, window, rules)
+
+
+def mix_verdicts(workers, presences, window, rules):
+    """The working/idle mix rule for each worker from its `Presence` (none: no time at all)."""
     baseline_window, recent_window = split_window(window, rules.recent_ms)
+    empty = Presence(window, rules)
     results = []
     for worker_id, name in workers:
-        intervals = timelines[worker_id].intervals if worker_id in timelines else []
-        baseline = _working_share(intervals, baseline_window)
-        recent = _working_share(intervals, recent_window)
+        presence = presences.get(worker_id, empty)
+        baseline, recent = presence.share(0), presence.share(1)
         enough = min(baseline[1], recent[1]) >= rules.min_present_ms
         shift = recent[0] - baseline[0] if enough else None
         flagged = shift is not None and abs(shift) > rules.mix_shift
@@ -155,19 +190,6 @@ def mix_shift(workers, timelines, window, rules):
             "reason": _mix_reason(enough, flagged, shift, rules),
         })
     return results
-
-
-def _working_share(intervals, window):
-    """`(working share or None, present ms)` of the intervals' part inside `window`."""
-    working = present = 0
-    for interval in intervals:
-        if interval.state not in OCCUPYING_STATES:  # away, or no signal: neither working nor idle
-            continue
-        overlap = min(interval.end_ms, window.end_ms) - max(interval.start_ms, window.start_ms)
-        if overlap > 0:
-            present += overlap
-            working += overlap if interval.state == "working" else 0
-    return (working / present if present else None), present
 
 
 def _mix_reason(enough, flagged, shift, rules):

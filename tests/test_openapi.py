@@ -163,7 +163,7 @@ SCHEMA = schemathesis.openapi.from_dict(openapi.build_document(), config=schemat
 
 METRICS_PATHS = ["/metrics/factory", "/metrics/workers", "/metrics/workers/{worker_id}", "/metrics/workstations",
                  "/metrics/workstations/{workstation_id}", "/metrics/timeline", "/metrics/hourly",
-                 "/metrics/models", "/metrics/drift"]
+                 "/metrics/models", "/metrics/drift", "/metrics/dashboard"]
 DEMO_IDS = {"worker_id": "W-01", "workstation_id": "WS-02", "site_id": "plant-north"}
 TOKENS = {"INGEST_TOKEN": "edge-token", "ADMIN_TOKEN": "admin-token"}
 EVENT = {"timestamp": "2026-01-15T10:00:00Z", "worker_id": "W1", "workstation_id": "S1", "event_type": "working"}
