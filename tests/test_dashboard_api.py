@@ -90,7 +90,8 @@ def test_bad_parameters_are_422(seeded, query):
 
 
 def test_too_many_shifts_for_the_report_say_so_and_keep_the_rest(seeded):
-    seeded.put("/calendar", json={"time_zone": "UTC", "shifts": [{"name": "All day", "start": "00:00", "end": "00:00"}]})
+    all_day = {"name": "All day", "start": "00:00", "end": "00:00"}
+    seeded.put("/calendar", json={"time_zone": "UTC", "shifts": [all_day]})
     body = get(seeded, "/metrics/dashboard?from=2025-06-01T00:00:00Z")
     assert body["shift_report"] is None and "200" in body["shift_report_error"]
     assert body["workers"]
