@@ -294,7 +294,12 @@ def _shifts_report():
 
 @bp.get("/metrics/shifts")
 def shifts_metrics():
-    return jsonify(_shifts_report())
+    # A running shift's figures grow with the clock, so the tag is the answer's own hash: a poll
+    # still costs the computation, but an unchanged answer goes back as a small 304.
+    response = jsonify(_shifts_report())
+    response.add_etag()
+    response.headers["Cache-Control"] = "no-cache"
+    return response.make_conditional(request)
 
 
 @bp.get("/metrics/shifts.csv")

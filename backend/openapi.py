@@ -554,11 +554,9 @@ def _get(operation_id, tag, summary, schema, description="The list.", query=(), 
 
 def _metrics(operation_id, summary, schema, extra=(), not_found=False):
     """A metrics read: `params.METRICS` and `extra`, an ETag, and `304` when the client has the answer."""
-    operation = _get(operation_id, "metrics", summary, schema, "The figures.", (*params.METRICS, *extra))
+    operation = _revalidated(_get(operation_id, "metrics", summary, schema, "The figures.",
+                                  (*params.METRICS, *extra)))
     get = operation["get"]
-    get["parameters"].append(IF_NONE_MATCH)
-    get["responses"]["200"]["headers"] = CACHE_HEADERS
-    get["responses"]["304"] = _ref("NotModified", "responses")
     if not_found:
         get["responses"]["404"] = _ref("NotFound", "responses")
     return operation
@@ -617,6 +615,15 @@ def _shifts(operation_id, answer):
     get["responses"]["404"] = _problem(404, "No site with this `site_id` is configured or seen.")
     get["responses"]["422"] = _problem(422, "A query parameter does not parse, `from` is later than `to`, or the range "
                                             f"holds more than {params.MAX_SHIFT_INSTANCES} shift instances.")
+    return operation
+
+
+def _revalidated(operation):
+    """An answer that carries an ETag (of its own body) and answers `304` when the client has it."""
+    get = operation["get"]
+    get["parameters"].append(IF_NONE_MATCH)
+    get["responses"]["200"]["headers"] = CACHE_HEADERS
+    get["responses"]["304"] = _ref("NotModified", "responses")
     return operation
 
 
@@ -688,7 +695,8 @@ def _paths():
                                           "WorkstationsMetrics"),
         "/metrics/workstations/{workstation_id}": _item("workstationMetrics", "workstation",
                                                         "WorkstationMetrics", "WS-02"),
-        "/metrics/shifts": _shifts("shiftsMetrics", _json(_ref("Shifts"), "Every shift instance with its figures.")),
+        "/metrics/shifts": _revalidated(_shifts("shiftsMetrics", _json(_ref("Shifts"),
+                                                                       "Every shift instance with its figures."))),
         "/metrics/shifts.csv": _shifts("shiftsCsv", {
             "description": "One row per shift instance and workstation: " + ", ".join(
                 f"`{column}`" for column in reports.SHIFT_CSV_COLUMNS) + ". Empty cells for `null`.",
