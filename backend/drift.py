@@ -47,30 +47,57 @@ def model_stats(rows, low_threshold):
     """
     groups = {}
     for version, ts_ms, confidence in rows:
-        group = groups.setdefault(version, {"count": 0, "first": ts_ms, "last": ts_ms, "confidences": []})
-        group["count"] += 1
-        group["first"] = min(group["first"], ts_ms)
-        group["last"] = max(group["last"], ts_ms)
+        group = groups.get((version, confidence))
+        if group is None:
+            groups[version, confidence] = [1, ts_ms, ts_ms]
+        else:
+            group[0] += 1
+            group[1] = min(group[1], ts_ms)
+            group[2] = max(group[2], ts_ms)
+    return confidence_stats([(version, confidence, *group) for (version, confidence), group in groups.items()],
+                            low_threshold)
+
+
+def confidence_stats(groups, low_threshold):
+    """`model_stats` from `(model_version, confidence, events, first_ms, last_ms)` groups, one per
+    version and distinct confidence (`None`: events without one), as SQL can count them: memory
+    grows with the distinct confidences, not with the events."""
+    versions = {}
+    for version, confidence, count, first_ms, last_ms in groups:
+        group = versions.setdefault(version, {"count": 0, "first": first_ms, "last": last_ms, "confidences": {}})
+        group["count"] += count
+        group["first"] = min(group["first"], first_ms)
+        group["last"] = max(group["last"], last_ms)
         if confidence is not None:
-            group["confidences"].append(confidence)
-    return [_version_json(version, groups[version], low_threshold)
-            for version in sorted(groups, key=lambda v: (v is None, v or ""))]
+            group["confidences"][confidence] = group["confidences"].get(confidence, 0) + count
+    return [_version_json(version, versions[version], low_threshold)
+            for version in sorted(versions, key=lambda v: (v is None, v or ""))]
 
 
 def _version_json(version, group, low_threshold):
-    confidences = sorted(group["confidences"])
-    rated = len(confidences)
-    low = sum(1 for c in confidences if c < low_threshold)
+    counted = sorted(group["confidences"].items())
+    rated = sum(count for _confidence, count in counted)
+    low = sum(count for confidence, count in counted if confidence < low_threshold)
     return {
         "model_version": version,
         "event_count": group["count"],
         "confidence_count": rated,
-        "mean_confidence": _round(sum(confidences) / rated) if rated else None,
-        "p10_confidence": _round(confidences[math.ceil(0.1 * rated) - 1]) if rated else None,
+        "mean_confidence": _round(sum(c * n for c, n in counted) / rated) if rated else None,
+        "p10_confidence": _round(_nearest_rank(counted, math.ceil(0.1 * rated))) if rated else None,
         "low_confidence_share": _round(low / rated) if rated else 0,
         "first_seen": format_instant(group["first"]),
         "last_seen": format_instant(group["last"]),
     }
+
+
+def _nearest_rank(counted, rank):
+    """The `rank`-th smallest value of sorted `(value, count)` pairs (1-based)."""
+    seen = 0
+    for value, count in counted:
+        seen += count
+        if seen >= rank:
+            return value
+    return counted[-1][0]
 
 
 def split_window(window, recent_ms):
