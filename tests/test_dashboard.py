@@ -1562,3 +1562,24 @@ def test_a_new_worker_reads_the_lists_again(page, server_factory):
                              "workstation_id": "S-1", "event_type": "working", "site_id": "north"}])
     assert any(entry["path"] == "/workers" for entry in one_refresh(page, server))
     expect(page.locator("#filter-worker option[value='W-new']")).to_have_count(1)
+
+
+def test_spells_shorter_than_a_pixel_are_drawn_as_bands_split_by_state(page, server_factory):
+    server = server_factory()
+    now = datetime.now(UTC).replace(microsecond=0, second=0)
+    start = now - timedelta(days=6)
+    # An hour of one-minute spells, working and idle in turn, in six days: a pixel is minutes long.
+    events = [{"timestamp": iso(start + timedelta(days=3, minutes=m)), "worker_id": "W-1", "workstation_id": "S-1",
+               "event_type": "working" if m % 2 else "idle", "site_id": "hall-1"} for m in range(60)]
+    events += [{"timestamp": iso(start + timedelta(minutes=m)), "worker_id": "W-1", "workstation_id": "S-1",
+                "event_type": "absent", "site_id": "hall-1"} for m in (0, 6 * 24 * 60 - 10)]
+    server.post("/events", events)
+    open_dashboard(page, server.base, QUIET + "&range=last7d")
+    bands = page.locator("#timeline-chart .band-mixed")
+    expect(bands.first).to_be_visible()
+    assert bands.count() <= 60
+    tip = bands.first.locator("title").text_content()
+    assert "% working" in tip and "% idle" in tip
+    # Each band stacks its states, each as tall as its share of the band's time.
+    parts = bands.first.locator(".band-part")
+    assert sorted(parts.evaluate_all("els => els.map(e => e.classList[1])")) == ["band-idle", "band-working"]

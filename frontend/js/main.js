@@ -138,9 +138,9 @@ function showsSomethingNew(answer, setup) {
     || answer.workstations.some((s) => !stations.has(s.workstation_id));
 }
 
-/** How many pixels wide the charts are drawn (the timeline's box), within what the API takes. */
+/** How many pixels wide the charts are drawn (the timeline's strips), within what the API takes. */
 function chartWidth() {
-  const width = $("timeline-chart").clientWidth;
+  const width = charts.plotWidth($("timeline-chart").clientWidth);
   return width > 0 ? Math.min(Math.max(Math.round(width), CHART_WIDTH.min), CHART_WIDTH.max) : "";
 }
 

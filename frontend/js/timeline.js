@@ -69,6 +69,18 @@ export function mergeIntervals(intervals) {
   return merged;
 }
 
+const RIGHT_MARGIN = 18;
+
+/** The width of the name column of a timeline `width` pixels wide. */
+function labelWidth(width) {
+  return width < 560 ? 88 : Math.min(180, Math.max(120, Math.round(width * 0.16)));
+}
+
+/** How many pixels of a timeline `width` pixels wide the strips take: the resolution to ask the API for. */
+export function plotWidth(width) {
+  return width - labelWidth(width) - RIGHT_MARGIN;
+}
+
 /**
  * Draw the timeline into `container`.
  * `data`: {window: {from, to}, workers: [{worker_id, name, intervals: [{from, to, state, workstation_id, seconds}]}], timeZone, now}
@@ -88,8 +100,8 @@ export function drawTimeline(container, data) {
   const width = widthOf(container);
   const narrow = width < 560;
   const nameSize = cssNumber("--chart-name-text", 12.5);
-  const labelW = narrow ? 88 : Math.min(180, Math.max(120, Math.round(width * 0.16)));
-  const right = 18;
+  const labelW = labelWidth(width);
+  const right = RIGHT_MARGIN;
   const axisH = 26;
   const rowH = narrow ? 30 : 34;
   const bandH = narrow ? 18 : 20;
