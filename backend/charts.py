@@ -366,8 +366,8 @@ def dashboard_report(conn, query, now_ms, config):
     """Everything the page shows for one window, computed from one resolved window so its parts
     agree: the metrics (window, factory, workers, workstations), the timeline and hourly charts
     (narrowed to `worker_id`/`workstation_id`; `null` when that worker or workstation is not in
-    scope), models, drift, the shift report of the window and the live feed. The caller adds
-    the open alerts.
+    scope), models, drift, the shift report of the window (as of its end) and the live feed.
+    The caller adds the open alerts.
 
     One pass over the window's intervals fills the timeline, the buckets and the drift mix.
     `sections=floor` gives only the figures of the floor now; the other parts are `null`.
@@ -403,7 +403,7 @@ def dashboard_report(conn, query, now_ms, config):
         models_query = _replace_extra(query, low_confidence=None, bucket_seconds=None)
         body["models"] = models_report(conn, models_query, now_ms, config["LOW_CONFIDENCE"])
         body["drift"] = _drift_json(conn, query, window, workers, rules, charts.presences if charts else None)
-        body["shift_report"], body["shift_report_error"] = _window_shifts(conn, query, window, now_ms, config)
+        body["shift_report"], body["shift_report_error"] = _window_shifts(conn, query, window, config)
         body["feed"] = _feed(conn, query)
     return body
 
@@ -423,15 +423,21 @@ def _replace_extra(query, **values):
     return replace(query, extra={**query.extra, **values})
 
 
-def _window_shifts(conn, query, window, now_ms, config):
+def _window_shifts(conn, query, window, config):
     """`(shift report of the window, None)`, `(None, None)` without one, or `(None, why)` when the
-    window holds more shift instances than are reported at once."""
+    window holds more shift instances than are reported at once.
+
+    The report is as of the window's end, as every other part: a shift running then counts up
+    to that instant and is `running`, so the answer depends on the window, never on the clock.
+    """
     if window is None:
         return None, None
     args = {"from": format_instant(window.start_ms), "to": format_instant(window.end_ms),
             "site_id": query.site_id or ""}
     try:
-        return reports.shifts_report(conn, args, now_ms, config["STATE_MAX_GAP_SECONDS"], config["FACTORY_TZ"]), None
+        report = reports.shifts_report(conn, args, window.end_ms, config["STATE_MAX_GAP_SECONDS"],
+                                       config["FACTORY_TZ"])
+        return report, None
     except ApiError as problem:
         if problem.status == 404:
             return None, None
@@ -448,18 +454,8 @@ def _feed(conn, query):
     return {"events": rows[:limit], "limit": limit, "has_more": len(rows) > limit}
 
 
-def dashboard_key(conn, query, now_ms, config):
-    """What the dashboard's ETag adds to the metrics one: the alerts' version and, while a shift
-    instance overlapping the window runs, the clock (its figures grow with it)."""
+def dashboard_key(conn, _query, _now_ms, _config):
+    """What the dashboard's ETag adds to the metrics one: the alerts' version (the open alerts
+    are part of the answer; every other part follows the data and the window)."""
     version = tuple(conn.execute(ALERTS_VERSION_SQL).fetchone())
-    window = reports.resolve_window(conn, query, now_ms)
-    running = False
-    if window is not None:
-        try:
-            instances = reports.shift_instances_in(conn, query.site_id, window.start_ms, window.end_ms,
-                                                   config["FACTORY_TZ"])
-            running = any(instance.end_ms > now_ms for _site, instance in instances)
-        except ApiError:
-            running = False
-    text = f"{version}|{now_ms if running else None}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256(str(version).encode()).hexdigest()[:16]

@@ -25,7 +25,7 @@ QUERIES = ["", "?from=2026-01-15T07:10:00Z&to=2026-01-15T11:50:00Z", "?site_id=p
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_every_part_equals_its_own_endpoint(seeded, query):
+def test_every_part_equals_its_own_endpoint(seeded, clock, query):
     joiner = "&" if query else "?"
     body = get(seeded, f"/metrics/dashboard{query}{joiner}width=600")
     window = body["window"]
@@ -39,6 +39,7 @@ def test_every_part_equals_its_own_endpoint(seeded, query):
     assert body["models"] == get(seeded, f"/metrics/models{metrics_query}width=600")
     assert body["drift"] == get(seeded, f"/metrics/drift{query}")
     site = "&site_id=plant-north" if "site_id" in query else ""
+    clock.set(window["to"])  # the window's shift report is as of its end
     assert body["shift_report"] == get(seeded, f"/metrics/shifts?{bounds}{site}")
     assert body["alerts"] == get(seeded, "/alerts?state=open&limit=1000")
     feed_site = "?site_id=plant-north" if "site_id" in query else ""
@@ -111,13 +112,11 @@ def test_unchanged_answer_is_304_and_a_new_event_or_alert_changes_it(seeded, app
     assert seeded.get(url, headers={"If-None-Match": etag}).status_code == 200
 
 
-def test_a_running_shift_in_the_window_moves_the_etag_with_the_clock(seeded, clock):
+def test_the_shift_report_is_as_of_the_window_end_so_the_clock_changes_nothing(seeded, clock):
     seeded.put("/calendar", json={"time_zone": "UTC", "shifts": [{"name": "Late", "start": "14:00", "end": "22:00"}]})
-    url = "/metrics/dashboard?from=2026-01-14T00:00:00Z&to=2026-01-14T06:00:00Z"
-    etag = seeded.get(url).headers["ETag"]  # the window holds no running shift: time passing changes nothing
+    url = "/metrics/dashboard?from=2026-01-15T06:00:00Z&to=2026-01-15T16:00:00Z"
+    first = seeded.get(url)
+    late = [s for s in first.get_json()["shift_report"]["shifts"] if s["shift"] == "Late" and s["site_id"] is None]
+    assert [(s["status"], s["window"]["to"]) for s in late] == [("running", "2026-01-15T16:00:00Z")]
     clock.set("2026-01-15T18:05:00Z")
-    assert seeded.get(url, headers={"If-None-Match": etag}).status_code == 304
-    url = "/metrics/dashboard?from=2026-01-15T06:00:00Z"  # up to now, across the running Late shift
-    etag = seeded.get(url).headers["ETag"]
-    clock.set("2026-01-15T18:06:00Z")
-    assert seeded.get(url, headers={"If-None-Match": etag}).status_code == 200
+    assert seeded.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
