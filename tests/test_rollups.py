@@ -9,7 +9,7 @@ import pytest
 from backend import rollups
 from backend.app import create_app
 from backend.db import connect
-from backend.reports import MetricsQuery, _resolve, events_report
+from backend.reports import MetricsQuery, events_report, resolve
 from backend.timeutil import format_instant
 from tests.helpers import post_events
 
@@ -53,7 +53,7 @@ def from_scratch(app, query_string, now_ms):
         query = MetricsQuery.from_args(request.args, app.config["STATE_MAX_GAP_SECONDS"])
     conn = connect(app.config["DATABASE_PATH"])
     try:
-        window, workers, workstations = _resolve(conn, query, now_ms)
+        window, workers, workstations = resolve(conn, query, now_ms)
         return events_report(conn, query, window, workers, workstations)
     finally:
         conn.close()
@@ -192,7 +192,7 @@ def test_a_worker_registered_while_a_query_runs_is_in_the_hours_it_rolls_up(app,
     post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent"),
                 status=201)
     conn = connect(app.config["DATABASE_PATH"])
-    window, workers, _stations = _resolve(conn, MetricsQuery(), NOW)  # a query in flight sees W1 only
+    window, workers, _stations = resolve(conn, MetricsQuery(), NOW)  # a query in flight sees W1 only
     post_events(client, event_at(BASE + HOUR, "W2", "S2", "working"), event_at(BASE + 9 * HOUR, "W2", "S2", "absent"),
                 status=201)  # meanwhile a batch registers W2 and forgets the hours it changes
     rollups.window_tally(conn, window, workers, None)  # the query goes on to roll those hours up
