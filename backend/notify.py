@@ -39,7 +39,6 @@ import random
 import secrets
 import signal
 import socket
-import sqlite3
 import sys
 import threading
 import time
@@ -258,7 +257,7 @@ class Notifier:
         # One failed round (a busy or failing database, a fault) is logged; the next round tries again.
         try:
             return step()
-        except sqlite3.Error as failure:
+        except db.Error as failure:
             log.warning(f"{what} failed in the database; trying again next round", extra={"fields": {
                 "error": str(failure), "cause": db.storage_cause(failure)}})
             self.db.drop()
