@@ -171,8 +171,10 @@ STATEMENTS = {
     "PRAGMA busy_timeout": "SELECT (EXTRACT(EPOCH FROM current_setting('lock_timeout')::interval) * 1000)::bigint",
 }
 BUSY_TIMEOUT_SET = re.compile(r"\s*PRAGMA busy_timeout\s*=\s*(\d+)\s*")
-# A string literal, a `?`, a `:name` (not a `::` cast) or a `%` (which psycopg would read as one of its own).
-PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?|(?<![:\w]):([A-Za-z_]\w*)|%")
+# A string literal, a `?`, a `:name` (not a `::` cast) with the `IS [NOT] NULL` after it if any, or
+# a `%` (which psycopg would read as one of its own).
+PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?|(?<![:\w]):([A-Za-z_]\w*)(\s+IS\s+(?:NOT\s+)?NULL\b)?|%",
+                         re.IGNORECASE)
 
 SCHEMA_VERSION_TABLE_SQL = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
 SCHEMA_VERSION_SQL = "SELECT COALESCE(MAX(version), 0) FROM schema_version"
@@ -191,14 +193,20 @@ def shown(url):
 
 @functools.lru_cache(maxsize=1024)
 def translate(sql):
-    """`sql` as psycopg takes it: `?` -> `%s`, `:name` -> `%(name)s`, `%` -> `%%`; SQLite's
-    transaction statements as PostgreSQL's."""
+    """`(text, names)`: `sql` as psycopg takes it, with the name bound at each `%s` in order
+    (`None`: the parameters are positional already).
+
+    `?` and `:name` become `%s`, `%` becomes `%%`; SQLite's transaction statements become
+    PostgreSQL's. Each use of a name is a parameter of its own, so that `:name IS NULL` (cast to
+    text: it has no type there) does not decide the type of `column = :name`.
+    """
     stripped = sql.strip()
     if stripped in STATEMENTS:
-        return STATEMENTS[stripped]
+        return STATEMENTS[stripped], None
     timeout = BUSY_TIMEOUT_SET.fullmatch(sql)
     if timeout:
-        return f"SET lock_timeout = {int(timeout.group(1))}"
+        return f"SET lock_timeout = {int(timeout.group(1))}", None
+    names = []
 
     def replace(match):
         text = match.group(0)
@@ -207,10 +215,11 @@ def translate(sql):
         if text == "%":
             return "%%"
         if match.group(1):
-            return f"%({match.group(1)})s"
+            names.append(match.group(1))
+            return f"%s::text{match.group(2)}" if match.group(2) else "%s"
         return text
 
-    return PLACEHOLDER.sub(replace, sql)
+    return PLACEHOLDER.sub(replace, sql), names or None
 
 
 class _NumberLoader(Loader):
@@ -257,18 +266,22 @@ class PgCursor:
     def execute(self, sql, params=None):
         """Run one statement (placeholders as SQLite's); returns the cursor."""
         self.conn.check_deadline()
-        if params:
-            self.raw.execute(translate(sql), params)
+        text, names = translate(sql)
+        if not params:
+            self.raw.execute(text.replace("%%", "%"))
+        elif names is None:
+            self.raw.execute(text, params)
         else:
-            self.raw.execute(translate(sql).replace("%%", "%"))
+            self.raw.execute(text, [params[name] for name in names])
         return self
 
     def executemany(self, sql, seq):
         """Run one statement for every set of parameters."""
         self.conn.check_deadline()
-        seq = list(seq)
+        text, names = translate(sql)
+        seq = list(seq) if names is None else [[params[name] for name in names] for params in seq]
         if seq:
-            self.raw.executemany(translate(sql), seq)
+            self.raw.executemany(text, seq)
         return self
 
     def fetchone(self):
