@@ -490,8 +490,8 @@ def transaction(conn):
     if is_damaged(path):
         raise StorageFailure("corrupt", "the database file was found damaged; nothing is written to it")
     try:
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute("BEGIN IMMEDIATE")
             yield conn
             conn.execute("COMMIT")
         except BaseException:
