@@ -659,7 +659,7 @@ def unusable(path, error):
     """The `UnusableDatabase` to stop start-up with for `error` met while opening `path`."""
     if isinstance(error, OSError):
         return UnusableDatabase(path, storage_cause(error), error.strerror or str(error))
-    return UnusableDatabase(path, storage_cause(error, path) or "unusable", str(error))
+    return UnusableDatabase(path, storage_cause(error, path) or "unusable", " ".join(str(error).split()))
 
 
 def _check_whole(conn, path):
