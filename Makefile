@@ -37,9 +37,11 @@ simulate: install
 
 # Measure 200 cameras' live load, batch ingestion beside plain SQLite, metrics and memory
 # against their targets (a few minutes at 1,000,000 events of history; BENCH_EVENTS=100000 for
-# a quick run; tests/bench.py lists every setting).
+# a quick run; tests/bench.py lists every setting); then what a dashboard refresh costs at
+# 1,000,000 and 10,000,000 events (BENCH_STORE=postgres for PostgreSQL; tests/bench_history.py).
 bench: install
 	$(BIN)/python tests/bench.py
+	$(BIN)/python tests/bench_history.py
 
 # A consistent online copy of the database: make backup BACKUP=/backups/factory.db
 backup: install

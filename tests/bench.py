@@ -8,6 +8,7 @@ a free port and a fresh temporary database, and measures in this order:
 
 1. Batch ingestion: a month of history for 100 workers at 30 workstations, ending now, posted
    as batches of 1,000 events by 4 client processes at once, each batch on a new connection.
+   Every event has an id as the edge client makes it (the camera's name and a random UUID).
    Every answer must be `201` with all 1,000 events accepted.
 2. The same batches stored into a fresh plain SQLite file by one process: each batch decoded
    from its JSON and written by an `executemany` INSERT into a table without indexes, one
@@ -57,6 +58,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from backend.edge.outbox import new_event_id  # noqa: E402
 from tests.servers import GUNICORN as SERVER_COMMAND  # noqa: E402  (needs the path above)
 from tests.servers import Server  # noqa: E402
 
@@ -123,20 +125,20 @@ def event(ts_ms, worker, station, kind, rng, model):
     return body
 
 
-def shifts(now_ms):
-    """Every `(start_ms, end_ms, worker)` shift of the last `DAYS` days, in order of start.
+def shifts(now_ms, days=DAYS):
+    """Every `(start_ms, end_ms, worker)` shift of the last `days` days, in order of start.
 
     Workers 0-29 work the early shift at stations 1-30, 30-59 the late one, 60-89 nights and
     90-99 the early one again; everyone has two days off a week, staggered. Shifts under way
     now end now.
     """
-    first_day_ms = now_ms - now_ms % DAY_MS - DAYS * DAY_MS
+    first_day_ms = now_ms - now_ms % DAY_MS - days * DAY_MS
     found = []
-    for day in range(DAYS + 1):
+    for day in range(days + 1):
         for worker in range(WORKERS):
             start = first_day_ms + day * DAY_MS + SHIFT_STARTS_MS[worker // STATIONS % 3]
             end = min(start + SHIFT_MS, now_ms)
-            if (day + worker) % 7 > 1 and now_ms - DAYS * DAY_MS <= start and end - start >= HOUR_MS:
+            if (day + worker) % 7 > 1 and now_ms - days * DAY_MS <= start and end - start >= HOUR_MS:
                 found.append((start, end, worker))
     return sorted(found)
 
@@ -158,18 +160,18 @@ def shift_events(rng, start_ms, end_ms, worker, count, upgrade_ms):
     return events
 
 
-def history_batches(total, now_ms):
-    """The floor's last `DAYS` days up to `now_ms`, `total` events, as JSON bodies of
+def history_batches(total, now_ms, days=DAYS):
+    """The floor's last `days` days up to `now_ms`, `total` events, as JSON bodies of
     `BATCH_SIZE` events in time order (as a gateway forwarding the floor would send them).
 
-    Returns `(bodies, latest_ms)`. Every event carries a unique `event_id`; each shift gets
-    events in proportion to its length.
+    Returns `(bodies, latest_ms)`. Every event carries the kind of `event_id` the edge client
+    gives (the camera's name and a random UUID); each shift gets events in proportion to its length.
     """
     rng = random.Random(1)
-    all_shifts = shifts(now_ms)
+    all_shifts = shifts(now_ms, days)
     ends = list(itertools.accumulate(end - start for start, end, _ in all_shifts))
     bounds = [0] + [total * upto // ends[-1] for upto in ends]
-    upgrade_ms = now_ms - DAYS * DAY_MS // 2
+    upgrade_ms = now_ms - days * DAY_MS // 2
     by_day = {}
     for (start, end, worker), (low, high) in zip(all_shifts, itertools.pairwise(bounds), strict=True):
         by_day.setdefault(start // DAY_MS, []).append((start, end, worker, high - low))
@@ -179,7 +181,7 @@ def history_batches(total, now_ms):
                   for pair in shift_events(rng, start, end, worker, count, upgrade_ms)]
         events.sort(key=lambda pair: pair[0])
         for ts, item in events:
-            item["event_id"] = f"history-{len(bodies) * BATCH_SIZE + len(pending) + 1:08d}"
+            item["event_id"] = new_event_id(f"cam-{item['workstation_id']}")
             pending.append(item)
             latest_ms = max(latest_ms, ts)
             if len(pending) == BATCH_SIZE:
@@ -388,31 +390,33 @@ def measure_metrics(server, latest_ms):
 
 # --- cameras ---------------------------------------------------------------------------------
 
-def camera_requests(port, cameras, start):
+def camera_requests(port, cameras, start, floor=(CAMERAS, CAMERA_PERIOD_S, CAMERA_SECONDS)):
     """Every request `cameras` send from the monotonic instant `start`, built before the clock
     starts: `(scheduled instant, request bytes)` pairs in the order they go out.
 
-    Camera `c` sends its `n`-th event at `start + (c / CAMERAS + n) * CAMERA_PERIOD_S`, so the
-    floor's sends are spread evenly; the event's timestamp is that instant on the wall clock.
+    `floor` is `(cameras on the floor, seconds between one camera's events, seconds in all)`.
+    Camera `c` of `n` sends its `k`-th event at `start + (c / n + k) * period`, so the floor's
+    sends are spread evenly; the event's timestamp is that instant on the wall clock.
     Each request is one event as the edge client posts it (`{"events": [event]}`) with urllib's
     `Connection: close`: the server closes the connection after its answer.
     """
+    count, period_s, seconds = floor
     rng = random.Random(cameras[0])
     wall_ms = time.time_ns() // 1_000_000 - round(time.monotonic() * 1000)
-    sends = sorted((start + (camera / CAMERAS + number) * CAMERA_PERIOD_S, camera, number)
-                   for camera in cameras for number in range(round(CAMERA_SECONDS / CAMERA_PERIOD_S)))
+    sends = sorted((start + (camera / count + number) * period_s, camera, number)
+                   for camera in cameras for number in range(round(seconds / period_s)))
     requests = []
-    for scheduled, camera, number in sends:
+    for scheduled, camera, _ in sends:
         kind = rng.choice(("working", "idle", "absent", "product_count"))
         item = event(wall_ms + round(scheduled * 1000), camera % WORKERS, camera % STATIONS, kind, rng, MODELS[1])
-        item["event_id"] = f"camera-{camera:03d}-{number:06d}"
+        item["event_id"] = new_event_id(f"camera-{camera:03d}")
         body = json.dumps({"events": [item]}).encode()
         requests.append((scheduled, b"POST /events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
                                     b"Content-Length: %d\r\nConnection: close\r\n\r\n%b" % (port, len(body), body)))
     return requests
 
 
-def camera_client(port, cameras, start):
+def camera_client(port, cameras, start, floor=(CAMERAS, CAMERA_PERIOD_S, CAMERA_SECONDS)):
     """Client process: send the requests of `cameras` each at its scheduled instant, each on a
     new non-blocking connection, never waiting for earlier answers.
 
@@ -420,7 +424,7 @@ def camera_client(port, cameras, start):
     the errors and a few examples; the send lags, how late the client itself was; its CPU
     seconds; and the instant it finished.
     """
-    requests = camera_requests(port, cameras, start)
+    requests = camera_requests(port, cameras, start, floor)
     cpu = cpu_seconds()
     selector = selectors.DefaultSelector()
     latencies, lags, problems = [], [], []

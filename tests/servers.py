@@ -16,6 +16,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVE_ARGS = ["-c", "gunicorn.conf.py", "backend.app:create_app()"]
 GUNICORN = [sys.executable, "-m", "gunicorn", *SERVE_ARGS]
 DEV_SERVER = [sys.executable, "-m", "backend"]
+# Real processes run on the wall clock, and the tests post events on fixed dates of 2026 (their
+# figures are worked out by hand): an age limit that lets those dates in for the years to come.
+FIXED_DATES = {"MAX_EVENT_AGE_DAYS": "36500"}
 
 
 def free_port():
@@ -52,7 +55,7 @@ class Server:
         self.database_path = os.path.join(folder, "factory.db")
         self.log_path = os.path.join(folder, "server.log")
         self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "WEB_CONCURRENCY": "2",
-                    "DATABASE_PATH": self.database_path, "SEED_IF_EMPTY": "0", **env}
+                    "DATABASE_PATH": self.database_path, "SEED_IF_EMPTY": "0", **FIXED_DATES, **env}
         self.process = None
 
     def start(self, deadline_s=30):

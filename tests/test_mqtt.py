@@ -25,7 +25,7 @@ from backend.edge.client import EdgeClient
 from backend.edge.outbox import Outbox
 from backend.mqtt import PublishFailed, connect_publisher, publish_alert_change, settings
 from tests.helpers import at, event, stored_count, stored_events, workers_by_id
-from tests.servers import REPO_ROOT, free_port
+from tests.servers import FIXED_DATES, REPO_ROOT, free_port
 
 DEPLOY_CONFIG = os.path.join(REPO_ROOT, "deploy", "mosquitto", "mosquitto.conf")
 # The test broker's own settings; every other line of the deployed configuration is kept.
@@ -124,7 +124,7 @@ class BridgeProcess:
         self.log_path = os.path.join(folder, "bridge.log")
         self.env = {**os.environ, "MQTT_HOST": "127.0.0.1", "MQTT_PORT": str(broker.port),
                     "MQTT_CLIENT_ID": f"bridge-{os.path.basename(os.path.dirname(folder))}",
-                    "DATABASE_PATH": str(database_path), "SEED_IF_EMPTY": "0", **env}
+                    "DATABASE_PATH": str(database_path), "SEED_IF_EMPTY": "0", **FIXED_DATES, **env}
         self.process = None
         self.log_start = 0
 

@@ -38,6 +38,12 @@ GET_META_SQL = "SELECT value FROM meta WHERE key = ?"
 SET_META_SQL = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
+def new_event_id(device_id):
+    """A fresh `event_id` as the edge client gives every event it did not get one for: the
+    device's name and a random UUID, so ids from many devices never collide."""
+    return f"{device_id}-{uuid.uuid4().hex}"
+
+
 class Outbox:
     """A durable queue of events on one SQLite file."""
 
@@ -62,7 +68,7 @@ class Outbox:
         for event in events:
             event = dict(event)
             if not event.get("event_id"):
-                event["event_id"] = f"{self.device_id}-{uuid.uuid4().hex}"
+                event["event_id"] = new_event_id(self.device_id)
             ids.append(event["event_id"])
             rows.append((event["event_id"], json.dumps(event, separators=(",", ":")), now_ms))
         with self._transaction():
