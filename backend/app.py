@@ -39,6 +39,8 @@ def default_config():
         # A PostgreSQL URL (`DATABASE_URL`) or a SQLite file (`DATABASE_PATH`): where everything is stored.
         "DATABASE_PATH": (os.environ.get("DATABASE_URL") or os.environ.get("DATABASE_PATH")
                           or os.path.join(REPO_ROOT, "data", "factory.db")),
+        # How long start-up waits for a database server (PostgreSQL) that does not answer yet.
+        "DATABASE_WAIT_SECONDS": _env_number("DATABASE_WAIT_SECONDS", 60, float),
         "BUSY_TIMEOUT_MS": _env_number("BUSY_TIMEOUT_MS", 5000),
         "QUERY_TIMEOUT_SECONDS": _env_number("QUERY_TIMEOUT_SECONDS", 20, float),
         "MAX_BATCH": _env_number("MAX_BATCH", 5000),

@@ -458,16 +458,17 @@ class KeptConnection:
             self.conn = None
 
 
-def connect(path, busy_timeout_ms=5000, create=True):
+def connect(path, busy_timeout_ms=5000, create=True, wait_s=0):
     """Open a connection in autocommit mode; transactions are begun explicitly.
 
     `path` is a SQLite file or a PostgreSQL URL. Writers of one database take turns at its write
     lock: one waits up to `busy_timeout_ms` for another's transaction to end. With `create=False`
     a missing file is an error (`SQLITE_CANTOPEN`) instead of a new empty database; with `create`
-    its folder is made too.
+    its folder is made too. A database server that does not answer is waited for up to `wait_s`
+    (a file has none to wait for).
     """
     if store_pg.is_url(path):
-        return store_pg.connect(path, busy_timeout_ms)
+        return store_pg.connect(path, busy_timeout_ms, wait_s)
     if create:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     target = path if create else f"{Path(path).absolute().as_uri()}?mode=rw"
@@ -635,15 +636,18 @@ def _statements(script):
             buffer = ""
 
 
-def init_db(path):
+def init_db(path, wait_s=0):
     """Create the database file and its folder when missing, check it can be used, upgrade its schema.
+
+    A database server (PostgreSQL) that does not answer yet, as while it starts beside the
+    service, is waited for up to `wait_s` seconds.
 
     Raises `UnusableDatabase`, one line naming the path and the cause, when the file cannot be
     opened, read or written, is not a database or is damaged, or comes from a newer release.
     A file some process found damaged (see `mark_damaged`) is checked whole first.
     """
     try:
-        conn = connect(path)
+        conn = connect(path, wait_s=wait_s)
         try:
             if os.path.exists(damage_marker(path)):
                 _check_whole(conn, path)
@@ -805,7 +809,7 @@ def _forget_failed_writes(response):
 def init_app(app):
     """Prepare the database file, close connections at the end of each request, and answer
     every database failure by its cause."""
-    init_db(app.config["DATABASE_PATH"])
+    init_db(app.config["DATABASE_PATH"], app.config["DATABASE_WAIT_SECONDS"])
     app.teardown_appcontext(close_db)
     app.register_error_handler(sqlite3.Error, _handle_database_error)
     app.register_error_handler(psycopg.Error, _handle_database_error)

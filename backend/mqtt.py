@@ -197,7 +197,7 @@ class Bridge:
 
     def run(self):
         """Connect, then store messages until `stopping` is set."""
-        db.init_db(self.config["DATABASE_PATH"])
+        db.init_db(self.config["DATABASE_PATH"], self.config["DATABASE_WAIT_SECONDS"])
         self._connect()
         try:
             while not self.stopping.is_set():

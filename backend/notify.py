@@ -298,7 +298,7 @@ def main(clock=None, rounds=None, stop=None):
     try:
         config = default_config()
         notify_settings = settings()
-        db.init_db(config["DATABASE_PATH"])
+        db.init_db(config["DATABASE_PATH"], config["DATABASE_WAIT_SECONDS"])
     except StartupError as failure:
         print(f"Error: {failure}", file=sys.stderr)
         return 1

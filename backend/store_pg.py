@@ -387,9 +387,19 @@ class PgConnection:
         self.raw.close()
 
 
-def connect(url, busy_timeout_ms=5000):
-    """A `PgConnection` to the database `url` names."""
-    return PgConnection(url, busy_timeout_ms)
+def connect(url, busy_timeout_ms=5000, wait_s=0):
+    """A `PgConnection` to the database `url` names; a server that does not answer (not there,
+    or starting up) is tried again for up to `wait_s` seconds."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.1
+    while True:
+        try:
+            return PgConnection(url, busy_timeout_ms)
+        except psycopg.OperationalError as failure:
+            if storage_cause(failure) != "unreachable" or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)  # the server is not up yet: ask again shortly
+        delay = min(delay * 2, 2.0)
 
 
 # SQLSTATEs that say something of the storage, by the cause SPEC §7 names.

@@ -41,11 +41,21 @@ def find_bin_dir():
 
 
 class Cluster:
-    """One running cluster; `database()` makes a fresh database with the service's schema."""
+    """One cluster; `database()` hands out a fresh database with the service's schema. As a
+    context manager (`with Cluster() as cluster`) it is started and removed around the block.
 
-    def __init__(self):
+    `parent` is the folder its own folder is made in (default: the system's temporary folder).
+    Run as root, the cluster's user could not reach into a folder private to root, so its folder
+    is always made in the system's temporary folder then.
+    """
+
+    def __init__(self, parent=None):
         self.bin_dir = find_bin_dir()
-        self.folder = tempfile.mkdtemp(prefix="factory-pg-")
+        if os.geteuid() == 0:
+            parent = None
+        if parent is not None:
+            os.makedirs(parent, exist_ok=True)
+        self.folder = tempfile.mkdtemp(prefix="factory-pg-", dir=parent)
         self.data = os.path.join(self.folder, "data")
         self.port = free_port()
         self.as_user = []
@@ -84,6 +94,21 @@ class Cluster:
         db.init_db(self.url(self.template))
         self.first_rows = self._read_first_rows()
         return self
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *_exc):
+        self.stop()
+
+    def create_database(self, name):
+        """The URL of a new database `name` holding the service's schema and nothing else."""
+        self.execute(f"CREATE DATABASE {name} TEMPLATE {self.template}")
+        return self.url(name)
 
     def execute(self, sql):
         """Run one statement in the `postgres` database, outside any transaction."""

@@ -135,9 +135,14 @@ def test_a_database_that_is_gone_is_unreachable_and_the_message_hides_the_passwo
     assert client.get("/health").get_json()["cause"] == "unreachable"
     pg_cluster.execute(f"CREATE DATABASE {name} TEMPLATE {pg_cluster.template}")  # for its next test
 
+
+
+def test_start_up_waits_for_a_server_that_does_not_answer_then_stops_with_one_line(config):
     nobody = f"postgresql://factory:s3cret@127.0.0.1:{free_port()}/factory"
+    started = time.monotonic()
     with pytest.raises(StartupError) as stopped:
-        create_app({**config, "DATABASE_PATH": nobody})
+        create_app({**config, "DATABASE_PATH": nobody, "DATABASE_WAIT_SECONDS": 1})
+    assert time.monotonic() - started >= 0.7  # asked again while the wait lasted
     assert "unreachable" in str(stopped.value) and "s3cret" not in str(stopped.value)
     assert "\n" not in str(stopped.value)
 
