@@ -176,6 +176,8 @@ BUSY_TIMEOUT_SET = re.compile(r"\s*PRAGMA busy_timeout\s*=\s*(\d+)\s*")
 PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?|(?<![:\w]):([A-Za-z_]\w*)(\s+IS\s+(?:NOT\s+)?NULL\b)?|%",
                          re.IGNORECASE)
 
+ENDINGS = ("COMMIT", "ROLLBACK", "RELEASE")
+
 SCHEMA_VERSION_TABLE_SQL = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
 SCHEMA_VERSION_SQL = "SELECT COALESCE(MAX(version), 0) FROM schema_version"
 SET_SCHEMA_VERSION_SQL = "DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES ({version})"
@@ -265,7 +267,8 @@ class PgCursor:
 
     def execute(self, sql, params=None):
         """Run one statement (placeholders as SQLite's); returns the cursor."""
-        self.conn.check_deadline()
+        if not sql.startswith(ENDINGS):  # a transaction is always ended, time limit or not
+            self.conn.check_deadline()
         text, names = translate(sql)
         if not params:
             self.raw.execute(text.replace("%%", "%"))
@@ -350,8 +353,9 @@ class PgConnection:
         """Stop statements once `seconds` have passed from now (`None`: no limit): each is
         bounded by `statement_timeout`, and none starts after the time is up."""
         if seconds is None:
-            self.deadline = None
-            self.raw.execute("SET statement_timeout = 0")
+            if self.deadline is not None:
+                self.deadline = None
+                self.raw.execute("SET statement_timeout = 0")
         else:
             self.deadline = time.monotonic() + seconds
             self.raw.execute(f"SET statement_timeout = {max(1, int(seconds * 1000))}")

@@ -108,6 +108,21 @@ def test_reads_stop_at_the_query_time_limit(config):
     assert response.headers["Retry-After"] == "1"
 
 
+def test_a_transaction_stopped_at_the_time_limit_can_still_be_ended(url):
+    conn = db.connect(url)
+    try:
+        conn.execute("BEGIN")
+        conn.set_time_limit(0)  # the time is up at once
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            conn.execute("SELECT 1")
+        conn.execute("ROLLBACK")
+        assert not conn.in_transaction
+        conn.set_time_limit(None)
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "0"
+    finally:
+        conn.close()
+
+
 def test_a_read_only_database_turns_health_red_and_writes_are_refused(config, url, pg_cluster):
     client = create_app(config).test_client()
     post_events(client, event("2026-01-15T10:00:00Z"), status=201)
