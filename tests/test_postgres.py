@@ -253,3 +253,13 @@ def test_two_servers_on_one_database_store_every_event_once_and_agree(tmp_path, 
     finally:
         for server in servers:
             server.stop()
+
+
+def test_the_file_backup_refuses_a_postgresql_database(monkeypatch, tmp_path, capsys):
+    from backend import backup
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://factory@127.0.0.1/factory")
+    with pytest.raises(SystemExit) as stopped:
+        backup.main([str(tmp_path / "copy.db")])
+    assert stopped.value.code == 2 and "pg_dump" in capsys.readouterr().err
+    assert not (tmp_path / "copy.db").exists()
