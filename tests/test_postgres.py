@@ -15,6 +15,7 @@ import pytest
 from backend import db, store_pg
 from backend.app import create_app
 from backend.errors import StartupError
+from backend.timeutil import format_instant, parse_instant
 from tests.helpers import assert_problem, event, post_events
 from tests.servers import Server, free_port
 
@@ -193,14 +194,13 @@ def post(base, events):
 
 
 def test_two_servers_on_one_database_store_every_event_once_and_agree(tmp_path, url):
-    now_s = int(time.time())
-    start_s = now_s - 3600
+    start_ms = parse_instant("2026-01-15T08:00:00Z")  # a fixed day: real servers take it (servers.FIXED_DATES)
     rng = random.Random(17)
     events = []
     for number in range(600):
         kind = rng.choice(["working", "idle", "absent", "product_count"])
         # One event every 5 s: no two share a natural key.
-        body = event(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start_s + 5 * number)),
+        body = event(format_instant(start_ms + 5000 * number),
                      worker_id=f"W{rng.randrange(8)}", workstation_id=f"S{rng.randrange(5)}", event_type=kind,
                      **({"count": rng.randint(1, 5)} if kind == "product_count" else {}))
         if number % 2:
@@ -244,8 +244,7 @@ def test_two_servers_on_one_database_store_every_event_once_and_agree(tmp_path, 
             assert conn.execute("SELECT COUNT(DISTINCT id) FROM events").fetchone()[0] == distinct
         finally:
             conn.close()
-        window = (f"?from={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(start_s - 600))}"
-                  f"&to={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now_s - 60))}")
+        window = "?from=2026-01-15T07:00:00Z&to=2026-01-15T10:00:00Z"
         for path in ("/metrics/workers", "/metrics/workstations", "/metrics/factory"):
             first, second = (server.get(path + window) for server in servers)
             assert first == second, path
