@@ -295,7 +295,7 @@ class StorageFailure(sqlite3.DatabaseError):
     """A write that failed for a cause in the storage, one of `STORAGE_CAUSES`.
 
     `transaction` raises it in place of SQLite's own error, so that code which waits out a busy
-    database (by catching `sqlite3.OperationalError`) never takes a full disk for a busy one.
+    database (by catching `OperationalError`) never takes a full disk for a busy one.
     """
 
     def __init__(self, cause, detail):
@@ -304,7 +304,7 @@ class StorageFailure(sqlite3.DatabaseError):
 
 
 def storage_cause(error, path=None):
-    """What `error` (an `sqlite3.Error` or `OSError`) says of the storage at `path`.
+    """What `error` (either store's `Error`, or an `OSError`) says of the storage at `path`.
 
     One of `STORAGE_CAUSES`; `"busy"` for a lock held too long or a query stopped at its time
     limit; `None` when it says nothing of the storage (a mistake in SQL, say). A file that cannot
