@@ -1,7 +1,6 @@
 """The application factory: configuration, database, API, dashboard and error handling."""
 
 import os
-import sqlite3
 import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,7 +36,11 @@ def _wall_clock_ms():
 def default_config():
     """Settings from the environment, with the defaults SPEC.md names."""
     return {
-        "DATABASE_PATH": os.environ.get("DATABASE_PATH") or os.path.join(REPO_ROOT, "data", "factory.db"),
+        # A PostgreSQL URL (`DATABASE_URL`) or a SQLite file (`DATABASE_PATH`): where everything is stored.
+        "DATABASE_PATH": (os.environ.get("DATABASE_URL") or os.environ.get("DATABASE_PATH")
+                          or os.path.join(REPO_ROOT, "data", "factory.db")),
+        # How long start-up waits for a database server (PostgreSQL) that does not answer yet.
+        "DATABASE_WAIT_SECONDS": _env_number("DATABASE_WAIT_SECONDS", 60, float),
         "BUSY_TIMEOUT_MS": _env_number("BUSY_TIMEOUT_MS", 5000),
         "QUERY_TIMEOUT_SECONDS": _env_number("QUERY_TIMEOUT_SECONDS", 20, float),
         "MAX_BATCH": _env_number("MAX_BATCH", 5000),
@@ -180,5 +183,5 @@ def _seed_if_empty(app):
                 app.logger.info("empty database: loaded the demo floor")
         finally:
             conn.close()
-    except sqlite3.Error as error:
+    except db.Error as error:
         raise db.unusable(path, error) from None

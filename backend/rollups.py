@@ -18,12 +18,11 @@ worker's next state event (or all later hours, when it is the worker's latest or
 beyond the following day: forgetting more than changed is always safe).
 """
 
-import sqlite3
 from contextlib import contextmanager
 from typing import NamedTuple
 
 from . import metrics, queries
-from .db import transaction
+from .db import OperationalError, lock_timed_out, transaction
 
 HOUR_MS = metrics.MS_PER_HOUR
 # Hours computed in one write transaction: short enough not to hold writers up for long.
@@ -97,7 +96,7 @@ def _hold_horizon(conn, horizon_ms):
                 for statement in queries.FORGET_ALL_ROLLUPS_SQL:
                     conn.execute(statement)
                 conn.execute(queries.SET_ROLLUP_HORIZON_SQL, (horizon_ms,))
-    except sqlite3.OperationalError as failure:
+    except OperationalError as failure:
         if _busy(failure):
             return False
         raise
@@ -105,7 +104,7 @@ def _hold_horizon(conn, horizon_ms):
 
 
 def _busy(failure):
-    return "locked" in str(failure) or "busy" in str(failure)
+    return lock_timed_out(failure)
 
 
 def _tally(conn, window, workers, first, end, horizon_ms):
@@ -168,7 +167,7 @@ def _compute_missing(conn, first, end, horizon_ms):
                 if _stored_horizon(conn) != (horizon_ms,):
                     return False
                 _compute_hours(conn, hour, run_end, horizon_ms)
-        except sqlite3.OperationalError as failure:
+        except OperationalError as failure:
             if _busy(failure):
                 return False
             raise
