@@ -1,10 +1,10 @@
 """`GET /metrics/dashboard`: every part of the page for one window, equal to the endpoint that
 answers that part alone, with an ETag that changes exactly when one of the parts can."""
 
-import sqlite3
 
 import pytest
 
+from backend import db
 from tests.helpers import assert_problem, event, post_events
 
 
@@ -102,9 +102,13 @@ def test_unchanged_answer_is_304_and_a_new_event_or_alert_changes_it(seeded, app
     url = "/metrics/dashboard?from=2026-01-15T06:00:00Z&to=2026-01-15T12:00:00Z"
     etag = seeded.get(url).headers["ETag"]
     assert seeded.get(url, headers={"If-None-Match": etag}).status_code == 304
-    with sqlite3.connect(app.config["DATABASE_PATH"]) as conn:
-        conn.execute("INSERT INTO alerts (rule_id, kind, subject, opened_at_ms, detail) "
-                     "VALUES ('idle', 'worker_idle', 'W-01', 0, '{}')")
+    conn = db.connect(app.config["DATABASE_PATH"])
+    try:
+        with db.transaction(conn):
+            conn.execute("INSERT INTO alerts (rule_id, kind, subject, opened_at_ms, detail) "
+                         "VALUES ('idle', 'worker_idle', 'W-01', 0, '{}')")
+    finally:
+        conn.close()
     changed = seeded.get(url, headers={"If-None-Match": etag})
     assert changed.status_code == 200 and len(changed.get_json()["alerts"]["alerts"]) == 1
     etag = changed.headers["ETag"]
