@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from . import calendars, metrics, queries, reports
+from . import calendars, charts, metrics, params, queries, reports
 from .db import transaction
 from .errors import field_error
 from .timeutil import format_instant
@@ -450,7 +450,7 @@ def read_floor(conn, now_ms, max_gap_seconds, factory_tz, drift_rules, kinds=KIN
     Only what the rule kinds in `kinds` look at is read: the drift report costs the most.
     """
     window = lookback(now_ms)
-    query = reports.MetricsQuery.from_args({}, max_gap_seconds, reports.DRIFT_PARAMS, factory_tz)
+    query = reports.MetricsQuery.from_args({}, max_gap_seconds, params.DRIFT, factory_tz)
     workers = tuple(queries.list_workers(conn))
     state_events = {}
     if WORKER_KINDS & set(kinds):
@@ -461,7 +461,7 @@ def read_floor(conn, now_ms, max_gap_seconds, factory_tz, drift_rules, kinds=KIN
         unit_rows = tuple(queries.window_unit_instants(conn, query.scope, window.start_ms, window.end_ms))
     drift = None
     if "drift" in kinds:
-        drift = reports.drift_report(conn, replace(query, from_ms=now_ms - DRIFT_LOOKBACK_MS), now_ms, drift_rules)
+        drift = charts.drift_report(conn, replace(query, from_ms=now_ms - DRIFT_LOOKBACK_MS), now_ms, drift_rules)
     return FloorState(workers, tuple(queries.list_workstations(conn)), state_events, unit_rows,
                       reports.floor_setup(conn, query, window), query.max_gap_ms, drift)
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, jsonify, make_response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import alerts, db, ingest, openapi, params, queries, reports, seed
+from . import alerts, charts, db, ingest, openapi, params, queries, reports, seed
 from .db import get_db
 from .errors import ApiError
 
@@ -42,6 +42,8 @@ def require_token(config_key):
 
 # Routes anyone may read while tokens guard the rest: health checks, and what the dashboard needs
 # before it has a token (its settings) or a client needs to learn the API. None holds plant data.
+# Open alerts the dashboard's answer holds at most.
+ALERTS_SHOWN = 1000
 OPEN_READS = frozenset({"api.health", "api.settings", "api.openapi_document"})
 
 
@@ -220,15 +222,22 @@ def _query(extra_parsers=None):
                                           config["FACTORY_TZ"])
 
 
-def conditional(view):
+def conditional(view=None, *, also=None):
     """Answer `304 Not Modified` when the client's ETag shows it has this answer already.
 
     The ETag covers the data version, the resolved window and the request, so skipping the
     computation is safe; browsers revalidate on every poll (`Cache-Control: no-cache`).
+    `also(conn, query, now_ms, config)` names whatever else a view's answer depends on.
     """
+    if view is None:
+        return functools.partial(conditional, also=also)
+
     @functools.wraps(view)
     def answer(*args, **kwargs):
-        etag = reports.fingerprint(get_db(), _query(), now_ms(), request.full_path)
+        conn, query, now = get_db(), _query(), now_ms()
+        etag = reports.fingerprint(conn, query, now, request.full_path)
+        if also is not None:
+            etag += also(conn, query, now, current_app.config)
         # Only a tag this server gave out skips the work: `*` would also hide a 404 or 422.
         if not request.if_none_match.star_tag and request.if_none_match.contains(etag):
             response = current_app.response_class(status=304)
@@ -285,7 +294,12 @@ def _shifts_report():
 
 @bp.get("/metrics/shifts")
 def shifts_metrics():
-    return jsonify(_shifts_report())
+    # A running shift's figures grow with the clock, so the tag is the answer's own hash: a poll
+    # still costs the computation, but an unchanged answer goes back as a small 304.
+    response = jsonify(_shifts_report())
+    response.add_etag()
+    response.headers["Cache-Control"] = "no-cache"
+    return response.make_conditional(request)
 
 
 @bp.get("/metrics/shifts.csv")
@@ -299,27 +313,35 @@ def shifts_csv():
 @bp.get("/metrics/timeline")
 @conditional
 def timeline_metrics():
-    return jsonify(reports.timeline_report(get_db(), _query(reports.CHART_PARAMS), now_ms()))
+    return jsonify(charts.timeline_report(get_db(), _query(params.CHART), now_ms()))
 
 
 @bp.get("/metrics/hourly")
 @conditional
 def hourly_metrics():
-    return jsonify(reports.buckets_report(get_db(), _query(reports.BUCKET_PARAMS), now_ms()))
+    return jsonify(charts.buckets_report(get_db(), _query(params.BUCKETS), now_ms()))
 
 
 @bp.get("/metrics/models")
 @conditional
 def models_metrics():
-    query = _query(reports.MODEL_PARAMS)
-    return jsonify(reports.models_report(get_db(), query, now_ms(), current_app.config["LOW_CONFIDENCE"]))
+    query = _query(params.MODELS)
+    return jsonify(charts.models_report(get_db(), query, now_ms(), current_app.config["LOW_CONFIDENCE"]))
 
 
 @bp.get("/metrics/drift")
 @conditional
 def drift_metrics():
-    query = _query(reports.DRIFT_PARAMS)
-    return jsonify(reports.drift_report(get_db(), query, now_ms(), current_app.config["DRIFT_RULES"]))
+    query = _query(params.DRIFT)
+    return jsonify(charts.drift_report(get_db(), query, now_ms(), current_app.config["DRIFT_RULES"]))
+
+
+@bp.get("/metrics/dashboard")
+@conditional(also=charts.dashboard_key)
+def dashboard_metrics():
+    conn = get_db()
+    body = charts.dashboard_report(conn, _query(params.DASHBOARD), now_ms(), current_app.config)
+    return jsonify(**body, alerts=alerts.list_alerts(conn, "open", ALERTS_SHOWN))
 
 
 @bp.get("/alerts/rules")

@@ -1,7 +1,6 @@
 """The application factory: configuration, database, API, dashboard and error handling."""
 
 import os
-import sqlite3
 import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,7 +36,11 @@ def _wall_clock_ms():
 def default_config():
     """Settings from the environment, with the defaults SPEC.md names."""
     return {
-        "DATABASE_PATH": os.environ.get("DATABASE_PATH") or os.path.join(REPO_ROOT, "data", "factory.db"),
+        # A PostgreSQL URL (`DATABASE_URL`) or a SQLite file (`DATABASE_PATH`): where everything is stored.
+        "DATABASE_PATH": (os.environ.get("DATABASE_URL") or os.environ.get("DATABASE_PATH")
+                          or os.path.join(REPO_ROOT, "data", "factory.db")),
+        # How long start-up waits for a database server (PostgreSQL) that does not answer yet.
+        "DATABASE_WAIT_SECONDS": _env_number("DATABASE_WAIT_SECONDS", 60, float),
         "BUSY_TIMEOUT_MS": _env_number("BUSY_TIMEOUT_MS", 5000),
         "QUERY_TIMEOUT_SECONDS": _env_number("QUERY_TIMEOUT_SECONDS", 20, float),
         "MAX_BATCH": _env_number("MAX_BATCH", 5000),
@@ -173,13 +176,13 @@ def create_app(test_config=None):
 
 
 def _prepare_rollups(app):
-    # The file passed the start-up checks; a fault met while computing roll-ups (a damaged page
-    # in the events, a lock held too long) is left to the requests, which answer it by its cause
+    # The database passed the start-up checks; a fault met while computing roll-ups (a damaged
+    # page among the events, a lock held too long) is left to the requests, which answer it by its cause
     # and work from the events meanwhile.
     try:
         rollups.prepare(app.config["DATABASE_PATH"], reports.gap_ms(app.config["STATE_MAX_GAP_SECONDS"]),
                         app.config["CLOCK"]())
-    except sqlite3.Error as error:
+    except db.Error as error:
         app.logger.warning("roll-ups were not brought up to date at start-up: %s", error)
 
 
@@ -192,5 +195,5 @@ def _seed_if_empty(app):
                 app.logger.info("empty database: loaded the demo floor")
         finally:
             conn.close()
-    except sqlite3.Error as error:
+    except db.Error as error:
         raise db.unusable(path, error) from None

@@ -66,6 +66,9 @@ def main(argv=None):
     parser.add_argument("--database", default=os.environ.get("DATABASE_PATH", "data/factory.db"),
                         help="the live database (default: DATABASE_PATH)")
     args = parser.parse_args(argv)
+    if os.environ.get("DATABASE_URL"):
+        parser.error("DATABASE_URL names a PostgreSQL database: back it up with pg_dump and restore it with "
+                     "pg_restore; this command copies the SQLite file")
     if args.restore:
         events = restore(args.path, args.database)
         print(f"restored {args.path} to {args.database}: {events} events")

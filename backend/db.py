@@ -1,5 +1,8 @@
-"""SQLite connections and the schema, with in-place upgrades keyed on `PRAGMA user_version`;
+"""Database connections and the schema, with in-place upgrades keyed on the schema's version;
 what a failing database means for a request (the storage causes of SPEC §7), and the health check.
+
+SQLite (a file, `DATABASE_PATH`) is the default store and its dialect lives here; PostgreSQL
+(`DATABASE_URL=postgresql://...`) lives in `store_pg`, whose connection speaks the same SQL.
 """
 
 import errno
@@ -11,9 +14,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 from flask import current_app, g, request
 
-from . import queries
+from . import queries, store_pg
 from .errors import StartupError, problem_response
 
 log = logging.getLogger(__name__)
@@ -301,11 +305,16 @@ HEALTH_WRITE_SQL = "UPDATE health_check SET checked_at_ms = ? WHERE id = 1"
 INTEGRITY_SQL = "PRAGMA quick_check(1)"
 
 
+# Every error either store raises, and those that say it was busy or stopped (or a mistake in SQL).
+Error = (sqlite3.Error, psycopg.Error)
+OperationalError = (sqlite3.OperationalError, psycopg.OperationalError)
+
+
 class UnusableDatabase(StartupError):
-    """The database file cannot be used; the message is one line naming the path and the cause."""
+    """The database cannot be used; the message is one line naming the path and the cause."""
 
     def __init__(self, path, cause, detail):
-        super().__init__(f"cannot use the database {path}: {cause} ({detail})")
+        super().__init__(f"cannot use the database {shown(path)}: {cause} ({detail})")
         self.path = path
         self.cause = cause
 
@@ -322,7 +331,7 @@ class StorageFailure(sqlite3.DatabaseError):
     """A write that failed for a cause in the storage, one of `STORAGE_CAUSES`.
 
     `transaction` raises it in place of SQLite's own error, so that code which waits out a busy
-    database (by catching `sqlite3.OperationalError`) never takes a full disk for a busy one.
+    database (by catching `OperationalError`) never takes a full disk for a busy one.
     """
 
     def __init__(self, cause, detail):
@@ -331,7 +340,7 @@ class StorageFailure(sqlite3.DatabaseError):
 
 
 def storage_cause(error, path=None):
-    """What `error` (an `sqlite3.Error` or `OSError`) says of the storage at `path`.
+    """What `error` (either store's `Error`, or an `OSError`) says of the storage at `path`.
 
     One of `STORAGE_CAUSES`; `"busy"` for a lock held too long or a query stopped at its time
     limit; `None` when it says nothing of the storage (a mistake in SQL, say). A file that cannot
@@ -340,6 +349,8 @@ def storage_cause(error, path=None):
     """
     if isinstance(error, StorageFailure):
         return error.cause
+    if isinstance(error, psycopg.Error):
+        return store_pg.storage_cause(error)
     if isinstance(error, OSError):
         return {errno.ENOSPC: "disk_full", errno.EDQUOT: "disk_full", errno.EROFS: "read_only"}.get(
             error.errno, "unreachable")
@@ -406,7 +417,57 @@ def is_damaged(path):
 
 
 def _path_of(conn):
-    return conn.execute("PRAGMA database_list").fetchone()[2]
+    return conn.target
+
+
+def shown(target):
+    """The database's path or URL as messages show it (no password)."""
+    return store_pg.shown(target) if store_pg.is_url(target) else target
+
+
+def lock_timed_out(error):
+    """Whether `error` says a write gave up waiting for another's transaction to end."""
+    return store_pg.lock_timed_out(error) or "locked" in str(error) or "busy" in str(error)
+
+
+class SqliteConnection(sqlite3.Connection):
+    """A SQLite connection with what the service asks of either store's (see `store_pg.PgConnection`)."""
+
+    broken = False  # a file that is gone is found by its identity instead (see `_thread_connection`)
+
+    @property
+    def target(self):
+        """The database file's path."""
+        return self.execute("PRAGMA database_list").fetchone()[2]
+
+    def set_time_limit(self, seconds):
+        """Interrupt SQL once `seconds` have passed from now (`None`: no limit)."""
+        if seconds is None:
+            self.set_progress_handler(None, 0)
+        else:
+            deadline = time.monotonic() + seconds
+            self.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+
+    def prepare(self, deadline):
+        """Switch the file to WAL before its schema is upgraded."""
+        _use_wal(self, deadline)
+
+    def schema_version(self):
+        """The version of the schema, 0 for a new file."""
+        return self.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrations(self, version, latest):
+        """`(version, script)` of each step from `version` to `latest`."""
+        return [(number, MIGRATIONS[number - 1]) for number in range(version + 1, latest + 1)]
+
+    def run_script(self, script):
+        """Run one migration's statements inside the open transaction."""
+        for statement in _statements(script):
+            self.execute(statement)
+
+    def set_schema_version(self, version):
+        """Record the schema's version."""
+        self.execute(f"PRAGMA user_version = {int(version)}")
 
 
 class KeptConnection:
@@ -428,20 +489,27 @@ class KeptConnection:
         if self.conn is not None:
             try:
                 self.conn.close()
-            except sqlite3.Error:
+            except Error:
                 pass
             self.conn = None
 
 
-def connect(path, busy_timeout_ms=5000, create=True):
+def connect(path, busy_timeout_ms=5000, create=True, wait_s=0):
     """Open a connection in autocommit mode; transactions are begun explicitly.
 
-    Writers of one file take turns at SQLite's write lock: one waits up to `busy_timeout_ms`
-    for another's transaction to end. With `create=False` a missing file is an error
-    (`SQLITE_CANTOPEN`) instead of a new empty database.
+    `path` is a SQLite file or a PostgreSQL URL. Writers of one database take turns at its write
+    lock: one waits up to `busy_timeout_ms` for another's transaction to end. With `create=False`
+    a missing file is an error (`SQLITE_CANTOPEN`) instead of a new empty database; with `create`
+    its folder is made too. A database server that does not answer is waited for up to `wait_s`
+    (a file has none to wait for).
     """
+    if store_pg.is_url(path):
+        return store_pg.connect(path, busy_timeout_ms, wait_s)
+    if create:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     target = path if create else f"{Path(path).absolute().as_uri()}?mode=rw"
-    conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None, uri=not create)
+    conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, isolation_level=None, uri=not create,
+                           factory=SqliteConnection)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     conn.executescript(PRAGMAS_SQL)
@@ -459,14 +527,14 @@ def transaction(conn):
     if is_damaged(path):
         raise StorageFailure("corrupt", "the database file was found damaged; nothing is written to it")
     try:
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute("BEGIN IMMEDIATE")
             yield conn
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
             raise
-    except sqlite3.Error as error:
+    except Error as error:
         failure = _as_storage_failure(error, path)
         if failure is error:
             raise
@@ -476,7 +544,7 @@ def transaction(conn):
 def _as_storage_failure(error, path):
     """`error` as the `StorageFailure` naming its cause (a damaged file marked so), or `error`
     itself when it says nothing of the storage (a lock held too long, a mistake in SQL)."""
-    if isinstance(error, StorageFailure) or not isinstance(error, sqlite3.Error):
+    if isinstance(error, StorageFailure) or not isinstance(error, Error):
         return error
     cause = storage_cause(error, path)
     if cause not in STORAGE_CAUSES:
@@ -537,7 +605,7 @@ def _commit_writes(conn, writes):
                 conn.execute("SAVEPOINT write")
                 try:
                     write.result = write.work(conn)
-                except sqlite3.Error:
+                except Error:
                     raise  # the storage failed, not this write: the transaction fails as a whole
                 except Exception as error:
                     conn.execute("ROLLBACK TO write")
@@ -559,7 +627,7 @@ def _rollback(conn):
     if conn.in_transaction:
         try:
             conn.execute("ROLLBACK")
-        except sqlite3.Error:
+        except Error:
             pass
 
 
@@ -568,16 +636,16 @@ def upgrade(conn, wait_s=30):
 
     Several server processes may start on one new file at once; switching it to WAL needs the
     file to itself and SQLite does not wait for that, so the switch is retried for `wait_s`.
+    On PostgreSQL the write transaction's lock makes them take turns.
     """
-    _use_wal(conn, time.monotonic() + wait_s)
+    conn.prepare(time.monotonic() + wait_s)
     with transaction(conn):
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        version = conn.schema_version()
         if version > SCHEMA_VERSION:
             raise SchemaTooNewError(_path_of(conn), version)
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _statements(MIGRATIONS[number - 1]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
+        for number, script in conn.migrations(version, SCHEMA_VERSION):
+            conn.run_script(script)
+            conn.set_schema_version(number)
     return SCHEMA_VERSION
 
 
@@ -604,16 +672,18 @@ def _statements(script):
             buffer = ""
 
 
-def init_db(path):
+def init_db(path, wait_s=0):
     """Create the database file and its folder when missing, check it can be used, upgrade its schema.
+
+    A database server (PostgreSQL) that does not answer yet, as while it starts beside the
+    service, is waited for up to `wait_s` seconds.
 
     Raises `UnusableDatabase`, one line naming the path and the cause, when the file cannot be
     opened, read or written, is not a database or is damaged, or comes from a newer release.
     A file some process found damaged (see `mark_damaged`) is checked whole first.
     """
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        conn = connect(path)
+        conn = connect(path, wait_s=wait_s)
         try:
             if os.path.exists(damage_marker(path)):
                 _check_whole(conn, path)
@@ -621,7 +691,7 @@ def init_db(path):
             conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()  # reads the pages every write starts from
         finally:
             conn.close()
-    except (sqlite3.Error, OSError) as error:
+    except (*Error, OSError) as error:
         raise unusable(path, error) from None
 
 
@@ -629,7 +699,7 @@ def unusable(path, error):
     """The `UnusableDatabase` to stop start-up with for `error` met while opening `path`."""
     if isinstance(error, OSError):
         return UnusableDatabase(path, storage_cause(error), error.strerror or str(error))
-    return UnusableDatabase(path, storage_cause(error, path) or "unusable", str(error))
+    return UnusableDatabase(path, storage_cause(error, path) or "unusable", " ".join(str(error).split()))
 
 
 def _check_whole(conn, path):
@@ -655,8 +725,7 @@ def get_db():
     if "db" not in g:
         g.db = _thread_connection(current_app.config["DATABASE_PATH"], current_app.config["BUSY_TIMEOUT_MS"])
         if request.method in ("GET", "HEAD"):
-            deadline = time.monotonic() + current_app.config["QUERY_TIMEOUT_SECONDS"]
-            g.db.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+            g.db.set_time_limit(current_app.config["QUERY_TIMEOUT_SECONDS"])
     return g.db
 
 
@@ -669,7 +738,7 @@ def _thread_connection(path, busy_timeout_ms):
     """
     identity = _identity(path)
     conn = getattr(_kept, "conn", None)
-    if conn is not None and (_kept.path != path or _kept.identity != identity or identity is None):
+    if conn is not None and (_kept.path != path or _kept.identity != identity or identity is None or conn.broken):
         conn.close()
         conn = _kept.conn = None
     if conn is None:
@@ -679,6 +748,8 @@ def _thread_connection(path, busy_timeout_ms):
 
 
 def _identity(path):
+    if store_pg.is_url(path):
+        return path  # nothing to look up: a lost connection says itself so (`broken`)
     try:
         status = os.stat(path)
     except OSError:
@@ -691,7 +762,11 @@ def close_db(_exc=None):
     conn = g.pop("db", None)
     if conn is not None:
         _rollback(conn)
-        conn.set_progress_handler(None, 0)
+        try:
+            conn.set_time_limit(None)
+        except Error:
+            conn.close()  # lost; the next request opens a new one
+            _kept.conn = None
 
 
 # Per database path: (cause, monotonic time) of the last write this process could not store for
@@ -714,7 +789,7 @@ def check_health(path, now_ms):
         with transaction(conn):
             conn.execute(HEALTH_WRITE_SQL, (now_ms,))
         events = queries.count_events(conn)
-    except sqlite3.Error as error:
+    except Error as error:
         cause = storage_cause(error, path)
         if cause == "corrupt":
             mark_damaged(path, str(error))
@@ -756,7 +831,7 @@ def _handle_database_error(error):
         mark_damaged(path, str(error))
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         _failed_writes[os.path.abspath(path)] = (cause, time.monotonic())
-    log.error("database %s: %s (%s)", path, cause, error)
+    log.error("database %s: %s (%s)", shown(path), cause, error)
     return problem_response(503, "Service Unavailable", STORAGE_DETAIL[cause], headers={"Retry-After": "30"},
                             cause=cause)
 
@@ -770,7 +845,8 @@ def _forget_failed_writes(response):
 def init_app(app):
     """Prepare the database file, close connections at the end of each request, and answer
     every database failure by its cause."""
-    init_db(app.config["DATABASE_PATH"])
+    init_db(app.config["DATABASE_PATH"], app.config["DATABASE_WAIT_SECONDS"])
     app.teardown_appcontext(close_db)
     app.register_error_handler(sqlite3.Error, _handle_database_error)
+    app.register_error_handler(psycopg.Error, _handle_database_error)
     app.after_request(_forget_failed_writes)

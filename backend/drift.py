@@ -47,30 +47,57 @@ def model_stats(rows, low_threshold):
     """
     groups = {}
     for version, ts_ms, confidence in rows:
-        group = groups.setdefault(version, {"count": 0, "first": ts_ms, "last": ts_ms, "confidences": []})
-        group["count"] += 1
-        group["first"] = min(group["first"], ts_ms)
-        group["last"] = max(group["last"], ts_ms)
+        group = groups.get((version, confidence))
+        if group is None:
+            groups[version, confidence] = [1, ts_ms, ts_ms]
+        else:
+            group[0] += 1
+            group[1] = min(group[1], ts_ms)
+            group[2] = max(group[2], ts_ms)
+    return confidence_stats([(version, confidence, *group) for (version, confidence), group in groups.items()],
+                            low_threshold)
+
+
+def confidence_stats(groups, low_threshold):
+    """`model_stats` from `(model_version, confidence, events, first_ms, last_ms)` groups, one per
+    version and distinct confidence (`None`: events without one), as SQL can count them: memory
+    grows with the distinct confidences, not with the events."""
+    versions = {}
+    for version, confidence, count, first_ms, last_ms in groups:
+        group = versions.setdefault(version, {"count": 0, "first": first_ms, "last": last_ms, "confidences": {}})
+        group["count"] += count
+        group["first"] = min(group["first"], first_ms)
+        group["last"] = max(group["last"], last_ms)
         if confidence is not None:
-            group["confidences"].append(confidence)
-    return [_version_json(version, groups[version], low_threshold)
-            for version in sorted(groups, key=lambda v: (v is None, v or ""))]
+            group["confidences"][confidence] = group["confidences"].get(confidence, 0) + count
+    return [_version_json(version, versions[version], low_threshold)
+            for version in sorted(versions, key=lambda v: (v is None, v or ""))]
 
 
 def _version_json(version, group, low_threshold):
-    confidences = sorted(group["confidences"])
-    rated = len(confidences)
-    low = sum(1 for c in confidences if c < low_threshold)
+    counted = sorted(group["confidences"].items())
+    rated = sum(count for _confidence, count in counted)
+    low = sum(count for confidence, count in counted if confidence < low_threshold)
     return {
         "model_version": version,
         "event_count": group["count"],
         "confidence_count": rated,
-        "mean_confidence": _round(sum(confidences) / rated) if rated else None,
-        "p10_confidence": _round(confidences[math.ceil(0.1 * rated) - 1]) if rated else None,
+        "mean_confidence": _round(sum(c * n for c, n in counted) / rated) if rated else None,
+        "p10_confidence": _round(_nearest_rank(counted, math.ceil(0.1 * rated))) if rated else None,
         "low_confidence_share": _round(low / rated) if rated else 0,
         "first_seen": format_instant(group["first"]),
         "last_seen": format_instant(group["last"]),
     }
+
+
+def _nearest_rank(counted, rank):
+    """The `rank`-th smallest value of sorted `(value, count)` pairs (1-based)."""
+    seen = 0
+    for value, count in counted:
+        seen += count
+        if seen >= rank:
+            return value
+    return counted[-1][0]
 
 
 def split_window(window, recent_ms):
@@ -127,17 +154,52 @@ def _confidence_reason(enough, flagged, drop, rules):
     return None
 
 
+class Presence:
+    """A worker's working and present (working or idle) time on each side of the cut, taken in
+    one interval at a time, so a long history never has to be held at once."""
+
+    def __init__(self, window, rules):
+        self.sides = split_window(window, rules.recent_ms)
+        self.working = [0, 0]
+        self.present = [0, 0]
+
+    def add(self, interval):
+        """Count one interval (`metrics.Interval`); away and no-signal time are neither working nor idle."""
+        if interval.state not in OCCUPYING_STATES:
+            return
+        for side, window in enumerate(self.sides):
+            overlap = min(interval.end_ms, window.end_ms) - max(interval.start_ms, window.start_ms)
+            if overlap > 0:
+                self.present[side] += overlap
+                self.working[side] += overlap if interval.state == "working" else 0
+
+    def share(self, side):
+        """`(working share or None, present ms)` of one side (0: baseline, 1: recent)."""
+        present = self.present[side]
+        return (self.working[side] / present if present else None), present
+
+
 def mix_shift(workers, timelines, window, rules):
     """The working/idle mix rule for each worker.
 
     `timelines` maps worker id to that worker's `metrics.Timeline` over the whole window.
     """
+    presences = {}
+    for worker_id, timeline in timelines.items():
+        presence = presences[worker_id] = Presence(window, rules)
+        for interval in timeline.intervals:
+            presence.add(interval)
+    return mix_verdicts(workers, presences, window, rules)
+
+
+def mix_verdicts(workers, presences, window, rules):
+    """The working/idle mix rule for each worker from its `Presence` (none: no time at all)."""
     baseline_window, recent_window = split_window(window, rules.recent_ms)
+    empty = Presence(window, rules)
     results = []
     for worker_id, name in workers:
-        intervals = timelines[worker_id].intervals if worker_id in timelines else []
-        baseline = _working_share(intervals, baseline_window)
-        recent = _working_share(intervals, recent_window)
+        presence = presences.get(worker_id, empty)
+        baseline, recent = presence.share(0), presence.share(1)
         enough = min(baseline[1], recent[1]) >= rules.min_present_ms
         shift = recent[0] - baseline[0] if enough else None
         flagged = shift is not None and abs(shift) > rules.mix_shift
@@ -155,19 +217,6 @@ def mix_shift(workers, timelines, window, rules):
             "reason": _mix_reason(enough, flagged, shift, rules),
         })
     return results
-
-
-def _working_share(intervals, window):
-    """`(working share or None, present ms)` of the intervals' part inside `window`."""
-    working = present = 0
-    for interval in intervals:
-        if interval.state not in OCCUPYING_STATES:  # away, or no signal: neither working nor idle
-            continue
-        overlap = min(interval.end_ms, window.end_ms) - max(interval.start_ms, window.start_ms)
-        if overlap > 0:
-            present += overlap
-            working += overlap if interval.state == "working" else 0
-    return (working / present if present else None), present
 
 
 def _mix_reason(enough, flagged, shift, rules):

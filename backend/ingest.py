@@ -2,13 +2,12 @@
 
 import json
 import math
-import sqlite3
 import unicodedata
 from collections import Counter
 from typing import NamedTuple
 
 from . import metrics, queries, rollups
-from .db import write_together
+from .db import OperationalError, write_together
 from .errors import ApiError, field_error
 from .timeutil import parse_instant_us
 
@@ -274,7 +273,7 @@ def ingest(conn, raw_events, now_ms, skew_ms, max_age_ms=None):
         try:
             events = [event for event, _ in valid]
             outcomes = write_together(conn, lambda conn: store_events(conn, events, now_ms))
-        except sqlite3.OperationalError as failure:
+        except OperationalError as failure:
             raise ApiError(503, "Service Unavailable",
                            f"The events could not be stored ({failure}); none of this request was kept. "
                            "Retry the request.", headers={"Retry-After": "1"}) from failure

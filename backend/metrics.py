@@ -152,29 +152,32 @@ def worker_timeline(state_events, window, max_gap_ms=None):
     previous = None
     for event in state_events:
         if previous is not None:
-            _append_clipped(timeline.intervals, previous, event[0], window, max_gap_ms)
+            timeline.intervals.extend(state_pieces(previous, event[0], window, max_gap_ms))
         if event[0] <= window.end_ms:
             timeline.last_event = event
         previous = event
     if previous is not None:
-        _append_clipped(timeline.intervals, previous, window.end_ms, window, max_gap_ms)
+        timeline.intervals.extend(state_pieces(previous, window.end_ms, window, max_gap_ms))
     return timeline
 
 
-def _append_clipped(intervals, event, until_ms, window, max_gap_ms):
+def state_pieces(event, until_ms, window, max_gap_ms):
+    """The intervals of one state event held until `until_ms` (the worker's next state event or
+    the window end), cut to the window: its state up to the signal horizon `max_gap_ms`, then
+    `unknown` time."""
     start_ms, state, workstation_id = event
     if max_gap_ms is not None and until_ms - start_ms > max_gap_ms:
-        _append_cut(intervals, start_ms, start_ms + max_gap_ms, state, workstation_id, window)
-        _append_cut(intervals, start_ms + max_gap_ms, until_ms, UNKNOWN, workstation_id, window)
+        yield from _cut(start_ms, start_ms + max_gap_ms, state, workstation_id, window)
+        yield from _cut(start_ms + max_gap_ms, until_ms, UNKNOWN, workstation_id, window)
     else:
-        _append_cut(intervals, start_ms, until_ms, state, workstation_id, window)
+        yield from _cut(start_ms, until_ms, state, workstation_id, window)
 
 
-def _append_cut(intervals, start_ms, end_ms, state, workstation_id, window):
+def _cut(start_ms, end_ms, state, workstation_id, window):
     start_ms = max(start_ms, window.start_ms)
     end_ms = min(end_ms, window.end_ms)
     if end_ms > start_ms:
-        intervals.append(Interval(start_ms, end_ms, state, workstation_id))
+        yield Interval(start_ms, end_ms, state, workstation_id)
 
 
 def state_at_end(last_event, window, max_gap_ms):
@@ -496,28 +499,47 @@ def time_buckets(window, bucket_ms, timelines, unit_rows):
     `(slot, units)` with `slot = ts_ms // bucket_ms` of product counts inside the window. The
     buckets' sums equal the window's totals: every interval is split at bucket boundaries.
     """
-    first_slot, count = bucket_bounds(window, bucket_ms)
-    totals = [dict.fromkeys(TIME_STATES, 0) for _ in range(count)]
-    units = [0] * count
+    tally = BucketTally(window, bucket_ms)
     for timeline in timelines:
         for interval in timeline.intervals:
-            for slot, start_ms, end_ms in split_at_buckets(interval, bucket_ms):
-                totals[slot - first_slot][interval.state] += end_ms - start_ms
-    for slot, slot_units in unit_rows:
-        # A count at the window end on a bucket boundary belongs to the last bucket.
-        units[min(max(slot - first_slot, 0), count - 1)] += slot_units
-    buckets = []
-    for index in range(count):
-        slot_start = (first_slot + index) * bucket_ms
-        active, idle = totals[index]["working"], totals[index]["idle"]
-        buckets.append({
-            "from": format_instant(max(slot_start, window.start_ms)),
-            "to": format_instant(min(slot_start + bucket_ms, window.end_ms)),
-            "active_seconds": _seconds(active),
-            "idle_seconds": _seconds(idle),
-            "absent_seconds": _seconds(totals[index]["absent"]),
-            "unknown_seconds": _seconds(totals[index][UNKNOWN]),
-            "utilization_pct": _ratio(100 * active, active + idle),
-            "units": units[index],
-        })
-    return buckets
+            tally.add(interval)
+    return tally.json(unit_rows)
+
+
+class BucketTally:
+    """Time in each state per bucket across a window, taken in one interval at a time, so the
+    intervals never have to be held at once."""
+
+    def __init__(self, window, bucket_ms):
+        self.window = window
+        self.bucket_ms = bucket_ms
+        self.first_slot, count = bucket_bounds(window, bucket_ms)
+        self.totals = [dict.fromkeys(TIME_STATES, 0) for _ in range(count)]
+
+    def add(self, interval):
+        """Count one interval (inside the window), split at bucket boundaries."""
+        for slot, start_ms, end_ms in split_at_buckets(interval, self.bucket_ms):
+            self.totals[slot - self.first_slot][interval.state] += end_ms - start_ms
+
+    def json(self, unit_rows):
+        """The buckets as the API shows them, with units from `(slot, units)` rows."""
+        window, bucket_ms, first_slot, count = self.window, self.bucket_ms, self.first_slot, len(self.totals)
+        units = [0] * count
+        for slot, slot_units in unit_rows:
+            # A count at the window end on a bucket boundary belongs to the last bucket.
+            units[min(max(slot - first_slot, 0), count - 1)] += slot_units
+        buckets = []
+        for index, totals in enumerate(self.totals):
+            slot_start = (first_slot + index) * bucket_ms
+            active, idle = totals["working"], totals["idle"]
+            buckets.append({
+                "from": format_instant(max(slot_start, window.start_ms)),
+                "to": format_instant(min(slot_start + bucket_ms, window.end_ms)),
+                "active_seconds": _seconds(active),
+                "idle_seconds": _seconds(idle),
+                "absent_seconds": _seconds(totals["absent"]),
+                "unknown_seconds": _seconds(totals[UNKNOWN]),
+                "utilization_pct": _ratio(100 * active, active + idle),
+                "units": units[index],
+            })
+        return buckets

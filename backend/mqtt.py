@@ -19,7 +19,6 @@ import logging
 import os
 import queue
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -95,7 +94,7 @@ def store_message(conn, config, payload):
         if error.status >= 500:
             raise StorageFailure(error.detail) from error
         return _rejected(error.detail, error.errors or [])
-    except sqlite3.Error as failure:
+    except db.Error as failure:
         raise StorageFailure(str(failure)) from failure
     errors = ingest.rejection_errors(summary)
     counts = {key: summary[key] for key in ("accepted", "duplicates", "rejected")}
@@ -198,7 +197,7 @@ class Bridge:
 
     def run(self):
         """Connect, then store messages until `stopping` is set."""
-        db.init_db(self.config["DATABASE_PATH"])
+        db.init_db(self.config["DATABASE_PATH"], self.config["DATABASE_WAIT_SECONDS"])
         self._connect()
         try:
             while not self.stopping.is_set():

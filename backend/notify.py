@@ -39,7 +39,6 @@ import random
 import secrets
 import signal
 import socket
-import sqlite3
 import sys
 import threading
 import time
@@ -258,7 +257,7 @@ class Notifier:
         # One failed round (a busy or failing database, a fault) is logged; the next round tries again.
         try:
             return step()
-        except sqlite3.Error as failure:
+        except db.Error as failure:
             log.warning(f"{what} failed in the database; trying again next round", extra={"fields": {
                 "error": str(failure), "cause": db.storage_cause(failure)}})
             self.db.drop()
@@ -299,7 +298,7 @@ def main(clock=None, rounds=None, stop=None):
     try:
         config = default_config()
         notify_settings = settings()
-        db.init_db(config["DATABASE_PATH"])
+        db.init_db(config["DATABASE_PATH"], config["DATABASE_WAIT_SECONDS"])
     except StartupError as failure:
         print(f"Error: {failure}", file=sys.stderr)
         return 1

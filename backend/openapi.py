@@ -48,6 +48,11 @@ def _nullable(schema):
     return schema
 
 
+def _maybe(name, description):
+    """A reference to the schema `name`, or `null` (a `$ref` takes no siblings in OpenAPI 3.0)."""
+    return {"allOf": [_ref(name)], "nullable": True, "description": description}
+
+
 def _json(schema, description):
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -244,8 +249,23 @@ def _figure_schemas():
         "WorkstationsMetrics": with_window(workstations=_array(_ref("WorkstationFigures"))),
         "WorkstationMetrics": with_window(workstation=_ref("WorkstationFigures")),
         "StateInterval": _object({**span, "state": TIME_STATE, "workstation_id": STRING, "seconds": SECONDS}),
-        "Timeline": with_window(workers=_array(_object({**_named("worker"),
-                                                        "intervals": _array(_ref("StateInterval"))}))),
+        "StateBand": _object({
+            **span,
+            "state": {"type": "string", "enum": ["mixed"]},
+            "workstation_id": _nullable({**STRING, "description": "The station when all its spells were at one; "
+                                                                 "else `null`."}),
+            "seconds": {**SECONDS, "description": "Time in its spells: the sum of `split` (less than `to` − `from` "
+                                                  "when planned time pauses inside it)."},
+            "split": _object({state: SECONDS for state in TIME_STATES}, required=[],
+                             description="Seconds in each state; states with none are left out."),
+        }, description="Spells shorter than one pixel's time, merged: how the band's time splits by state."),
+        "Timeline": with_window(
+            resolution_seconds={**SECONDS, "description": "One pixel's time (window / `width`): spells shorter "
+                                                          "than it are merged into `mixed` bands."},
+            workers=_array(_object({**_named("worker"), "intervals": _array(
+                {"oneOf": [_ref("StateInterval"), _ref("StateBand")]},
+                "In time order. Back-to-back spells of one state at one station are one interval; the "
+                "intervals' and bands' seconds add up to the worker's figures.")}))),
         "Bucket": _object({**span, **STATE_SECONDS, "utilization_pct": PERCENT, "units": COUNT}),
         "Buckets": with_window(
             bucket_seconds=BUCKET_SECONDS,
@@ -268,6 +288,21 @@ def _figure_schemas():
             bucket_seconds=BUCKET_SECONDS,
             models=_array(_ref("ModelFigures")),
             series=_array(_ref("ConfidencePoint")),
+        ),
+        "Dashboard": with_window(
+            factory=_ref("FactoryFigures"),
+            workers=_array(_ref("WorkerFigures")),
+            workstations=_array(_ref("WorkstationFigures")),
+            timeline=_maybe("Timeline", "`null` when the chosen worker or workstation is not in scope."),
+            hourly=_maybe("Buckets", "`null` as `timeline`, or with `sections=floor`."),
+            models=_maybe("Models", "`null` with `sections=floor`."),
+            drift=_maybe("Drift", "`null` with `sections=floor`."),
+            shift_report=_maybe("Shifts", "Every shift instance overlapping the window; `null` with an empty "
+                                          "window, an unknown site, over the limit, or with `sections=floor`."),
+            shift_report_error=_nullable({**STRING, "description": "Why the window's shift report is left out "
+                                                                   "(more instances than are listed at once)."}),
+            feed=_maybe("EventFeed", "The newest events in scope (`feed_limit`); `null` with `sections=floor`."),
+            alerts=_ref("Alerts"),
         ),
         "DriftRules": _object({"recent_seconds": SECONDS, "confidence_drop": {"type": "number"},
                                "mix_shift": {"type": "number"}, "min_events": {"type": "integer"},
@@ -519,11 +554,9 @@ def _get(operation_id, tag, summary, schema, description="The list.", query=(), 
 
 def _metrics(operation_id, summary, schema, extra=(), not_found=False):
     """A metrics read: `params.METRICS` and `extra`, an ETag, and `304` when the client has the answer."""
-    operation = _get(operation_id, "metrics", summary, schema, "The figures.", (*params.METRICS, *extra))
+    operation = _revalidated(_get(operation_id, "metrics", summary, schema, "The figures.",
+                                  (*params.METRICS, *extra)))
     get = operation["get"]
-    get["parameters"].append(IF_NONE_MATCH)
-    get["responses"]["200"]["headers"] = CACHE_HEADERS
-    get["responses"]["304"] = _ref("NotModified", "responses")
     if not_found:
         get["responses"]["404"] = _ref("NotFound", "responses")
     return operation
@@ -582,6 +615,15 @@ def _shifts(operation_id, answer):
     get["responses"]["404"] = _problem(404, "No site with this `site_id` is configured or seen.")
     get["responses"]["422"] = _problem(422, "A query parameter does not parse, `from` is later than `to`, or the range "
                                             f"holds more than {params.MAX_SHIFT_INSTANCES} shift instances.")
+    return operation
+
+
+def _revalidated(operation):
+    """An answer that carries an ETag (of its own body) and answers `304` when the client has it."""
+    get = operation["get"]
+    get["parameters"].append(IF_NONE_MATCH)
+    get["responses"]["200"]["headers"] = CACHE_HEADERS
+    get["responses"]["304"] = _ref("NotModified", "responses")
     return operation
 
 
@@ -653,13 +695,19 @@ def _paths():
                                           "WorkstationsMetrics"),
         "/metrics/workstations/{workstation_id}": _item("workstationMetrics", "workstation",
                                                         "WorkstationMetrics", "WS-02"),
-        "/metrics/shifts": _shifts("shiftsMetrics", _json(_ref("Shifts"), "Every shift instance with its figures.")),
+        "/metrics/shifts": _revalidated(_shifts("shiftsMetrics", _json(_ref("Shifts"),
+                                                                       "Every shift instance with its figures."))),
         "/metrics/shifts.csv": _shifts("shiftsCsv", {
             "description": "One row per shift instance and workstation: " + ", ".join(
                 f"`{column}`" for column in reports.SHIFT_CSV_COLUMNS) + ". Empty cells for `null`.",
             "content": {"text/csv": {"schema": {"type": "string"}}}}),
-        "/metrics/timeline": _metrics("timelineMetrics", "Each worker's state intervals in the window.", "Timeline",
-                                      params.CHART, not_found=True),
+        "/metrics/timeline": _metrics("timelineMetrics", "Each worker's state intervals in the window, at the "
+                                      "chart's resolution.", "Timeline", params.CHART, not_found=True),
+        "/metrics/dashboard": _metrics("dashboardMetrics", "Everything the dashboard shows for one window, in one "
+                                       "answer: the metrics, the timeline and hourly charts (narrowed by "
+                                       "`worker_id` and `workstation_id`), models, drift, the window's shift "
+                                       "report, the live feed and the open alerts.", "Dashboard",
+                                       params.DASHBOARD),
         "/metrics/hourly": _metrics("hourlyMetrics", "Time in each state and units per bucket.", "Buckets",
                                     params.BUCKETS, not_found=True),
         "/metrics/models": _metrics("modelsMetrics", "Figures per model version and a confidence series.", "Models",

@@ -90,6 +90,11 @@ BUCKET = Param("bucket_seconds", "integer", "Bucket size; default an hour (a UTC
                                             f"than a week). More than {MAX_BUCKETS} buckets over the window "
                                             "is `422`.", 60, 31 * DAY_SECONDS)
 LIMIT = Param("limit", "integer", "How many events at most.", 1, 1000, default=50)
+# A chart is drawn so many pixels wide; its answer holds at most a few intervals or buckets per pixel.
+WIDTH = Param("width", "integer", "How many pixels wide the chart is drawn. A timeline interval shorter than "
+                                  "one pixel's time (window / width) is merged with its short neighbours into a "
+                                  "`mixed` band that splits its time by state; automatic buckets are at most one "
+                                  "per pixel.", 50, 10_000, default=2000)
 
 # What each endpoint takes. Every metrics endpoint takes METRICS; the others add their own.
 METRICS = (FROM, TO, SITE, MIN_CONFIDENCE, MAX_GAP, PLANNED_ONLY)
@@ -97,13 +102,12 @@ CHART = (
     Param("worker_id", "string", "Only this worker (`404` when not in scope).", example="W-02"),
     Param("workstation_id", "string", "Only time and units at this workstation (`404` when not in scope).",
           example="WS-02"),
+    WIDTH,
 )
 BUCKETS = (*CHART, BUCKET)
-MODELS = (
-    Param("low_confidence", "number", "Below this an event counts as low-confidence (default "
-                                      "`LOW_CONFIDENCE`).", 0, 1),
-    BUCKET,
-)
+LOW_CONFIDENCE = Param("low_confidence", "number", "Below this an event counts as low-confidence (default "
+                                                   "`LOW_CONFIDENCE`).", 0, 1)
+MODELS = (LOW_CONFIDENCE, BUCKET, WIDTH)
 DRIFT = (
     Param("recent_seconds", "number", "Length of the recent stretch (default `DRIFT_RECENT_SECONDS`).",
           60, 366 * DAY_SECONDS),
@@ -112,6 +116,15 @@ DRIFT = (
     Param("mix_shift", "number", "Allowed move of the working share (default `DRIFT_MIX_SHIFT`).", 0, 1),
     Param("min_events", "integer", "Rated events each side needs to be compared (default `DRIFT_MIN_EVENTS`).",
           1, 1_000_000),
+)
+# `GET /metrics/dashboard`: everything the page shows for one window, in one answer.
+DASHBOARD = (
+    *CHART,
+    Param("sections", "string", "`all`: every part the page shows; `floor`: only the figures of the floor now "
+                                "(factory, workers, workstations, timeline, open alerts), the others `null`.",
+          choices=("all", "floor"), default="all"),
+    Param("feed_limit", "integer", "How many of the newest events in scope the live feed holds.", 1, 1000,
+          default=20),
 )
 # `POST /seed?replace=all`: load the demo even over events it did not load, deleting them.
 SEED = (Param("replace", "string", "`all` deletes every event, the demo's or not, and loads the demo.",

@@ -120,25 +120,28 @@ SELECT model_version, ts_ms, confidence FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}
 """
 MODEL_SERIES_SQL = f"""
-SELECT model_version, ts_ms / :bucket_ms AS slot, COUNT(*), COUNT(confidence), TOTAL(confidence) FROM events
+SELECT model_version, ts_ms / :bucket_ms AS slot, COUNT(*), COUNT(confidence), COALESCE(SUM(confidence), 0.0)
+FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}
 GROUP BY model_version, slot
 """
 WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}"
 
-# Inserts of many rows, run by `insert_rows` with the rows' values after `VALUES`.
-REGISTER_WORKER_SQL = "INSERT OR IGNORE INTO workers (worker_id, name) VALUES"
+# Inserts of many rows, run by `insert_rows` with the rows' values in place of `{rows}`.
+REGISTER_WORKER_SQL = "INSERT INTO workers (worker_id, name) VALUES {rows} ON CONFLICT DO NOTHING"
 # A workstation's site is that of the first event that registers it: later events never change it.
-REGISTER_WORKSTATION_SQL = "INSERT OR IGNORE INTO workstations (workstation_id, name, site_id) VALUES"
-REGISTER_SITE_MEMBER_SQL = "INSERT OR IGNORE INTO site_members (site_id, worker_id, workstation_id) VALUES"
-REGISTER_STATE_DAY_SQL = "INSERT OR IGNORE INTO worker_state_days (worker_id, day) VALUES"
+REGISTER_WORKSTATION_SQL = ("INSERT INTO workstations (workstation_id, name, site_id) VALUES {rows} "
+                            "ON CONFLICT DO NOTHING")
+REGISTER_SITE_MEMBER_SQL = ("INSERT INTO site_members (site_id, worker_id, workstation_id) VALUES {rows} "
+                            "ON CONFLICT DO NOTHING")
+REGISTER_STATE_DAY_SQL = "INSERT INTO worker_state_days (worker_id, day) VALUES {rows} ON CONFLICT DO NOTHING"
 NAME_WORKER_SQL = "UPDATE workers SET name = ? WHERE worker_id = ?"
 NAME_WORKSTATION_SQL = "UPDATE workstations SET name = ? WHERE workstation_id = ?"
 INSERT_EVENT_SQL = """
 INSERT INTO events (
     id, event_id, ts_ms, worker_id, workstation_id, event_type,
     confidence, count, model_version, site_id, received_at_ms
-) VALUES
+) VALUES {rows}
 """
 # Every SQLite build binds at least 999 values per statement.
 MAX_BOUND_VALUES = 999
@@ -155,7 +158,7 @@ def find_by_event_ids_sql(count):
 
 FIND_BY_NATURAL_KEY_SQL = """
 SELECT id FROM events
-WHERE worker_id = ? AND ts_ms = ? AND workstation_id = ? AND event_type = ? AND count IS ?
+WHERE worker_id = ? AND ts_ms = ? AND workstation_id = ? AND event_type = ? AND count IS NOT DISTINCT FROM ?
 ORDER BY id
 LIMIT 1
 """
@@ -191,7 +194,9 @@ INSERT INTO rollup_station_hours (hour, workstation_id, occupancy_ms, units) VAL
 SETTLE_UNKNOWN_HOURS_SQL = """
 INSERT INTO rollup_worker_hours (hour, worker_id, working_ms, idle_ms, absent_ms, unknown_ms, units,
                                  last_ts_ms, last_state, last_workstation_id)
-SELECT hour, :worker_id, 0, 0, 0, :hour_ms, 0, :ts_ms, :state, :workstation_id FROM rollup_hours
+SELECT hour, CAST(:worker_id AS TEXT), 0, 0, 0, CAST(:hour_ms AS BIGINT), 0, CAST(:ts_ms AS BIGINT),
+       CAST(:state AS TEXT), CAST(:workstation_id AS TEXT)
+FROM rollup_hours
 WHERE hour >= :first AND hour < :end
 ON CONFLICT (hour, worker_id) DO UPDATE SET
     last_ts_ms = excluded.last_ts_ms, last_state = excluded.last_state,
@@ -212,7 +217,10 @@ WHERE hour >= ? AND hour < ? GROUP BY workstation_id
 """
 # The signal horizon the stored roll-ups hold (no row: none stored yet; NULL: no horizon).
 ROLLUP_HORIZON_SQL = "SELECT max_gap_ms FROM rollup_horizon WHERE id = 1"
-SET_ROLLUP_HORIZON_SQL = "INSERT OR REPLACE INTO rollup_horizon (id, max_gap_ms) VALUES (1, ?)"
+SET_ROLLUP_HORIZON_SQL = """
+INSERT INTO rollup_horizon (id, max_gap_ms) VALUES (1, ?)
+ON CONFLICT (id) DO UPDATE SET max_gap_ms = excluded.max_gap_ms
+"""
 # The first day after `day` on which a worker has state events.
 NEXT_STATE_DAY_SQL = "SELECT MIN(day) FROM worker_state_days WHERE worker_id = ? AND day > ?"
 # Each worker's first state event after an instant (`{pairs}`: `(?, ?), ...`), looked for by a
@@ -220,8 +228,9 @@ NEXT_STATE_DAY_SQL = "SELECT MIN(day) FROM worker_state_days WHERE worker_id = ?
 NEXT_STATES_AFTER_SQL = """
 WITH RECURSIVE asked (worker_id, after_ms, hour, last_hour) AS (
     SELECT column1, column2, column2 / 3600000,
-           MIN(column2 / 3600000 + {hours} - 1, (SELECT MAX(ts_ms) / 3600000 FROM events))
-    FROM (VALUES {pairs})
+           CASE WHEN column2 / 3600000 + {hours} - 1 < latest.hour THEN column2 / 3600000 + {hours} - 1
+                ELSE latest.hour END
+    FROM (VALUES {pairs}) AS pairs, (SELECT MAX(ts_ms) / 3600000 AS hour FROM events) AS latest
     UNION ALL
     SELECT worker_id, after_ms, hour + 1, last_hour FROM asked WHERE hour < last_hour
 )
@@ -242,10 +251,16 @@ SITES_SQL = "SELECT DISTINCT site_id FROM site_members ORDER BY site_id"
 # The floor's setup (SPEC §5, "Sites, shifts and planned time"): the factory calendar, sites,
 # each workstation's site and target. Shifts are stored as the JSON `calendars` reads back.
 FACTORY_CALENDAR_SQL = "SELECT time_zone, shifts FROM factory_calendar WHERE id = 1"
-SAVE_FACTORY_CALENDAR_SQL = "INSERT OR REPLACE INTO factory_calendar (id, time_zone, shifts) VALUES (1, ?, ?)"
+SAVE_FACTORY_CALENDAR_SQL = """
+INSERT INTO factory_calendar (id, time_zone, shifts) VALUES (1, ?, ?)
+ON CONFLICT (id) DO UPDATE SET time_zone = excluded.time_zone, shifts = excluded.shifts
+"""
 CONFIGURED_SITES_SQL = "SELECT site_id, name, time_zone, shifts FROM sites ORDER BY site_id"
 SITE_SQL = "SELECT site_id, name, time_zone, shifts FROM sites WHERE site_id = ?"
-SAVE_SITE_SQL = "INSERT OR REPLACE INTO sites (site_id, name, time_zone, shifts) VALUES (?, ?, ?, ?)"
+SAVE_SITE_SQL = """
+INSERT INTO sites (site_id, name, time_zone, shifts) VALUES (?, ?, ?, ?)
+ON CONFLICT (site_id) DO UPDATE SET name = excluded.name, time_zone = excluded.time_zone, shifts = excluded.shifts
+"""
 KNOWN_SITE_SQL = """
 SELECT 1 FROM sites WHERE site_id = :site_id
 UNION ALL SELECT 1 FROM site_members WHERE site_id = :site_id
@@ -280,7 +295,7 @@ LIMIT :limit
 
 
 def insert_rows(conn, insert_sql, rows):
-    """Run `insert_sql` (ending in `VALUES`) for every row (tuples of one width), as many rows
+    """Run `insert_sql` (its rows' values in place of `{rows}`) for every row (tuples of one width), as many rows
     per statement as fit: most of a row's cost through `executemany` is the round trip from
     Python, not SQLite's work."""
     rows = iter(rows)
@@ -298,7 +313,7 @@ def insert_rows(conn, insert_sql, rows):
 @functools.lru_cache(maxsize=32)
 def _rows_sql(insert_sql, width, count):
     row = "(" + ", ".join("?" * width) + ")"
-    return f"{insert_sql} {', '.join([row] * count)}"
+    return insert_sql.replace("{rows}", ", ".join([row] * count))
 
 
 def next_states_after(conn, pairs, hours=24):
@@ -595,11 +610,16 @@ SAVE_ALERT_RULE_SQL = "INSERT INTO alert_rules (position, rule_id, kind, thresho
 SAVE_ALERT_WEBHOOK_SQL = "INSERT INTO alert_webhooks (position, url, secret) VALUES (?, ?, ?)"
 DROP_DELIVERIES_SQL = "DELETE FROM alert_deliveries WHERE receiver = ?"
 EVALUATED_AT_SQL = "SELECT evaluated_at_ms FROM alert_evaluation WHERE id = 1"
-SET_EVALUATED_AT_SQL = "INSERT OR REPLACE INTO alert_evaluation (id, evaluated_at_ms) VALUES (1, ?)"
+SET_EVALUATED_AT_SQL = """
+INSERT INTO alert_evaluation (id, evaluated_at_ms) VALUES (1, ?)
+ON CONFLICT (id) DO UPDATE SET evaluated_at_ms = excluded.evaluated_at_ms
+"""
 ALERT_COLUMNS = "id, rule_id, kind, subject, opened_at_ms, closed_at_ms, detail"
 OPEN_ALERTS_SQL = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE closed_at_ms IS NULL ORDER BY id"
 ONE_ALERT_SQL = f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?"
-INSERT_ALERT_SQL = "INSERT INTO alerts (rule_id, kind, subject, opened_at_ms, detail) VALUES (?, ?, ?, ?, ?)"
+INSERT_ALERT_SQL = """
+INSERT INTO alerts (rule_id, kind, subject, opened_at_ms, detail) VALUES (?, ?, ?, ?, ?) RETURNING id
+"""
 CLOSE_ALERT_SQL = "UPDATE alerts SET closed_at_ms = ? WHERE id = ? AND closed_at_ms IS NULL"
 LIST_ALERTS_SQL = f"""
 SELECT {ALERT_COLUMNS} FROM alerts
@@ -609,7 +629,7 @@ WHERE :state = 'all'
 ORDER BY opened_at_ms DESC, id DESC
 LIMIT :limit
 """
-INSERT_ALERT_CHANGE_SQL = "INSERT INTO alert_changes (alert_id, change, body) VALUES (?, ?, ?)"
+INSERT_ALERT_CHANGE_SQL = "INSERT INTO alert_changes (alert_id, change, body) VALUES (?, ?, ?) RETURNING id"
 QUEUE_DELIVERY_SQL = "INSERT INTO alert_deliveries (receiver, change_id) VALUES (?, ?)"
 PENDING_DELIVERIES_SQL = "SELECT COUNT(*) FROM alert_deliveries"
 # Each receiver's oldest undelivered change: its queue is taken in order and waits on its head.
@@ -686,7 +706,7 @@ def get_alert(conn, alert_id):
 
 def insert_alert(conn, rule_id, kind, subject, opened_at_ms, detail_json):
     """Open an alert inside the caller's write transaction; returns its id."""
-    return conn.execute(INSERT_ALERT_SQL, (rule_id, kind, subject, opened_at_ms, detail_json)).lastrowid
+    return conn.execute(INSERT_ALERT_SQL, (rule_id, kind, subject, opened_at_ms, detail_json)).fetchone()[0]
 
 
 def close_alert(conn, alert_id, closed_at_ms):
@@ -702,7 +722,7 @@ def list_alerts(conn, state, limit):
 def queue_alert_change(conn, alert_id, change, body, receivers):
     """Store one change of an alert with its body and queue it for each receiver, inside the
     caller's write transaction; returns the change's id."""
-    change_id = conn.execute(INSERT_ALERT_CHANGE_SQL, (alert_id, change, body)).lastrowid
+    change_id = conn.execute(INSERT_ALERT_CHANGE_SQL, (alert_id, change, body)).fetchone()[0]
     conn.executemany(QUEUE_DELIVERY_SQL, [(receiver, change_id) for receiver in receivers])
     return change_id
 

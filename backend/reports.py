@@ -9,11 +9,10 @@ import math
 import unicodedata
 from dataclasses import dataclass, field, replace
 
-from . import calendars, drift, metrics, params, queries, rollups
+from . import calendars, metrics, params, queries, rollups
 from .db import transaction
 from .errors import ApiError, field_error
 from .ingest import MAX_ID_LENGTH
-from .params import MAX_BUCKETS
 from .timeutil import format_instant
 
 
@@ -76,20 +75,21 @@ def fingerprint(conn, query, now_ms, request_key):
 
     `request_key` names everything else the answer depends on (path and query string).
     """
-    window = _window(conn, query, now_ms)
+    window = resolve_window(conn, query, now_ms)
     bounds = (window.start_ms, window.end_ms) if window else None
     text = f"{queries.generation(conn)}|{bounds}|{request_key}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _window(conn, query, now_ms):
+def resolve_window(conn, query, now_ms):
+    """The window of a query at `now_ms` (SPEC §5.1), or `None` when it is empty."""
     earliest_ms, latest_ms = queries.window_bounds(conn, query.scope)
     return metrics.resolve_window(query.from_ms, query.to_ms, earliest_ms, latest_ms, now_ms)
 
 
-def _resolve(conn, query, now_ms):
+def resolve(conn, query, now_ms):
     """The window of a query (`None` when empty) and the workers and workstations it lists."""
-    window = _window(conn, query, now_ms)
+    window = resolve_window(conn, query, now_ms)
     return window, queries.list_workers(conn, query.site_id), queries.list_workstations(conn, query.site_id)
 
 
@@ -113,7 +113,7 @@ def metrics_report(conn, query, now_ms):
     Roll-ups answer what they hold (see `rollups.usable`), planned time included; other
     queries are worked out from the events.
     """
-    window, workers, workstations = _resolve(conn, query, now_ms)
+    window, workers, workstations = resolve(conn, query, now_ms)
     floor = floor_setup(conn, query, window)
     if window is None:
         return metrics.build_report(None, workers, workstations, {}, [], 0, query.max_gap_ms, floor)
@@ -140,97 +140,8 @@ def _units(conn, query, window):
     return queries.window_units(conn, query.scope, window.start_ms, window.end_ms)
 
 
-# The names api.py's views pass to `MetricsQuery.from_args`.
-CHART_PARAMS, BUCKET_PARAMS, MODEL_PARAMS, DRIFT_PARAMS = params.CHART, params.BUCKETS, params.MODELS, params.DRIFT
 HOUR_MS = metrics.MS_PER_HOUR
 DAY_MS = 24 * HOUR_MS
-
-
-def _timelines(conn, query, window, workers):
-    """Each worker's timeline in the window; with `planned_only`, only its planned parts."""
-    state_events = _state_events(conn, query, window, workers)
-    timelines = {worker_id: metrics.worker_timeline(state_events[worker_id], window, query.max_gap_ms)
-                 for worker_id, _name in workers}
-    if query.planned_only:
-        floor = floor_setup(conn, query, window)
-        timelines = {worker_id: metrics.clip_to_plan(timeline, floor) for worker_id, timeline in timelines.items()}
-    return timelines
-
-
-def _chart_scope(conn, query, now_ms):
-    """Window and the workers of a chart, honouring its `worker_id` and `workstation_id`."""
-    window, workers, workstations = _resolve(conn, query, now_ms)
-    worker_id, station_id = query.extra["worker_id"], query.extra["workstation_id"]
-    if worker_id is not None:
-        workers = [row for row in workers if row[0] == worker_id]
-        if not workers:
-            raise ApiError(404, "Not Found", f"No worker with id {worker_id!r} in this scope.")
-    if station_id is not None and station_id not in {row[0] for row in workstations}:
-        raise ApiError(404, "Not Found", f"No workstation with id {station_id!r} in this scope.")
-    timelines = _timelines(conn, query, window, workers) if window else {}
-    return window, workers, timelines
-
-
-def timeline_report(conn, query, now_ms):
-    """Each worker's state intervals in the window (for the dashboard's state strips)."""
-    window, workers, timelines = _chart_scope(conn, query, now_ms)
-    station_id = query.extra["workstation_id"]
-    return {
-        "window": metrics.window_json(window),
-        "workers": [
-            metrics.timeline_json(worker_id, name, timelines.get(worker_id, metrics.Timeline()), station_id)
-            for worker_id, name in workers
-        ],
-    }
-
-
-def buckets_report(conn, query, now_ms):
-    """Time in each state and units per bucket (an hour, or a day over long windows).
-
-    With `worker_id` only that worker counts; with `workstation_id` only time and units at that
-    station. The buckets add up to the window's totals.
-    """
-    window, _workers, timelines = _chart_scope(conn, query, now_ms)
-    bucket_ms = _bucket_ms(query, window)
-    if window is None:
-        return {"window": metrics.window_json(None), "bucket_seconds": bucket_ms // 1000, "buckets": []}
-    station_id = query.extra["workstation_id"]
-    if station_id is not None:
-        timelines = {
-            worker_id: metrics.Timeline([i for i in timeline.intervals if i.workstation_id == station_id])
-            for worker_id, timeline in timelines.items()
-        }
-    if query.planned_only:
-        rows = queries.window_unit_instants(conn, query.scope, window.start_ms, window.end_ms,
-                                            query.extra["worker_id"], station_id)
-        units = metrics.units_by_slot(metrics.planned_units(rows, floor_setup(conn, query, window)), bucket_ms)
-    else:
-        units = queries.window_units_by_slot(conn, query.scope, window.start_ms, window.end_ms, bucket_ms,
-                                             query.extra["worker_id"], station_id)
-    return {
-        "window": metrics.window_json(window),
-        "bucket_seconds": bucket_ms // 1000,
-        "buckets": metrics.time_buckets(window, bucket_ms, timelines.values(), units),
-    }
-
-
-AUTO_BUCKETS_MS = (DAY_MS, 7 * DAY_MS, 28 * DAY_MS, 364 * DAY_MS)
-
-
-def _bucket_ms(query, window):
-    """The bucket size asked for, or hours up to a week and then the first size giving at most
-    `MAX_BUCKETS` buckets: days, weeks, four weeks, years."""
-    requested = query.extra.get("bucket_seconds")
-    if requested is None:
-        if window is None or window.length_ms <= 7 * DAY_MS:
-            return HOUR_MS
-        return next((size for size in AUTO_BUCKETS_MS if metrics.bucket_bounds(window, size)[1] <= MAX_BUCKETS),
-                    AUTO_BUCKETS_MS[-1])
-    bucket_ms = requested * 1000
-    if window is not None and metrics.bucket_bounds(window, bucket_ms)[1] > MAX_BUCKETS:
-        raise params.invalid_query([field_error(
-            "bucket_seconds", f"gives more than {MAX_BUCKETS} buckets over this window; choose larger buckets")])
-    return bucket_ms
 
 
 def single_item(report, kind, item_id):
@@ -240,45 +151,6 @@ def single_item(report, kind, item_id):
         if item[id_field] == item_id:
             return {"window": report["window"], kind: item}
     raise ApiError(404, "Not Found", f"No {kind} with id {item_id!r} in this scope.")
-
-
-def models_report(conn, query, now_ms, low_threshold):
-    """Per model version: events, confidence figures, first and last seen, and a confidence series."""
-    window, _workers, _stations = _resolve(conn, query, now_ms)
-    threshold = _given(query.extra["low_confidence"], low_threshold)
-    bucket_ms = _bucket_ms(query, window)
-    body = {"window": metrics.window_json(window), "low_confidence_threshold": threshold,
-            "bucket_seconds": bucket_ms // 1000, "models": [], "series": []}
-    if window is not None:
-        body["models"] = drift.model_stats(queries.model_rows(conn, query.scope, window.start_ms, window.end_ms),
-                                           threshold)
-        series = queries.model_series(conn, query.scope, window.start_ms, window.end_ms, bucket_ms)
-        body["series"] = drift.confidence_series(series, window, bucket_ms)
-    return body
-
-
-def drift_report(conn, query, now_ms, default_rules):
-    """Both drift rules over the window: model confidence and each worker's working/idle mix."""
-    extra = query.extra
-    rules = drift.DriftRules(
-        recent_ms=round(_given(extra["recent_seconds"], default_rules.recent_ms / 1000) * 1000),
-        confidence_drop=_given(extra["confidence_drop"], default_rules.confidence_drop),
-        mix_shift=_given(extra["mix_shift"], default_rules.mix_shift),
-        min_events=_given(extra["min_events"], default_rules.min_events),
-        min_present_ms=default_rules.min_present_ms,
-    )
-    window, workers, _stations = _resolve(conn, query, now_ms)
-    body = {"window": metrics.window_json(window), "rules": rules.json(), "models": [], "workers": []}
-    if window is not None:
-        rows = queries.model_rows(conn, query.scope, window.start_ms, window.end_ms)
-        body["models"] = drift.confidence_drift(rows, window, rules)
-        body["workers"] = drift.mix_shift(workers, _timelines(conn, query, window, workers), window, rules)
-    body["flagged"] = sum(item["flagged"] for item in body["models"] + body["workers"])
-    return body
-
-
-def _given(value, default):
-    return default if value is None else value
 
 
 # --- The floor's setup: calendars, sites, workstations and workers (SPEC §5) ---------------------
@@ -481,8 +353,7 @@ def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz):
         errors.append(field_error("from", "must not be later than `to`"))
     if errors:
         raise params.invalid_query(errors)
-    factory = queries.load_calendar(conn, factory_tz)
-    instances = _shift_instances(factory, queries.list_sites(conn), values["site_id"], from_ms, to_ms)
+    instances = shift_instances_in(conn, values["site_id"], from_ms, to_ms, factory_tz)
     if len(instances) > params.MAX_SHIFT_INSTANCES:
         raise params.invalid_query([field_error(
             "from", f"the range holds {len(instances)} shift instances; at most {params.MAX_SHIFT_INSTANCES} are "
@@ -505,8 +376,11 @@ def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz):
     return {"from": format_instant(from_ms), "to": format_instant(to_ms), "shifts": shifts}
 
 
-def _shift_instances(factory, sites, site_id, from_ms, to_ms):
-    """`(site_id, ShiftInstance)` of each calendar's instances overlapping `[from_ms, to_ms]`, oldest first."""
+def shift_instances_in(conn, site_id, from_ms, to_ms, factory_tz):
+    """`(site_id, ShiftInstance)` of each calendar's instances overlapping `[from_ms, to_ms]`, oldest
+    first: the factory calendar's and those of sites with their own, or with `site_id` that site's
+    only (a 404 `ApiError` when no such site is configured or seen)."""
+    factory, sites = queries.load_calendar(conn, factory_tz), queries.list_sites(conn)
     if site_id is not None:
         if site_id not in sites:
             raise ApiError(404, "Not Found", f"No site with id {site_id!r}: none is configured and no event names it.")

@@ -118,7 +118,10 @@ WORKERS = (
 
 
 # The demo's events are the only ones after a load: the largest row id is the last of them.
-RECORD_DEMO_SQL = "INSERT OR REPLACE INTO demo_load (id, last_event_id) SELECT 1, COALESCE(MAX(id), 0) FROM events"
+RECORD_DEMO_SQL = """
+INSERT INTO demo_load (id, last_event_id) SELECT 1, COALESCE(MAX(id), 0) FROM events WHERE true
+ON CONFLICT (id) DO UPDATE SET last_event_id = excluded.last_event_id
+"""
 OTHER_EVENTS_SQL = "SELECT COUNT(*) FROM events WHERE id > COALESCE((SELECT last_event_id FROM demo_load), 0)"
 
 

@@ -52,7 +52,7 @@ POLL_S = 5.0
 FLOOR = (20, 1.0, 30.0)  # cameras, seconds between one camera's events, seconds in all
 CAMERA_CLIENTS = 2
 CHART_WIDTH_PX = 1200  # about what a chart spans on a laptop's screen
-FEED_SIZE = 20
+FLOOR_WIDTH_PX = 10_000  # the floor's timeline is read for when spells began, at the finest width
 
 TARGET_REFRESH_S = 1.0
 TARGET_REFRESH_BYTES = 500_000
@@ -69,33 +69,29 @@ CALENDAR = {"time_zone": "UTC", "shifts": [
 
 
 def windows(now_ms):
-    """The page's three presets as query parameters: `(name, params)`."""
+    """The page's three presets as query parameters: `(name, params)`. "This shift" counts
+    planned time only, as the page's shift presets do."""
     hour = now_ms % bench.DAY_MS // bench.HOUR_MS
     shift_start = max(start for start in bench.SHIFT_STARTS_MS if start <= hour * bench.HOUR_MS) \
         if hour >= 6 else -2 * bench.HOUR_MS  # before 06:00 the night shift began at 22:00
     shift_start_ms = now_ms - now_ms % bench.DAY_MS + shift_start
     return [("whole data", {}),
             ("last 7 days", {"from": bench.iso(now_ms - 7 * bench.DAY_MS), "to": bench.iso(now_ms)}),
-            ("this shift", {"from": bench.iso(shift_start_ms), "to": bench.iso(now_ms)})]
+            ("this shift", {"from": bench.iso(shift_start_ms), "to": bench.iso(now_ms), "planned_only": "true"})]
 
 
-def page_refresh(window):
-    """The requests the dashboard makes for one refresh of `window` (frontend/js/main.js):
-    `(path, params)` pairs."""
-    return [
-        ("/metrics/factory", window),
-        ("/metrics/workers", window),
-        ("/metrics/workstations", window),
-        ("/metrics/timeline", window),
-        ("/metrics/hourly", window),
-        ("/events", {"limit": FEED_SIZE}),
-        ("/workers", {}),
-        ("/workstations", {}),
-        ("/metrics/models", window),
-        ("/metrics/drift", window),
-        ("/metrics/shifts", {key: window[key] for key in ("from", "to") if key in window}),
-        ("/alerts", {"state": "open"}),
-    ]
+def page_refresh(window, now_ms):
+    """The requests the dashboard makes for one refresh of `window` (frontend/js/main.js and
+    live.js): `(path, params)` pairs. The shifts around now, asked from hour to hour; the
+    dashboard's one answer for the window; and the floor now (the running shift up to now in
+    planned time), unless that is the window itself."""
+    near = {"from": bench.iso((now_ms - 30 * bench.HOUR_MS) // bench.HOUR_MS * bench.HOUR_MS),
+            "to": bench.iso(-(-(now_ms + 18 * bench.HOUR_MS) // bench.HOUR_MS) * bench.HOUR_MS)}
+    requests = [("/metrics/shifts", near), ("/metrics/dashboard", {**window, "width": CHART_WIDTH_PX})]
+    floor = windows(now_ms)[2][1]
+    if window != floor:
+        requests.append(("/metrics/dashboard", {**floor, "sections": "floor", "width": FLOOR_WIDTH_PX}))
+    return requests
 
 
 def fetch(base, path, params, etag=None):
@@ -111,11 +107,11 @@ def fetch(base, path, params, etag=None):
     return status, body, tag, time.perf_counter() - started
 
 
-def refresh(base, window, etags=None):
-    """One refresh: `{"seconds", "bytes", "statuses"}`; `etags`, when given, is sent and updated
-    as the page keeps them."""
+def refresh(base, window, now_ms, etags=None):
+    """One refresh at the page's clock `now_ms`: `{"seconds", "bytes", "statuses"}`; `etags`,
+    when given, is sent and updated as the page keeps them."""
     seconds, size, statuses = 0.0, 0, []
-    for path, params in page_refresh(window):
+    for path, params in page_refresh(window, now_ms):
         key = (path, tuple(sorted(params.items())))
         status, body, tag, took = fetch(base, path, params, None if etags is None else etags.get(key))
         seconds, size = seconds + took, size + len(body)
@@ -129,19 +125,20 @@ def measure_refreshes(server, now_ms):
     """The median refresh of each preset, after one that warms up: `{name: refresh}`."""
     found = {}
     for name, window in windows(now_ms):
-        refresh(server.base, window)
-        runs = sorted((refresh(server.base, window) for _ in range(REFRESHES)), key=lambda run: run["seconds"])
+        refresh(server.base, window, now_ms)
+        runs = sorted((refresh(server.base, window, now_ms) for _ in range(REFRESHES)),
+                      key=lambda run: run["seconds"])
         found[name] = runs[len(runs) // 2]
     return found
 
 
-def dashboard(base, window, until):
+def dashboard(base, window, now_ms, until):
     """Client process: refresh `window` every `POLL_S` seconds until the monotonic `until`, with
     the ETags of the last answers. Returns the statuses seen."""
     etags, statuses = {}, []
     while time.monotonic() < until:
         started = time.monotonic()
-        statuses += refresh(base, window, etags)["statuses"]
+        statuses += refresh(base, window, now_ms, etags)["statuses"]
         bench.wait_until(min(until, started + POLL_S))
     return {"statuses": statuses}
 
@@ -153,7 +150,8 @@ def measure_load(server, now_ms):
     presets = [window for _, window in windows(now_ms)]
     tasks = [("camera", (server.port, range(first, FLOOR[0], CAMERA_CLIENTS), start, FLOOR))
              for first in range(CAMERA_CLIENTS)]
-    tasks += [("dashboard", (server.base, presets[number % len(presets)], until)) for number in range(DASHBOARDS)]
+    tasks += [("dashboard", (server.base, presets[number % len(presets)], now_ms, until))
+              for number in range(DASHBOARDS)]
     answers = bench.in_processes(_load_task, tasks)
     cameras = [answer for (kind, _), answer in zip(tasks, answers, strict=True) if kind == "camera"]
     latencies = sorted(latency for answer in cameras for latency in answer["latencies"])
@@ -176,7 +174,7 @@ def measure_restart(server, now_ms):
     server.stop()
     started = time.monotonic()
     server.start(deadline_s=120)
-    first = refresh(server.base, windows(now_ms)[2][1])
+    first = refresh(server.base, windows(now_ms)[2][1], now_ms)
     return {"seconds": time.monotonic() - started, "statuses": first["statuses"]}
 
 

@@ -1,9 +1,74 @@
-"""Fixtures: an app on a fresh SQLite file per test, with its clock pinned."""
+"""Fixtures: an app on a fresh database per test (a SQLite file, or a PostgreSQL database on a
+throwaway cluster), with its clock pinned.
+
+The contract, ingestion, roll-up and API tests run once per store: their `store` parameter is
+`sqlite` or `postgres`. A test about SQLite's file itself (damage markers, permissions, WAL, its
+locks) is marked `sqlite_only`.
+"""
+
+import os
 
 import pytest
 
 from backend.app import create_app
 from backend.timeutil import parse_instant
+
+from .pgcluster import Cluster
+
+# The test files that run against both stores.
+BOTH_STORES = ("test_spec_", "test_ingest.py", "test_rollups.py", "test_metrics_api.py", "test_charts_api.py",
+               "test_dashboard_api.py", "test_etag.py", "test_postgres")
+STORES = ("sqlite", "postgres")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: the test is about SQLite's file; it runs on SQLite alone")
+    config.addinivalue_line("markers", "postgres_only: the test is about PostgreSQL; it runs on PostgreSQL alone")
+
+
+def pytest_generate_tests(metafunc):
+    if "store" not in metafunc.fixturenames:
+        return
+    name = os.path.basename(metafunc.module.__file__)
+    stores = STORES if name.startswith(BOTH_STORES) else ("sqlite",)
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        stores = ("sqlite",)
+    if metafunc.definition.get_closest_marker("postgres_only"):
+        stores = ("postgres",)
+    metafunc.parametrize("store", stores)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One PostgreSQL cluster for the whole session; a missing PostgreSQL fails its tests."""
+    cluster = Cluster()
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def new_database(request, store, tmp_path):
+    """Makes the location of a new, empty database of the test's store: a file path, or a
+    PostgreSQL URL (emptied or dropped after the test)."""
+    made = []
+
+    def new(name):
+        if store == "sqlite":
+            return str(tmp_path / name / "factory.db")
+        cluster = request.getfixturevalue("pg_cluster")
+        made.append(cluster.database())
+        return made[-1]
+
+    yield new
+    if made:
+        cluster = request.getfixturevalue("pg_cluster")
+        for url in made:
+            cluster.release(url)
 
 # Metric tests never read the wall clock: the app's clock is pinned here unless a test moves it.
 NOW = "2026-01-15T18:00:00Z"
@@ -28,11 +93,11 @@ def clock():
 
 
 @pytest.fixture
-def config(tmp_path, clock):
+def config(new_database, clock):
     """Settings for the app under test; a test may change them before asking for `app`."""
     return {
         "TESTING": True,
-        "DATABASE_PATH": str(tmp_path / "db" / "factory.db"),
+        "DATABASE_PATH": new_database("db"),
         "CLOCK": clock,
         "ADMIN_TOKEN": None,
         "INGEST_TOKEN": None,
@@ -53,13 +118,13 @@ def client(app):
 
 
 @pytest.fixture
-def make_client(config, tmp_path):
-    """A client of another app with its own database file and some settings changed."""
+def make_client(config, new_database):
+    """A client of another app with its own database and some settings changed."""
     made = []
 
     def make(**overrides):
         made.append(None)
-        path = str(tmp_path / f"other-{len(made)}" / "factory.db")
+        path = new_database(f"other-{len(made)}")
         return create_app({**config, "DATABASE_PATH": path, **overrides}).test_client()
 
     return make

@@ -1,4 +1,7 @@
-"""The dashboard's chart endpoints: state intervals and time buckets, by the same time model."""
+"""The dashboard's chart endpoints: state intervals and time buckets, by the same time model,
+at the resolution they are drawn at."""
+
+from datetime import datetime
 
 import pytest
 
@@ -67,17 +70,65 @@ def test_buckets_of_one_worker_and_one_station_add_up_to_their_figures(seeded, q
         assert present >= station["occupancy_seconds"]  # two people at once count twice here, once there
 
 
-@pytest.mark.parametrize("query", QUERIES)
-def test_timeline_intervals_add_up_to_the_worker_figures(seeded, query):
-    timeline = seeded.get(f"/metrics/timeline{query}").get_json()
+def state_seconds(intervals, state):
+    """Seconds in `state` over a strip: ordinary intervals and the split of `mixed` bands."""
+    return sum(i["split"].get(state, 0) if i["state"] == "mixed" else i["seconds"] * (i["state"] == state)
+               for i in intervals)
+
+
+STATE_FIGURES = (("working", "active_seconds"), ("idle", "idle_seconds"), ("absent", "absent_seconds"),
+                 ("unknown", "unknown_seconds"))
+
+
+@pytest.mark.parametrize("width", ["", "&width=50", "&width=400", "&width=10000"])
+@pytest.mark.parametrize("query", [*QUERIES, "?planned_only=true"])
+def test_timeline_adds_up_to_the_worker_figures_at_any_width(seeded, query, width):
+    joiner = "&" if query else "?"
+    timeline = seeded.get(f"/metrics/timeline{query}{joiner}{width[1:]}").get_json()
     workers = {w["worker_id"]: w for w in seeded.get(f"/metrics/workers{query}").get_json()["workers"]}
     assert [w["worker_id"] for w in timeline["workers"]] == list(workers)
+    pixels = int(width[7:] or 2000)
+    start, end = (datetime.fromisoformat(timeline["window"][k]).timestamp() for k in ("from", "to"))
+    assert timeline["resolution_seconds"] == pytest.approx(-(-round((end - start) * 1000) // pixels) / 1000)
     for row in timeline["workers"]:
-        for state, key in (("working", "active_seconds"), ("idle", "idle_seconds"), ("absent", "absent_seconds")):
-            seconds = sum(i["seconds"] for i in row["intervals"] if i["state"] == state)
-            assert round(seconds, 3) == workers[row["worker_id"]][key]
+        for state, key in STATE_FIGURES:
+            assert round(state_seconds(row["intervals"], state), 3) == workers[row["worker_id"]][key]
         starts = [i["from"] for i in row["intervals"]]
         assert starts == sorted(starts)
+        assert len(row["intervals"]) <= 2 * pixels + 1  # at most a few items per pixel
+        for band in (i for i in row["intervals"] if i["state"] == "mixed"):
+            assert len(band["split"]) >= 1 and band["seconds"] == pytest.approx(sum(band["split"].values()))
+
+
+def test_short_spells_merge_into_a_band_and_long_ones_stay(client):
+    # Each minute a different state for 20 minutes, then 80 minutes of work: over 100 pixels of
+    # the 100-minute window a pixel is one minute, so the short spells are kept as they are; over
+    # 50 pixels (2 minutes each) they become bands, and the long spell of work stays one interval.
+    states = ["working", "idle", "absent"]
+    events = [event(f"2026-01-15T08:{m:02d}:00Z", event_type=states[m % 3]) for m in range(20)]
+    events.append(event("2026-01-15T08:20:00Z"))
+    events.append(event("2026-01-15T09:40:00Z", event_type="absent"))
+    post_events(client, *events, status=201)
+    fine = client.get("/metrics/timeline?width=100&max_gap_seconds=0").get_json()["workers"][0]["intervals"]
+    assert len(fine) == 21 and all(i["state"] != "mixed" for i in fine)
+    coarse = client.get("/metrics/timeline?width=50&max_gap_seconds=0").get_json()["workers"][0]["intervals"]
+    bands = [i for i in coarse if i["state"] == "mixed"]
+    assert len(bands) == 10 and all(i["state"] == "mixed" for i in coarse[:-1])
+    assert coarse[-1] == {"from": "2026-01-15T08:20:00Z", "to": "2026-01-15T09:40:00Z", "state": "working",
+                          "workstation_id": "S1", "seconds": 4800.0}
+    assert bands[0]["from"] == "2026-01-15T08:00:00Z" and bands[-1]["to"] == "2026-01-15T08:20:00Z"
+    assert sum(b["split"].get("working", 0) for b in bands) == 7 * 60  # minutes 0, 3, ... 18
+    assert sum(b["split"].get("idle", 0) for b in bands) == 7 * 60
+    assert sum(b["split"].get("absent", 0) for b in bands) == 6 * 60
+    assert all(b["workstation_id"] == "S1" for b in bands)
+
+
+def test_heartbeats_are_one_spell(client):
+    post_events(client, *[event(f"2026-01-15T08:{m:02d}:00Z") for m in range(0, 60, 5)],
+                event("2026-01-15T09:00:00Z", event_type="absent"), status=201)
+    intervals = client.get("/metrics/timeline").get_json()["workers"][0]["intervals"]
+    assert intervals == [{"from": "2026-01-15T08:00:00Z", "to": "2026-01-15T09:00:00Z", "state": "working",
+                          "workstation_id": "S1", "seconds": 3600.0}]
 
 
 def test_timeline_filters_to_one_worker_and_one_station(seeded):
@@ -107,7 +158,7 @@ def test_chart_queries_fail_clearly(seeded, path, status):
 def test_empty_database_charts_are_empty(client):
     assert client.get("/metrics/hourly").get_json()["buckets"] == []
     assert client.get("/metrics/timeline").get_json() == {"window": {"from": None, "to": None, "seconds": 0},
-                                                          "workers": []}
+                                                          "resolution_seconds": 0, "workers": []}
 
 
 def test_sites_and_settings(seeded, make_client):

@@ -1505,13 +1505,81 @@ def test_model_versions_from_events_are_shown_as_text(page, server_factory):
     assert page.evaluate("document.querySelectorAll('img, b, i').length") == 0
 
 
-def test_polls_of_an_unchanged_view_are_answered_304(page, server_factory):
-    server = server_factory()
-    server.post("/seed")
-    open_dashboard(page, server.base, "?poll=1&range=all")  # a window that does not move with the clock
-    wait_for_render_after(page, render_count(page) + 1)  # two more refreshes of the same view
+def access_log(server):
+    """The server's access log so far: one dict per request (`path`, `query`, `status`, ...)."""
     with open(server.log_path) as log:
-        answers = [json.loads(line) for line in log if '"factory.access"' in line]
-    # The view's own query (the floor "now" ends at the clock, so it is computed afresh each time).
-    polled = [a["status"] for a in answers if a["path"] == "/metrics/workers" and not a["query"]]
-    assert polled[0] == 200 and 304 in polled[1:], polled
+        return [json.loads(line) for line in log if '"factory.access"' in line]
+
+
+def one_refresh(page, server):
+    """Make the page refresh once (it does so when it becomes visible) and return the server's
+    log entries of that refresh's requests."""
+    seen = []
+
+    def finished(request):
+        seen.append(request.url)
+
+    page.on("requestfinished", finished)
+    logged = len(access_log(server))
+    count = render_count(page)
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    wait_for_render_after(page, count)
+    page.remove_listener("requestfinished", finished)
+    # The server logs a request just after answering it: wait, with a deadline, for every one.
+    deadline = datetime.now(UTC) + timedelta(seconds=10)
+    while len(access_log(server)) - logged < len(seen) and datetime.now(UTC) < deadline:
+        page.wait_for_timeout(20)
+    entries = access_log(server)[logged:]
+    assert len(entries) == len(seen), (entries, seen)
+    return entries
+
+
+def test_a_refresh_costs_at_most_4_requests_and_304s_when_nothing_changed(page, server_factory):
+    server = server_factory()
+    server.post("/events", old_shift_events(datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)))
+    # The page's clock stands still, so every window it asks for stays where it was: nothing changes.
+    page.clock.set_fixed_time(datetime.now(UTC).replace(microsecond=0))
+    open_dashboard(page, server.base, QUIET + "&range=all")
+    first = one_refresh(page, server)
+    assert 1 <= len(first) <= 4, first
+    assert {entry["path"] for entry in first} <= {"/metrics/dashboard", "/metrics/shifts"}, first
+    again = one_refresh(page, server)
+    assert len(again) == len(first) and all(entry["status"] == 304 for entry in again), again
+    # A new event changes the view's answer; the page shows it.
+    server.post("/events", [{"timestamp": iso(datetime.now(UTC) - timedelta(hours=1)), "worker_id": "W-A",
+                             "workstation_id": "S-1", "event_type": "product_count", "count": 5,
+                             "site_id": "north"}])
+    changed = one_refresh(page, server)
+    assert len(changed) <= 4 and any(e["status"] == 200 and e["path"] == "/metrics/dashboard" for e in changed)
+
+
+def test_a_new_worker_reads_the_lists_again(page, server_factory):
+    server = server_factory()
+    server.post("/events", old_shift_events(datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)))
+    open_dashboard(page, server.base, QUIET + "&range=all")
+    assert not any(entry["path"] == "/workers" for entry in one_refresh(page, server))
+    server.post("/events", [{"timestamp": iso(datetime.now(UTC) - timedelta(hours=1)), "worker_id": "W-new",
+                             "workstation_id": "S-1", "event_type": "working", "site_id": "north"}])
+    assert any(entry["path"] == "/workers" for entry in one_refresh(page, server))
+    expect(page.locator("#filter-worker option[value='W-new']")).to_have_count(1)
+
+
+def test_spells_shorter_than_a_pixel_are_drawn_as_bands_split_by_state(page, server_factory):
+    server = server_factory()
+    now = datetime.now(UTC).replace(microsecond=0, second=0)
+    start = now - timedelta(days=6)
+    # An hour of one-minute spells, working and idle in turn, in six days: a pixel is minutes long.
+    events = [{"timestamp": iso(start + timedelta(days=3, minutes=m)), "worker_id": "W-1", "workstation_id": "S-1",
+               "event_type": "working" if m % 2 else "idle", "site_id": "hall-1"} for m in range(60)]
+    events += [{"timestamp": iso(start + timedelta(minutes=m)), "worker_id": "W-1", "workstation_id": "S-1",
+                "event_type": "absent", "site_id": "hall-1"} for m in (0, 6 * 24 * 60 - 10)]
+    server.post("/events", events)
+    open_dashboard(page, server.base, QUIET + "&range=last7d")
+    bands = page.locator("#timeline-chart .band-mixed")
+    expect(bands.first).to_be_visible()
+    assert bands.count() <= 60
+    tip = bands.first.locator("title").text_content()
+    assert "% working" in tip and "% idle" in tip
+    # Each band stacks its states, each as tall as its share of the band's time.
+    parts = bands.first.locator(".band-part")
+    assert sorted(parts.evaluate_all("els => els.map(e => e.classList[1])")) == ["band-idle", "band-working"]

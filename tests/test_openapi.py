@@ -163,7 +163,7 @@ SCHEMA = schemathesis.openapi.from_dict(openapi.build_document(), config=schemat
 
 METRICS_PATHS = ["/metrics/factory", "/metrics/workers", "/metrics/workers/{worker_id}", "/metrics/workstations",
                  "/metrics/workstations/{workstation_id}", "/metrics/timeline", "/metrics/hourly",
-                 "/metrics/models", "/metrics/drift"]
+                 "/metrics/models", "/metrics/drift", "/metrics/dashboard"]
 DEMO_IDS = {"worker_id": "W-01", "workstation_id": "WS-02", "site_id": "plant-north"}
 TOKENS = {"INGEST_TOKEN": "edge-token", "ADMIN_TOKEN": "admin-token"}
 EVENT = {"timestamp": "2026-01-15T10:00:00Z", "worker_id": "W1", "workstation_id": "S1", "event_type": "working"}
@@ -322,6 +322,9 @@ STATUS_CASES = {
     ("GET", "/alerts", 503): ({}, lambda client: _drop_database(client) or {}),
     **{key: case for path in SETUP_WRITES for key, case in _setup_write_cases(path).items()},
     **{key: case for path in ("/metrics/shifts", "/metrics/shifts.csv") for key, case in _shifts_cases(path).items()},
+    ("GET", "/metrics/shifts", 304): ({}, lambda client: _seed(client) or {
+        "headers": {"If-None-Match": client.get("/metrics/shifts?to=2026-01-15T12:00:00Z").headers["ETag"]},
+        "query": {"to": "2026-01-15T12:00:00Z"}}),
     ("GET", "/settings", 200): (TOKENS, lambda client: {}),
     ("GET", "/openapi.json", 200): ({}, lambda client: {}),
     ("POST", "/seed", 200): ({}, lambda client: {}),

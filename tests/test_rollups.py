@@ -12,7 +12,7 @@ import pytest
 from backend import reports, rollups
 from backend.app import create_app
 from backend.db import connect, transaction
-from backend.reports import MetricsQuery, _resolve, events_report
+from backend.reports import MetricsQuery, events_report, resolve
 from backend.timeutil import format_instant, parse_instant
 from tests.helpers import post_events
 
@@ -81,7 +81,7 @@ def from_scratch(app, query_string, now_ms):
         query = MetricsQuery.from_args(request.args, app.config["STATE_MAX_GAP_SECONDS"])
     conn = connect(app.config["DATABASE_PATH"])
     try:
-        window, workers, workstations = _resolve(conn, query, now_ms)
+        window, workers, workstations = resolve(conn, query, now_ms)
         return events_report(conn, query, window, workers, workstations)
     finally:
         conn.close()
@@ -312,20 +312,22 @@ def work_of(conn, query, now_ms):
     return steps[0], report
 
 
+@pytest.mark.sqlite_only  # counts SQLite's own steps
 @pytest.mark.parametrize(("query", "from_rollups"), [
     (MetricsQuery(max_gap_ms=900_000), True),
     (MetricsQuery(max_gap_ms=900_000, planned_only=True), True),
     (MetricsQuery(max_gap_ms=900_000, site_id="north"), False),
     (MetricsQuery(max_gap_ms=900_000, min_confidence=0.5), False),
 ], ids=["horizon", "planned_only", "site", "confidence"])
-def test_an_eight_hour_window_costs_the_same_on_a_short_and_a_long_history(config, clock, query, from_rollups):
+def test_an_eight_hour_window_costs_the_same_on_a_short_and_a_long_history(config, clock, new_database, query,
+                                                                           from_rollups):
     # Three workers reporting every 2 minutes; the same last 8 hours after 2 days or 12 days of history.
     costs = []
     for days in (2, 12):
         end = BASE + days * DAY
         clock.ms = end
-        app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900,
-                          "DATABASE_PATH": config["DATABASE_PATH"] + f".{days}"})
+        settings = {**config, "STATE_MAX_GAP_SECONDS": 900, "DATABASE_PATH": new_database(f"history-{days}")}
+        app = create_app(settings)
         client = app.test_client()
         assert client.put("/calendar", json=CALENDAR).status_code == 200
         for day in range(days):
@@ -335,7 +337,7 @@ def test_an_eight_hour_window_costs_the_same_on_a_short_and_a_long_history(confi
                 for minute in range(0, 24 * 60, 2) for worker in range(3)
                 for kind in [("working", "idle", "working", "product_count")[minute // 10 % 4]]))
             assert body["accepted"] == 3 * 24 * 30
-        create_app({**config, "STATE_MAX_GAP_SECONDS": 900, "DATABASE_PATH": config["DATABASE_PATH"] + f".{days}"})
+        create_app(settings)  # a restart computes the hours the last batch left
         conn = connect(app.config["DATABASE_PATH"])
         try:
             window = replace(query, from_ms=end - 8 * HOUR - 7 * 60_000, to_ms=end - 7 * 60_000)
@@ -360,7 +362,7 @@ def work_of_events(conn, query, now_ms):
     def count():
         steps[0] += 1
 
-    window, workers, workstations = _resolve(conn, query, now_ms)
+    window, workers, workstations = resolve(conn, query, now_ms)
     conn.set_progress_handler(count, 1000)
     try:
         events_report(conn, query, window, workers, workstations)

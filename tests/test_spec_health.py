@@ -119,10 +119,12 @@ def open_folder():
 def test_health_writes_the_database_to_say_ok(app, client, clock):
     body = get_ok(client, "/health")
     assert body == {"status": "ok", "database": "ok", "events": 0}
-    conn = sqlite3.connect(app.config["DATABASE_PATH"])
+    conn = db.connect(app.config["DATABASE_PATH"])
     assert conn.execute("SELECT checked_at_ms FROM health_check").fetchone()[0] == clock()  # a real write
+    conn.close()
 
 
+@pytest.mark.sqlite_only
 def test_disk_full_turns_health_red_and_every_write_says_so(app, client):
     post_events(client, event(at("07:00")), status=201)
     with app.test_request_context("/"):  # the connection the test client's requests use
@@ -140,6 +142,7 @@ def test_disk_full_turns_health_red_and_every_write_says_so(app, client):
     assert get_ok(client, "/health")["status"] == "ok"
 
 
+@pytest.mark.sqlite_only
 def test_read_only_file_turns_health_red_and_writes_are_refused(config, open_folder, clock):
     path = os.path.join(open_folder, "factory.db")
     client = create_app({**config, "DATABASE_PATH": path}).test_client()
@@ -154,6 +157,7 @@ def test_read_only_file_turns_health_red_and_writes_are_refused(config, open_fol
         assert len(get_ok(client, "/workers")["workers"]) == 6  # reads still answer
 
 
+@pytest.mark.sqlite_only
 def test_a_database_that_is_gone_is_unreachable_for_health_reads_and_writes(app, client):
     post_events(client, event(at("07:00")), status=201)
     shutil.rmtree(os.path.dirname(app.config["DATABASE_PATH"]))
@@ -163,6 +167,7 @@ def test_a_database_that_is_gone_is_unreachable_for_health_reads_and_writes(app,
     assert not os.path.exists(app.config["DATABASE_PATH"])  # no empty database made in its place
 
 
+@pytest.mark.sqlite_only
 def test_a_file_replaced_by_a_folder_is_unreachable(app, client):
     post_events(client, event(at("07:00")), status=201)
     path = app.config["DATABASE_PATH"]
@@ -174,6 +179,7 @@ def test_a_file_replaced_by_a_folder_is_unreachable(app, client):
     storage_problem(client.get("/events"), "unreachable")
 
 
+@pytest.mark.sqlite_only
 def test_half_corrupt_file_is_found_out_and_never_written_to_again(config, tmp_path):
     source = str(tmp_path / "source" / "factory.db")
     writer = create_app({**config, "DATABASE_PATH": source}).test_client()

@@ -418,6 +418,7 @@ def test_replace_takes_only_all(client, query):
     assert registered(client) == (["MINE"], ["S1"])
 
 
+@pytest.mark.sqlite_only
 def test_the_check_and_the_load_share_one_write_transaction(client, app, monkeypatch):
     # An event stored by another process after the check but before the load would be lost; the
     # check holds the write lock from the start, so another writer waits for the load to end.

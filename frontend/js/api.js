@@ -183,6 +183,8 @@ export function createApi(base = "", { askToken = null } = {}) {
     hourly: (params, signal) => request("GET", "/metrics/hourly", { params, signal }),
     models: (params, signal) => request("GET", "/metrics/models", { params, signal }),
     drift: (params, signal) => request("GET", "/metrics/drift", { params, signal }),
+    /** GET /metrics/dashboard: every part of the page for one window (`width`: the charts' pixels). */
+    dashboard: (params, signal) => request("GET", "/metrics/dashboard", { params, signal }),
     events: (params, signal) => request("GET", "/events", { params, signal }),
     /** GET /metrics/shifts: the shift instances overlapping `from`..`to`, each with its figures. */
     shifts: (params, signal) => request("GET", "/metrics/shifts", { params, signal }),

@@ -92,6 +92,7 @@ export function startBoard(root, { api, pollSeconds, site }) {
   const clockNode = root.querySelector("[data-board-clock]");
   const statusNode = root.querySelector("[data-board-status]");
   let settings = null;
+  let setup = null; // the workstation list, sites and calendar: read once, again when a station is new
   let timer = 0;
   let controller = null;
   let lastGood = 0;
@@ -111,6 +112,13 @@ export function startBoard(root, { api, pollSeconds, site }) {
     return settings && isValidTimeZone(settings.factory_tz) ? settings.factory_tz : "UTC";
   };
 
+  async function loadSetup(signal) {
+    const [stationList, sites, calendar] = await Promise.all([
+      api.workstationList(signal), optional(api.sites(signal)), optional(api.calendar(signal)),
+    ]);
+    return { stationList, sites, calendar };
+  }
+
   async function refresh() {
     clearTimeout(timer);
     if (controller) controller.abort();
@@ -118,10 +126,19 @@ export function startBoard(root, { api, pollSeconds, site }) {
     const { signal } = controller;
     try {
       if (!settings) settings = (await optional(api.settings(signal))) || {};
+      if (!setup) setup = await loadSetup(signal);
       const now = Date.now();
-      const stationList = await api.workstationList(signal);
-      const shifts = await loadShifts(api, { site, now, signal, settingsZone: settings.factory_tz });
-      const live = await loadFloor(api, { shifts, site, now, signal, stationList });
+      const shifts = await loadShifts(api, {
+        site, now, signal, settingsZone: settings.factory_tz, sites: setup.sites, calendar: setup.calendar,
+      });
+      let live = await loadFloor(api, { shifts, site, now, signal, stationList: setup.stationList });
+      const known = new Set(setup.stationList.workstations.map((s) => s.workstation_id));
+      if (live.workstations.workstations.some((s) => !known.has(s.workstation_id))) {
+        // A station the list does not hold yet: read the setup again for its name and site.
+        setup = await loadSetup(signal);
+        live = await loadFloor(api, { shifts, site, now, signal, stationList: setup.stationList });
+      }
+      const { stationList } = setup;
       const zone = timeZone(shifts);
       draw({ shifts, live, stationList, now, zone });
       lastGood = now;

@@ -11,6 +11,12 @@ import { mergeIntervals } from "./timeline.js";
 const SILENT_FOR_LONG_MS = 24 * 60 * 60 * 1000;
 const PRESENT = new Set(["working", "idle", "unknown"]);
 
+/** Whether someone was working or idle in an interval, or in part of a `mixed` band. */
+function staffedIn(interval) {
+  if (interval.state === "mixed") return Boolean(interval.split && (interval.split.working || interval.split.idle));
+  return interval.state === "working" || interval.state === "idle";
+}
+
 /** When the spell in `state` that ends the worker's timeline began (epoch ms), or null. */
 function spellStart(intervals, state) {
   let since = null;
@@ -51,7 +57,7 @@ export function floorNow(input) {
   const lastStaffed = new Map();
   for (const list of intervals.values()) {
     for (const interval of list) {
-      if (interval.state !== "working" && interval.state !== "idle") continue;
+      if (!staffedIn(interval)) continue;
       const to = Date.parse(interval.to);
       if (!(lastStaffed.get(interval.workstation_id) >= to)) lastStaffed.set(interval.workstation_id, to);
     }

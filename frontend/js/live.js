@@ -14,6 +14,8 @@ const FAR_BACK_MS = 8 * DAY_MS;
 const FAR_REFRESH_MS = 10 * 60 * 1000;
 // Without a running shift, "now" figures cover this much time up to now.
 const NOW_WINDOW_MS = 8 * HOUR_MS;
+// The floor's timeline is read for when each spell began, not drawn: asked at the finest resolution.
+const FLOOR_WIDTH = 10_000;
 
 const iso = (ms) => new Date(ms).toISOString();
 
@@ -32,15 +34,19 @@ const farCache = new Map(); // site → {at, instances}
 /**
  * The calendars and the shift instances around `now` for `site` ("" = every site):
  * {calendars, offered (the server has GET /metrics/shifts), instances, running, previous, next}.
- * `sites` is the body of GET /sites when the caller has it already (else it is fetched).
+ * `sites` and `calendar` are the bodies of GET /sites and GET /calendar when the caller has them
+ * already (else they are fetched). The range asked for runs from hour to hour, so polls within an
+ * hour ask the same question and an unchanged answer comes back as a 304.
  */
-export async function loadShifts(api, { site, now, signal, settingsZone, sites }) {
-  const [calendar, siteList, near] = await Promise.all([
-    optional(api.calendar(signal)),
+export async function loadShifts(api, { site, now, signal, settingsZone, sites, calendar }) {
+  const from = Math.floor((now - NEAR_BACK_MS) / HOUR_MS) * HOUR_MS;
+  const to = Math.ceil((now + NEAR_AHEAD_MS) / HOUR_MS) * HOUR_MS;
+  const [calendarBody, siteList, near] = await Promise.all([
+    calendar === undefined ? optional(api.calendar(signal)) : calendar,
     sites === undefined ? optional(api.sites(signal)) : sites,
-    optional(api.shifts({ from: iso(now - NEAR_BACK_MS), to: iso(now + NEAR_AHEAD_MS), site_id: site }, signal)),
+    optional(api.shifts({ from: iso(from), to: iso(to), site_id: site }, signal)),
   ]);
-  const calendars = readCalendars(calendar, siteList, settingsZone);
+  const calendars = readCalendars(calendarBody, siteList, settingsZone);
   if (!near) return { calendars, offered: false, planned: false, instances: [], running: [], previous: null, next: null };
   let instances = scopeInstances(near.shifts || [], site);
   let previous = previousInstance(instances, now);
@@ -80,19 +86,19 @@ export function sameQuery(a, b) {
 }
 
 /**
- * The floor now (see floor.js) with the figures it was made from. `reuse` holds answers the
- * caller has for the same query already ({query, workers, workstations, timeline}).
+ * The floor now (see floor.js) with the figures it was made from, in one request (GET
+ * /metrics/dashboard with `sections=floor`). `reuse` is {query, body}: a dashboard answer the
+ * caller has for a metrics query already, used when it is the same as the floor's.
  * `stationList` is the body of GET /workstations (for each station's site).
  */
 export async function loadFloor(api, { shifts, site, now, signal, reuse, stationList }) {
   const query = nowQuery(shifts, site, now);
-  const same = reuse && sameQuery(reuse.query, query);
-  const [workers, workstations, timeline, alerts] = await Promise.all([
-    same ? reuse.workers : api.workers(query, signal),
-    same ? reuse.workstations : api.workstations(query, signal),
-    same && reuse.timeline !== undefined ? reuse.timeline : optional(api.timeline(query, signal)),
-    optional(api.alerts({ state: "open" }, signal)),
-  ]);
+  const body = reuse && reuse.body && sameQuery(reuse.query, query)
+    ? reuse.body
+    : await api.dashboard({ ...query, sections: "floor", width: FLOOR_WIDTH }, signal);
+  const workers = { window: body.window, workers: body.workers };
+  const workstations = { window: body.window, workstations: body.workstations };
+  const { timeline, alerts } = body;
   const stationSites = new Map(((stationList && stationList.workstations) || []).map((s) => [s.workstation_id, s.site_id ?? null]));
   const floor = floorNow({
     now,

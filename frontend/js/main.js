@@ -19,7 +19,8 @@ const $ = (id) => document.getElementById(id);
 const DEFAULT_SETTINGS = { factory_tz: "UTC", poll_seconds: 5, seed: { allowed: true, needs_token: false } };
 // Utilization below this share is drawn as low in the charts, unless the server sets its own.
 const UTILIZATION_THRESHOLD_PCT = 75;
-const FEED_SIZE = 20;
+// The `width` the API takes (params.py WIDTH): the charts ask at their drawn width within it.
+const CHART_WIDTH = { min: 50, max: 10_000 };
 
 const api = createApi(readApiBase(window.location.search), { askToken });
 
@@ -38,6 +39,7 @@ const state = {
   shifts: null, // the calendars and the shift instances around now (live.js loadShifts)
   live: null, // the floor now (live.js loadFloor)
   range: null, // the resolved window of the view: {from, to, planned, note, instances}
+  setup: null, // sites, calendar, worker and workstation lists (loadSetup): read at load, not every poll
 };
 
 let requestId = 0; // the newest refresh; answers to older ones are dropped
@@ -113,6 +115,35 @@ async function loadSettings(signal) {
   return settings && typeof settings === "object" ? settings : { ...DEFAULT_SETTINGS };
 }
 
+/**
+ * What changes only when the floor's setup does: the sites, the factory calendar, and the
+ * worker and workstation lists. Read once at load, and again when a refresh shows an id they
+ * do not hold (see `showsSomethingNew`), never on every poll.
+ */
+async function loadSetup(signal) {
+  const [sites, calendar, workerList, stationList] = await Promise.all([
+    optional(api.sites(signal)),
+    optional(api.calendar(signal)),
+    api.workerList(signal),
+    api.workstationList(signal),
+  ]);
+  return { sites, calendar, workerList, stationList };
+}
+
+/** Whether a dashboard answer names a worker or workstation the setup's lists do not hold. */
+function showsSomethingNew(answer, setup) {
+  const workers = new Set(setup.workerList.workers.map((w) => w.worker_id));
+  const stations = new Set(setup.stationList.workstations.map((s) => s.workstation_id));
+  return answer.workers.some((w) => !workers.has(w.worker_id))
+    || answer.workstations.some((s) => !stations.has(s.workstation_id));
+}
+
+/** How many pixels wide the charts are drawn (the timeline's strips), within what the API takes. */
+function chartWidth() {
+  const width = charts.plotWidth($("timeline-chart").clientWidth);
+  return width > 0 ? Math.min(Math.max(Math.round(width), CHART_WIDTH.min), CHART_WIDTH.max) : "";
+}
+
 /** Fetch everything for the current view, then redraw; an older refresh still running is dropped. */
 async function refresh() {
   const id = ++requestId;
@@ -130,10 +161,16 @@ async function refresh() {
       state.settings = settings;
       applySettings();
     }
+    if (!state.setup) {
+      const setup = await loadSetup(signal);
+      if (id !== requestId) return;
+      state.setup = setup;
+    }
     const now = Date.now();
-    const sites = await optional(api.sites(signal));
-    if (id !== requestId) return;
-    state.shifts = await loadShifts(api, { site: view.site, now, signal, settingsZone: state.settings.factory_tz, sites });
+    const { setup } = state;
+    state.shifts = await loadShifts(api, {
+      site: view.site, now, signal, settingsZone: state.settings.factory_tz, sites: setup.sites, calendar: setup.calendar,
+    });
     if (id !== requestId) return;
     const query = metricsQuery(now);
     if (query.error) {
@@ -142,26 +179,27 @@ async function refresh() {
       return;
     }
     const metrics = query.params;
-    const narrowed = { ...metrics, worker_id: view.worker, workstation_id: view.workstation };
-    const [factory, workers, workstations, timeline, hourly, feed, workerList, stationList, models, drift, report] = await Promise.all([
-      api.factory(metrics, signal),
-      api.workers(metrics, signal),
-      api.workstations(metrics, signal),
-      optional(api.timeline(narrowed, signal)),
-      optional(api.hourly(narrowed, signal)),
-      api.events({ limit: FEED_SIZE, worker_id: view.worker, workstation_id: view.workstation, site_id: view.site }, signal),
-      api.workerList(signal),
-      api.workstationList(signal),
-      optional(api.models(metrics, signal)),
-      optional(api.drift(metrics, signal)),
-      shiftReport(metrics, signal),
-    ]);
+    const narrowed = { ...metrics, worker_id: view.worker, workstation_id: view.workstation, width: chartWidth() };
+    const answer = await api.dashboard(narrowed, signal);
     if (id !== requestId) return;
     const live = await loadFloor(api, {
-      shifts: state.shifts, site: view.site, now, signal, stationList,
-      reuse: { query: metrics, workers, workstations, timeline: view.worker || view.workstation ? undefined : timeline },
+      shifts: state.shifts, site: view.site, now, signal, stationList: setup.stationList,
+      reuse: { query: metrics, body: view.worker || view.workstation ? undefined : answer },
     });
     if (id !== requestId) return;
+    if (showsSomethingNew(answer, setup)) {
+      // A worker or workstation the lists do not know yet: read the floor's setup again.
+      const fresh = await loadSetup(signal);
+      if (id !== requestId) return;
+      state.setup = fresh;
+    }
+    const { workerList, stationList, sites } = state.setup;
+    const { window: win } = answer;
+    const factory = { window: win, factory: answer.factory };
+    const workers = { window: win, workers: answer.workers };
+    const workstations = { window: win, workstations: answer.workstations };
+    const { timeline, hourly, feed, models, drift } = answer;
+    const report = { body: answer.shift_report, error: answer.shift_report_error };
     state.live = live;
     $("token-open").hidden = true;
     const wasDown = Boolean(state.down);
@@ -194,20 +232,6 @@ async function refresh() {
       inflight = null;
       schedulePoll();
     }
-  }
-}
-
-/**
- * The shift report for the window: `{body}`, `{body: null}` when the server has none, or
- * `{error}` when it refuses the window (more shifts than it lists at once).
- */
-async function shiftReport(params, signal) {
-  try {
-    return { body: await api.shifts({ from: params.from, to: params.to, site_id: params.site_id }, signal) };
-  } catch (error) {
-    if (error.status === 404) return { body: null };
-    if (error.status === 422) return { body: null, error: error.message };
-    throw error;
   }
 }
 

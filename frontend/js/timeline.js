@@ -10,6 +10,16 @@ import { frame, placeholder, widthOf, timeTicks, drawTimeAxis, cssNumber, fitTex
 export const STATES = ["working", "idle", "absent", "unknown"];
 // Drawn after the rest, so a short stop inside a long working spell stays visible on top of it.
 const ON_TOP = new Set(["idle", "unknown"]);
+// Spells shorter than one pixel, merged by the server into a band with the time of each state.
+const MIXED = "mixed";
+
+/** A `mixed` band's split as "62 % working, 38 % idle", largest share first. */
+function splitText(split) {
+  const total = Object.values(split || {}).reduce((sum, seconds) => sum + seconds, 0);
+  if (!total) return "";
+  return Object.entries(split).sort((a, b) => b[1] - a[1])
+    .map(([state, seconds]) => `${Math.round((100 * seconds) / total)} % ${fmt.stateLabel(state).toLowerCase()}`).join(", ");
+}
 
 /** Pattern definitions for the states (ids start with `prefix`); colours come from CSS classes. */
 export function stateDefs(prefix) {
@@ -43,19 +53,32 @@ export function drawStateLegend(container) {
 
 /**
  * Join back-to-back intervals of the same state at the same station (a heartbeat repeats the
- * state) so the strip shows one band for one spell. Seconds add up exactly.
+ * state) so the strip shows one band for one spell. Seconds add up exactly. A `mixed` band
+ * (spells shorter than a pixel, merged by the server) is never joined: it carries its own split.
  */
 export function mergeIntervals(intervals) {
   const merged = [];
   for (const interval of intervals) {
     const last = merged.at(-1);
-    if (last && last.state === interval.state && last.workstation_id === interval.workstation_id && last.to === interval.from) {
+    if (last && interval.state !== MIXED && last.state === interval.state && last.workstation_id === interval.workstation_id && last.to === interval.from) {
       merged[merged.length - 1] = { ...last, to: interval.to, seconds: (last.seconds || 0) + (interval.seconds || 0) };
     } else {
       merged.push(interval);
     }
   }
   return merged;
+}
+
+const RIGHT_MARGIN = 18;
+
+/** The width of the name column of a timeline `width` pixels wide. */
+function labelWidth(width) {
+  return width < 560 ? 88 : Math.min(180, Math.max(120, Math.round(width * 0.16)));
+}
+
+/** How many pixels of a timeline `width` pixels wide the strips take: the resolution to ask the API for. */
+export function plotWidth(width) {
+  return width - labelWidth(width) - RIGHT_MARGIN;
 }
 
 /**
@@ -77,8 +100,8 @@ export function drawTimeline(container, data) {
   const width = widthOf(container);
   const narrow = width < 560;
   const nameSize = cssNumber("--chart-name-text", 12.5);
-  const labelW = narrow ? 88 : Math.min(180, Math.max(120, Math.round(width * 0.16)));
-  const right = 18;
+  const labelW = labelWidth(width);
+  const right = RIGHT_MARGIN;
   const axisH = 26;
   const rowH = narrow ? 30 : 34;
   const bandH = narrow ? 18 : 20;
@@ -121,6 +144,23 @@ export function drawTimeline(container, data) {
       const drawn = x(to) - bx;
       const bw = Math.max(drawn, ON_TOP.has(interval.state) ? minBand : 1);
       const station = interval.workstation_id;
+      if (interval.state === MIXED) {
+        // Stacked from the bottom in legend order, each state as tall as its share of the band's time.
+        const tip = `${name}: short spells ${at(from)}–${at(to)}: ${splitText(interval.split)}${station ? ` at ${station}` : ""}`;
+        const total = STATES.reduce((sum, state) => sum + ((interval.split || {})[state] || 0), 0);
+        const group = svg("g", { class: "band band-mixed", "data-from": interval.from, "data-to": interval.to }, svg("title", { text: tip }));
+        let y = bandY + bandH;
+        for (const state of STATES) {
+          const share = total ? ((interval.split || {})[state] || 0) / total : 0;
+          if (!share) continue;
+          y -= share * bandH;
+          group.append(svg("rect", {
+            x: bx, y, width: Math.max(drawn, 1), height: share * bandH, fill: stateFill(state, prefix), class: `band-part band-${state}`,
+          }));
+        }
+        below.push(group);
+        continue;
+      }
       const tip = `${name}: ${fmt.stateLabel(interval.state)} ${at(from)}–${at(to)} (${fmt.duration(interval.seconds ?? (to - from) / 1000)})${station ? ` at ${station}` : ""}`;
       // A band widened to the minimum is centred on its spell, and kept inside the plot.
       const left = Math.min(Math.max(bx - (bw - drawn) / 2, labelW), labelW + plotW - bw);
