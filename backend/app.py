@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask
 from flask_cors import CORS
 
-from . import api, dashboard, db, errors, logs, seed
+from . import api, compress, dashboard, db, errors, logs, seed
 from .drift import DriftRules
 from .errors import StartupError
 
@@ -168,6 +168,7 @@ def create_app(test_config=None):
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.after_request(dashboard.security_headers)
+    compress.init_app(app)
 
     if app.config["SEED_IF_EMPTY"]:
         _seed_if_empty(app)
