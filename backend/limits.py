@@ -51,12 +51,12 @@ class Limit:
         """`"deadline"`, `"abandoned"` or `None`; once a reason is found it stays."""
         if self.reason is None:
             now = self.clock()
-            if now > self.deadline:
-                self.reason = "deadline"
-            elif self.sock is not None and now >= self.next_socket_check:
+            if self.sock is not None and now >= self.next_socket_check:
                 self.next_socket_check = now + SOCKET_CHECK_EVERY_S
                 if client_gone(self.sock):
-                    self.reason = "abandoned"
+                    self.reason = "abandoned"  # nobody to answer, whatever the time
+            if self.reason is None and now > self.deadline:
+                self.reason = "deadline"
         return self.reason
 
 

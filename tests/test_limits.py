@@ -295,3 +295,39 @@ def test_a_gunicorn_timeout_too_close_to_the_request_limit_stops_start_up():
     result = gunicorn_check(QUERY_TIMEOUT_SECONDS="20", WEB_TIMEOUT="30")
     assert result.returncode != 0
     assert "WEB_TIMEOUT=30" in result.stdout + result.stderr and "Traceback" not in result.stdout + result.stderr
+
+
+# --- through gunicorn, as served -------------------------------------------------------------
+
+def raw_request(port, path, half_close):
+    """Send one GET over a plain socket; with `half_close` the client closes its side at once,
+    as a browser that gave up does. Returns the status line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer.split(b"\r\n", 1)[0].decode()
+
+
+def access_lines(log_path):
+    with open(log_path) as log:
+        return [json.loads(line) for line in log if '"factory.access"' in line]
+
+
+def test_gunicorn_serves_the_limits(tmp_path):
+    from .servers import Server
+
+    server = Server(str(tmp_path / "server"), QUERY_TIMEOUT_SECONDS="0.000001").start()
+    try:
+        server.post("/events", [event(at("09:00"))])
+        status, body = server.request("GET", "/metrics/workers")
+        assert status == 503 and body["status"] == 503 and "in time" in body["detail"]  # a problem, not HTML
+        assert raw_request(server.port, "/metrics/factory", half_close=False).startswith("HTTP/1.1 503")
+        assert raw_request(server.port, "/metrics/factory?gone=1", half_close=True).startswith("HTTP/1.1 499")
+    finally:
+        server.stop()
+    gone = [line for line in access_lines(server.log_path) if line["query"] == {"gone": "1"}]
+    assert [line["status"] for line in gone] == [499]
