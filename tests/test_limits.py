@@ -326,8 +326,15 @@ def test_gunicorn_serves_the_limits(tmp_path):
         status, body = server.request("GET", "/metrics/workers")
         assert status == 503 and body["status"] == 503 and "in time" in body["detail"]  # a problem, not HTML
         assert raw_request(server.port, "/metrics/factory", half_close=False).startswith("HTTP/1.1 503")
-        assert raw_request(server.port, "/metrics/factory?gone=1", half_close=True).startswith("HTTP/1.1 499")
+        # A client that closed its side: the server may look before the close reaches it (then the
+        # deadline answers), so it is asked a few times; one look that sees it is enough.
+        statuses = []
+        for attempt in range(5):
+            statuses.append(raw_request(server.port, f"/metrics/factory?gone={attempt}", half_close=True))
+            if statuses[-1].startswith("HTTP/1.1 499"):
+                break
+        assert statuses[-1].startswith("HTTP/1.1 499"), statuses
     finally:
         server.stop()
-    gone = [line for line in access_lines(server.log_path) if line["query"] == {"gone": "1"}]
-    assert [line["status"] for line in gone] == [499]
+    gone = [line["status"] for line in access_lines(server.log_path) if "gone" in line["query"]]
+    assert gone[-1] == 499 and set(gone) <= {499, 503}
