@@ -147,8 +147,7 @@ def take_heavy_turn():
     """Before a metrics read's first use of the database, wait for one of this process's
     `HEAVY_REQUESTS` turns (released when the request ends); other requests go straight on.
 
-    Taken here rather than on arrival, so a request refused for its token or its parameters
-    never waits for a turn."""
+    Taken here rather than on arrival, so a request refused for its token never waits for one."""
     if _limit.get() is None or "heavy_turn" in g or not request.path.startswith(HEAVY_PATH_PREFIX):
         return
     turns = current_app.extensions["heavy_turns"]
