@@ -155,6 +155,9 @@ def create_app(test_config=None):
     gap = app.config["STATE_MAX_GAP_SECONDS"]
     if gap is not None and not (gap == 0 or 0.001 <= gap):
         raise StartupError(f"STATE_MAX_GAP_SECONDS must be 0 (no horizon) or at least 0.001 seconds, not {gap}")
+    if app.config["HEAVY_REQUESTS"] < 1:
+        raise StartupError(f"HEAVY_REQUESTS must be at least 1, not {app.config['HEAVY_REQUESTS']}: "
+                           "with no turn no metrics read would ever be answered")
     logs.configure()
     _read_tokens(app.config)
     origins = _cors_origins(app.config)

@@ -233,6 +233,13 @@ def test_an_abandoned_wait_for_a_turn_stops(make_client):
     assert response.status_code == 499
 
 
+def test_no_turn_at_all_stops_start_up(make_client):
+    from backend.errors import StartupError
+
+    with pytest.raises(StartupError, match="HEAVY_REQUESTS must be at least 1, not 0"):
+        make_client(HEAVY_REQUESTS=0)
+
+
 def test_turns_are_given_back_whatever_the_answer(make_client):
     client = make_client(HEAVY_REQUESTS=2)
     post_events(client, event(at("09:00")), status=201)
