@@ -246,11 +246,14 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # log is cut back to `journal_size_limit` bytes after each checkpoint, so it cannot grow unbounded.
 # Foreign keys are not enforced: every event's worker and workstation are registered in the
 # transaction that stores it (`ingest.store_events`), and enforcing the references would cost two
-# lookups on every insert.
+# lookups on every insert. Each server thread keeps its own connection and so its own page cache
+# (`cache_size`); `soft_heap_limit` holds all of a process's SQLite memory near 64 MB together, so
+# 64 threads' caches cannot add up to gigabytes (the pages stay in the operating system's cache).
 PRAGMAS_SQL = """
 PRAGMA synchronous = FULL;
 PRAGMA journal_size_limit = 67108864;
 PRAGMA cache_size = -32768;
+PRAGMA soft_heap_limit = 67108864;
 """
 
 

@@ -233,6 +233,16 @@ def test_an_abandoned_wait_for_a_turn_stops(make_client):
     assert response.status_code == 499
 
 
+def test_sqlite_memory_of_a_process_is_held_together(app):
+    from backend import db
+
+    conn = db.connect(app.config["DATABASE_PATH"])
+    try:  # one limit for every connection's page cache, not 64 threads times cache_size
+        assert conn.execute("PRAGMA soft_heap_limit").fetchone()[0] == 64 * 1024 * 1024
+    finally:
+        conn.close()
+
+
 def test_no_turn_at_all_stops_start_up(make_client):
     from backend.errors import StartupError
 
