@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from backend import limits, metrics
+from backend import charts, limits, metrics
 from backend.logs import JsonFormatter
 
 from .helpers import assert_problem, at, event, post_events
@@ -49,16 +49,18 @@ def floor(client):
 
 
 @pytest.fixture
-def timelines_made(monkeypatch):
-    """The workers whose timeline the time model has worked out, in order."""
+def pieces_made(monkeypatch):
+    """The state events the time model has turned into intervals, in order; the charts look at
+    the request's limit after every interval."""
     made = []
-    original = metrics.worker_timeline
+    original = metrics.state_pieces
 
-    def counting(state_events, *args, **kwargs):
-        made.append(state_events)
-        return original(state_events, *args, **kwargs)
+    def counting(event, *args, **kwargs):
+        made.append(event)
+        return original(event, *args, **kwargs)
 
-    monkeypatch.setattr(metrics, "worker_timeline", counting)
+    monkeypatch.setattr(metrics, "state_pieces", counting)
+    monkeypatch.setattr(charts, "CHECK_EVERY", 1)
     return made
 
 
@@ -116,26 +118,24 @@ def test_outside_a_request_nothing_is_limited():
 
 # --- through the app -------------------------------------------------------------------------
 
-def test_python_work_past_the_deadline_answers_the_503_problem(floor, fake_clock, monkeypatch):
-    original = metrics.worker_timeline
-    made = []
+def test_python_work_past_the_deadline_answers_the_503_problem(floor, fake_clock, pieces_made, monkeypatch):
+    counting = metrics.state_pieces
 
-    def slow(state_events, *args, **kwargs):  # each worker's timeline takes longer than the limit
-        made.append(state_events)
+    def slow(event, *args, **kwargs):  # each state event takes longer than the limit
         fake_clock.now += 3600
-        return original(state_events, *args, **kwargs)
+        return counting(event, *args, **kwargs)
 
-    monkeypatch.setattr(metrics, "worker_timeline", slow)
+    monkeypatch.setattr(metrics, "state_pieces", slow)
     response = floor.get(TIMELINE, query_string={"from": at("08:00"), "to": at("12:00")})
     body = assert_problem(response, 503)
     assert response.headers["Retry-After"] == "1"
     assert "in time" in body["detail"] and "QUERY_TIMEOUT_SECONDS" in body["detail"]
-    assert len(made) == 1  # stopped before the second worker, with no SQL left to interrupt it
+    assert len(pieces_made) == 1  # stopped at the next interval, with no SQL left to interrupt it
 
 
-def test_within_the_deadline_the_same_request_answers(floor, fake_clock, timelines_made):
+def test_within_the_deadline_the_same_request_answers(floor, fake_clock, pieces_made):
     response = floor.get(TIMELINE, query_string={"from": at("08:00"), "to": at("12:00")})
-    assert response.status_code == 200 and len(timelines_made) == 3
+    assert response.status_code == 200 and len(pieces_made) == 9
 
 
 def test_sql_past_the_deadline_answers_the_same_503_problem(floor, fake_clock, monkeypatch):
@@ -154,7 +154,7 @@ def test_sql_past_the_deadline_answers_the_same_503_problem(floor, fake_clock, m
     assert response.headers["Retry-After"] == "1"
 
 
-def test_an_abandoned_request_stops_its_work_and_logs_499(floor, timelines_made, caplog):
+def test_an_abandoned_request_stops_its_work_and_logs_499(floor, pieces_made, caplog):
     peer = closed_peer()
     try:
         with caplog.at_level(logging.INFO, logger="factory.access"):
@@ -162,7 +162,7 @@ def test_an_abandoned_request_stops_its_work_and_logs_499(floor, timelines_made,
     finally:
         peer.close()
     assert response.status_code == limits.CLIENT_CLOSED and response.data == b""
-    assert timelines_made == []
+    assert pieces_made == []
     line = json.loads(JsonFormatter().format(caplog.records[-1]))
     assert (line["path"], line["status"]) == (TIMELINE, 499)
 
