@@ -4,7 +4,15 @@ import os
 
 bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '5000'}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or "2")
-timeout = int(os.environ.get("WEB_TIMEOUT") or "30")
+# A read request answers `503` itself once it has run QUERY_TIMEOUT_SECONDS (backend/limits.py).
+# gunicorn's timeout kills a worker process whose main loop has not run for that long, and with it
+# every request the process holds, so it stays well above the request limit: by default three times
+# it, at least 60 s. A WEB_TIMEOUT not above twice the request limit stops start-up.
+_request_limit_s = float(os.environ.get("QUERY_TIMEOUT_SECONDS") or "20")
+timeout = int(os.environ.get("WEB_TIMEOUT") or max(60, 3 * _request_limit_s))
+if timeout <= 2 * _request_limit_s:
+    raise SystemExit(f"WEB_TIMEOUT={timeout} must be above twice QUERY_TIMEOUT_SECONDS={_request_limit_s:g}: "
+                     "gunicorn would kill workers still answering within their limit")
 # gunicorn's threaded worker. A thread reads its request's head and body as they arrive, so a
 # client that sends slowly holds one thread for as long as it sends: with 64 threads a process,
 # 50 such clients, even all on one process, leave others answered (tests/test_slow_clients.py).

@@ -239,11 +239,12 @@ def conditional(view=None, *, also=None):
         if also is not None:
             etag += also(conn, query, now, current_app.config)
         # Only a tag this server gave out skips the work: `*` would also hide a 404 or 422.
-        if not request.if_none_match.star_tag and request.if_none_match.contains(etag):
+        if not request.if_none_match.star_tag and request.if_none_match.contains_weak(etag):
             response = current_app.response_class(status=304)
         else:
             response = make_response(view(*args, **kwargs))
-        response.set_etag(etag)
+        # Weak: the same answer goes out gzipped or not (backend/compress.py), byte for byte other.
+        response.set_etag(etag, weak=True)
         response.headers["Cache-Control"] = "no-cache"
         return response
     return answer
@@ -297,7 +298,7 @@ def shifts_metrics():
     # A running shift's figures grow with the clock, so the tag is the answer's own hash: a poll
     # still costs the computation, but an unchanged answer goes back as a small 304.
     response = jsonify(_shifts_report())
-    response.add_etag()
+    response.add_etag(weak=True)
     response.headers["Cache-Control"] = "no-cache"
     return response.make_conditional(request)
 

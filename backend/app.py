@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask
 from flask_cors import CORS
 
-from . import api, dashboard, db, errors, logs, reports, rollups, seed
+from . import api, compress, dashboard, db, errors, limits, logs, reports, rollups, seed
 from .drift import DriftRules
 from .errors import StartupError
 
@@ -42,7 +42,10 @@ def default_config():
         # How long start-up waits for a database server (PostgreSQL) that does not answer yet.
         "DATABASE_WAIT_SECONDS": _env_number("DATABASE_WAIT_SECONDS", 60, float),
         "BUSY_TIMEOUT_MS": _env_number("BUSY_TIMEOUT_MS", 5000),
+        # A read request, its SQL and the work after it, stops after this long (503).
         "QUERY_TIMEOUT_SECONDS": _env_number("QUERY_TIMEOUT_SECONDS", 20, float),
+        # Metrics reads one server process works on at once; more wait for a turn.
+        "HEAVY_REQUESTS": _env_number("HEAVY_REQUESTS", 2),
         "MAX_BATCH": _env_number("MAX_BATCH", 5000),
         "MAX_CONTENT_LENGTH": _env_number("MAX_BODY_BYTES", 8 * 1024 * 1024),
         "CLOCK_SKEW_SECONDS": _env_number("CLOCK_SKEW_SECONDS", 300),
@@ -152,6 +155,9 @@ def create_app(test_config=None):
     gap = app.config["STATE_MAX_GAP_SECONDS"]
     if gap is not None and not (gap == 0 or 0.001 <= gap):
         raise StartupError(f"STATE_MAX_GAP_SECONDS must be 0 (no horizon) or at least 0.001 seconds, not {gap}")
+    if app.config["HEAVY_REQUESTS"] < 1:
+        raise StartupError(f"HEAVY_REQUESTS must be at least 1, not {app.config['HEAVY_REQUESTS']}: "
+                           "with no turn no metrics read would ever be answered")
     logs.configure()
     _read_tokens(app.config)
     origins = _cors_origins(app.config)
@@ -162,6 +168,7 @@ def create_app(test_config=None):
     _prepare_rollups(app)
     logs.init_app(app)
     errors.register_error_handlers(app)
+    limits.init_app(app)
     if origins:
         CORS(app, origins=origins, expose_headers=["Retry-After", "ETag"])
     app.before_request(api.refuse_foreign_hosts)
@@ -169,6 +176,7 @@ def create_app(test_config=None):
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.after_request(dashboard.security_headers)
+    compress.init_app(app)
 
     if app.config["SEED_IF_EMPTY"]:
         _seed_if_empty(app)

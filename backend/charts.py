@@ -14,7 +14,7 @@ import hashlib
 from bisect import bisect_right
 from dataclasses import replace
 
-from . import drift, metrics, params, queries, reports
+from . import drift, limits, metrics, params, queries, reports
 from .errors import ApiError, field_error
 from .timeutil import format_instant
 
@@ -230,8 +230,13 @@ class _Charts:
             self.buckets.add(interval)
 
 
+# How many intervals the charts take between two looks at the request's limit (`limits`).
+CHECK_EVERY = 1000
+
+
 def _fill(conn, query, window, worker_ids, charts):
-    for worker_id, interval in intervals(conn, query, window, worker_ids):
+    # The request's limit is checked between intervals: SQL is not all a long window costs.
+    for worker_id, interval in limits.checked(intervals(conn, query, window, worker_ids), CHECK_EVERY):
         charts.take(worker_id, interval)
     return charts
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from flask import current_app, g, request
 
-from . import queries, store_pg
+from . import limits, queries, store_pg
 from .errors import StartupError, problem_response
 
 log = logging.getLogger(__name__)
@@ -282,11 +282,14 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # log is cut back to `journal_size_limit` bytes after each checkpoint, so it cannot grow unbounded.
 # Foreign keys are not enforced: every event's worker and workstation are registered in the
 # transaction that stores it (`ingest.store_events`), and enforcing the references would cost two
-# lookups on every insert.
+# lookups on every insert. Each server thread keeps its own connection and so its own page cache
+# (`cache_size`); `soft_heap_limit` holds all of a process's SQLite memory near 64 MB together, so
+# 64 threads' caches cannot add up to gigabytes (the pages stay in the operating system's cache).
 PRAGMAS_SQL = """
 PRAGMA synchronous = FULL;
 PRAGMA journal_size_limit = 67108864;
 PRAGMA cache_size = -32768;
+PRAGMA soft_heap_limit = 67108864;
 """
 
 
@@ -446,7 +449,8 @@ class SqliteConnection(sqlite3.Connection):
             self.set_progress_handler(None, 0)
         else:
             deadline = time.monotonic() + seconds
-            self.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+            # Within a request, also when its client has gone (`limits`).
+            self.set_progress_handler(lambda: time.monotonic() > deadline or limits.stop_reason() is not None, 1000)
 
     def prepare(self, deadline):
         """Switch the file to WAL before its schema is upgraded."""
@@ -719,13 +723,16 @@ def get_db():
     """The request's connection: the thread's own, opened once and kept between requests.
 
     Keeping it open matters: closing the last connection to a WAL database checkpoints it,
-    which would cost every request milliseconds. A read request's SQL is interrupted once it
-    has run `QUERY_TIMEOUT_SECONDS`, so one slow question cannot hold a server process for long.
+    which would cost every request milliseconds. A read request's SQL is interrupted at the
+    request's limit (`limits`: its deadline, or its client gone), so one slow question cannot
+    hold a server process for long; a metrics read first waits for its turn at heavy work.
     """
     if "db" not in g:
+        limits.take_heavy_turn()
         g.db = _thread_connection(current_app.config["DATABASE_PATH"], current_app.config["BUSY_TIMEOUT_MS"])
-        if request.method in ("GET", "HEAD"):
-            g.db.set_time_limit(current_app.config["QUERY_TIMEOUT_SECONDS"])
+        seconds = limits.remaining_s()
+        if seconds is not None:
+            g.db.set_time_limit(seconds)
     return g.db
 
 
@@ -820,8 +827,11 @@ def _handle_database_error(error):
     with `Retry-After: 1` for a busy database, otherwise the `500` of a fault of ours."""
     path = current_app.config["DATABASE_PATH"]
     cause = storage_cause(error, path)
+    reason = limits.stop_reason() if cause == "busy" else None
+    if reason is not None:  # the progress handler stopped the query at the request's limit
+        return limits.stopped_response(reason)
     if cause == "busy":
-        # A lock held too long by another process, or a query stopped at its time limit.
+        # A lock held too long by another process.
         log.warning("database unavailable: %s", error)
         return problem_response(503, "Service Unavailable", STORAGE_DETAIL["busy"], headers={"Retry-After": "1"})
     if cause is None:

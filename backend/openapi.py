@@ -534,8 +534,10 @@ def _responses():
                         "headers": CACHE_HEADERS},
         "NotFound": _problem(404, "No such worker or workstation in this scope."),
         "InvalidBody": _problem(422, "The body is not valid; `errors` names every problem."),
-        "Unavailable": _problem(503, "The database could not answer in time (locked by a writer, or the query "
-                                     "ran past `QUERY_TIMEOUT_SECONDS`); nothing was changed. Retry shortly.",
+        "Unavailable": _problem(503, "The request could not be answered in time: the database was locked by a "
+                                     "writer, or the request (its queries, the work after them, or its wait "
+                                     "for a turn among the metrics reads of its server process) ran past "
+                                     "`QUERY_TIMEOUT_SECONDS`; nothing was changed. Retry shortly.",
                                 retry=True),
     }
 

@@ -9,7 +9,7 @@ import math
 import unicodedata
 from dataclasses import dataclass, field, replace
 
-from . import calendars, metrics, params, queries, rollups
+from . import calendars, limits, metrics, params, queries, rollups
 from .db import transaction
 from .errors import ApiError, field_error
 from .ingest import MAX_ID_LENGTH
@@ -126,7 +126,8 @@ def metrics_report(conn, query, now_ms):
 def events_report(conn, query, window, workers, workstations, floor=None):
     """The report worked out from the events alone, whatever the query's filters."""
     floor = floor or floor_setup(conn, query, window)
-    state_events = _state_events(conn, query, window, workers)
+    state_events = {worker_id: limits.checked(events)
+                    for worker_id, events in _state_events(conn, query, window, workers).items()}
     units = _units(conn, query, window)
     event_count = queries.window_event_count(conn, query.scope, window.start_ms, window.end_ms)
     return metrics.build_report(window, workers, workstations, state_events, units, event_count, query.max_gap_ms,

@@ -24,7 +24,7 @@ with every batch and is worked out from its events when read. A query with anoth
 stored one, or with a site or confidence filter, is answered from the events.
 """
 
-from . import calendars, metrics, queries
+from . import calendars, limits, metrics, queries
 from .db import connect, transaction
 
 HOUR_MS = metrics.MS_PER_HOUR
@@ -102,7 +102,7 @@ class _Sweep:
         piece, last = self._events(last, window.start_ms, first * HOUR_MS, closed=False)
         total.add(piece)
         position, pending, runs, previous_end = first * HOUR_MS, None, [], None
-        for hour, stale, events in self.conn.execute(queries.EVENT_HOURS_SQL, (first, end)).fetchall():
+        for hour, stale, events in limits.checked(self.conn.execute(queries.EVENT_HOURS_SQL, (first, end)).fetchall()):
             if position < hour * HOUR_MS:
                 last, pending = _resolve(self.conn, last, pending), None
                 total.add(self._gap(last, position, hour * HOUR_MS))
@@ -200,7 +200,7 @@ def _events_tally(conn, last, start_ms, end_ms, closed, max_gap_ms, floor=None):
     last_ms = end_ms if closed else end_ms - 1
     scope = queries.scope_params(start_ms=start_ms, end_ms=last_ms)
     moved = {}
-    for worker_id, *event in conn.execute(queries.WINDOW_ALL_STATES_SQL, scope):
+    for worker_id, *event in limits.checked(conn.execute(queries.WINDOW_ALL_STATES_SQL, scope)):
         events = moved.get(worker_id)
         if events is None:
             events = moved[worker_id] = [last[worker_id]] if worker_id in last else []

@@ -95,9 +95,9 @@ def page_refresh(window, now_ms):
 
 
 def fetch(base, path, params, etag=None):
-    """`(status, body bytes, ETag, seconds)` of one GET on a new connection."""
+    """`(status, body bytes as sent, ETag, seconds)` of one GET on a new connection."""
     url = base + path + ("?" + urllib.parse.urlencode(params) if params else "")
-    headers = {"If-None-Match": etag} if etag else {}
+    headers = {"Accept-Encoding": "gzip", **({"If-None-Match": etag} if etag else {})}  # as a browser asks
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=120) as response:

@@ -357,7 +357,8 @@ def test_every_documented_status_is_answered_as_documented(make_client, key):
     operation = SCHEMA[path][method]
     if isinstance(request, dict):
         case = operation.Case(**request)
-        response = case.call(app=client.application)
+        # The in-process transport does not undo gzip (backend/compress.py), as a client over HTTP does.
+        response = case.call(app=client.application, headers={"Accept-Encoding": "identity"})
     elif isinstance(request, tuple):  # the `Case` arguments, and the response to a request a `Case` cannot make
         case, response = operation.Case(**request[0]), request[1]
     else:
