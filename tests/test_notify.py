@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import paho.mqtt.client as mqtt
@@ -194,16 +195,27 @@ def test_logs_name_a_webhook_by_its_host_only():
 
 # --- delivery through an outage ------------------------------------------------------------------
 
+@contextmanager
+def notifier_running(config, clock, seed):
+    """A notifier on its own thread at `clock` for the block; stopped and joined after it. Yields
+    the thread."""
+    notifier = notify.Notifier(config, FAST, clock=clock, rng=random.Random(seed))
+    stop = threading.Event()
+    runner = threading.Thread(target=notifier.run, kwargs={"rounds": 20_000, "stop": stop})
+    runner.start()
+    try:
+        yield runner
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+
+
 def test_every_change_reaches_every_webhook_once_in_order_through_an_outage(app, client, receiver):
     path = app.config["DATABASE_PATH"]
     spells = 2
     prepare_floor(client, receiver, spells)
     clock = Clock(parse_instant(at("10:05")))
-    notifier = notify.Notifier(app.config, FAST, clock=clock, rng=random.Random(1))
-    stop = threading.Event()
-    runner = threading.Thread(target=notifier.run, kwargs={"rounds": 20_000, "stop": stop})
-    runner.start()
-    try:
+    with notifier_running(app.config, clock, seed=1) as runner:
         wait_until(lambda: scalar(path, "SELECT MAX(evaluated_at_ms) FROM alert_evaluation") == clock.ms,
                    what="the first evaluation")
         assert scalar(path, "SELECT COUNT(*) FROM alerts") == 0  # idle for 5 minutes only
@@ -215,9 +227,6 @@ def test_every_change_reaches_every_webhook_once_in_order_through_an_outage(app,
         receiver.start(failures=3)
         wait_until(lambda: receiver.count() == 2 * 2 * spells, what="every change delivered")
         wait_until(lambda: scalar(path, "SELECT COUNT(*) FROM alert_deliveries") == 0, what="empty queues")
-    finally:
-        stop.set()
-        runner.join(timeout=30)
     assert not runner.is_alive()
     expected = recorded_changes(path)
     assert [(change, alert) for _id, change, alert in expected] == [
@@ -234,11 +243,7 @@ def test_a_changed_secret_signs_what_is_still_queued(app, client, receiver):
     assert client.put("/alerts/rules", json={"rules": [{"id": "idle-long", "kind": "worker_idle", "minutes": 10}],
                                              "webhooks": wrong}).status_code == 200
     clock = Clock(parse_instant(at("10:05")))
-    notifier = notify.Notifier(app.config, FAST, clock=clock, rng=random.Random(2))
-    stop = threading.Event()
-    runner = threading.Thread(target=notifier.run, kwargs={"rounds": 20_000, "stop": stop})
-    runner.start()
-    try:
+    with notifier_running(app.config, clock, seed=2):
         run_spells(path, 1, lambda ms: setattr(clock, "ms", ms))
         receiver.start()
         wait_until(lambda: len(receiver.bad_signatures) >= 2, what="refusals of the old signatures")
@@ -246,9 +251,6 @@ def test_a_changed_secret_signs_what_is_still_queued(app, client, receiver):
         assert client.put("/alerts/rules", json={"rules": [{"id": "idle-long", "kind": "worker_idle", "minutes": 10}],
                                                  "webhooks": right}).status_code == 200
         wait_until(lambda: receiver.count() == 4, what="delivery with the new secrets")
-    finally:
-        stop.set()
-        runner.join(timeout=30)
     expected = recorded_changes(path)
     assert receiver.received == {"/a": expected, "/b": expected}
 
