@@ -207,13 +207,16 @@ HOUR_LAST_STATES_SQL = """
 SELECT worker_id, last_ts_ms, last_state, last_workstation_id FROM rollup_worker_hours
 WHERE hour = ? AND last_ts_ms IS NOT NULL
 """
+# Sums over a run of computed hours `[:first, :end)` per slot of `:slot_hours` hours counted from the
+# hour `:origin` (at or before `:first`; one slot when `:slot_hours` spans the run).
 SUM_WORKER_HOURS_SQL = """
-SELECT worker_id, SUM(working_ms), SUM(idle_ms), SUM(absent_ms), SUM(unknown_ms), SUM(units) FROM rollup_worker_hours
-WHERE hour >= ? AND hour < ? GROUP BY worker_id
+SELECT (hour - :origin) / :slot_hours AS slot, worker_id, SUM(working_ms), SUM(idle_ms), SUM(absent_ms),
+       SUM(unknown_ms), SUM(units)
+FROM rollup_worker_hours WHERE hour >= :first AND hour < :end GROUP BY slot, worker_id
 """
 SUM_STATION_HOURS_SQL = """
-SELECT workstation_id, SUM(occupancy_ms), SUM(units) FROM rollup_station_hours
-WHERE hour >= ? AND hour < ? GROUP BY workstation_id
+SELECT (hour - :origin) / :slot_hours AS slot, workstation_id, SUM(occupancy_ms), SUM(units)
+FROM rollup_station_hours WHERE hour >= :first AND hour < :end GROUP BY slot, workstation_id
 """
 # The signal horizon the stored roll-ups hold (no row: none stored yet; NULL: no horizon).
 ROLLUP_HORIZON_SQL = "SELECT max_gap_ms FROM rollup_horizon WHERE id = 1"

@@ -24,6 +24,8 @@ with every batch and is worked out from its events when read. A query with anoth
 stored one, or with a site or confidence filter, is answered from the events.
 """
 
+from contextlib import contextmanager
+
 from . import calendars, limits, metrics, queries
 from .db import connect, transaction
 
@@ -74,45 +76,66 @@ def window_tally(conn, query, window, floor):
 
     Reads run in one transaction, so roll-ups and events are seen as of one moment.
     """
-    conn.execute("BEGIN")
-    try:
+    with _reading(conn):
         if not usable(query, stored_horizon(conn)):
             return None
         return _Sweep(conn, query.max_gap_ms, floor if query.planned_only else None).tally(window)
+
+
+def slot_tallies(conn, query, window, slot_ms):
+    """`{slot: Tally}` of the window cut into slots of `slot_ms` (a whole number of hours), slot
+    `n` being `[n * slot_ms, (n + 1) * slot_ms)` cut to the window, or `None` when the roll-ups
+    cannot answer this query (`usable`, and not `planned_only`). A slot without time or events
+    may be missing. The slots add up to `window_tally`; charts over long windows read these."""
+    with _reading(conn):
+        if query.planned_only or not usable(query, stored_horizon(conn)):
+            return None
+        sweep = _Sweep(conn, query.max_gap_ms, None, slot_ms)
+        sweep.tally(window)
+        return sweep.slots
+
+
+@contextmanager
+def _reading(conn):
+    conn.execute("BEGIN")
+    try:
+        yield
     finally:
         conn.execute("COMMIT")
 
 
 class _Sweep:
-    """One pass over a window in time order, carrying each worker's latest state event along."""
+    """One pass over a window in time order, carrying each worker's latest state event along.
 
-    def __init__(self, conn, max_gap_ms, floor):
+    Its figures go to slots of `slot_ms` (a whole number of hours; `None`: one slot for all)."""
+
+    def __init__(self, conn, max_gap_ms, floor, slot_ms=None):
         self.conn, self.max_gap_ms, self.floor = conn, max_gap_ms, floor
         self.plans = {} if floor is None else {id(plan): plan for plan in (*floor.plans.values(), floor.default_plan)}
+        self.slot_ms = slot_ms or _FOREVER * HOUR_MS
+        self.slots = {}
 
     def tally(self, window):
-        total = metrics.Tally()
+        """The window's tally (its slots are in `slots`)."""
         if window.end_ms < window.start_ms:  # `now` before `from`: no time, only the state at the end
-            return _finish(total, _state_before(self.conn, window.end_ms + 1))
+            return _finish(metrics.Tally(), _state_before(self.conn, window.end_ms + 1))
         first, end = -(-window.start_ms // HOUR_MS), window.end_ms // HOUR_MS
         last = _state_before(self.conn, window.start_ms)
         if end <= first:
-            piece, last = self._events(last, window.start_ms, window.end_ms, closed=True)
-            return _finish(total.add(piece), last)
-        piece, last = self._events(last, window.start_ms, first * HOUR_MS, closed=False)
-        total.add(piece)
+            last = self._events(last, window.start_ms, window.end_ms, closed=True)
+            return _finish(self._total(), last)
+        last = self._events(last, window.start_ms, first * HOUR_MS, closed=False)
         position, pending, runs, previous_end = first * HOUR_MS, None, [], None
         for hour, stale, events in limits.checked(self.conn.execute(queries.EVENT_HOURS_SQL, (first, end)).fetchall()):
             if position < hour * HOUR_MS:
                 last, pending = _resolve(self.conn, last, pending), None
-                total.add(self._gap(last, position, hour * HOUR_MS))
+                self._gap(last, position, hour * HOUR_MS)
             kind = None if stale else self._planned_kind(hour)
             if kind is None:
                 last, pending = _resolve(self.conn, last, pending), None
-                piece, last = self._events(last, hour * HOUR_MS, (hour + 1) * HOUR_MS, closed=False)
-                total.add(piece)
+                last = self._events(last, hour * HOUR_MS, (hour + 1) * HOUR_MS, closed=False)
             else:
-                total.event_count += events
+                self._slot(hour * HOUR_MS).event_count += events
                 if kind == "all":
                     # Summed with the run before unless an hour with events lies between.
                     if runs and runs[-1][1] == previous_end:
@@ -124,11 +147,25 @@ class _Sweep:
             previous_end = hour + 1 if kind == "all" else None
         last = _resolve(self.conn, last, pending)
         if position < end * HOUR_MS:
-            total.add(self._gap(last, position, end * HOUR_MS))
+            self._gap(last, position, end * HOUR_MS)
         for run_first, run_end in runs:
-            total.add(_summed_hours(self.conn, run_first, run_end))
-        piece, last = self._events(last, end * HOUR_MS, window.end_ms, closed=True)
-        return _finish(total.add(piece), last)
+            self._summed_hours(window.start_ms, run_first, run_end)
+        last = self._events(last, end * HOUR_MS, window.end_ms, closed=True)
+        return _finish(self._total(), last)
+
+    def _slot(self, instant_ms):
+        """The tally of the slot that holds `instant_ms`."""
+        slot = instant_ms // self.slot_ms
+        tally = self.slots.get(slot)
+        if tally is None:
+            tally = self.slots[slot] = metrics.Tally()
+        return tally
+
+    def _total(self):
+        total = metrics.Tally()
+        for slot in sorted(self.slots):
+            total.add(self.slots[slot])
+        return total
 
     def _planned_kind(self, hour):
         """How much of a computed hour counts: `"all"`, `"none"` (with `planned_only`, planned
@@ -148,13 +185,37 @@ class _Sweep:
         return kinds.pop() if len(kinds) == 1 else None
 
     def _gap(self, last, start_ms, end_ms):
-        """The tally of `[start_ms, end_ms)`, in which no event happened."""
-        return _still_tally(last, start_ms, end_ms, self.max_gap_ms, self.floor)[0]
+        """Count `[start_ms, end_ms)`, in which no event happened, slot by slot."""
+        while start_ms < end_ms:
+            until = min(end_ms, (start_ms // self.slot_ms + 1) * self.slot_ms)
+            self._slot(start_ms).add(_still_tally(last, start_ms, until, self.max_gap_ms, self.floor)[0])
+            start_ms = until
 
     def _events(self, last, start_ms, end_ms, closed):
-        """`(tally, last)` of a stretch worked out from its events, with each worker's state
-        carried in from `last`. Events at its end count only if `closed`."""
-        return _events_tally(self.conn, last, start_ms, end_ms, closed, self.max_gap_ms, self.floor)
+        """Count a stretch within one hour from its events, with each worker's state carried in
+        from `last`; events at its end count only if `closed`. Returns the state at its end."""
+        tally, last = _events_tally(self.conn, last, start_ms, end_ms, closed, self.max_gap_ms, self.floor)
+        self._slot(start_ms).add(tally)
+        return last
+
+    def _summed_hours(self, origin_ms, first, end):
+        """Count the run of computed hours `[first, end)` from their roll-ups, in slots counted
+        from the one that holds `origin_ms`."""
+        origin_slot = origin_ms // self.slot_ms
+        bounds = {"origin": origin_slot * self.slot_ms // HOUR_MS, "slot_hours": self.slot_ms // HOUR_MS,
+                  "first": first, "end": end}
+        run = {}
+        for slot, worker_id, working, idle, absent, unknown, units in self.conn.execute(
+                queries.SUM_WORKER_HOURS_SQL, bounds):
+            tally = run.setdefault(origin_slot + slot, metrics.Tally())
+            tally.state_ms[worker_id] = {"working": working, "idle": idle, "absent": absent, metrics.UNKNOWN: unknown}
+            tally.worker_units[worker_id] = units
+        for slot, station_id, occupancy, units in self.conn.execute(queries.SUM_STATION_HOURS_SQL, bounds):
+            tally = run.setdefault(origin_slot + slot, metrics.Tally())
+            tally.occupancy_ms[station_id] = occupancy
+            tally.station_units[station_id] = units
+        for slot, tally in run.items():
+            self._slot(slot * self.slot_ms).add(tally)
 
 
 def _still_tally(last, start_ms, end_ms, max_gap_ms, floor):
@@ -258,18 +319,6 @@ def _state_before(conn, instant_ms):
         for worker_id, *event in conn.execute(queries.WINDOW_ALL_STATES_SQL, scope):
             last[worker_id] = tuple(event)
     return last
-
-
-def _summed_hours(conn, first, end):
-    tally = metrics.Tally()
-    for worker_id, working, idle, absent, unknown, units in conn.execute(queries.SUM_WORKER_HOURS_SQL,
-                                                                         (first, end)):
-        tally.state_ms[worker_id] = {"working": working, "idle": idle, "absent": absent, metrics.UNKNOWN: unknown}
-        tally.worker_units[worker_id] = units
-    for station_id, occupancy, units in conn.execute(queries.SUM_STATION_HOURS_SQL, (first, end)):
-        tally.occupancy_ms[station_id] = occupancy
-        tally.station_units[station_id] = units
-    return tally
 
 
 def bring_up_to_date(conn, limit, now_ms, skip=frozenset()):

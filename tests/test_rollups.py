@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from backend import reports, rollups
+from backend import charts, reports, rollups
 from backend.app import create_app
 from backend.db import connect, transaction
 from backend.reports import MetricsQuery, events_report, resolve
@@ -369,3 +369,57 @@ def work_of_events(conn, query, now_ms):
     finally:
         conn.set_progress_handler(None, 0)
     return steps[0]
+
+
+def slot_seconds(intervals, slot_ms):
+    """`{(slot, state): seconds}` of a strip: intervals cut at slot boundaries; a `mixed` band
+    counted in the slot where it begins."""
+    found = {}
+    for item in intervals:
+        start, end = parse_instant(item["from"]), parse_instant(item["to"])
+        if item["state"] == "mixed":
+            for state, seconds in item["split"].items():
+                found[start // slot_ms, state] = found.get((start // slot_ms, state), 0) + seconds
+            continue
+        while start < end:
+            until = min(end, (start // slot_ms + 1) * slot_ms)
+            key = (start // slot_ms, item["state"])
+            found[key] = found.get(key, 0) + (until - start) / 1000
+            start = until
+    return found
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_charts_of_long_windows_are_read_from_the_rollups_and_equal_the_events(config, clock, seed, monkeypatch):
+    """A pixel of an hour or more: the timeline, the buckets and the drift mix come from the hourly
+    roll-ups in slots of whole hours, and say what the events say."""
+    clock.ms = NOW
+    app = create_app(config)
+    client = app.test_client()
+    rng = random.Random(seed)
+    history = random_events(rng, 300)
+    history.append(event_at(PAST + rng.randrange(HOUR), "W1", "S1", rng.choice(["working", "idle"])))
+    post_events(client, *history[:200])
+    post_events(client, *history[200:])  # late: hours already rolled up change
+    windows = [f"from={format_instant(BASE - 3 * HOUR)}&to={format_instant(NOW)}&width=60",
+               f"from={format_instant(BASE + 1234)}&to={format_instant(BASE + 61 * HOUR + 5678)}&width=50",
+               f"from={format_instant(PAST - HOUR)}&to={format_instant(NOW)}&width=400", "width=50"]
+    paths = ("/metrics/timeline?", "/metrics/hourly?", "/metrics/drift?recent_seconds=7200&")
+    # The events' answers: a confidence filter that keeps every event is answered from them.
+    exact = {(path, window): client.get(f"{path}{window}&min_confidence=0").get_json()
+             for path in paths for window in windows}
+    for window in windows:  # the events' strips at the finest resolution, to compare slot by slot
+        exact[paths[0], window] = client.get(f"{paths[0]}{window}&min_confidence=0&width=10000").get_json()
+    monkeypatch.setattr(charts, "intervals", None)  # from here on, reading events would fail
+    for window in windows:
+        timeline = client.get(f"/metrics/timeline?{window}").get_json()
+        slot_ms = charts.slot_size_ms(round(timeline["resolution_seconds"] * 1000))
+        assert slot_ms is not None and slot_ms % HOUR == 0
+        fine = exact[paths[0], window]["resolution_seconds"]  # a band of the events' strip straddles a slot by less
+        for fast, slow in zip(timeline["workers"], exact[paths[0], window]["workers"], strict=True):
+            assert fast["worker_id"] == slow["worker_id"]
+            got, want = slot_seconds(fast["intervals"], slot_ms), slot_seconds(slow["intervals"], slot_ms)
+            for key in {*got, *want}:
+                assert got.get(key, 0) == pytest.approx(want.get(key, 0), abs=2 * fine + 0.001), (window, key)
+        assert client.get(f"{paths[1]}{window}").get_json() == exact[paths[1], window]
+        assert client.get(f"{paths[2]}{window}").get_json()["workers"] == exact[paths[2], window]["workers"]
