@@ -195,13 +195,14 @@ def _mixed_json(start_ms, end_ms, split_ms, station_id):
 
 # --- Long windows from the hourly roll-ups ---------------------------------------------------------
 
-# Slot sizes of a timeline read from the roll-ups: whole hours that divide a day, then whole days.
-SLOT_HOURS = (1, 2, 3, 4, 6, 8, 12, 24)
+# Slot sizes of a timeline read from the roll-ups: a few hours, then whole days (read from the
+# daily roll-ups: a pixel of more than 6 hours draws a day or more of a long window).
+SLOT_HOURS = (1, 2, 3, 4, 6)
 
 
 def slot_size_ms(resolution_ms):
-    """The slot a timeline at this resolution is read in from the hourly roll-ups: the smallest
-    of `SLOT_HOURS` at least one pixel long, else whole days; `None` under an hour a pixel."""
+    """The slot a timeline at this resolution is read in from the roll-ups: the smallest of
+    `SLOT_HOURS` at least one pixel long, else whole days; `None` under an hour a pixel."""
     if resolution_ms < HOUR_MS:
         return None
     hours = next((hours for hours in SLOT_HOURS if hours * HOUR_MS >= resolution_ms), None)

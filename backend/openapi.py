@@ -265,8 +265,8 @@ def _figure_schemas():
             resolution_seconds={**SECONDS, "description": "One pixel's time (window / `width`): spells shorter "
                                                           "than it are merged into `mixed` bands. From an hour "
                                                           "a pixel up, the strips are read from the hourly "
-                                                          "roll-ups in slots of whole hours (1, 2, 3, 4, 6, 8, "
-                                                          "12, 24) or days at least a pixel long, aligned to "
+                                                          "roll-ups in slots of whole hours (1, 2, 3, 4 or 6) "
+                                                          "or days at least a pixel long, aligned to "
                                                           "UTC: a slot in one state is an interval, any other a "
                                                           "`mixed` band."},
             workers=_array(_object({**_named("worker"), "intervals": _array(
