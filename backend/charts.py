@@ -201,14 +201,19 @@ SLOT_HOURS = (1, 2, 3, 4, 6)
 # Windows up to this long are drawn from their events at the resolution of a pixel; longer ones
 # from the roll-ups, in slots of an hour at least (a week on a laptop's screen: hour by hour).
 FINE_UP_TO_MS = 3 * DAY_MS
+# At most this many slots a strip read from the roll-ups (a year: day by day), whatever the width:
+# the answer, and the memory it takes, stay bounded.
+MAX_SLOTS = 1000
 
 
 def slot_size_ms(resolution_ms, window_ms):
     """The slot a timeline at this resolution over a window this long is read in from the
-    roll-ups: the smallest of `SLOT_HOURS` at least one pixel long, else whole days; `None`
-    (drawn from the events) when a pixel is under an hour and the window at most `FINE_UP_TO_MS`."""
+    roll-ups: the smallest of `SLOT_HOURS` at least one pixel and a `MAX_SLOTS`th of the window
+    long, else whole days; `None` (drawn from the events) when a pixel is under an hour and the
+    window at most `FINE_UP_TO_MS`."""
     if resolution_ms < HOUR_MS and window_ms <= FINE_UP_TO_MS:
         return None
+    resolution_ms = max(resolution_ms, -(-window_ms // MAX_SLOTS))
     hours = next((hours for hours in SLOT_HOURS if hours * HOUR_MS >= resolution_ms), None)
     return hours * HOUR_MS if hours else -(-resolution_ms // DAY_MS) * DAY_MS
 
