@@ -388,8 +388,10 @@ def test_sorting_by_a_column_works_from_the_keyboard(page, seeded):
 # ---------------------------------------------------------------- filters and the URL
 
 def worker_and_second_station(server):
-    """A worker and a station it worked at besides its main one (or its only one), from the API."""
-    timeline = server.get("/metrics/timeline")
+    """A worker and a station it worked at besides its main one (or its only one), from the API:
+    the timeline of the last two days, drawn from the events, names the stations."""
+    since = iso(datetime.now(UTC) - timedelta(days=2))
+    timeline = server.get(f"/metrics/timeline?from={since}")
     best = None
     for worker in timeline["workers"]:
         seconds = {}
