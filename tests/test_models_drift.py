@@ -2,7 +2,7 @@
 
 import pytest
 
-from backend.drift import DriftRules, confidence_drift, mix_shift, model_stats
+from backend.drift import DriftRules, confidence_drift, confidence_series, mix_shift, model_stats
 from backend.metrics import Interval, Timeline, Window
 from tests.helpers import assert_problem, event, post_events
 
@@ -32,6 +32,20 @@ def test_model_stats_per_version():
 ])
 def test_p10_is_the_nearest_rank(values, expected):
     assert model_stats([("v", BASE, v) for v in values], 0.5)[0]["p10_confidence"] == expected
+
+
+def test_means_do_not_depend_on_the_order_confidences_are_added_in():
+    # Their mean is 0.53875 in decimal, and that of the doubles just below: added up in floating
+    # point, one order gives 0.5388 and the other 0.5387.
+    confidences = [0.18, 0.04, 0.92, 0.2, 0.57, 0.9, 0.64, 0.86]
+    window = Window(BASE, BASE + 60 * MIN)
+    for order in (confidences, confidences[::-1]):
+        rows = [("v", BASE + i * MIN, c) for i, c in enumerate(order)]
+        assert model_stats(rows, 0.5)[0]["mean_confidence"] == 0.5387
+        (point,) = confidence_series([(v, t // (60 * MIN), c, 1, t, t) for v, t, c in rows], window, 60 * MIN)
+        assert point["mean_confidence"] == 0.5387
+        (verdict,) = drift_of(rows, window, DriftRules(recent_ms=60 * MIN))
+        assert verdict["recent"]["mean_confidence"] == 0.5387
 
 
 def confidence_rows(version, start_min, end_min, confidence):
