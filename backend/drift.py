@@ -119,15 +119,15 @@ def split_window(window, recent_ms):
     return Window(window.start_ms, cut_ms), Window(cut_ms, window.end_ms)
 
 
-def confidence_drift(baseline, recent, window, rules):
+def confidence_drift(baseline_groups, recent_groups, window, rules):
     """The confidence rule for each model version with rated events in the window.
 
-    `baseline` and `recent` are the model groups (as `confidence_stats` takes them) of the events
+    `baseline_groups` and `recent_groups` are the model groups (as `confidence_stats` takes them) of the events
     before the cut and of those from the cut on (see `split_window`).
     """
     baseline_window, recent_window = split_window(window, rules.recent_ms)
     sides = {}
-    for side, groups in enumerate((baseline, recent)):
+    for side, groups in enumerate((baseline_groups, recent_groups)):
         for version, _slot, confidence, count, _first_ms, _last_ms in groups:
             if confidence is not None:
                 sums = sides.setdefault(version, [[0, 0], [0, 0]])[side]
@@ -255,9 +255,10 @@ def confidence_series(groups, window, bucket_ms):
     last_slot = max(window.start_ms // bucket_ms, (window.end_ms - 1) // bucket_ms)
     merged = {}
     for version, slot, confidence, count, _first_ms, _last_ms in groups:
-        sums = merged.get((version, min(slot, last_slot)))
+        key = (version, min(slot, last_slot))
+        sums = merged.get(key)
         if sums is None:
-            sums = merged[version, min(slot, last_slot)] = [0, 0, 0]
+            sums = merged[key] = [0, 0, 0]
         sums[0] += count
         if confidence is not None:
             sums[1] += count
