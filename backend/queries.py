@@ -117,7 +117,8 @@ GROUP BY slot
 """
 # Events per model version, slot and distinct confidence, with their first and last instant: from
 # the events of a window (`slot = ts_ms / :bucket_ms`), and from the day roll-up for whole UTC days
-# (`slot = day / :days`, the bucket being `:days` whole days).
+# (`slot = day / :days`, the bucket being `:days` whole days). The scope clause reads the roll-up
+# as it reads the events: site and confidence are columns of its key.
 MODEL_EVENTS_SQL = f"""
 SELECT model_version, ts_ms / :bucket_ms AS slot, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms) FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}
