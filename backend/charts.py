@@ -14,7 +14,7 @@ import hashlib
 from bisect import bisect_right
 from dataclasses import replace
 
-from . import drift, limits, metrics, params, queries, reports
+from . import drift, limits, metrics, params, queries, reports, rollups
 from .errors import ApiError, field_error
 from .timeutil import format_instant
 
@@ -167,19 +167,66 @@ class _Band:
         if len(self.spells) == 1:
             return _interval_json(*self.spells[0])
         station_id = next(iter(self.stations)) if len(self.stations) == 1 else None
-        return {
-            "from": format_instant(self.start_ms),
-            "to": format_instant(self.end_ms),
-            "state": MIXED,
-            "workstation_id": station_id,
-            "seconds": sum(self.split_ms.values()) / 1000,
-            "split": {state: self.split_ms[state] / 1000 for state in metrics.TIME_STATES if state in self.split_ms},
-        }
+        return _mixed_json(self.start_ms, self.end_ms, self.split_ms, station_id)
 
 
 def _interval_json(start_ms, end_ms, state, station_id):
     return {"from": format_instant(start_ms), "to": format_instant(end_ms), "state": state,
             "workstation_id": station_id, "seconds": (end_ms - start_ms) / 1000}
+
+
+def _mixed_json(start_ms, end_ms, split_ms, station_id):
+    return {
+        "from": format_instant(start_ms),
+        "to": format_instant(end_ms),
+        "state": MIXED,
+        "workstation_id": station_id,
+        "seconds": sum(split_ms.values()) / 1000,
+        "split": {state: split_ms[state] / 1000 for state in metrics.TIME_STATES if split_ms.get(state)},
+    }
+
+
+# --- Long windows from the hourly roll-ups ---------------------------------------------------------
+
+# Slot sizes of a timeline read from the roll-ups: a few hours, then whole days (read from the
+# daily roll-ups: a pixel of more than 6 hours draws a day or more of a long window).
+SLOT_HOURS = (1, 2, 3, 4, 6)
+
+
+def slot_size_ms(resolution_ms):
+    """The slot a timeline at this resolution is read in from the roll-ups: the smallest of
+    `SLOT_HOURS` at least one pixel long, else whole days; `None` under an hour a pixel."""
+    if resolution_ms < HOUR_MS:
+        return None
+    hours = next((hours for hours in SLOT_HOURS if hours * HOUR_MS >= resolution_ms), None)
+    return hours * HOUR_MS if hours else -(-resolution_ms // DAY_MS) * DAY_MS
+
+
+def slot_items(slots, worker_id, window, slot_ms):
+    """One worker's strip from slot tallies (`rollups.slot_tallies`): a slot where it was in one
+    state is an interval of that state (joined with the one before when that is the same state),
+    any other a `mixed` band. The stations are not told (`workstation_id` is `null`). A worker has
+    time from its first state event on, so a slot's time without it lies at the slot's start."""
+    items, spell = [], None
+    for slot in range(window.start_ms // slot_ms, max(window.start_ms, window.end_ms - 1) // slot_ms + 1):
+        tally = slots.get(slot)
+        split = tally.state_ms.get(worker_id) if tally is not None else None
+        held = sum(split.values()) if split else 0
+        if not held:
+            continue
+        end_ms = min(window.end_ms, (slot + 1) * slot_ms)
+        start_ms = end_ms - held
+        states = [state for state, ms in split.items() if ms]
+        if len(states) > 1:
+            items.append(_mixed_json(start_ms, end_ms, split, None))
+            spell = None
+        elif spell is not None and spell[1] == start_ms and spell[2] == states[0]:
+            spell[1] = end_ms
+            items[-1] = _interval_json(*spell)
+        else:
+            spell = [start_ms, end_ms, states[0], None]
+            items.append(_interval_json(*spell))
+    return items
 
 
 # --- The chart endpoints -------------------------------------------------------------------------
@@ -201,10 +248,11 @@ def _chart_scope(conn, query, now_ms):
 class _Charts:
     """The chart parts of one window, filled by one pass over its intervals."""
 
-    def __init__(self, query, window, workers, width, bucket_ms, rules=None):
+    def __init__(self, query, window, workers, width, bucket_ms, rules=None, timeline=True):
         self.station_id = query.extra.get("workstation_id")
         self.narrowed = {worker_id for worker_id, _name in workers}
-        self.strips = {worker_id: Strip(resolution_ms(window, width)) for worker_id in self.narrowed}
+        self.resolution_ms = resolution_ms(window, width)
+        self.strips = {worker_id: Strip(self.resolution_ms) for worker_id in self.narrowed} if timeline else {}
         self.buckets = metrics.BucketTally(window, bucket_ms) if bucket_ms else None
         self.presences = {} if rules else None
         self.rules, self.window = rules, window
@@ -218,9 +266,46 @@ class _Charts:
         if worker_id not in self.narrowed or (self.station_id is not None
                                               and interval.workstation_id != self.station_id):
             return
-        self.strips[worker_id].add(interval)
+        if self.strips:
+            self.strips[worker_id].add(interval)
         if self.buckets is not None:
             self.buckets.add(interval)
+
+    def from_rollups(self, conn, query):
+        """Fill every part from the hourly roll-ups when each can be: the timeline's pixel spans
+        an hour or more, buckets are whole hours, no workstation narrows them and the roll-ups
+        answer the query (`rollups.slot_tallies`). Returns whether it did."""
+        slot_ms = slot_size_ms(self.resolution_ms) if self.strips else None
+        bucket_ms = self.buckets.bucket_ms if self.buckets is not None else None
+        if (self.station_id is not None or (self.strips and slot_ms is None)
+                or (bucket_ms is not None and bucket_ms % HOUR_MS)):
+            return False
+        slots = rollups.slot_tallies(conn, query, self.window, slot_ms or bucket_ms)
+        if slots is None:
+            return False
+        for worker_id, strip in self.strips.items():
+            strip.items = slot_items(slots, worker_id, self.window, slot_ms)
+        if bucket_ms is not None:
+            size = slot_ms or bucket_ms
+            if bucket_ms % size:
+                slots, size = rollups.slot_tallies(conn, query, self.window, bucket_ms), bucket_ms
+            last = len(self.buckets.totals) - 1
+            for slot, tally in slots.items():
+                # The slot of the window's end instant holds no time (only its events).
+                totals = self.buckets.totals[min(last, slot * size // bucket_ms - self.buckets.first_slot)]
+                for worker_id in self.narrowed & tally.state_ms.keys():
+                    for state, ms in tally.state_ms[worker_id].items():
+                        totals[state] += ms
+        if self.presences is not None:
+            whole = metrics.Tally()
+            for tally in slots.values():
+                whole.add(tally)
+            baseline, recent = drift.split_window(self.window, self.rules.recent_ms)
+            recent_ms = rollups.window_tally(conn, query, recent, None).state_ms
+            for worker_id, totals in whole.state_ms.items():
+                self.presences[worker_id] = drift.Presence.from_time(self.window, self.rules, totals,
+                                                                     recent_ms.get(worker_id, {}))
+        return True
 
 
 # How many intervals the charts take between two looks at the request's limit (`limits`).
@@ -228,6 +313,8 @@ CHECK_EVERY = 1000
 
 
 def _fill(conn, query, window, worker_ids, charts):
+    if charts.from_rollups(conn, query):
+        return charts
     # The request's limit is checked between intervals: SQL is not all a long window costs.
     for worker_id, interval in limits.checked(intervals(conn, query, window, worker_ids), CHECK_EVERY):
         charts.take(worker_id, interval)
@@ -267,7 +354,7 @@ def buckets_report(conn, query, now_ms):
     if window is None:
         return {"window": metrics.window_json(None), "bucket_seconds": bucket_ms // 1000, "buckets": []}
     charts = _fill(conn, query, window, [w for w, _n in workers],
-                   _Charts(query, window, workers, query.extra["width"], bucket_ms))
+                   _Charts(query, window, workers, query.extra["width"], bucket_ms, timeline=False))
     return _buckets_json(conn, query, window, charts)
 
 

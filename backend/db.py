@@ -274,7 +274,36 @@ MIGRATIONS = [
     );
     INSERT INTO rollup_hours (hour, events, stale) SELECT ts_ms / 3600000, COUNT(*), 1 FROM events GROUP BY 1;
     """,
-    # 15: events per UTC day, site, model version and confidence, with the first and last instant,
+    # 15: daily roll-ups, so windows of months cost their days, not their hours. Each day that
+    # holds events has a row in rollup_days; once computed (when none of its hours is stale), each
+    # worker's and station's sums over the day, the empty hours between its events included.
+    """
+    CREATE TABLE rollup_days (
+        day BIGINT PRIMARY KEY,
+        events BIGINT NOT NULL,
+        stale INTEGER NOT NULL
+    );
+    CREATE INDEX rollup_stale_days ON rollup_days (day) WHERE stale = 1;
+    CREATE TABLE rollup_worker_days (
+        day BIGINT NOT NULL,
+        worker_id TEXT NOT NULL,
+        working_ms BIGINT NOT NULL,
+        idle_ms BIGINT NOT NULL,
+        absent_ms BIGINT NOT NULL,
+        unknown_ms BIGINT NOT NULL,
+        units BIGINT NOT NULL,
+        PRIMARY KEY (day, worker_id)
+    );
+    CREATE TABLE rollup_station_days (
+        day BIGINT NOT NULL,
+        workstation_id TEXT NOT NULL,
+        occupancy_ms BIGINT NOT NULL,
+        units BIGINT NOT NULL,
+        PRIMARY KEY (day, workstation_id)
+    );
+    INSERT INTO rollup_days (day, events, stale) SELECT hour / 24, 0, 1 FROM rollup_hours GROUP BY 1;
+    """,
+    # 16: events per UTC day, site, model version and confidence, with the first and last instant,
     # so model figures over long windows add up days instead of reading every event. Events are
     # never changed, so ingestion adds to the day's row. A missing site, model or confidence is
     # NULL; the key compares them as '' and -1 (which no event holds: ids are never empty and a

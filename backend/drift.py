@@ -181,6 +181,17 @@ class Presence:
                 self.present[side] += overlap
                 self.working[side] += overlap if interval.state == "working" else 0
 
+    @classmethod
+    def from_time(cls, window, rules, whole_ms, recent_ms):
+        """The presence of a worker with time per state `whole_ms` over the window, `recent_ms` of
+        it in the recent part."""
+        presence = cls(window, rules)
+        for side, split in enumerate(({state: ms - recent_ms.get(state, 0) for state, ms in whole_ms.items()},
+                                      recent_ms)):
+            presence.working[side] = split.get("working", 0)
+            presence.present[side] = sum(split.get(state, 0) for state in OCCUPYING_STATES)
+        return presence
+
     def share(self, side):
         """`(working share or None, present ms)` of one side (0: baseline, 1: recent)."""
         present = self.present[side]

@@ -248,7 +248,9 @@ def _figure_schemas():
         "WorkerMetrics": with_window(worker=_ref("WorkerFigures")),
         "WorkstationsMetrics": with_window(workstations=_array(_ref("WorkstationFigures"))),
         "WorkstationMetrics": with_window(workstation=_ref("WorkstationFigures")),
-        "StateInterval": _object({**span, "state": TIME_STATE, "workstation_id": STRING, "seconds": SECONDS}),
+        "StateInterval": _object({**span, "state": TIME_STATE, "workstation_id": _nullable({
+            **STRING, "description": "`null` when the timeline is read from the hourly roll-ups (a pixel of an "
+                                     "hour or more), which do not keep stations."}), "seconds": SECONDS}),
         "StateBand": _object({
             **span,
             "state": {"type": "string", "enum": ["mixed"]},
@@ -261,7 +263,12 @@ def _figure_schemas():
         }, description="Spells shorter than one pixel's time, merged: how the band's time splits by state."),
         "Timeline": with_window(
             resolution_seconds={**SECONDS, "description": "One pixel's time (window / `width`): spells shorter "
-                                                          "than it are merged into `mixed` bands."},
+                                                          "than it are merged into `mixed` bands. From an hour "
+                                                          "a pixel up, the strips are read from the hourly "
+                                                          "roll-ups in slots of whole hours (1, 2, 3, 4 or 6) "
+                                                          "or days at least a pixel long, aligned to "
+                                                          "UTC: a slot in one state is an interval, any other a "
+                                                          "`mixed` band."},
             workers=_array(_object({**_named("worker"), "intervals": _array(
                 {"oneOf": [_ref("StateInterval"), _ref("StateBand")]},
                 "In time order. Back-to-back spells of one state at one station are one interval; the "

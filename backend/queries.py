@@ -181,29 +181,55 @@ LIMIT 1
 """
 
 CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations", "DELETE FROM site_members",
-                 "DELETE FROM worker_state_days", "DELETE FROM rollup_hours", "DELETE FROM rollup_worker_hours",
-                 "DELETE FROM rollup_station_hours", "DELETE FROM rollup_model_days")
+                 "DELETE FROM worker_state_days", *(f"DELETE FROM rollup_{table}" for table in (
+                     "hours", "worker_hours", "station_hours", "days", "worker_days", "station_days", "model_days")))
 
-# Hourly roll-ups (see rollups.py). Hours are `ts_ms / 3600000`; ranges are [first, end).
-# rollup_hours has a row for every hour that holds events; a stale one is computed again.
-MARK_HOUR_SQL = """
-INSERT INTO rollup_hours (hour, events, stale) VALUES (?, 0, 1) ON CONFLICT (hour) DO UPDATE SET stale = 1
-"""
-MARK_STALE_SQL = "UPDATE rollup_hours SET stale = 1 WHERE hour >= ? AND hour < ? AND stale = 0"
-MARK_ALL_STALE_SQL = "UPDATE rollup_hours SET stale = 1 WHERE stale = 0"
-EVENT_HOURS_SQL = "SELECT hour, stale, events FROM rollup_hours WHERE hour >= ? AND hour < ? ORDER BY hour"
+# Hourly and daily roll-ups (see rollups.py), each statement by unit ("hour" or "day"). Hours are
+# `ts_ms / 3600000`, days `ts_ms / 86400000`; ranges are [first, end). rollup_hours (rollup_days) has
+# a row for every hour (day) that holds events; a stale one is computed again.
+UNITS = ("hour", "day")
+MARK_SQL = {unit: f"""
+INSERT INTO rollup_{unit}s ({unit}, events, stale) VALUES (?, 0, 1) ON CONFLICT ({unit}) DO UPDATE SET stale = 1
+""" for unit in UNITS}
+MARK_STALE_SQL = {unit: f"UPDATE rollup_{unit}s SET stale = 1 WHERE {unit} >= ? AND {unit} < ? AND stale = 0"
+                  for unit in UNITS}
+MARK_ALL_STALE_SQL = {unit: f"UPDATE rollup_{unit}s SET stale = 1 WHERE stale = 0" for unit in UNITS}
+EVENT_UNITS_SQL = {unit: f"SELECT {unit}, stale, events FROM rollup_{unit}s WHERE {unit} >= ? AND {unit} < ? "
+                         f"ORDER BY {unit}" for unit in UNITS}
+COMPUTED_SQL = {unit: f"UPDATE rollup_{unit}s SET events = ?, stale = 0 WHERE {unit} = ?" for unit in UNITS}
+FORGET_SQL = {unit: (f"DELETE FROM rollup_worker_{unit}s WHERE {unit} = ?",
+                     f"DELETE FROM rollup_station_{unit}s WHERE {unit} = ?") for unit in UNITS}
+SAVE_STATION_SQL = {unit: f"""
+INSERT INTO rollup_station_{unit}s ({unit}, workstation_id, occupancy_ms, units) VALUES (?, ?, ?, ?)
+""" for unit in UNITS}
+# Sums over a run of computed units `[:first, :end)` per slot of `:slot_units` units counted from
+# the unit `:origin` (at or before `:first`; one slot when `:slot_units` spans the run).
+SUM_WORKER_SQL = {unit: f"""
+SELECT ({unit} - :origin) / :slot_units AS slot, worker_id, SUM(working_ms), SUM(idle_ms), SUM(absent_ms),
+       SUM(unknown_ms), SUM(units)
+FROM rollup_worker_{unit}s WHERE {unit} >= :first AND {unit} < :end GROUP BY slot, worker_id
+""" for unit in UNITS}
+SUM_STATION_SQL = {unit: f"""
+SELECT ({unit} - :origin) / :slot_units AS slot, workstation_id, SUM(occupancy_ms), SUM(units)
+FROM rollup_station_{unit}s WHERE {unit} >= :first AND {unit} < :end GROUP BY slot, workstation_id
+""" for unit in UNITS}
 PREVIOUS_EVENT_HOUR_SQL = "SELECT hour, stale FROM rollup_hours WHERE hour < ? ORDER BY hour DESC LIMIT 1"
 STALE_HOURS_SQL = "SELECT hour FROM rollup_hours WHERE stale = 1 AND hour < ? ORDER BY hour LIMIT ?"
-COMPUTED_HOUR_SQL = "UPDATE rollup_hours SET events = ?, stale = 0 WHERE hour = ?"
-FORGET_WORKER_HOUR_SQL = "DELETE FROM rollup_worker_hours WHERE hour = ?"
-FORGET_STATION_HOUR_SQL = "DELETE FROM rollup_station_hours WHERE hour = ?"
+# The stale days before day `?` none of whose hours is stale, oldest first.
+STALE_DAYS_SQL = """
+SELECT day FROM rollup_days
+WHERE stale = 1 AND day < ?
+  AND NOT EXISTS (SELECT 1 FROM rollup_hours WHERE stale = 1 AND hour >= day * 24 AND hour < day * 24 + 24)
+ORDER BY day LIMIT ?
+"""
 SAVE_WORKER_HOUR_SQL = """
 INSERT INTO rollup_worker_hours (hour, worker_id, working_ms, idle_ms, absent_ms, unknown_ms, units,
                                  last_ts_ms, last_state, last_workstation_id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-SAVE_STATION_HOUR_SQL = """
-INSERT INTO rollup_station_hours (hour, workstation_id, occupancy_ms, units) VALUES (?, ?, ?, ?)
+SAVE_WORKER_DAY_SQL = """
+INSERT INTO rollup_worker_days (day, worker_id, working_ms, idle_ms, absent_ms, unknown_ms, units)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 """
 # A worker's rows in hours `[?, ?)` with events, all of whose time is unknown (past the horizon of
 # its latest state event, the one given): a new row is a whole hour of unknown time; a row kept
@@ -223,14 +249,6 @@ ON CONFLICT (hour, worker_id) DO UPDATE SET
 HOUR_LAST_STATES_SQL = """
 SELECT worker_id, last_ts_ms, last_state, last_workstation_id FROM rollup_worker_hours
 WHERE hour = ? AND last_ts_ms IS NOT NULL
-"""
-SUM_WORKER_HOURS_SQL = """
-SELECT worker_id, SUM(working_ms), SUM(idle_ms), SUM(absent_ms), SUM(unknown_ms), SUM(units) FROM rollup_worker_hours
-WHERE hour >= ? AND hour < ? GROUP BY worker_id
-"""
-SUM_STATION_HOURS_SQL = """
-SELECT workstation_id, SUM(occupancy_ms), SUM(units) FROM rollup_station_hours
-WHERE hour >= ? AND hour < ? GROUP BY workstation_id
 """
 # The signal horizon the stored roll-ups hold (no row: none stored yet; NULL: no horizon).
 ROLLUP_HORIZON_SQL = "SELECT max_gap_ms FROM rollup_horizon WHERE id = 1"

@@ -24,6 +24,9 @@ with every batch and is worked out from its events when read. A query with anoth
 stored one, or with a site or confidence filter, is answered from the events.
 """
 
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 from . import calendars, limits, metrics, queries
 from .db import connect, transaction
 
@@ -34,6 +37,17 @@ UPKEEP_HOURS = 48
 # Hours computed in one write transaction at start-up: short enough not to hold writers up for long.
 BUILD_HOURS = 24
 _FOREVER = 2 ** 62
+# The slot of a sweep that tallies a window as one: whole days, and longer than any window.
+_ONE_SLOT_MS = 2 ** 40 * DAY_MS
+
+
+@dataclass(frozen=True)
+class _Unit:
+    name: str  # as in the roll-up tables' names
+    ms: int
+
+
+HOURS, DAYS = _Unit("hour", HOUR_MS), _Unit("day", DAY_MS)
 
 
 def stored_horizon(conn):
@@ -57,7 +71,8 @@ def prepare(path, horizon_ms, now_ms):
     try:
         with transaction(conn):
             if stored_horizon(conn) != (horizon_ms,):
-                conn.execute(queries.MARK_ALL_STALE_SQL)
+                for unit in queries.UNITS:
+                    conn.execute(queries.MARK_ALL_STALE_SQL[unit])
                 conn.execute(queries.SET_ROLLUP_HORIZON_SQL, (horizon_ms,))
         while True:
             with transaction(conn):
@@ -74,72 +89,138 @@ def window_tally(conn, query, window, floor):
 
     Reads run in one transaction, so roll-ups and events are seen as of one moment.
     """
-    conn.execute("BEGIN")
-    try:
+    with _reading(conn):
         if not usable(query, stored_horizon(conn)):
             return None
         return _Sweep(conn, query.max_gap_ms, floor if query.planned_only else None).tally(window)
+
+
+def slot_tallies(conn, query, window, slot_ms):
+    """`{slot: Tally}` of the window cut into slots of `slot_ms` (a whole number of hours), slot
+    `n` being `[n * slot_ms, (n + 1) * slot_ms)` cut to the window, or `None` when the roll-ups
+    cannot answer this query (`usable`, and not `planned_only`). A slot without time or events
+    may be missing. The slots add up to `window_tally`; charts over long windows read these."""
+    with _reading(conn):
+        if query.planned_only or not usable(query, stored_horizon(conn)):
+            return None
+        sweep = _Sweep(conn, query.max_gap_ms, None, slot_ms)
+        sweep.tally(window)
+        return sweep.slots
+
+
+@contextmanager
+def _reading(conn):
+    conn.execute("BEGIN")
+    try:
+        yield
     finally:
         conn.execute("COMMIT")
 
 
 class _Sweep:
-    """One pass over a window in time order, carrying each worker's latest state event along."""
+    """One pass over a window in time order, carrying each worker's latest state event along.
 
-    def __init__(self, conn, max_gap_ms, floor):
+    Its figures go to slots of `slot_ms` (a whole number of hours; `None`: one slot for all).
+    Whole days are read from the daily roll-ups when slots are whole days and no planned time is
+    asked for; the rest from the hourly ones, and the edges and stale hours from the events."""
+
+    def __init__(self, conn, max_gap_ms, floor, slot_ms=None):
         self.conn, self.max_gap_ms, self.floor = conn, max_gap_ms, floor
         self.plans = {} if floor is None else {id(plan): plan for plan in (*floor.plans.values(), floor.default_plan)}
+        self.slot_ms = slot_ms or _ONE_SLOT_MS
+        self.slots = {}
 
     def tally(self, window):
-        total = metrics.Tally()
+        """The window's tally (its slots are in `slots`)."""
         if window.end_ms < window.start_ms:  # `now` before `from`: no time, only the state at the end
-            return _finish(total, _state_before(self.conn, window.end_ms + 1))
-        first, end = -(-window.start_ms // HOUR_MS), window.end_ms // HOUR_MS
-        last = _state_before(self.conn, window.start_ms)
-        if end <= first:
-            piece, last = self._events(last, window.start_ms, window.end_ms, closed=True)
-            return _finish(total.add(piece), last)
-        piece, last = self._events(last, window.start_ms, first * HOUR_MS, closed=False)
-        total.add(piece)
-        position, pending, runs, previous_end = first * HOUR_MS, None, [], None
-        for hour, stale, events in limits.checked(self.conn.execute(queries.EVENT_HOURS_SQL, (first, end)).fetchall()):
-            if position < hour * HOUR_MS:
-                last, pending = _resolve(self.conn, last, pending), None
-                total.add(self._gap(last, position, hour * HOUR_MS))
-            kind = None if stale else self._planned_kind(hour)
-            if kind is None:
-                last, pending = _resolve(self.conn, last, pending), None
-                piece, last = self._events(last, hour * HOUR_MS, (hour + 1) * HOUR_MS, closed=False)
-                total.add(piece)
-            else:
-                total.event_count += events
-                if kind == "all":
-                    # Summed with the run before unless an hour with events lies between.
-                    if runs and runs[-1][1] == previous_end:
-                        runs[-1][1] = hour + 1
-                    else:
-                        runs.append([hour, hour + 1])
-                pending = hour
-            position = (hour + 1) * HOUR_MS
-            previous_end = hour + 1 if kind == "all" else None
-        last = _resolve(self.conn, last, pending)
-        if position < end * HOUR_MS:
-            total.add(self._gap(last, position, end * HOUR_MS))
-        for run_first, run_end in runs:
-            total.add(_summed_hours(self.conn, run_first, run_end))
-        piece, last = self._events(last, end * HOUR_MS, window.end_ms, closed=True)
-        return _finish(total.add(piece), last)
+            return _finish(metrics.Tally(), _state_before(self.conn, window.end_ms + 1))
+        last = self.stretch(_state_before(self.conn, window.start_ms), window.start_ms, window.end_ms, closed=True)
+        total = metrics.Tally()
+        for slot in sorted(self.slots):
+            total.add(self.slots[slot])
+        return _finish(total, last)
 
-    def _planned_kind(self, hour):
+    def stretch(self, last, start_ms, end_ms, closed):
+        """Count `[start_ms, end_ms)` (and the events at `end_ms` if `closed`), each worker's state
+        carried in from `last`; returns the state at its end."""
+        first_day, end_day = -(-start_ms // DAY_MS), end_ms // DAY_MS
+        if self.floor is None and self.slot_ms % DAY_MS == 0 and first_day < end_day:
+            last = self._hours(last, start_ms, first_day * DAY_MS, closed=False)
+            last = self._units(DAYS, last, first_day, end_day)
+            return self._hours(last, end_day * DAY_MS, end_ms, closed)
+        return self._hours(last, start_ms, end_ms, closed)
+
+    def _hours(self, last, start_ms, end_ms, closed):
+        """`stretch` from the hourly roll-ups, the edges from the events."""
+        first, end = -(-start_ms // HOUR_MS), end_ms // HOUR_MS
+        if end <= first:
+            return self._events(last, start_ms, end_ms, closed)
+        last = self._events(last, start_ms, first * HOUR_MS, closed=False)
+        last = self._units(HOURS, last, first, end)
+        return self._events(last, end * HOUR_MS, end_ms, closed)
+
+    def _units(self, unit, last, first, end):
+        """Count the whole hours or days `[first, end)`: those without events arithmetically,
+        stale ones (and, with `planned_only`, hours planned in part) from what lies below them,
+        the others summed from their roll-ups."""
+        position, pending, runs, previous_end = first * unit.ms, None, [], None
+        rows = self.conn.execute(queries.EVENT_UNITS_SQL[unit.name], (first, end)).fetchall()
+        for number, stale, events in limits.checked(rows):
+            start_ms = number * unit.ms
+            if position < start_ms:
+                last, pending = self._resolve(unit, last, pending), None
+                self._gap(last, position, start_ms)
+            kind = None if stale else self._planned_kind(start_ms, start_ms + unit.ms)
+            if kind is None:
+                last, pending = self._resolve(unit, last, pending), None
+                if unit is HOURS:
+                    last = self._events(last, start_ms, start_ms + unit.ms, closed=False)
+                else:
+                    last = self._hours(last, start_ms, start_ms + unit.ms, closed=False)
+            else:
+                self._slot(start_ms).event_count += events
+                if kind == "all":
+                    # Summed with the run before unless a unit worked out otherwise lies between.
+                    if runs and runs[-1][1] == previous_end:
+                        runs[-1][1] = number + 1
+                    else:
+                        runs.append([number, number + 1])
+                pending = number
+            position = start_ms + unit.ms
+            previous_end = number + 1 if kind == "all" else None
+        last = self._resolve(unit, last, pending)
+        if position < end * unit.ms:
+            self._gap(last, position, end * unit.ms)
+        for run_first, run_end in runs:
+            self._summed(unit, first, run_first, run_end)
+        return last
+
+    def _resolve(self, unit, last, pending):
+        """The latest state events at the end of computed unit `pending`: those of the last hour
+        with events in it; `last` when none is pending."""
+        if pending is None:
+            return last
+        if unit is DAYS:
+            pending = self.conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, ((pending + 1) * 24,)).fetchone()[0]
+        return _hour_last_states(self.conn, pending)
+
+    def _slot(self, instant_ms):
+        """The tally of the slot that holds `instant_ms`."""
+        slot = instant_ms // self.slot_ms
+        tally = self.slots.get(slot)
+        if tally is None:
+            tally = self.slots[slot] = metrics.Tally()
+        return tally
+
+    def _planned_kind(self, start_ms, end_ms):
         """How much of a computed hour counts: `"all"`, `"none"` (with `planned_only`, planned
         nowhere on the floor), or `None`: planned in part, so worked out from its events."""
         if self.floor is None:
             return "all"
-        start_ms, end_ms = hour * HOUR_MS, (hour + 1) * HOUR_MS
         kinds = set()
         for plan in self.plans.values():
             overlap = calendars.overlap_ms(start_ms, end_ms, plan)
-            if overlap == HOUR_MS:
+            if overlap == end_ms - start_ms:
                 kinds.add("all")
             elif overlap == 0 and not calendars.contains(plan, start_ms):
                 kinds.add("none")
@@ -148,13 +229,37 @@ class _Sweep:
         return kinds.pop() if len(kinds) == 1 else None
 
     def _gap(self, last, start_ms, end_ms):
-        """The tally of `[start_ms, end_ms)`, in which no event happened."""
-        return _still_tally(last, start_ms, end_ms, self.max_gap_ms, self.floor)[0]
+        """Count `[start_ms, end_ms)`, in which no event happened, slot by slot."""
+        while start_ms < end_ms:
+            until = min(end_ms, (start_ms // self.slot_ms + 1) * self.slot_ms)
+            self._slot(start_ms).add(_still_tally(last, start_ms, until, self.max_gap_ms, self.floor)[0])
+            start_ms = until
 
     def _events(self, last, start_ms, end_ms, closed):
-        """`(tally, last)` of a stretch worked out from its events, with each worker's state
-        carried in from `last`. Events at its end count only if `closed`."""
-        return _events_tally(self.conn, last, start_ms, end_ms, closed, self.max_gap_ms, self.floor)
+        """Count a stretch within one hour from its events, with each worker's state carried in
+        from `last`; events at its end count only if `closed`. Returns the state at its end."""
+        tally, last = _events_tally(self.conn, last, start_ms, end_ms, closed, self.max_gap_ms, self.floor)
+        self._slot(start_ms).add(tally)
+        return last
+
+    def _summed(self, unit, origin, first, end):
+        """Count the run of computed units `[first, end)` from their roll-ups, in slots counted
+        from the one that holds unit `origin`."""
+        origin_slot = origin * unit.ms // self.slot_ms
+        bounds = {"origin": origin_slot * self.slot_ms // unit.ms, "slot_units": self.slot_ms // unit.ms,
+                  "first": first, "end": end}
+        run = {}
+        for slot, worker_id, working, idle, absent, unknown, units in self.conn.execute(
+                queries.SUM_WORKER_SQL[unit.name], bounds):
+            tally = run.setdefault(origin_slot + slot, metrics.Tally())
+            tally.state_ms[worker_id] = {"working": working, "idle": idle, "absent": absent, metrics.UNKNOWN: unknown}
+            tally.worker_units[worker_id] = units
+        for slot, station_id, occupancy, units in self.conn.execute(queries.SUM_STATION_SQL[unit.name], bounds):
+            tally = run.setdefault(origin_slot + slot, metrics.Tally())
+            tally.occupancy_ms[station_id] = occupancy
+            tally.station_units[station_id] = units
+        for slot, tally in run.items():
+            self._slot(slot * self.slot_ms).add(tally)
 
 
 def _still_tally(last, start_ms, end_ms, max_gap_ms, floor):
@@ -260,22 +365,11 @@ def _state_before(conn, instant_ms):
     return last
 
 
-def _summed_hours(conn, first, end):
-    tally = metrics.Tally()
-    for worker_id, working, idle, absent, unknown, units in conn.execute(queries.SUM_WORKER_HOURS_SQL,
-                                                                         (first, end)):
-        tally.state_ms[worker_id] = {"working": working, "idle": idle, "absent": absent, metrics.UNKNOWN: unknown}
-        tally.worker_units[worker_id] = units
-    for station_id, occupancy, units in conn.execute(queries.SUM_STATION_HOURS_SQL, (first, end)):
-        tally.occupancy_ms[station_id] = occupancy
-        tally.station_units[station_id] = units
-    return tally
-
-
 def bring_up_to_date(conn, limit, now_ms, skip=frozenset()):
     """Compute up to `limit` stale hours before the current one (that of `now_ms`) and not in
-    `skip`, oldest first, at the stored horizon (inside a write transaction). Returns how many
-    were computed."""
+    `skip`, oldest first, then up to `limit` stale days before the current one none of whose
+    hours is stale, at the stored horizon (inside a write transaction). Returns the larger of
+    the numbers of hours and days computed."""
     horizon = stored_horizon(conn)
     if horizon is None:
         return 0
@@ -289,27 +383,50 @@ def bring_up_to_date(conn, limit, now_ms, skip=frozenset()):
         else:  # from the roll-up before, or from the events when that one is stale (skipped)
             last = _state_before(conn, hour * HOUR_MS)
         done = (hour, _compute_hour(conn, hour, last, horizon[0]))
-    return len(stale)
+    days = [day for (day,) in conn.execute(queries.STALE_DAYS_SQL, (now_ms // DAY_MS, limit)).fetchall()]
+    for day in days:
+        _compute_day(conn, day, horizon[0])
+    return max(len(stale), len(days))
 
 
 def _compute_hour(conn, hour, last, horizon_ms):
     """Store the roll-up of one hour, the state carried in from `last`; returns the latest state
     events at its end."""
     tally, last = _events_tally(conn, last, hour * HOUR_MS, (hour + 1) * HOUR_MS, False, horizon_ms)
-    conn.execute(queries.FORGET_WORKER_HOUR_SQL, (hour,))
-    conn.execute(queries.FORGET_STATION_HOUR_SQL, (hour,))
     empty = dict.fromkeys(metrics.TIME_STATES, 0)
-    workers = {*tally.state_ms, *tally.worker_units}
-    conn.executemany(queries.SAVE_WORKER_HOUR_SQL, [
+    _save(conn, HOURS, hour, tally, queries.SAVE_WORKER_HOUR_SQL, [
         (hour, worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
          tally.worker_units.get(worker_id, 0), *(last.get(worker_id) or (None, None, None)))
-        for worker_id in sorted(workers)])
-    stations = {*tally.occupancy_ms, *tally.station_units}
-    conn.executemany(queries.SAVE_STATION_HOUR_SQL, [
-        (hour, station_id, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0))
-        for station_id in sorted(stations)])
-    conn.execute(queries.COMPUTED_HOUR_SQL, (tally.event_count, hour))
+        for worker_id in sorted({*tally.state_ms, *tally.worker_units})])
     return {worker_id: event for worker_id, event in last.items() if event is not None}
+
+
+def _compute_day(conn, day, horizon_ms):
+    """Store the roll-up of one day, summed from its hours' roll-ups (none of them stale) and
+    its empty hours."""
+    sweep = _Sweep(conn, horizon_ms, None, HOUR_MS)
+    sweep.stretch(_state_before(conn, day * DAY_MS), day * DAY_MS, (day + 1) * DAY_MS, closed=False)
+    tally = metrics.Tally()
+    for slot in sorted(sweep.slots):
+        tally.add(sweep.slots[slot])
+    empty = dict.fromkeys(metrics.TIME_STATES, 0)
+    _save(conn, DAYS, day, tally, queries.SAVE_WORKER_DAY_SQL, [
+        (day, worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
+         tally.worker_units.get(worker_id, 0))
+        for worker_id in sorted({*tally.state_ms, *tally.worker_units})])
+
+
+def _save(conn, unit, number, tally, save_workers_sql, worker_rows):
+    """Replace the stored roll-up of one hour or day: its workers' rows, its stations' from
+    `tally`, and mark it computed."""
+    forget_workers_sql, forget_stations_sql = queries.FORGET_SQL[unit.name]
+    conn.execute(forget_workers_sql, (number,))
+    conn.execute(forget_stations_sql, (number,))
+    conn.executemany(save_workers_sql, worker_rows)
+    conn.executemany(queries.SAVE_STATION_SQL[unit.name], [
+        (number, station_id, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0))
+        for station_id in sorted({*tally.occupancy_ms, *tally.station_units})])
+    conn.execute(queries.COMPUTED_SQL[unit.name], (tally.event_count, number))
 
 
 class Changes:
@@ -347,7 +464,8 @@ def forget_changed_hours(conn, changed, now_ms):
     # Why nothing changes before a new state event's own instant: the horizon is measured from
     # the event that starts an interval, and a new event never moves that one; it only ends the
     # interval before it (and that interval's unknown tail) at its own instant.
-    conn.executemany(queries.MARK_HOUR_SQL, [(hour,) for hour in sorted(changed.hours)])
+    conn.executemany(queries.MARK_SQL["hour"], [(hour,) for hour in sorted(changed.hours)])
+    conn.executemany(queries.MARK_SQL["day"], [(day,) for day in sorted({hour // 24 for hour in changed.hours})])
     horizon = stored_horizon(conn)
     following = _next_states(conn, [(worker_id, high[0]) for worker_id, (_low, high) in changed.state_ranges.items()])
     ranges, settled = [], []
@@ -363,8 +481,14 @@ def forget_changed_hours(conn, changed, now_ms):
         if unknown_from < next_hour:
             settled.append({"worker_id": worker_id, "ts_ms": high[0], "state": high[1], "workstation_id": high[2],
                             "first": unknown_from, "end": next_hour, "hour_ms": HOUR_MS})
-    conn.executemany(queries.MARK_STALE_SQL, _merged(ranges))
+    conn.executemany(queries.MARK_STALE_SQL["hour"], _merged(ranges))
     conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
+    # A day changes with any of its hours, and with its empty hours, whose time follows the state
+    # carried in: every day from each worker's earliest new state event to its next one.
+    days = [(low // HOUR_MS // 24, -(-(_FOREVER if next_ms is None else next_ms // HOUR_MS + 1) // 24))
+            for worker_id, (low, _high) in changed.state_ranges.items()
+            for next_ms in [following.get(worker_id)]]
+    conn.executemany(queries.MARK_STALE_SQL["day"], _merged(days))
     # The hours of this batch's own events are left for a later batch: a load of history in
     # time order fills one hour over many batches, and would compute it again with each.
     bring_up_to_date(conn, UPKEEP_HOURS, now_ms, changed.hours)

@@ -195,7 +195,34 @@ MIGRATIONS = [
     );
     INSERT INTO rollup_hours (hour, events, stale) SELECT ts_ms / 3600000, COUNT(*), 1 FROM events GROUP BY 1;
     """,
-    # 15: as SQLite's: events per UTC day, site, model version and confidence, NULLs keyed as '' and -1.
+    # 15: as SQLite's: daily roll-ups, every day with events stale at first.
+    f"""
+    CREATE TABLE rollup_days (
+        day BIGINT PRIMARY KEY,
+        events BIGINT NOT NULL,
+        stale INTEGER NOT NULL
+    );
+    CREATE INDEX rollup_stale_days ON rollup_days (day) WHERE stale = 1;
+    CREATE TABLE rollup_worker_days (
+        day BIGINT NOT NULL,
+        worker_id {ID} NOT NULL,
+        working_ms BIGINT NOT NULL,
+        idle_ms BIGINT NOT NULL,
+        absent_ms BIGINT NOT NULL,
+        unknown_ms BIGINT NOT NULL,
+        units BIGINT NOT NULL,
+        PRIMARY KEY (day, worker_id)
+    );
+    CREATE TABLE rollup_station_days (
+        day BIGINT NOT NULL,
+        workstation_id {ID} NOT NULL,
+        occupancy_ms BIGINT NOT NULL,
+        units BIGINT NOT NULL,
+        PRIMARY KEY (day, workstation_id)
+    );
+    INSERT INTO rollup_days (day, events, stale) SELECT hour / 24, 0, 1 FROM rollup_hours GROUP BY 1;
+    """,
+    # 16: as SQLite's: events per UTC day, site, model version and confidence, NULLs keyed as '' and -1.
     f"""
     CREATE TABLE rollup_model_days (
         day BIGINT NOT NULL,

@@ -12,6 +12,9 @@ from backend import db
 from backend.timeutil import format_instant, parse_instant
 
 DAY_MS = 86_400_000
+# The schema version that brings the model day roll-up.
+MODEL_DAYS_VERSION = next(number for number, script in enumerate(db.MIGRATIONS, start=1)
+                          if "CREATE TABLE rollup_model_days" in script)
 FIRST_MS = parse_instant("2026-01-05T00:00:00Z")
 LAST_MS = parse_instant("2026-01-15T17:59:59.999Z")  # the app's clock is at 18:00
 VERSIONS = ("m-1", "m-2", None)
@@ -227,7 +230,7 @@ def test_the_migration_fills_the_roll_up_from_the_events(stored, config):
     try:
         kept = day_rows(conn)
         conn.execute("DROP TABLE rollup_model_days")
-        conn.set_schema_version(14)
+        conn.set_schema_version(MODEL_DAYS_VERSION - 1)
     finally:
         conn.close()
     db.init_db(path)

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from backend import reports, rollups
+from backend import charts, reports, rollups
 from backend.app import create_app
 from backend.db import connect, transaction
 from backend.reports import MetricsQuery, events_report, resolve
@@ -104,11 +104,14 @@ def stale_hours(app):
 
 
 def stored_rows(app):
-    """The computed roll-up rows, by table."""
-    fresh = "hour IN (SELECT hour FROM rollup_hours WHERE stale = 0)"
-    return (read(app, "SELECT hour, events FROM rollup_hours WHERE stale = 0 ORDER BY hour"),
-            read(app, f"SELECT * FROM rollup_worker_hours WHERE {fresh} ORDER BY hour, worker_id"),
-            read(app, f"SELECT * FROM rollup_station_hours WHERE {fresh} ORDER BY hour, workstation_id"))
+    """The computed roll-up rows, by table: hours', then days'."""
+    tables = []
+    for unit in ("hour", "day"):
+        fresh = f"{unit} IN (SELECT {unit} FROM rollup_{unit}s WHERE stale = 0)"
+        tables += [read(app, f"SELECT {unit}, events FROM rollup_{unit}s WHERE stale = 0 ORDER BY {unit}"),
+                   read(app, f"SELECT * FROM rollup_worker_{unit}s WHERE {fresh} ORDER BY {unit}, worker_id"),
+                   read(app, f"SELECT * FROM rollup_station_{unit}s WHERE {fresh} ORDER BY {unit}, workstation_id")]
+    return tuple(tables)
 
 
 def rebuilt_rows(app):
@@ -117,6 +120,7 @@ def rebuilt_rows(app):
     try:
         with transaction(conn):
             conn.execute("UPDATE rollup_hours SET stale = 1")
+            conn.execute("UPDATE rollup_days SET stale = 1")
             rollups.bring_up_to_date(conn, 10 ** 9, app.config["CLOCK"]())
     finally:
         conn.close()
@@ -158,9 +162,15 @@ def test_rollups_match_the_events_through_late_arrivals(config, clock, seed, hor
     assert stored_horizon(app) == [(horizon * 1000 or None,)]
     # Every hour is computed at ingestion but those of the last batch's events, left for the next.
     assert set(stale_hours(app)) <= {parse_instant(event["timestamp"]) // HOUR for event in batch}
+    post_events(client, event_at(NOW - HOUR, "W0", "S1", "working"))  # brings the others' days up to date
+    assert not stale_hours(app)[:-1]
+    for query_string in queries_to_ask(rng):  # whole days from their roll-ups
+        assert_answers_equal_from_scratch(app, client, query_string)
     kept = stored_rows(app)
-    computed = {hour for hour, _events in kept[0]}
-    rebuilt = tuple([row for row in table if row[0] in computed] for table in rebuilt_rows(app))
+    computed = [{number for number, _events in kept[0]}] * 3 + [{number for number, _events in kept[3]}] * 3
+    assert computed[3]  # days too
+    rebuilt = tuple([row for row in table if row[0] in numbers]
+                    for table, numbers in zip(rebuilt_rows(app), computed, strict=True))
     assert kept == rebuilt  # kept up batch by batch, equal to computed afresh
     unknown = client.get("/metrics/factory").get_json()["factory"]["total_unknown_seconds"]
     assert (unknown > 0) == (horizon > 0)
@@ -369,3 +379,72 @@ def work_of_events(conn, query, now_ms):
     finally:
         conn.set_progress_handler(None, 0)
     return steps[0]
+
+
+def slot_seconds(intervals, slot_ms):
+    """`{(slot, state): seconds}` of a strip: intervals cut at slot boundaries; a `mixed` band
+    counted in the slot where it begins."""
+    found = {}
+    for item in intervals:
+        start, end = parse_instant(item["from"]), parse_instant(item["to"])
+        if item["state"] == "mixed":
+            for state, seconds in item["split"].items():
+                found[start // slot_ms, state] = found.get((start // slot_ms, state), 0) + seconds
+            continue
+        while start < end:
+            until = min(end, (start // slot_ms + 1) * slot_ms)
+            key = (start // slot_ms, item["state"])
+            found[key] = found.get(key, 0) + (until - start) / 1000
+            start = until
+    return found
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_charts_of_long_windows_are_read_from_the_rollups_and_equal_the_events(config, clock, seed, monkeypatch):
+    """A pixel of an hour or more: the timeline, the buckets and the drift mix come from the
+    roll-ups (whole days from the daily ones) in slots of whole hours or days, and say what the
+    events say, also after a late event changes days already rolled up."""
+    clock.ms = NOW
+    app = create_app(config)
+    client = app.test_client()
+    rng = random.Random(seed)
+    history = random_events(rng, 300)
+    history.append(event_at(PAST + rng.randrange(HOUR), "W1", "S1", rng.choice(["working", "idle"])))
+    history += [event_at(BASE + DAY + rng.randrange(DAY), f"W{rng.randrange(5)}", "S1", "working") for _ in range(20)]
+    post_events(client, *history[:200])
+    post_events(client, *history[200:])  # late: hours already rolled up change
+    post_events(client, event_at(NOW - HOUR, "W0", "S1", "idle"))  # every other day is brought up to date
+    assert read(app, "SELECT COUNT(*) FROM rollup_days WHERE stale = 0")[0][0] >= 3
+    windows = [f"from={format_instant(BASE - 3 * HOUR)}&to={format_instant(NOW)}&width=60",
+               f"from={format_instant(BASE + 1234)}&to={format_instant(BASE + 61 * HOUR + 5678)}&width=50",
+               f"from={format_instant(PAST - HOUR)}&to={format_instant(NOW)}&width=400", "width=50"]
+    assert_charts_equal_the_events(client, windows, monkeypatch)
+    # A new worker's first state event, early: its time runs on through every later day.
+    post_events(client, event_at(BASE + 5 * HOUR, "W9", "S2", "working"), event_at(NOW - 1000, "W1", "S1", "idle"))
+    assert_charts_equal_the_events(client, windows, monkeypatch)
+
+
+def assert_charts_equal_the_events(client, windows, monkeypatch):
+    paths = ("/metrics/timeline?", "/metrics/hourly?", "/metrics/drift?recent_seconds=7200&")
+    monkeypatch.undo()
+    # The events' answers: a confidence filter that keeps every event is answered from them.
+    exact = {(path, window): client.get(f"{path}{window}&min_confidence=0").get_json()
+             for path in paths for window in windows}
+    for window in windows:  # the events' strips at the finest resolution, to compare slot by slot
+        exact[paths[0], window] = client.get(f"{paths[0]}{window}&min_confidence=0&width=10000").get_json()
+    monkeypatch.setattr(charts, "intervals", None)  # from here on, reading events would fail
+    for window in windows:
+        timeline = client.get(f"/metrics/timeline?{window}").get_json()
+        slot_ms = charts.slot_size_ms(round(timeline["resolution_seconds"] * 1000))
+        assert slot_ms is not None and slot_ms % HOUR == 0
+        fine = exact[paths[0], window]["resolution_seconds"]  # a band of the events' strip straddles a slot by less
+        for fast, slow in zip(timeline["workers"], exact[paths[0], window]["workers"], strict=True):
+            assert fast["worker_id"] == slow["worker_id"]
+            got, want = slot_seconds(fast["intervals"], slot_ms), slot_seconds(slow["intervals"], slot_ms)
+            for key in {*got, *want}:
+                assert got.get(key, 0) == pytest.approx(want.get(key, 0), abs=2 * fine + 0.001), (window, key)
+        assert client.get(f"{paths[1]}{window}").get_json() == exact[paths[1], window]
+        assert client.get(f"{paths[2]}{window}").get_json()["workers"] == exact[paths[2], window]["workers"]
+        metrics = client.get(f"/metrics/workers?{window}").get_json()["workers"]
+        assert metrics == client.get(f"/metrics/workers?{window}&min_confidence=0").get_json()["workers"]
+
