@@ -191,13 +191,22 @@ def _mixed_json(start_ms, end_ms, split_ms, station_id):
 # Slot sizes of a timeline read from the roll-ups: a few hours, then whole days (read from the
 # daily roll-ups: a pixel of more than 6 hours draws a day or more of a long window).
 SLOT_HOURS = (1, 2, 3, 4, 6)
+# Windows up to this long are drawn from their events at the resolution of a pixel; longer ones
+# from the roll-ups, in slots of an hour at least (a week on a laptop's screen: hour by hour).
+FINE_UP_TO_MS = 3 * DAY_MS
+# At most this many slots a strip read from the roll-ups (a year: day by day), whatever the width:
+# the answer, and the memory it takes, stay bounded.
+MAX_SLOTS = 1000
 
 
-def slot_size_ms(resolution_ms):
-    """The slot a timeline at this resolution is read in from the roll-ups: the smallest of
-    `SLOT_HOURS` at least one pixel long, else whole days; `None` under an hour a pixel."""
-    if resolution_ms < HOUR_MS:
+def slot_size_ms(resolution_ms, window_ms):
+    """The slot a timeline at this resolution over a window this long is read in from the
+    roll-ups: the smallest of `SLOT_HOURS` at least one pixel and a `MAX_SLOTS`th of the window
+    long, else whole days; `None` (drawn from the events) when a pixel is under an hour and the
+    window at most `FINE_UP_TO_MS`."""
+    if resolution_ms < HOUR_MS and window_ms <= FINE_UP_TO_MS:
         return None
+    resolution_ms = max(resolution_ms, -(-window_ms // MAX_SLOTS))
     hours = next((hours for hours in SLOT_HOURS if hours * HOUR_MS >= resolution_ms), None)
     return hours * HOUR_MS if hours else -(-resolution_ms // DAY_MS) * DAY_MS
 
@@ -256,6 +265,7 @@ class _Charts:
         self.buckets = metrics.BucketTally(window, bucket_ms) if bucket_ms else None
         self.presences = {} if rules else None
         self.rules, self.window = rules, window
+        self.bucket_units = None  # `(slot, units)` rows of the buckets, when read from the roll-ups
 
     def take(self, worker_id, interval):
         if self.presences is not None:
@@ -275,7 +285,7 @@ class _Charts:
         """Fill every part from the hourly roll-ups when each can be: the timeline's pixel spans
         an hour or more, buckets are whole hours, no workstation narrows them and the roll-ups
         answer the query (`rollups.slot_tallies`). Returns whether it did."""
-        slot_ms = slot_size_ms(self.resolution_ms) if self.strips else None
+        slot_ms = slot_size_ms(self.resolution_ms, self.window.length_ms) if self.strips else None
         bucket_ms = self.buckets.bucket_ms if self.buckets is not None else None
         if (self.station_id is not None or (self.strips and slot_ms is None)
                 or (bucket_ms is not None and bucket_ms % HOUR_MS)):
@@ -290,12 +300,16 @@ class _Charts:
             if bucket_ms % size:
                 slots, size = rollups.slot_tallies(conn, query, self.window, bucket_ms), bucket_ms
             last = len(self.buckets.totals) - 1
+            units = [0] * len(self.buckets.totals)
             for slot, tally in slots.items():
-                # The slot of the window's end instant holds no time (only its events).
-                totals = self.buckets.totals[min(last, slot * size // bucket_ms - self.buckets.first_slot)]
+                # The slot of the window's end instant holds no time, only its events: the last bucket's.
+                index = min(last, slot * size // bucket_ms - self.buckets.first_slot)
+                totals = self.buckets.totals[index]
                 for worker_id in self.narrowed & tally.state_ms.keys():
                     for state, ms in tally.state_ms[worker_id].items():
                         totals[state] += ms
+                units[index] += sum(tally.worker_units[worker] for worker in self.narrowed & tally.worker_units.keys())
+            self.bucket_units = [(self.buckets.first_slot + index, count) for index, count in enumerate(units)]
         if self.presences is not None:
             whole = metrics.Tally()
             for tally in slots.values():
@@ -361,7 +375,9 @@ def buckets_report(conn, query, now_ms):
 def _buckets_json(conn, query, window, charts):
     tally = charts.buckets
     worker_id, station_id = query.extra["worker_id"], query.extra["workstation_id"]
-    if query.planned_only:
+    if charts.bucket_units is not None:
+        units = charts.bucket_units
+    elif query.planned_only:
         rows = queries.window_unit_instants(conn, query.scope, window.start_ms, window.end_ms, worker_id, station_id)
         floor = reports.floor_setup(conn, query, window)
         units = metrics.units_by_slot(metrics.planned_units(rows, floor), tally.bucket_ms)

@@ -266,7 +266,8 @@ def _figure_schemas():
                                                           "than it are merged into `mixed` bands. From an hour "
                                                           "a pixel up, the strips are read from the hourly "
                                                           "roll-ups in slots of whole hours (1, 2, 3, 4 or 6) "
-                                                          "or days at least a pixel long, aligned to "
+                                                          "or days at least a pixel long (and at most "
+                                                          "1,000 over the window), aligned to "
                                                           "UTC: a slot in one state is an interval, any other a "
                                                           "`mixed` band."},
             workers=_array(_object({**_named("worker"), "intervals": _array(

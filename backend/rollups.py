@@ -1,27 +1,32 @@
-"""Hourly roll-ups: the figures of the hours that hold events, kept so long windows cost those
-hours, not their events, and never the hours in which nothing happened.
+"""Hourly and daily roll-ups: the figures of the hours and days that hold events, kept so long
+windows cost those hours and days, not their events, and never the time in which nothing happened.
 
 Every hour that holds an event has a row in `rollup_hours` (ingestion adds it) and, once
 computed, each worker's time per state (unknown time included) and units in it, with the
 worker's latest state event at the hour's end, and each station's occupancy and units, all for
 the unfiltered scope at the signal horizon stored beside them. An hour without events needs no
 row: every worker's state runs on from its latest event, so its time there (known up to the
-horizon, unknown after it) and each station's occupancy are worked out arithmetically.
+horizon, unknown after it) and each station's occupancy are worked out arithmetically. Every
+day that holds an event has a row in `rollup_days` and, once computed from its hours (when none
+of them is stale), the same sums over the whole day.
 
-A window is swept in time order: its partial edge hours, and hours whose roll-up is stale (or,
-with `planned_only`, only partly planned), are worked out from their own events, carrying the
-state in from the roll-up of the hour before; the empty hours arithmetically; every other hour
-is summed from roll-ups. Each figure is a sum over disjoint stretches of time (occupancy too: a
-union of intervals cut at hour boundaries is the sum of the per-hour unions), so the answer is
-exactly the one worked out from the events alone; tests hold them equal.
+A window is swept in time order: its whole days from their roll-ups (unless planned time is
+asked for: shifts cut days), the hours at its ends likewise from theirs; its partial edge hours,
+and hours whose roll-up is stale (or, with `planned_only`, only partly planned), are worked out
+from their own events, carrying the state in from the roll-up before; the empty stretches
+arithmetically. Each figure is a sum over disjoint stretches of time (occupancy too: a union of
+intervals cut at hour boundaries is the sum of the per-hour unions), so the answer is exactly
+the one worked out from the events alone; tests hold them equal. A sweep can also count into
+slots of whole hours or days: the charts of long windows.
 
 Ingestion marks the hours a new event changes stale: a product count its own hour, a state event
 every hour from its own to the hour of the worker's next state event (all later hours when it is
-the worker's latest). It then computes stale hours before the current hour, but those of its
-own events, a bounded number per batch, in its own transaction; server start-up computes the
-rest. The current hour changes
-with every batch and is worked out from its events when read. A query with another horizon than the
-stored one, or with a site or confidence filter, is answered from the events.
+the worker's latest), and the days those lie in. It then computes stale hours before the
+current hour, but those of its own events, and stale days before the current day without a
+stale hour, a bounded number per batch, in its own transaction; server start-up computes the
+rest. The current hour changes with every batch and is worked out from its events when read. A
+query with another horizon than the stored one, or with a site or confidence filter, is answered
+from the events.
 """
 
 from contextlib import contextmanager
@@ -135,10 +140,14 @@ class _Sweep:
         if window.end_ms < window.start_ms:  # `now` before `from`: no time, only the state at the end
             return _finish(metrics.Tally(), _state_before(self.conn, window.end_ms + 1))
         last = self.stretch(_state_before(self.conn, window.start_ms), window.start_ms, window.end_ms, closed=True)
+        return _finish(self.total(), last)
+
+    def total(self):
+        """The sum of the slots counted so far."""
         total = metrics.Tally()
         for slot in sorted(self.slots):
             total.add(self.slots[slot])
-        return _finish(total, last)
+        return total
 
     def stretch(self, last, start_ms, end_ms, closed):
         """Count `[start_ms, end_ms)` (and the events at `end_ms` if `closed`), each worker's state
@@ -404,11 +413,9 @@ def _compute_hour(conn, hour, last, horizon_ms):
 def _compute_day(conn, day, horizon_ms):
     """Store the roll-up of one day, summed from its hours' roll-ups (none of them stale) and
     its empty hours."""
-    sweep = _Sweep(conn, horizon_ms, None, HOUR_MS)
+    sweep = _Sweep(conn, horizon_ms, None, HOUR_MS)  # slots of hours: read from the hours alone
     sweep.stretch(_state_before(conn, day * DAY_MS), day * DAY_MS, (day + 1) * DAY_MS, closed=False)
-    tally = metrics.Tally()
-    for slot in sorted(sweep.slots):
-        tally.add(sweep.slots[slot])
+    tally = sweep.total()
     empty = dict.fromkeys(metrics.TIME_STATES, 0)
     _save(conn, DAYS, day, tally, queries.SAVE_WORKER_DAY_SQL, [
         (day, worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
@@ -451,8 +458,9 @@ def changes(events):
 
 
 def forget_changed_hours(conn, changed, now_ms):
-    """Mark stale every hour whose figures the `Changes` of new events alter, then bring up to
-    date a bounded number of stale hours before the current one (inside the batch's transaction).
+    """Mark stale every hour and day whose figures the `Changes` of new events alter, then bring
+    up to date a bounded number of stale hours and days before the current ones (inside the
+    batch's transaction).
 
     A product count alters its own hour. A state event alters a worker's time from its own
     instant to the worker's next state event (or on and on when it is the worker's latest); with
@@ -468,10 +476,13 @@ def forget_changed_hours(conn, changed, now_ms):
     conn.executemany(queries.MARK_SQL["day"], [(day,) for day in sorted({hour // 24 for hour in changed.hours})])
     horizon = stored_horizon(conn)
     following = _next_states(conn, [(worker_id, high[0]) for worker_id, (_low, high) in changed.state_ranges.items()])
-    ranges, settled = [], []
+    ranges, settled, days = [], [], []
     for worker_id, (low, high) in changed.state_ranges.items():
         next_ms = following.get(worker_id)
         next_hour = _FOREVER if next_ms is None else next_ms // HOUR_MS
+        # A day changes with any of its hours, also its empty ones, whose time follows the state
+        # carried in: every day from the earliest new state event's to that of the next one.
+        days.append((low // DAY_MS, -(-(next_hour + 1) // 24)))
         unknown_from = next_hour
         if horizon not in (None, (None,)):  # the first hour wholly past the new latest event's horizon
             unknown_from = min(next_hour, -(-(high[0] + horizon[0]) // HOUR_MS))
@@ -483,11 +494,6 @@ def forget_changed_hours(conn, changed, now_ms):
                             "first": unknown_from, "end": next_hour, "hour_ms": HOUR_MS})
     conn.executemany(queries.MARK_STALE_SQL["hour"], _merged(ranges))
     conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
-    # A day changes with any of its hours, and with its empty hours, whose time follows the state
-    # carried in: every day from each worker's earliest new state event to its next one.
-    days = [(low // HOUR_MS // 24, -(-(_FOREVER if next_ms is None else next_ms // HOUR_MS + 1) // 24))
-            for worker_id, (low, _high) in changed.state_ranges.items()
-            for next_ms in [following.get(worker_id)]]
     conn.executemany(queries.MARK_STALE_SQL["day"], _merged(days))
     # The hours of this batch's own events are left for a later batch: a load of history in
     # time order fills one hour over many batches, and would compute it again with each.

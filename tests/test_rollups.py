@@ -417,7 +417,8 @@ def test_charts_of_long_windows_are_read_from_the_rollups_and_equal_the_events(c
     assert read(app, "SELECT COUNT(*) FROM rollup_days WHERE stale = 0")[0][0] >= 3
     windows = [f"from={format_instant(BASE - 3 * HOUR)}&to={format_instant(NOW)}&width=60",
                f"from={format_instant(BASE + 1234)}&to={format_instant(BASE + 61 * HOUR + 5678)}&width=50",
-               f"from={format_instant(PAST - HOUR)}&to={format_instant(NOW)}&width=400", "width=50"]
+               f"from={format_instant(PAST - HOUR)}&to={format_instant(NOW)}&width=400", "width=50",
+               f"from={format_instant(BASE - 2 * DAY)}&to={format_instant(NOW)}&width=2000"]  # pixels under an hour
     assert_charts_equal_the_events(client, windows, monkeypatch)
     # A new worker's first state event, early: its time runs on through every later day.
     post_events(client, event_at(BASE + 5 * HOUR, "W9", "S2", "working"), event_at(NOW - 1000, "W1", "S1", "idle"))
@@ -435,7 +436,8 @@ def assert_charts_equal_the_events(client, windows, monkeypatch):
     monkeypatch.setattr(charts, "intervals", None)  # from here on, reading events would fail
     for window in windows:
         timeline = client.get(f"/metrics/timeline?{window}").get_json()
-        slot_ms = charts.slot_size_ms(round(timeline["resolution_seconds"] * 1000))
+        window_ms = parse_instant(timeline["window"]["to"]) - parse_instant(timeline["window"]["from"])
+        slot_ms = charts.slot_size_ms(round(timeline["resolution_seconds"] * 1000), window_ms)
         assert slot_ms is not None and slot_ms % HOUR == 0
         fine = exact[paths[0], window]["resolution_seconds"]  # a band of the events' strip straddles a slot by less
         for fast, slow in zip(timeline["workers"], exact[paths[0], window]["workers"], strict=True):
