@@ -26,13 +26,6 @@ HOURS_UP_TO_MS = 7 * DAY_MS
 MIXED = "mixed"
 # A version of the alerts for ETags: a new alert raises the largest id, a closed one the count.
 ALERTS_VERSION_SQL = "SELECT COALESCE(MAX(id), 0), COUNT(closed_at_ms) FROM alerts"
-# Events per model version and distinct confidence: the figures of `/metrics/models` without
-# reading every event into Python.
-MODEL_CONFIDENCES_SQL = f"""
-SELECT model_version, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms) FROM events
-WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {queries.SCOPE}
-GROUP BY model_version, confidence
-"""
 
 
 # --- Reading intervals as a stream ---------------------------------------------------------------
@@ -421,15 +414,10 @@ def models_report(conn, query, now_ms, low_threshold):
     body = {"window": metrics.window_json(window), "low_confidence_threshold": threshold,
             "bucket_seconds": bucket_ms // 1000, "models": [], "series": []}
     if window is not None:
-        groups = conn.execute(MODEL_CONFIDENCES_SQL, _bounds(query, window))
-        body["models"] = drift.confidence_stats([tuple(row) for row in groups], threshold)
-        series = queries.model_series(conn, query.scope, window.start_ms, window.end_ms, bucket_ms)
-        body["series"] = drift.confidence_series(series, window, bucket_ms)
+        groups = queries.model_groups(conn, query.scope, window.start_ms, window.end_ms, bucket_ms)
+        body["models"] = drift.confidence_stats(groups, threshold)
+        body["series"] = drift.confidence_series(groups, window, bucket_ms)
     return body
-
-
-def _bounds(query, window):
-    return {**query.scope, "start_ms": window.start_ms, "end_ms": window.end_ms}
 
 
 def drift_rules(extra, defaults):
@@ -457,8 +445,11 @@ def drift_report(conn, query, now_ms, default_rules):
 def _drift_json(conn, query, window, workers, rules, presences):
     body = {"window": metrics.window_json(window), "rules": rules.json(), "models": [], "workers": []}
     if window is not None:
-        body["models"] = drift.confidence_drift(queries.model_rows(conn, query.scope, window.start_ms, window.end_ms),
-                                                window, rules)
+        # Events at the cut belong to the recent part.
+        cut_ms = drift.split_window(window, rules.recent_ms)[1].start_ms
+        baseline = queries.model_groups(conn, query.scope, window.start_ms, cut_ms - 1)
+        recent = queries.model_groups(conn, query.scope, cut_ms, window.end_ms)
+        body["models"] = drift.confidence_drift(baseline, recent, window, rules)
         body["workers"] = drift.mix_verdicts(workers, presences, window, rules)
     body["flagged"] = sum(item["flagged"] for item in body["models"] + body["workers"])
     return body

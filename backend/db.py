@@ -303,6 +303,27 @@ MIGRATIONS = [
     );
     INSERT INTO rollup_days (day, events, stale) SELECT hour / 24, 0, 1 FROM rollup_hours GROUP BY 1;
     """,
+    # 16: events per UTC day, site, model version and confidence, with the first and last instant,
+    # so model figures over long windows add up days instead of reading every event. Events are
+    # never changed, so ingestion adds to the day's row. A missing site, model or confidence is
+    # NULL; the key compares them as '' and -1 (which no event holds: ids are never empty and a
+    # confidence lies in [0, 1]), since a unique index takes NULLs as all distinct.
+    """
+    CREATE TABLE rollup_model_days (
+        day BIGINT NOT NULL,
+        site_id TEXT,
+        model_version TEXT,
+        confidence REAL,
+        events BIGINT NOT NULL,
+        first_ms BIGINT NOT NULL,
+        last_ms BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX rollup_model_days_key
+        ON rollup_model_days (day, COALESCE(site_id, ''), COALESCE(model_version, ''), COALESCE(confidence, -1));
+    INSERT INTO rollup_model_days (day, site_id, model_version, confidence, events, first_ms, last_ms)
+        SELECT ts_ms / 86400000, site_id, model_version, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms)
+        FROM events GROUP BY 1, 2, 3, 4;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

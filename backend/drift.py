@@ -11,6 +11,7 @@ A comparison needs enough evidence on both sides (`min_events` confidences for a
 `min_present_ms` of working or idle time for a worker); without it nothing is flagged.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -45,26 +46,19 @@ def model_stats(rows, low_threshold):
     event, left out of the confidence figures). The 10th percentile is the nearest-rank one: the
     smallest confidence with at least 10 % of the confidences at or below it.
     """
-    groups = {}
-    for version, ts_ms, confidence in rows:
-        group = groups.get((version, confidence))
-        if group is None:
-            groups[version, confidence] = [1, ts_ms, ts_ms]
-        else:
-            group[0] += 1
-            group[1] = min(group[1], ts_ms)
-            group[2] = max(group[2], ts_ms)
-    return confidence_stats([(version, confidence, *group) for (version, confidence), group in groups.items()],
+    return confidence_stats([(version, 0, confidence, 1, ts_ms, ts_ms) for version, ts_ms, confidence in rows],
                             low_threshold)
 
 
 def confidence_stats(groups, low_threshold):
-    """`model_stats` from `(model_version, confidence, events, first_ms, last_ms)` groups, one per
-    version and distinct confidence (`None`: events without one), as SQL can count them: memory
-    grows with the distinct confidences, not with the events."""
+    """`model_stats` from model groups `(model_version, slot, confidence, events, first_ms,
+    last_ms)` as `queries.model_groups` reads them (the slot plays no part): memory grows with the
+    groups, not with the events."""
     versions = {}
-    for version, confidence, count, first_ms, last_ms in groups:
-        group = versions.setdefault(version, {"count": 0, "first": first_ms, "last": last_ms, "confidences": {}})
+    for version, _slot, confidence, count, first_ms, last_ms in groups:
+        group = versions.get(version)
+        if group is None:
+            group = versions[version] = {"count": 0, "first": first_ms, "last": last_ms, "confidences": {}}
         group["count"] += count
         group["first"] = min(group["first"], first_ms)
         group["last"] = max(group["last"], last_ms)
@@ -82,12 +76,31 @@ def _version_json(version, group, low_threshold):
         "model_version": version,
         "event_count": group["count"],
         "confidence_count": rated,
-        "mean_confidence": _round(sum(c * n for c, n in counted) / rated) if rated else None,
+        "mean_confidence": _round(_mean(sum(_scaled(c) * n for c, n in counted), rated)),
         "p10_confidence": _round(_nearest_rank(counted, math.ceil(0.1 * rated))) if rated else None,
         "low_confidence_share": _round(low / rated) if rated else 0,
         "first_seen": format_instant(group["first"]),
         "last_seen": format_instant(group["last"]),
     }
+
+
+# Sums of confidences are exact, so a mean does not depend on the order events are added in (nor
+# on whether they were added by day first): a confidence is a double in [0, 1], so a whole multiple
+# of 2**-1074, the smallest double, and scaled by 2**1074 it is a whole number.
+SCALE_BITS = 1074
+
+
+@functools.lru_cache(maxsize=4096)
+def _scaled(confidence):
+    """A confidence times 2**SCALE_BITS, a whole number."""
+    numerator, denominator = confidence.as_integer_ratio()
+    return numerator << (SCALE_BITS + 1 - denominator.bit_length())
+
+
+def _mean(scaled_total, count):
+    """The double nearest the mean of `count` confidences whose scaled sum is `scaled_total`
+    (`None` for none): the division of two whole numbers rounds once."""
+    return scaled_total / (count << SCALE_BITS) if count else None
 
 
 def _nearest_rank(counted, rank):
@@ -106,24 +119,23 @@ def split_window(window, recent_ms):
     return Window(window.start_ms, cut_ms), Window(cut_ms, window.end_ms)
 
 
-def confidence_drift(rows, window, rules):
-    """The confidence rule for each model version.
+def confidence_drift(baseline_groups, recent_groups, window, rules):
+    """The confidence rule for each model version with rated events in the window.
 
-    `rows` yields `(model_version, ts_ms, confidence)` of events inside the window; events at the
-    cut belong to the recent part.
+    `baseline_groups` and `recent_groups` are the model groups (as `confidence_stats` takes them) of the events
+    before the cut and of those from the cut on (see `split_window`).
     """
     baseline_window, recent_window = split_window(window, rules.recent_ms)
     sides = {}
-    for version, ts_ms, confidence in rows:
-        if confidence is None:
-            continue
-        side = 1 if ts_ms >= recent_window.start_ms else 0
-        sums = sides.setdefault(version, [[0, 0.0], [0, 0.0]])[side]
-        sums[0] += 1
-        sums[1] += confidence
+    for side, groups in enumerate((baseline_groups, recent_groups)):
+        for version, _slot, confidence, count, _first_ms, _last_ms in groups:
+            if confidence is not None:
+                sums = sides.setdefault(version, [[0, 0], [0, 0]])[side]
+                sums[0] += count
+                sums[1] += _scaled(confidence) * count
     results = []
     for version in sorted(sides, key=lambda v: (v is None, v or "")):
-        baseline, recent = (_mean_side(count, total) for count, total in sides[version])
+        baseline, recent = ((count, _mean(total, count)) for count, total in sides[version])
         enough = min(baseline[0], recent[0]) >= rules.min_events
         drop = baseline[1] - recent[1] if enough else None
         flagged = drop is not None and drop > rules.confidence_drop
@@ -139,10 +151,6 @@ def confidence_drift(rows, window, rules):
             "reason": _confidence_reason(enough, flagged, drop, rules),
         })
     return results
-
-
-def _mean_side(count, total):
-    return count, (total / count if count else None)
 
 
 def _confidence_reason(enough, flagged, drop, rules):
@@ -248,25 +256,29 @@ def _round(value):
     return None if value is None else round(value, 4)
 
 
-def confidence_series(slot_rows, window, bucket_ms):
+def confidence_series(groups, window, bucket_ms):
     """Mean confidence per model version and bucket, for a chart over the window.
 
-    `slot_rows` yields `(model_version, slot, events, rated events, sum of confidences)` with
-    `slot = ts_ms // bucket_ms`. Buckets are cut to the window; events at the window's very end
-    belong to the last bucket rather than to one of no length.
+    `groups` are model groups (as `confidence_stats` takes them) with `slot = ts_ms // bucket_ms`.
+    Buckets are cut to the window; events at the window's very end belong to the last bucket
+    rather than to one of no length.
     """
     last_slot = max(window.start_ms // bucket_ms, (window.end_ms - 1) // bucket_ms)
     merged = {}
-    for version, slot, events, rated, total in slot_rows:
-        sums = merged.setdefault((version, min(slot, last_slot)), [0, 0, 0.0])
-        sums[0] += events
-        sums[1] += rated
-        sums[2] += total
+    for version, slot, confidence, count, _first_ms, _last_ms in groups:
+        key = (version, min(slot, last_slot))
+        sums = merged.get(key)
+        if sums is None:
+            sums = merged[key] = [0, 0, 0]
+        sums[0] += count
+        if confidence is not None:
+            sums[1] += count
+            sums[2] += _scaled(confidence) * count
     points = []
     by_version_then_slot = sorted(merged.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or "", kv[0][1]))
     for (version, slot), (events, rated, total) in by_version_then_slot:
         start_ms = max(slot * bucket_ms, window.start_ms)
         end_ms = max(start_ms, min((slot + 1) * bucket_ms, window.end_ms))
         points.append({"model_version": version, "from": format_instant(start_ms), "to": format_instant(end_ms),
-                       "events": events, "mean_confidence": _round(total / rated) if rated else None})
+                       "events": events, "mean_confidence": _round(_mean(total, rated))})
     return points

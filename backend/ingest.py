@@ -293,9 +293,10 @@ def store_events(conn, events, now_ms):
     """Store the new ones of `events` (`NewEvent`s) inside the caller's write transaction.
 
     The one writer of events and of what is derived from them: the workers, workstations, site
-    members and state days they name, the data version, and the roll-up hours they change. Returns
-    one outcome per event: `{"status": "accepted"|"duplicate", "id": row id}`, or
-    `{"status": "rejected", "errors": [...]}` for an `event_id` stored already for another event.
+    members and state days they name, the data version, the roll-up hours they change and the
+    model days they add to. Returns one outcome per event: `{"status": "accepted"|"duplicate",
+    "id": row id}`, or `{"status": "rejected", "errors": [...]}` for an `event_id` stored already
+    for another event.
     """
     # Ids are handed out here, inside the write transaction, so a duplicate later in the batch
     # can name the id of the event it repeats before anything is inserted.
@@ -328,6 +329,7 @@ def store_events(conn, events, now_ms):
         conn.execute(queries.BUMP_GENERATION_SQL)
         _register(conn, stored)
         queries.insert_rows(conn, queries.INSERT_EVENT_SQL, rows)
+        queries.insert_rows(conn, queries.ADD_MODEL_DAYS_SQL, _model_days(stored))
         rollups.forget_changed_hours(conn, rollups.changes(stored), now_ms)
     return outcomes
 
@@ -346,6 +348,22 @@ def _register(conn, events):
                         {(e.site_id, e.worker_id, e.workstation_id) for e in events if e.site_id is not None})
     queries.insert_rows(conn, queries.REGISTER_STATE_DAY_SQL,
                         {(e.worker_id, e.ts_ms // queries.DAY_MS) for e in events if e.event_type in STATE_TYPES})
+
+
+def _model_days(events):
+    """`(day, site_id, model_version, confidence, events, first_ms, last_ms)` of `events`, one row
+    per key of the model day roll-up."""
+    days = {}
+    for e in events:
+        key = (e.ts_ms // queries.DAY_MS, e.site_id, e.model_version, e.confidence)
+        day = days.get(key)
+        if day is None:
+            days[key] = [1, e.ts_ms, e.ts_ms]
+        else:
+            day[0] += 1
+            day[1] = min(day[1], e.ts_ms)
+            day[2] = max(day[2], e.ts_ms)
+    return [(*key, *day) for key, day in days.items()]
 
 
 def _stored_by_event_ids(conn, event_ids):

@@ -115,16 +115,33 @@ WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type = 'product_count' AND {
     AND (:workstation_id IS NULL OR workstation_id = :workstation_id)
 GROUP BY slot
 """
-MODEL_ROWS_SQL = f"""
-SELECT model_version, ts_ms, confidence FROM events
+# Events per model version, slot and distinct confidence, with their first and last instant: from
+# the events of a window (`slot = ts_ms / :bucket_ms`), and from the day roll-up for whole UTC days
+# (`slot = day / :days`, the bucket being `:days` whole days). The scope clause reads the roll-up
+# as it reads the events: site and confidence are columns of its key.
+MODEL_EVENTS_SQL = f"""
+SELECT model_version, ts_ms / :bucket_ms AS slot, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms) FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}
+GROUP BY model_version, slot, confidence
 """
-MODEL_SERIES_SQL = f"""
-SELECT model_version, ts_ms / :bucket_ms AS slot, COUNT(*), COUNT(confidence), COALESCE(SUM(confidence), 0.0)
-FROM events
-WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}
-GROUP BY model_version, slot
+MODEL_DAYS_SQL = f"""
+SELECT model_version, day / :days AS slot, confidence, SUM(events), MIN(first_ms), MAX(last_ms)
+FROM rollup_model_days
+WHERE day BETWEEN :first_day AND :last_day AND {SCOPE}
+GROUP BY model_version, slot, confidence
 """
+# Adds a batch's events to their days (`{rows}`: one row per key, as `ingest` groups them).
+ADD_MODEL_DAYS_SQL = """
+INSERT INTO rollup_model_days (day, site_id, model_version, confidence, events, first_ms, last_ms) VALUES {rows}
+ON CONFLICT (day, COALESCE(site_id, ''), COALESCE(model_version, ''), COALESCE(confidence, -1)) DO UPDATE SET
+    events = rollup_model_days.events + excluded.events,
+    first_ms = CASE WHEN excluded.first_ms < rollup_model_days.first_ms
+                    THEN excluded.first_ms ELSE rollup_model_days.first_ms END,
+    last_ms = CASE WHEN excluded.last_ms > rollup_model_days.last_ms
+                   THEN excluded.last_ms ELSE rollup_model_days.last_ms END
+"""
+# A bucket of whole days longer than any instant since 1970: one slot, 0, for a whole window.
+WHOLE_WINDOW_MS = DAY_MS << 30
 WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}"
 
 # Inserts of many rows, run by `insert_rows` with the rows' values in place of `{rows}`.
@@ -165,7 +182,7 @@ LIMIT 1
 
 CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations", "DELETE FROM site_members",
                  "DELETE FROM worker_state_days", *(f"DELETE FROM rollup_{table}" for table in (
-                     "hours", "worker_hours", "station_hours", "days", "worker_days", "station_days")))
+                     "hours", "worker_hours", "station_hours", "days", "worker_days", "station_days", "model_days")))
 
 # Hourly and daily roll-ups (see rollups.py), each statement by unit ("hour" or "day"). Hours are
 # `ts_ms / 3600000`, days `ts_ms / 86400000`; ranges are [first, end). rollup_hours (rollup_days) has
@@ -454,15 +471,35 @@ def window_units_by_slot(conn, scope, start_ms, end_ms, bucket_ms, worker_id=Non
     return [tuple(row) for row in conn.execute(WINDOW_UNITS_BY_SLOT_SQL, params)]
 
 
-def model_rows(conn, scope, start_ms, end_ms):
-    """`(model_version, ts_ms, confidence)` of every event in scope inside the window (a cursor)."""
-    return conn.execute(MODEL_ROWS_SQL, {**scope, "start_ms": start_ms, "end_ms": end_ms})
+def model_groups(conn, scope, start_ms, end_ms, bucket_ms=None):
+    """`(model_version, slot, confidence, events, first_ms, last_ms)` of the events in scope from
+    `start_ms` to `end_ms` (both included), per model version, slot `ts_ms // bucket_ms` (`None`:
+    one slot, 0) and distinct confidence (`None`: events without one). A key may come more than
+    once: its rows add up.
+
+    When each UTC day lies inside one slot (`bucket_ms` a whole number of days), the window's
+    whole days come from the day roll-up and only its partial days at either end from the events,
+    so the cost follows the days and the edges, not the events.
+    """
+    bucket_ms = bucket_ms or WHOLE_WINDOW_MS
+    first_day, last_day = -(-start_ms // DAY_MS), (end_ms + 1) // DAY_MS - 1
+    if bucket_ms % DAY_MS or first_day > last_day:
+        return _model_events(conn, scope, start_ms, end_ms, bucket_ms)
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    rows = cursor.execute(MODEL_DAYS_SQL, {**scope, "days": bucket_ms // DAY_MS, "first_day": first_day,
+                                           "last_day": last_day}).fetchall()
+    return (_model_events(conn, scope, start_ms, first_day * DAY_MS - 1, bucket_ms) + rows
+            + _model_events(conn, scope, (last_day + 1) * DAY_MS, end_ms, bucket_ms))
 
 
-def model_series(conn, scope, start_ms, end_ms, bucket_ms):
-    """`(model_version, slot, events, rated events, sum of confidences)` per bucket of `bucket_ms`."""
+def _model_events(conn, scope, start_ms, end_ms, bucket_ms):
+    if start_ms > end_ms:
+        return []
+    cursor = conn.cursor()
+    cursor.row_factory = None
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "bucket_ms": bucket_ms}
-    return [tuple(row) for row in conn.execute(MODEL_SERIES_SQL, params)]
+    return cursor.execute(MODEL_EVENTS_SQL, params).fetchall()
 
 
 def list_sites(conn):

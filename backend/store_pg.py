@@ -222,6 +222,23 @@ MIGRATIONS = [
     );
     INSERT INTO rollup_days (day, events, stale) SELECT hour / 24, 0, 1 FROM rollup_hours GROUP BY 1;
     """,
+    # 16: as SQLite's: events per UTC day, site, model version and confidence, NULLs keyed as '' and -1.
+    f"""
+    CREATE TABLE rollup_model_days (
+        day BIGINT NOT NULL,
+        site_id {ID},
+        model_version {ID},
+        confidence DOUBLE PRECISION,
+        events BIGINT NOT NULL,
+        first_ms BIGINT NOT NULL,
+        last_ms BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX rollup_model_days_key
+        ON rollup_model_days (day, COALESCE(site_id, ''), COALESCE(model_version, ''), COALESCE(confidence, -1));
+    INSERT INTO rollup_model_days (day, site_id, model_version, confidence, events, first_ms, last_ms)
+        SELECT ts_ms / 86400000, site_id, model_version, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms)
+        FROM events GROUP BY 1, 2, 3, 4;
+    """,
 ]
 
 # The statements of SQLite's dialect the service uses to drive transactions, as PostgreSQL says them.

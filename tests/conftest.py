@@ -17,7 +17,7 @@ from .pgcluster import Cluster
 
 # The test files that run against both stores.
 BOTH_STORES = ("test_spec_", "test_ingest.py", "test_rollups.py", "test_metrics_api.py", "test_charts_api.py",
-               "test_dashboard_api.py", "test_etag.py", "test_postgres")
+               "test_dashboard_api.py", "test_etag.py", "test_postgres", "test_model_rollups.py")
 STORES = ("sqlite", "postgres")
 
 

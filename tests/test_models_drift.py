@@ -2,7 +2,7 @@
 
 import pytest
 
-from backend.drift import DriftRules, confidence_drift, mix_shift, model_stats
+from backend.drift import DriftRules, confidence_drift, confidence_series, mix_shift, model_stats
 from backend.metrics import Interval, Timeline, Window
 from tests.helpers import assert_problem, event, post_events
 
@@ -34,8 +34,30 @@ def test_p10_is_the_nearest_rank(values, expected):
     assert model_stats([("v", BASE, v) for v in values], 0.5)[0]["p10_confidence"] == expected
 
 
+def test_means_do_not_depend_on_the_order_confidences_are_added_in():
+    # Their mean is 0.53875 in decimal, and that of the doubles just below: added up in floating
+    # point, one order gives 0.5388 and the other 0.5387.
+    confidences = [0.18, 0.04, 0.92, 0.2, 0.57, 0.9, 0.64, 0.86]
+    window = Window(BASE, BASE + 60 * MIN)
+    for order in (confidences, confidences[::-1]):
+        rows = [("v", BASE + i * MIN, c) for i, c in enumerate(order)]
+        assert model_stats(rows, 0.5)[0]["mean_confidence"] == 0.5387
+        (point,) = confidence_series([(v, t // (60 * MIN), c, 1, t, t) for v, t, c in rows], window, 60 * MIN)
+        assert point["mean_confidence"] == 0.5387
+        (verdict,) = drift_of(rows, window, DriftRules(recent_ms=60 * MIN))
+        assert verdict["recent"]["mean_confidence"] == 0.5387
+
+
 def confidence_rows(version, start_min, end_min, confidence):
     return [(version, BASE + m * MIN, confidence) for m in range(start_min, end_min)]
+
+
+def drift_of(rows, window, rules):
+    """`confidence_drift` of `(model_version, ts_ms, confidence)` rows, split at the cut as the
+    service reads them: one model group per event."""
+    cut_ms = window.end_ms - rules.recent_ms
+    sides = [[(v, 0, c, 1, t, t) for v, t, c in rows if (t >= cut_ms) == recent] for recent in (False, True)]
+    return confidence_drift(*sides, window, rules)
 
 
 def test_confidence_drop_beyond_the_threshold_is_flagged():
@@ -43,7 +65,7 @@ def test_confidence_drop_beyond_the_threshold_is_flagged():
     rules = DriftRules(recent_ms=60 * MIN, confidence_drop=0.05, min_events=20)
     rows = (confidence_rows("v1", 0, 60, 0.9) + confidence_rows("v1", 60, 120, 0.8)
             + confidence_rows("v2", 0, 60, 0.9) + confidence_rows("v2", 60, 120, 0.87))
-    v1, v2 = confidence_drift(rows, window, rules)
+    v1, v2 = drift_of(rows, window, rules)
     assert v1["flagged"] and v1["confidence_drop"] == 0.1 and v1["exceeded_by"] == 0.05
     assert v1["baseline"]["to"] == v1["recent"]["from"] == "2026-01-15T09:00:00Z"
     assert (v1["baseline"]["events"], v1["recent"]["events"]) == (60, 60)
@@ -64,7 +86,7 @@ def test_time_without_signal_is_no_working_share():
 def test_too_few_events_are_not_compared():
     window = Window(BASE, BASE + 120 * MIN)
     rows = confidence_rows("v1", 0, 60, 0.9) + confidence_rows("v1", 60, 65, 0.1)
-    (v1,) = confidence_drift(rows, window, DriftRules(recent_ms=60 * MIN, min_events=20))
+    (v1,) = drift_of(rows, window, DriftRules(recent_ms=60 * MIN, min_events=20))
     assert not v1["flagged"] and v1["confidence_drop"] is None
     assert "not compared" in v1["reason"]
 
