@@ -1570,13 +1570,15 @@ def test_spells_shorter_than_a_pixel_are_drawn_as_bands_split_by_state(page, ser
     server = server_factory()
     now = datetime.now(UTC).replace(microsecond=0, second=0)
     start = now - timedelta(days=6)
-    # An hour of one-minute spells, working and idle in turn, in six days: a pixel is minutes long.
+    # An hour of one-minute spells, working and idle in turn, shown in three days (longer windows
+    # are drawn hour by hour from the roll-ups): a pixel is minutes long.
     events = [{"timestamp": iso(start + timedelta(days=3, minutes=m)), "worker_id": "W-1", "workstation_id": "S-1",
                "event_type": "working" if m % 2 else "idle", "site_id": "hall-1"} for m in range(60)]
     events += [{"timestamp": iso(start + timedelta(minutes=m)), "worker_id": "W-1", "workstation_id": "S-1",
                 "event_type": "absent", "site_id": "hall-1"} for m in (0, 6 * 24 * 60 - 10)]
     server.post("/events", events)
-    open_dashboard(page, server.base, QUIET + "&range=last7d")
+    shown = [(start + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M") for days in (2, 5)]
+    open_dashboard(page, server.base, QUIET + f"&range=custom&from={shown[0]}&to={shown[1]}")
     bands = page.locator("#timeline-chart .band-mixed")
     expect(bands.first).to_be_visible()
     assert bands.count() <= 60

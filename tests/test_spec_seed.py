@@ -222,7 +222,11 @@ def test_nothing_but_absence_between_shifts():
 
 def test_demo_has_two_people_at_one_station_at_once(client):
     load(client)
-    timeline = get_ok(client, "/metrics/timeline")
+    # The last two days: a timeline of three days or less is drawn from the events and names stations.
+    window = get_ok(client, "/metrics/factory")["window"]
+    since = format_instant(parse_instant(window["to"]) - 2 * 86_400_000)
+    shown = {"from": since, "to": window["to"]}
+    timeline = get_ok(client, "/metrics/timeline", shown)
     at_station = {}
     for worker in timeline["workers"]:
         for interval in worker["intervals"]:
@@ -233,7 +237,7 @@ def test_demo_has_two_people_at_one_station_at_once(client):
               if any(a[2] != b[2] and a[0] < b[1] and b[0] < a[1] for a in spans for b in spans)]
     assert shared
     # Their time together counts once: a station holds less than the sum of its workers' time.
-    station = get_ok(client, f"/metrics/workstations/{shared[0]}")["workstation"]
+    station = get_ok(client, f"/metrics/workstations/{shared[0]}", shown)["workstation"]
     together = sum(end - start for start, end, _ in at_station[shared[0]]) / 1000
     assert 0 < station["occupancy_seconds"] < together
 
