@@ -3,6 +3,7 @@ out-of-order and duplicate arrivals, events far in the past, planned time of sev
 calendars, at the server's signal horizon (none, the default 900 s, or a long one) and after it
 changes; they hold rows only for hours with events and are ready before the first reader."""
 
+import itertools
 import random
 import time
 from dataclasses import replace
@@ -164,7 +165,7 @@ def test_rollups_match_the_events_through_late_arrivals(config, clock, seed, hor
     assert set(stale_hours(app)) <= {parse_instant(event["timestamp"]) // HOUR for event in batch}
     post_events(client, event_at(NOW - HOUR, "W0", "S1", "working"))  # brings the others' days up to date
     assert not stale_hours(app)[:-1]
-    for query_string in queries_to_ask(rng):  # whole days from their roll-ups
+    for query_string in itertools.islice(queries_to_ask(rng), 5):  # whole days from their roll-ups
         assert_answers_equal_from_scratch(app, client, query_string)
     kept = stored_rows(app)
     computed = [{number for number, _events in kept[0]}] * 3 + [{number for number, _events in kept[3]}] * 3
