@@ -413,7 +413,7 @@ def _compute_hour(conn, hour, last, horizon_ms):
 def _compute_day(conn, day, horizon_ms):
     """Store the roll-up of one day, summed from its hours' roll-ups (none of them stale) and
     its empty hours."""
-    sweep = _Sweep(conn, horizon_ms, None, HOUR_MS)  # slots of hours: read from the hours alone
+    sweep = _Sweep(conn, horizon_ms, None)  # the day is stale: the sweep reads its hours
     sweep.stretch(_state_before(conn, day * DAY_MS), day * DAY_MS, (day + 1) * DAY_MS, closed=False)
     tally = sweep.total()
     empty = dict.fromkeys(metrics.TIME_STATES, 0)
