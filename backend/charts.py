@@ -282,8 +282,8 @@ class _Charts:
             self.buckets.add(interval)
 
     def from_rollups(self, conn, query):
-        """Fill every part from the hourly roll-ups when each can be: the timeline's pixel spans
-        an hour or more, buckets are whole hours, no workstation narrows them and the roll-ups
+        """Fill every part from the roll-ups when each can be: the timeline is read in slots
+        (`slot_size_ms`), buckets are whole hours, no workstation narrows them and the roll-ups
         answer the query (`rollups.slot_tallies`). Returns whether it did."""
         slot_ms = slot_size_ms(self.resolution_ms, self.window.length_ms) if self.strips else None
         bucket_ms = self.buckets.bucket_ms if self.buckets is not None else None
@@ -314,7 +314,7 @@ class _Charts:
             whole = metrics.Tally()
             for tally in slots.values():
                 whole.add(tally)
-            baseline, recent = drift.split_window(self.window, self.rules.recent_ms)
+            recent = drift.split_window(self.window, self.rules.recent_ms)[1]
             recent_ms = rollups.window_tally(conn, query, recent, None).state_ms
             for worker_id, totals in whole.state_ms.items():
                 self.presences[worker_id] = drift.Presence.from_time(self.window, self.rules, totals,

@@ -222,15 +222,18 @@ WHERE stale = 1 AND day < ?
   AND NOT EXISTS (SELECT 1 FROM rollup_hours WHERE stale = 1 AND hour >= day * 24 AND hour < day * 24 + 24)
 ORDER BY day LIMIT ?
 """
-SAVE_WORKER_HOUR_SQL = """
+# A worker's row of an hour also holds its latest state event at the hour's end.
+SAVE_WORKER_SQL = {
+    "hour": """
 INSERT INTO rollup_worker_hours (hour, worker_id, working_ms, idle_ms, absent_ms, unknown_ms, units,
                                  last_ts_ms, last_state, last_workstation_id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-SAVE_WORKER_DAY_SQL = """
+""",
+    "day": """
 INSERT INTO rollup_worker_days (day, worker_id, working_ms, idle_ms, absent_ms, unknown_ms, units)
 VALUES (?, ?, ?, ?, ?, ?, ?)
-"""
+""",
+}
 # A worker's rows in hours `[?, ?)` with events, all of whose time is unknown (past the horizon of
 # its latest state event, the one given): a new row is a whole hour of unknown time; a row kept
 # only takes that latest event.

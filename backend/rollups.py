@@ -402,11 +402,7 @@ def _compute_hour(conn, hour, last, horizon_ms):
     """Store the roll-up of one hour, the state carried in from `last`; returns the latest state
     events at its end."""
     tally, last = _events_tally(conn, last, hour * HOUR_MS, (hour + 1) * HOUR_MS, False, horizon_ms)
-    empty = dict.fromkeys(metrics.TIME_STATES, 0)
-    _save(conn, HOURS, hour, tally, queries.SAVE_WORKER_HOUR_SQL, [
-        (hour, worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
-         tally.worker_units.get(worker_id, 0), *(last.get(worker_id) or (None, None, None)))
-        for worker_id in sorted({*tally.state_ms, *tally.worker_units})])
+    _save(conn, HOURS, hour, tally, lambda worker_id: last.get(worker_id) or (None, None, None))
     return {worker_id: event for worker_id, event in last.items() if event is not None}
 
 
@@ -415,21 +411,20 @@ def _compute_day(conn, day, horizon_ms):
     its empty hours."""
     sweep = _Sweep(conn, horizon_ms, None)  # the day is stale: the sweep reads its hours
     sweep.stretch(_state_before(conn, day * DAY_MS), day * DAY_MS, (day + 1) * DAY_MS, closed=False)
-    tally = sweep.total()
-    empty = dict.fromkeys(metrics.TIME_STATES, 0)
-    _save(conn, DAYS, day, tally, queries.SAVE_WORKER_DAY_SQL, [
-        (day, worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
-         tally.worker_units.get(worker_id, 0))
-        for worker_id in sorted({*tally.state_ms, *tally.worker_units})])
+    _save(conn, DAYS, day, sweep.total(), lambda _worker_id: ())
 
 
-def _save(conn, unit, number, tally, save_workers_sql, worker_rows):
-    """Replace the stored roll-up of one hour or day: its workers' rows, its stations' from
-    `tally`, and mark it computed."""
+def _save(conn, unit, number, tally, more):
+    """Replace the stored roll-up of one hour or day from `tally` (each worker's row ending in
+    `more(worker_id)`: an hour's rows hold the worker's latest state event) and mark it computed."""
     forget_workers_sql, forget_stations_sql = queries.FORGET_SQL[unit.name]
     conn.execute(forget_workers_sql, (number,))
     conn.execute(forget_stations_sql, (number,))
-    conn.executemany(save_workers_sql, worker_rows)
+    empty = dict.fromkeys(metrics.TIME_STATES, 0)
+    conn.executemany(queries.SAVE_WORKER_SQL[unit.name], [
+        (number, worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
+         tally.worker_units.get(worker_id, 0), *more(worker_id))
+        for worker_id in sorted({*tally.state_ms, *tally.worker_units})])
     conn.executemany(queries.SAVE_STATION_SQL[unit.name], [
         (number, station_id, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0))
         for station_id in sorted({*tally.occupancy_ms, *tally.station_units})])
