@@ -4,7 +4,9 @@ answer that holds every part of the page for one window.
 A chart says how many pixels wide it is drawn (`width`). The state timeline then holds at most a
 few intervals per pixel: an interval shorter than one pixel's time is merged with its short
 neighbours into a `mixed` band that says how its time splits by state, so every second still
-counts once and the totals stay exact. Buckets (hourly, models) are at most one per pixel.
+counts once and the totals stay exact. A long window is read from the roll-ups instead and its
+strips answered as a table: each worker's seconds per state in each slot of whole hours or days.
+Buckets (hourly, models) are at most one per pixel.
 
 State events are read from a cursor and turned into intervals as they come (`intervals`), so a
 chart over a long history holds its answer in memory, never the history.
@@ -211,31 +213,22 @@ def slot_size_ms(resolution_ms, window_ms):
     return hours * HOUR_MS if hours else -(-resolution_ms // DAY_MS) * DAY_MS
 
 
-def slot_items(slots, worker_id, window, slot_ms):
-    """One worker's strip from slot tallies (`rollups.slot_tallies`): a slot where it was in one
-    state is an interval of that state (joined with the one before when that is the same state),
-    any other a `mixed` band. The stations are not told (`workstation_id` is `null`). A worker has
-    time from its first state event on, so a slot's time without it lies at the slot's start."""
-    items, spell = [], None
-    for slot in range(window.start_ms // slot_ms, max(window.start_ms, window.end_ms - 1) // slot_ms + 1):
+def slot_range(window, slot_ms):
+    """The numbers of the slots a window is read in: from the one holding its start to the one
+    holding its last instant."""
+    return range(window.start_ms // slot_ms, max(window.start_ms, window.end_ms - 1) // slot_ms + 1)
+
+
+def slot_rows(slots, worker_id, window, slot_ms):
+    """One worker's strip from slot tallies (`rollups.slot_tallies`): a row per slot of the
+    window, its seconds in each of `metrics.TIME_STATES` (rounded to whole seconds; a slot
+    without the worker's time is all zeros)."""
+    rows = []
+    for slot in slot_range(window, slot_ms):
         tally = slots.get(slot)
-        split = tally.state_ms.get(worker_id) if tally is not None else None
-        held = sum(split.values()) if split else 0
-        if not held:
-            continue
-        end_ms = min(window.end_ms, (slot + 1) * slot_ms)
-        start_ms = end_ms - held
-        states = [state for state, ms in split.items() if ms]
-        if len(states) > 1:
-            items.append(_mixed_json(start_ms, end_ms, split, None))
-            spell = None
-        elif spell is not None and spell[1] == start_ms and spell[2] == states[0]:
-            spell[1] = end_ms
-            items[-1] = _interval_json(*spell)
-        else:
-            spell = [start_ms, end_ms, states[0], None]
-            items.append(_interval_json(*spell))
-    return items
+        split = tally.state_ms.get(worker_id, {}) if tally is not None else {}
+        rows.append([(split.get(state, 0) + 500) // 1000 for state in metrics.TIME_STATES])
+    return rows
 
 
 # --- The chart endpoints -------------------------------------------------------------------------
@@ -266,6 +259,8 @@ class _Charts:
         self.presences = {} if rules else None
         self.rules, self.window = rules, window
         self.bucket_units = None  # `(slot, units)` rows of the buckets, when read from the roll-ups
+        self.slot_ms = None  # the timeline's slot, when read from the roll-ups, and its rows per worker
+        self.slot_rows = {}
 
     def take(self, worker_id, interval):
         if self.presences is not None:
@@ -293,8 +288,10 @@ class _Charts:
         slots = rollups.slot_tallies(conn, query, self.window, slot_ms or bucket_ms)
         if slots is None:
             return False
-        for worker_id, strip in self.strips.items():
-            strip.items = slot_items(slots, worker_id, self.window, slot_ms)
+        if self.strips:
+            self.slot_ms = slot_ms
+            self.slot_rows = {worker_id: slot_rows(slots, worker_id, self.window, slot_ms)
+                              for worker_id in self.strips}
         if bucket_ms is not None:
             size = slot_ms or bucket_ms
             if bucket_ms % size:
@@ -343,15 +340,20 @@ def timeline_report(conn, query, now_ms):
 
 def _timeline_json(conn, query, window, workers, charts=None):
     if window is None:
-        return {"window": metrics.window_json(None), "resolution_seconds": 0,
-                "workers": [{"worker_id": w, "name": n, "intervals": []} for w, n in workers]}
+        return {"window": metrics.window_json(None), "resolution_seconds": 0, "slots": None,
+                "workers": [{"worker_id": w, "name": n, "intervals": [], "slots": None} for w, n in workers]}
     width = query.extra["width"]
     if charts is None:
         charts = _fill(conn, query, window, [w for w, _n in workers], _Charts(query, window, workers, width, None))
+    slot_ms = charts.slot_ms
     return {
         "window": metrics.window_json(window),
         "resolution_seconds": resolution_ms(window, width) / 1000,
-        "workers": [{"worker_id": worker_id, "name": name, "intervals": charts.strips[worker_id].json()}
+        "slots": slot_ms and {"from": format_instant(slot_range(window, slot_ms)[0] * slot_ms),
+                              "seconds": slot_ms // 1000, "states": list(metrics.TIME_STATES)},
+        "workers": [{"worker_id": worker_id, "name": name,
+                     "intervals": [] if slot_ms else charts.strips[worker_id].json(),
+                     "slots": charts.slot_rows.get(worker_id)}
                     for worker_id, name in workers],
     }
 

@@ -248,9 +248,8 @@ def _figure_schemas():
         "WorkerMetrics": with_window(worker=_ref("WorkerFigures")),
         "WorkstationsMetrics": with_window(workstations=_array(_ref("WorkstationFigures"))),
         "WorkstationMetrics": with_window(workstation=_ref("WorkstationFigures")),
-        "StateInterval": _object({**span, "state": TIME_STATE, "workstation_id": _nullable({
-            **STRING, "description": "`null` when the timeline is read from the hourly roll-ups (a pixel of an "
-                                     "hour or more), which do not keep stations."}), "seconds": SECONDS}),
+        "StateInterval": _object({**span, "state": TIME_STATE, "workstation_id": _nullable(STRING),
+                                  "seconds": SECONDS}),
         "StateBand": _object({
             **span,
             "state": {"type": "string", "enum": ["mixed"]},
@@ -261,19 +260,33 @@ def _figure_schemas():
             "split": _object({state: SECONDS for state in TIME_STATES}, required=[],
                              description="Seconds in each state; states with none are left out."),
         }, description="Spells shorter than one pixel's time, merged: how the band's time splits by state."),
+        "TimelineSlots": _object({
+            "from": {**INSTANT, "description": "Start of the first slot (at or before the window's start)."},
+            "seconds": {**COUNT, "description": "Length of a slot: whole hours (1, 2, 3, 4 or 6) or days."},
+            "states": _array(TIME_STATE, "The states of each row's columns, in this order."),
+        }, description="The slots the strips are read in: row k of a worker's `slots` covers "
+                       "[`from` + k × `seconds`, `from` + (k + 1) × `seconds`) within the window."),
         "Timeline": with_window(
             resolution_seconds={**SECONDS, "description": "One pixel's time (window / `width`): spells shorter "
-                                                          "than it are merged into `mixed` bands. From an hour "
-                                                          "a pixel up, the strips are read from the hourly "
-                                                          "roll-ups in slots of whole hours (1, 2, 3, 4 or 6) "
-                                                          "or days at least a pixel long (and at most "
-                                                          "1,000 over the window), aligned to "
-                                                          "UTC: a slot in one state is an interval, any other a "
-                                                          "`mixed` band."},
-            workers=_array(_object({**_named("worker"), "intervals": _array(
-                {"oneOf": [_ref("StateInterval"), _ref("StateBand")]},
-                "In time order. Back-to-back spells of one state at one station are one interval; the "
-                "intervals' and bands' seconds add up to the worker's figures.")}))),
+                                                          "than it are merged into `mixed` bands."},
+            slots=_maybe("TimelineSlots",
+                         "`null` when the strips are drawn from the events, as `intervals`: a window of at "
+                         "most 3 days with a pixel under an hour, or with a `workstation_id`, site or "
+                         "confidence filter, another horizon or `planned_only`. Otherwise the strips are "
+                         "read from the roll-ups in slots aligned to UTC, the smallest of 1, 2, 3, 4 or 6 "
+                         "hours, else whole days, at least a pixel and a 1,000th of the window long."),
+            workers=_array(_object({
+                **_named("worker"),
+                "intervals": _array(
+                    {"oneOf": [_ref("StateInterval"), _ref("StateBand")]},
+                    "In time order; empty when the strips are in `slots`. Back-to-back spells of one state at "
+                    "one station are one interval; the intervals' and bands' seconds add up to the worker's "
+                    "figures."),
+                "slots": _nullable(_array(_array(COUNT, minItems=4, maxItems=4), (
+                    "One row per slot of the window: the worker's seconds in each of the `states` (whole "
+                    "seconds, rounded; the worker's exact figures are those of the metrics). A worker has no "
+                    "time before its first state event: a slot's time without it lies at the slot's start."))),
+            }))),
         "Bucket": _object({**span, **STATE_SECONDS, "utilization_pct": PERCENT, "units": COUNT}),
         "Buckets": with_window(
             bucket_seconds=BUCKET_SECONDS,

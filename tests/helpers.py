@@ -128,3 +128,13 @@ def stored_count(path, sql="SELECT COUNT(*) FROM events"):
             conn.close()
     except sqlite3.OperationalError:
         return 0
+
+
+def strip_seconds(timeline, row, state):
+    """Seconds in `state` over one worker's strip of a timeline body: its intervals and the split
+    of its `mixed` bands, or its rows when the strip is read in `slots` (whole seconds)."""
+    if timeline["slots"] is not None:
+        column = timeline["slots"]["states"].index(state)
+        return sum(slot[column] for slot in row["slots"])
+    return sum(i["split"].get(state, 0) if i["state"] == "mixed" else i["seconds"] * (i["state"] == state)
+               for i in row["intervals"])

@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 
 from backend.metrics import Interval, Timeline, Window, time_buckets
-from tests.helpers import assert_problem, event, post_events
+from tests.helpers import assert_problem, event, post_events, strip_seconds
 
 HOUR = 3_600_000
 BASE = 1_768_464_000_000  # 2026-01-15T08:00:00Z, on an hour boundary
@@ -70,12 +70,6 @@ def test_buckets_of_one_worker_and_one_station_add_up_to_their_figures(seeded, q
         assert present >= station["occupancy_seconds"]  # two people at once count twice here, once there
 
 
-def state_seconds(intervals, state):
-    """Seconds in `state` over a strip: ordinary intervals and the split of `mixed` bands."""
-    return sum(i["split"].get(state, 0) if i["state"] == "mixed" else i["seconds"] * (i["state"] == state)
-               for i in intervals)
-
-
 STATE_FIGURES = (("working", "active_seconds"), ("idle", "idle_seconds"), ("absent", "absent_seconds"),
                  ("unknown", "unknown_seconds"))
 
@@ -90,9 +84,14 @@ def test_timeline_adds_up_to_the_worker_figures_at_any_width(seeded, query, widt
     pixels = int(width[7:] or 2000)
     start, end = (datetime.fromisoformat(timeline["window"][k]).timestamp() for k in ("from", "to"))
     assert timeline["resolution_seconds"] == pytest.approx(-(-round((end - start) * 1000) // pixels) / 1000)
+    slots = timeline["slots"] and len(timeline["workers"][0]["slots"])
     for row in timeline["workers"]:
         for state, key in STATE_FIGURES:
-            assert round(state_seconds(row["intervals"], state), 3) == workers[row["worker_id"]][key]
+            if slots:  # rounded to whole seconds in each slot
+                assert strip_seconds(timeline, row, state) == pytest.approx(workers[row["worker_id"]][key],
+                                                                            abs=slots / 2)
+            else:
+                assert round(strip_seconds(timeline, row, state), 3) == workers[row["worker_id"]][key]
         starts = [i["from"] for i in row["intervals"]]
         assert starts == sorted(starts)
         assert len(row["intervals"]) <= 2 * pixels + 1  # at most a few items per pixel
@@ -158,7 +157,7 @@ def test_chart_queries_fail_clearly(seeded, path, status):
 def test_empty_database_charts_are_empty(client):
     assert client.get("/metrics/hourly").get_json()["buckets"] == []
     assert client.get("/metrics/timeline").get_json() == {"window": {"from": None, "to": None, "seconds": 0},
-                                                          "resolution_seconds": 0, "workers": []}
+                                                          "resolution_seconds": 0, "slots": None, "workers": []}
 
 
 def test_sites_and_settings(seeded, make_client):

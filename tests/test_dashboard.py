@@ -1587,3 +1587,28 @@ def test_spells_shorter_than_a_pixel_are_drawn_as_bands_split_by_state(page, ser
     # Each band stacks its states, each as tall as its share of the band's time.
     parts = bands.first.locator(".band-part")
     assert sorted(parts.evaluate_all("els => els.map(e => e.classList[1])")) == ["band-idle", "band-working"]
+
+
+def test_a_long_window_is_drawn_from_its_slots(page, server_factory):
+    server = server_factory()
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=6)
+    # A morning of spells at one station, then silence: past the signal horizon the time is
+    # unknown, slot after slot, to the window's end.
+    events = [{"timestamp": iso(day + timedelta(hours=8, minutes=minutes)), "worker_id": "W-1", "workstation_id": "S-1",
+               "event_type": kind, "site_id": "hall-1"}
+              for minutes, kind in ((0, "working"), (30, "idle"), (60, "working"), (120, "absent"))]
+    server.post("/events", events)
+    shown = [(day - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"), (day + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")]
+    with page.expect_response(lambda response: "/metrics/dashboard" in response.url) as answer:
+        open_dashboard(page, server.base, QUIET + f"&range=custom&from={shown[0]}&to={shown[1]}")
+    slots = answer.value.json()["timeline"]["slots"]
+    assert slots["seconds"] % 3600 == 0 and answer.value.json()["timeline"]["workers"][0]["intervals"] == []
+    mixed = page.locator("#timeline-chart .band-mixed")
+    expect(mixed.first).to_be_visible()
+    tip = mixed.first.locator("title").text_content()
+    assert "% working" in tip and "% idle" in tip
+    # The slots in one state after the spells are one band, days long.
+    unknown = page.locator("#timeline-chart .band.band-unknown")
+    assert unknown.count() == 1
+    spans = unknown.evaluate("e => Date.parse(e.dataset.to) - Date.parse(e.dataset.from)")
+    assert spans >= 4 * 24 * 3600 * 1000

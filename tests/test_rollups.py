@@ -440,12 +440,19 @@ def assert_charts_equal_the_events(client, windows, monkeypatch):
         window_ms = parse_instant(timeline["window"]["to"]) - parse_instant(timeline["window"]["from"])
         slot_ms = charts.slot_size_ms(round(timeline["resolution_seconds"] * 1000), window_ms)
         assert slot_ms is not None and slot_ms % HOUR == 0
+        first = parse_instant(timeline["slots"]["from"])
+        assert timeline["slots"] == {"from": timeline["slots"]["from"], "seconds": slot_ms // 1000,
+                                     "states": ["working", "idle", "absent", "unknown"]}
+        assert first % slot_ms == 0 and first <= parse_instant(timeline["window"]["from"]) < first + slot_ms
+        slots = -(-(parse_instant(timeline["window"]["to"]) - first) // slot_ms)
         fine = exact[paths[0], window]["resolution_seconds"]  # a band of the events' strip straddles a slot by less
         for fast, slow in zip(timeline["workers"], exact[paths[0], window]["workers"], strict=True):
-            assert fast["worker_id"] == slow["worker_id"]
-            got, want = slot_seconds(fast["intervals"], slot_ms), slot_seconds(slow["intervals"], slot_ms)
-            for key in {*got, *want}:
-                assert got.get(key, 0) == pytest.approx(want.get(key, 0), abs=2 * fine + 0.001), (window, key)
+            assert fast["worker_id"] == slow["worker_id"] and fast["intervals"] == [] and len(fast["slots"]) == slots
+            got = {(first // slot_ms + index, state): seconds for index, row in enumerate(fast["slots"])
+                   for state, seconds in zip(timeline["slots"]["states"], row, strict=True)}
+            want = slot_seconds(slow["intervals"], slot_ms)
+            for key in {*got, *want}:  # whole seconds, rounded
+                assert got.get(key, 0) == pytest.approx(want.get(key, 0), abs=2 * fine + 0.501), (window, key)
         assert client.get(f"{paths[1]}{window}").get_json() == exact[paths[1], window]
         assert client.get(f"{paths[2]}{window}").get_json()["workers"] == exact[paths[2], window]["workers"]
         metrics = client.get(f"/metrics/workers?{window}").get_json()["workers"]

@@ -383,7 +383,7 @@ function drawCharts() {
       timelineNode.replaceChildren(emptyNote("The server gives no timeline for this selection."));
       return;
     }
-    charts.drawTimeline(timelineNode, { window: timeline.window, workers: timeline.workers, timeZone: tz, now });
+    charts.drawTimeline(timelineNode, { window: timeline.window, workers: timeline.workers, slots: timeline.slots, timeZone: tz, now });
   });
   const hourlyNode = $("hourly-chart");
   const hourly = data.hourly;

@@ -69,6 +69,30 @@ export function mergeIntervals(intervals) {
   return merged;
 }
 
+/**
+ * A strip read in slots (a long window: the server answers each worker's seconds per state per
+ * slot, `slots` = {from, seconds, states}) as the intervals and `mixed` bands the strip draws: a
+ * slot in one state is an interval of it, any other a band. The worker's time in a slot lies at
+ * its end (before its first event a worker has none). Back-to-back slots of one state join up
+ * in `mergeIntervals`.
+ */
+export function slotIntervals(slots, rows, windowTo) {
+  const first = Date.parse(slots.from);
+  const length = slots.seconds * 1000;
+  const end = Date.parse(windowTo);
+  const items = [];
+  rows.forEach((row, index) => {
+    const held = row.reduce((sum, seconds) => sum + seconds, 0);
+    if (!held) return;
+    const to = Math.min(end, first + (index + 1) * length);
+    const base = { from: new Date(to - held * 1000).toISOString(), to: new Date(to).toISOString(), workstation_id: null, seconds: held };
+    const states = slots.states.filter((_, at) => row[at]);
+    items.push(states.length === 1 ? { ...base, state: states[0] }
+      : { ...base, state: MIXED, split: Object.fromEntries(slots.states.map((state, at) => [state, row[at]]).filter(([, seconds]) => seconds)) });
+  });
+  return items;
+}
+
 const RIGHT_MARGIN = 18;
 
 /** The width of the name column of a timeline `width` pixels wide. */
@@ -83,10 +107,11 @@ export function plotWidth(width) {
 
 /**
  * Draw the timeline into `container`.
- * `data`: {window: {from, to}, workers: [{worker_id, name, intervals: [{from, to, state, workstation_id, seconds}]}], timeZone, now}
+ * `data`: {window: {from, to}, workers: [{worker_id, name, intervals: [{from, to, state, workstation_id, seconds}], slots}],
+ * slots, timeZone, now}: a timeline body of the API (its strips as intervals, or in `slots`).
  */
 export function drawTimeline(container, data) {
-  const { window: win, workers, timeZone, now } = data;
+  const { window: win, workers, slots, timeZone, now } = data;
   if (!win || !win.from || !win.to || !workers) {
     placeholder(container, "No events in this window, so there is no timeline to draw.");
     return;
@@ -133,7 +158,8 @@ export function drawTimeline(container, data) {
       svg("text", { x: labelW - 10, y: bandY + bandH / 2 + nameSize * 0.36, "text-anchor": "end", class: "row-label" },
         fitText(name, labelW - 14, nameSize, 500),
         svg("title", { text: `${name} (${worker.worker_id})` })));
-    const bands = mergeIntervals(worker.intervals || []).filter((i) => Date.parse(i.to) > Date.parse(i.from));
+    const items = slots && worker.slots ? slotIntervals(slots, worker.slots, win.to) : worker.intervals || [];
+    const bands = mergeIntervals(items).filter((i) => Date.parse(i.to) > Date.parse(i.from));
     const below = [];
     const above = [];
     let lastLabelled = null;
@@ -146,7 +172,7 @@ export function drawTimeline(container, data) {
       const station = interval.workstation_id;
       if (interval.state === MIXED) {
         // Stacked from the bottom in legend order, each state as tall as its share of the band's time.
-        const tip = `${name}: short spells ${at(from)}–${at(to)}: ${splitText(interval.split)}${station ? ` at ${station}` : ""}`;
+        const tip = `${name}: ${at(from)}–${at(to)}: ${splitText(interval.split)}${station ? ` at ${station}` : ""}`;
         const total = STATES.reduce((sum, state) => sum + ((interval.split || {})[state] || 0), 0);
         const group = svg("g", { class: "band band-mixed", "data-from": interval.from, "data-to": interval.to }, svg("title", { text: tip }));
         let y = bandY + bandH;
