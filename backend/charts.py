@@ -219,15 +219,18 @@ def slot_range(window, slot_ms):
     return range(window.start_ms // slot_ms, max(window.start_ms, window.end_ms - 1) // slot_ms + 1)
 
 
-def slot_rows(slots, worker_id, window, slot_ms):
-    """One worker's strip from slot tallies (`rollups.slot_tallies`): a row per slot of the
-    window, its seconds in each of `metrics.TIME_STATES` (rounded to whole seconds; a slot
-    without the worker's time is all zeros)."""
-    rows = []
+def slot_rows(slots, worker_ids, window, slot_ms):
+    """The workers' strips from slot tallies (`rollups.slot_tallies`): `{worker_id: rows}`, a row
+    per slot of the window with the worker's seconds in each of `metrics.TIME_STATES` (rounded
+    to whole seconds; a slot without the worker's time is all zeros)."""
+    rows = {worker_id: [] for worker_id in worker_ids}
     for slot in slot_range(window, slot_ms):
         tally = slots.get(slot)
-        split = tally.state_ms.get(worker_id, {}) if tally is not None else {}
-        rows.append([(split.get(state, 0) + 500) // 1000 for state in metrics.TIME_STATES])
+        state_ms = tally.state_ms if tally is not None else {}
+        for worker_id, strip in rows.items():
+            split = state_ms.get(worker_id)
+            strip.append([(split.get(state, 0) + 500) // 1000 for state in metrics.TIME_STATES] if split
+                         else [0] * len(metrics.TIME_STATES))
     return rows
 
 
@@ -290,8 +293,7 @@ class _Charts:
             return False
         if self.strips:
             self.slot_ms = slot_ms
-            self.slot_rows = {worker_id: slot_rows(slots, worker_id, self.window, slot_ms)
-                              for worker_id in self.strips}
+            self.slot_rows = slot_rows(slots, self.strips, self.window, slot_ms)
         if bucket_ms is not None:
             size = slot_ms or bucket_ms
             if bucket_ms % size:

@@ -237,6 +237,16 @@ class Tally:
         self.last_events.update({k: v for k, v in later.last_events.items() if v is not None})
         return self
 
+    def add_worker(self, worker_id, state_ms, units):
+        """Add a worker's milliseconds in each of `TIME_STATES` (in that order) and its units."""
+        mine = self.state_ms.get(worker_id)
+        if mine is None:
+            self.state_ms[worker_id] = dict(zip(TIME_STATES, state_ms, strict=True))
+        else:
+            for state, ms in zip(TIME_STATES, state_ms, strict=True):
+                mine[state] += ms
+        self.worker_units[worker_id] = self.worker_units.get(worker_id, 0) + units
+
 
 def tally_timelines(timelines, unit_rows, event_count):
     """The tally of a stretch from its workers' timelines (cut to the stretch) and unit rows."""

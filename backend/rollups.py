@@ -109,7 +109,7 @@ def slot_tallies(conn, query, window, slot_ms):
         if query.planned_only or not usable(query, stored_horizon(conn)):
             return None
         sweep = _Sweep(conn, query.max_gap_ms, None, slot_ms)
-        sweep.tally(window)
+        sweep.count(window)
         return sweep.slots
 
 
@@ -137,10 +137,14 @@ class _Sweep:
 
     def tally(self, window):
         """The window's tally (its slots are in `slots`)."""
-        if window.end_ms < window.start_ms:  # `now` before `from`: no time, only the state at the end
-            return _finish(metrics.Tally(), _state_before(self.conn, window.end_ms + 1))
-        last = self.stretch(_state_before(self.conn, window.start_ms), window.start_ms, window.end_ms, closed=True)
+        last = self.count(window)
         return _finish(self.total(), last)
+
+    def count(self, window):
+        """Count the window into `slots`; returns each worker's latest state event at its end."""
+        if window.end_ms < window.start_ms:  # `now` before `from`: no time, only the state at the end
+            return _state_before(self.conn, window.end_ms + 1)
+        return self.stretch(_state_before(self.conn, window.start_ms), window.start_ms, window.end_ms, closed=True)
 
     def total(self):
         """The sum of the slots counted so far."""
@@ -257,18 +261,18 @@ class _Sweep:
         origin_slot = origin * unit.ms // self.slot_ms
         bounds = {"origin": origin_slot * self.slot_ms // unit.ms, "slot_units": self.slot_ms // unit.ms,
                   "first": first, "end": end}
-        run = {}
-        for slot, worker_id, working, idle, absent, unknown, units in self.conn.execute(
-                queries.SUM_WORKER_SQL[unit.name], bounds):
-            tally = run.setdefault(origin_slot + slot, metrics.Tally())
-            tally.state_ms[worker_id] = {"working": working, "idle": idle, "absent": absent, metrics.UNKNOWN: unknown}
-            tally.worker_units[worker_id] = units
-        for slot, station_id, occupancy, units in self.conn.execute(queries.SUM_STATION_SQL[unit.name], bounds):
-            tally = run.setdefault(origin_slot + slot, metrics.Tally())
-            tally.occupancy_ms[station_id] = occupancy
-            tally.station_units[station_id] = units
-        for slot, tally in run.items():
-            self._slot(slot * self.slot_ms).add(tally)
+        # Rows come slot by slot: each is added straight into its slot's tally.
+        slot, tally = None, None
+        for number, worker_id, *state_ms, units in self.conn.execute(queries.SUM_WORKER_SQL[unit.name], bounds):
+            if number != slot:
+                slot, tally = number, self._slot((origin_slot + number) * self.slot_ms)
+            tally.add_worker(worker_id, state_ms, units)
+        slot, tally = None, None
+        for number, station_id, occupancy, units in self.conn.execute(queries.SUM_STATION_SQL[unit.name], bounds):
+            if number != slot:
+                slot, tally = number, self._slot((origin_slot + number) * self.slot_ms)
+            tally.occupancy_ms[station_id] = tally.occupancy_ms.get(station_id, 0) + occupancy
+            tally.station_units[station_id] = tally.station_units.get(station_id, 0) + units
 
 
 def _still_tally(last, start_ms, end_ms, max_gap_ms, floor):
