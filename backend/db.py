@@ -613,8 +613,8 @@ def _as_storage_failure(error, path):
 class _Write:
     """One caller's share of a shared write transaction (see `write_together`)."""
 
-    def __init__(self, work):
-        self.work = work
+    def __init__(self, item):
+        self.item = item
         self.result = None
         self.error = None
         self.done = False
@@ -625,19 +625,21 @@ _waiting_writes = []
 _writer = threading.Lock()  # held by the thread that commits for the others
 
 
-def write_together(conn, work):
-    """Run `work(conn)` in a write transaction shared with the writes other threads of this
-    process ask for meanwhile, and return its result once that transaction is committed.
+def write_together(conn, item, store):
+    """Store `item` by `store(conn, items)` (which returns one result per item) in a write
+    transaction shared with the writes other threads of this process ask for meanwhile, and
+    return its result once that transaction is committed.
 
     With `synchronous = FULL` a commit waits for the disk to sync the write-ahead log, a few
     milliseconds that no amount of CPU shortens: a floor of cameras, each posting single events,
-    would queue behind one sync per event. Here the thread that takes the writer's turn commits
-    every write waiting at that moment in one transaction: one sync for all of them. Each
-    write runs in its own savepoint, so one that raises is undone alone and its caller gets its
-    error; a storage failure fails the transaction, and so every write in it, with the error
-    `transaction` names.
+    would queue behind one sync per event. Here the thread that takes the writer's turn stores
+    the items of every write waiting at that moment with one call of `store`, in one
+    transaction: one sync, and one round of statements, for all of them. Should that call raise,
+    each write is stored again on its own, in a savepoint, so one that raises is undone alone
+    and its caller gets its error; a storage failure fails the transaction, and so every write
+    in it, with the error `transaction` names.
     """
-    write = _Write(work)
+    write = _Write(item)
     with _writes_lock:
         _waiting_writes.append(write)
     with _writer:
@@ -645,26 +647,19 @@ def write_together(conn, work):
             with _writes_lock:
                 writes = _waiting_writes[:]
                 _waiting_writes.clear()
-            _commit_writes(conn, writes)
+            _commit_writes(conn, writes, store)
     if write.error is not None:
         # One write's own failure, met inside its savepoint, names its storage cause as well.
         raise _as_storage_failure(write.error, _path_of(conn))
     return write.result
 
 
-def _commit_writes(conn, writes):
+def _commit_writes(conn, writes, store):
     try:
         with transaction(conn):
-            for write in writes:
-                conn.execute("SAVEPOINT write")
-                try:
-                    write.result = write.work(conn)
-                except Error:
-                    raise  # the storage failed, not this write: the transaction fails as a whole
-                except Exception as error:
-                    conn.execute("ROLLBACK TO write")
-                    write.error = error
-                conn.execute("RELEASE write")
+            if not _stored(conn, writes, store):
+                for write in writes:
+                    _stored(conn, [write], store)
     except BaseException as error:  # nothing of any write was kept
         for write in writes:
             write.error = write.error or error
@@ -673,6 +668,26 @@ def _commit_writes(conn, writes):
     finally:
         for write in writes:
             write.done = True
+
+
+def _stored(conn, writes, store):
+    """Store `writes` with one call of `store` in a savepoint; whether it went through (if not,
+    the savepoint is undone and a lone write holds its error)."""
+    conn.execute("SAVEPOINT write")
+    try:
+        results = store(conn, [write.item for write in writes])
+    except Error:
+        raise  # the storage failed, not these writes: the transaction fails as a whole
+    except Exception as error:
+        conn.execute("ROLLBACK TO write")
+        conn.execute("RELEASE write")
+        if len(writes) == 1:
+            writes[0].error = error
+        return False
+    conn.execute("RELEASE write")
+    for write, result in zip(writes, results, strict=True):
+        write.result = result
+    return True
 
 
 def _rollback(conn):

@@ -272,7 +272,7 @@ def ingest(conn, raw_events, now_ms, skew_ms, max_age_ms=None):
     if valid:
         try:
             events = [event for event, _ in valid]
-            outcomes = write_together(conn, lambda conn: store_events(conn, events, now_ms))
+            outcomes = write_together(conn, (events, now_ms), _store_requests)
         except OperationalError as failure:
             raise ApiError(503, "Service Unavailable",
                            f"The events could not be stored ({failure}); none of this request was kept. "
@@ -289,8 +289,9 @@ def ingest(conn, raw_events, now_ms, skew_ms, max_age_ms=None):
     }
 
 
-def store_events(conn, events, now_ms):
-    """Store the new ones of `events` (`NewEvent`s) inside the caller's write transaction.
+def store_events(conn, events, now_ms, received=None):
+    """Store the new ones of `events` (`NewEvent`s) inside the caller's write transaction, each
+    received at `now_ms` or at its instant in `received`.
 
     The one writer of events and of what is derived from them: the workers, workstations, site
     members and state days they name, the data version, the roll-up hours they change and the
@@ -304,7 +305,7 @@ def store_events(conn, events, now_ms):
     by_event_id = _stored_by_event_ids(conn, {event.event_id for event in events if event.event_id is not None})
     by_natural_key = {}  # natural key -> id of the first event of this batch stored with it
     outcomes, rows, stored = [], [], []
-    for event in events:
+    for event, received_ms in zip(events, received or [now_ms] * len(events), strict=True):
         if event.event_id is not None:
             original = by_event_id.get(event.event_id)
             if original is not None and original[1] != event.natural_key:
@@ -319,7 +320,7 @@ def store_events(conn, events, now_ms):
             outcomes.append({"status": "duplicate", "id": original_id})
             continue
         outcomes.append({"status": "accepted", "id": next_id})
-        rows.append((next_id, *event, now_ms))
+        rows.append((next_id, *event, received_ms))
         stored.append(event)
         if event.event_id is not None:
             by_event_id[event.event_id] = (next_id, event.natural_key)
@@ -332,6 +333,15 @@ def store_events(conn, events, now_ms):
         queries.insert_rows(conn, queries.ADD_MODEL_DAYS_SQL, _model_days(stored))
         rollups.forget_changed_hours(conn, rollups.changes(stored), now_ms)
     return outcomes
+
+
+def _store_requests(conn, requests):
+    """Store the events of several requests (`(events, now_ms)` pairs) in one round of
+    statements, as `store_events` would one after the other; their outcomes, request by request."""
+    events = [event for request_events, _ in requests for event in request_events]
+    received = [now_ms for request_events, now_ms in requests for _ in request_events]
+    outcomes = iter(store_events(conn, events, max(now_ms for _, now_ms in requests), received))
+    return [[next(outcomes) for _ in request_events] for request_events, _ in requests]
 
 
 def _register(conn, events):

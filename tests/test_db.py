@@ -175,8 +175,8 @@ def _wait_for(condition, deadline_s=10):
 
 def test_writes_that_wait_together_are_committed_together_and_fail_alone(tmp_path):
     # While the file is locked, one write waits for it and four more queue behind: those four
-    # are committed in one transaction by one thread (one sync of the log), and the one that
-    # raises is undone alone.
+    # are stored by one call in one transaction by one thread (one sync of the log); when that
+    # call raises, each is stored again alone, and the one that raises is undone alone.
     import threading
 
     path = str(tmp_path / "together.db")
@@ -185,17 +185,21 @@ def test_writes_that_wait_together_are_committed_together_and_fail_alone(tmp_pat
     setup.execute("CREATE TABLE t (who TEXT)")
     blocker = db.connect(path)
     blocker.execute("BEGIN IMMEDIATE")
-    ran_on, errors = {}, {}
+    ran_on, errors, calls = {}, {}, []
 
-    def write(name):
-        def work(conn):
+    def store(conn, names):
+        calls.append(sorted(names))
+        for name in names:
             ran_on[name] = id(conn)
             conn.execute("INSERT INTO t VALUES (?)", (name,))
-            if name == "bad":
-                raise ValueError("refused")
+        if "bad" in names:
+            raise ValueError("refused")
+        return [f"stored {name}" for name in names]
+
+    def write(name):
         conn = db.connect(path)
         try:
-            db.write_together(conn, work)
+            assert db.write_together(conn, name, store) == f"stored {name}"
         except ValueError as error:
             errors[name] = str(error)
         finally:
@@ -213,6 +217,8 @@ def test_writes_that_wait_together_are_committed_together_and_fail_alone(tmp_pat
         thread.join(10)
     assert len({ran_on[name] for name in ("a", "b", "bad", "c")}) == 1  # one thread ran them all
     assert errors == {"bad": "refused"}
+    assert calls[:2] == [["first"], ["a", "b", "bad", "c"]]
+    assert sorted(calls[2:]) == [["a"], ["b"], ["bad"], ["c"]]
     assert sorted(row[0] for row in setup.execute("SELECT who FROM t")) == ["a", "b", "c", "first"]
     for conn in (setup, blocker):
         conn.close()
