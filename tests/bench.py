@@ -267,6 +267,16 @@ def largest_peak_rss_mb(server):
     return max(peaks) / 1024
 
 
+def reset_peak_rss(server):
+    """Start the count of peak RSS again in every server process (Linux's `clear_refs`)."""
+    for pid, _ in server_processes(server):
+        try:
+            with open(f"/proc/{pid}/clear_refs", "w") as refs:
+                refs.write("5")
+        except OSError:
+            pass  # it ended meanwhile
+
+
 def wait_until(instant):
     """Sleep until the monotonic `instant` (one clock for every process of the machine)."""
     time.sleep(max(0.0, instant - time.monotonic()))

@@ -198,14 +198,16 @@ def run_size(events, directory, store_env):
     try:
         server.start()
         loaded, latest_ms = load_history(server, events, now_ms)
+        rss_mb = {"loading the history": bench.largest_peak_rss_mb(server)}
+        bench.reset_peak_rss(server)
         bench.say(f"{events:,} events: dashboard refreshes ...")
         refreshes = measure_refreshes(server, now_ms)
         bench.say(f"{events:,} events: cameras beside polling dashboards ...")
         load = measure_load(server, now_ms)
+        rss_mb["refreshes and cameras"] = bench.largest_peak_rss_mb(server)
         bench.say(f"{events:,} events: restart ...")
-        rss_mb = bench.largest_peak_rss_mb(server)  # a restart starts the count again
-        restart = measure_restart(server, now_ms)
-        rss_mb = max(rss_mb, bench.largest_peak_rss_mb(server))
+        restart = measure_restart(server, now_ms)  # new processes: a count of their own
+        rss_mb["a restart to its first refresh"] = bench.largest_peak_rss_mb(server)
     finally:
         server.stop()
     return {"events": events, "load_seconds": loaded["seconds"], "history_end": bench.iso(latest_ms),
@@ -233,8 +235,9 @@ def results_table(size):
     rows.append(("first refresh after a restart (from the start)", f"<= {TARGET_FIRST_REFRESH_S:.0f} s, no 503",
                  f"{restart['seconds']:.1f} s" + (f", failed {failed}" if failed else ""),
                  restart["seconds"] <= TARGET_FIRST_REFRESH_S and not failed))
-    rows.append(("peak RSS, largest server process", f"< {TARGET_RSS_MB} MB", f"{size['peak_rss_mb']:.0f} MB",
-                 size["peak_rss_mb"] < TARGET_RSS_MB))
+    for phase, peak_mb in size["peak_rss_mb"].items():
+        rows.append((f"peak RSS, largest server process: {phase}", f"< {TARGET_RSS_MB} MB", f"{peak_mb:.0f} MB",
+                     peak_mb < TARGET_RSS_MB))
     return [{"figure": figure, "target": target, "result": result, "meets_target": "yes" if meets else "no"}
             for figure, target, result, meets in rows]
 
