@@ -67,6 +67,8 @@ def default_config():
         "HOST": os.environ.get("HOST") or "",
         "ALLOW_SEED": _env_flag("ALLOW_SEED", True),
         "SEED_IF_EMPTY": _env_flag("SEED_IF_EMPTY", False),
+        # A thread per server process that computes the roll-ups writes left stale (rollups.Keeper).
+        "ROLLUP_KEEPER": _env_flag("ROLLUP_KEEPER", True),
         # Unset: no other origin; the dashboard served from the same origin needs none.
         "CORS_ORIGINS": os.environ.get("CORS_ORIGINS") or None,
         "FACTORY_TZ": os.environ.get("FACTORY_TZ") or "UTC",
@@ -166,6 +168,10 @@ def create_app(test_config=None):
 
     db.init_app(app)
     _prepare_rollups(app)
+    if app.config["ROLLUP_KEEPER"]:
+        keeper = app.extensions["rollup_keeper"] = rollups.Keeper(
+            app.config["DATABASE_PATH"], app.config["CLOCK"], app.config["BUSY_TIMEOUT_MS"])
+        app.before_request(keeper.start)
     logs.init_app(app)
     errors.register_error_handlers(app)
     limits.init_app(app)

@@ -23,24 +23,35 @@ Ingestion marks the hours a new event changes stale: a product count its own hou
 every hour from its own to the hour of the worker's next state event (all later hours when it is
 the worker's latest), and the days those lie in. It then computes stale hours before the
 current hour, but those of its own events, and stale days before the current day without a
-stale hour, a bounded number per batch, in its own transaction; server start-up computes the
-rest. The current hour changes with every batch and is worked out from its events when read. A
-query with another horizon than the stored one, or with a site or confidence filter, is answered
-from the events.
+stale hour, a bounded number per batch, in its own transaction. Server start-up computes the
+rest, and so does each server process's keeper (`Keeper`) whenever writes leave some behind (a
+backfill of history posted faster than its batches keep up with), in short transactions of its
+own, so readers find them computed. The current hour changes with every batch and is worked out
+from its events when read. A query with another horizon than the stored one, or with a site or
+confidence filter, is answered from the events.
 """
 
+import logging
+import os
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import calendars, limits, metrics, queries
-from .db import connect, transaction
+from .db import Error, connect, transaction
+
+log = logging.getLogger(__name__)
 
 HOUR_MS = metrics.MS_PER_HOUR
 DAY_MS = 24 * HOUR_MS
 # Stale hours a batch of new events brings up to date in its own transaction; start-up does the rest.
 UPKEEP_HOURS = 48
-# Hours computed in one write transaction at start-up: short enough not to hold writers up for long.
+# Hours computed in one write transaction at start-up and by the keeper: short enough not to hold
+# writers up for long.
 BUILD_HOURS = 24
+# How often a server process's keeper looks for stale roll-ups that writes left behind.
+KEEP_EVERY_S = 2.0
 _FOREVER = 2 ** 62
 # The slot of a sweep that tallies a window as one: whole days, and longer than any window.
 _ONE_SLOT_MS = 2 ** 40 * DAY_MS
@@ -79,12 +90,68 @@ def prepare(path, horizon_ms, now_ms):
                 for unit in queries.UNITS:
                     conn.execute(queries.MARK_ALL_STALE_SQL[unit])
                 conn.execute(queries.SET_ROLLUP_HORIZON_SQL, (horizon_ms,))
-        while True:
-            with transaction(conn):
-                if bring_up_to_date(conn, BUILD_HOURS, now_ms) < BUILD_HOURS:
-                    return
+        catch_up(conn, now_ms)
     finally:
         conn.close()
+
+
+def catch_up(conn, now_ms):
+    """Compute every stale hour and day before the current ones (`now_ms`), `BUILD_HOURS` per
+    write transaction, so a writer waits for one short transaction at most. Returns how many
+    transactions it took."""
+    transactions = 0
+    while True:
+        transactions += 1
+        with transaction(conn):
+            if bring_up_to_date(conn, BUILD_HOURS, now_ms) < BUILD_HOURS:
+                return transactions
+
+
+def behind(conn, now_ms):
+    """Whether a stale hour or day before the current ones waits to be computed (a read)."""
+    with _reading(conn):
+        return bool(conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, 1)).fetchall()
+                    or conn.execute(queries.STALE_DAYS_SQL, (now_ms // DAY_MS, 1)).fetchall())
+
+
+class Keeper:
+    """Brings the roll-ups a server process's writes left stale up to date, in a thread of that
+    process that looks every `KEEP_EVERY_S` seconds (`keep`), so readers do not work them out
+    from the events meanwhile. Each batch computes a bounded number itself; a backfill of many
+    days posted quickly leaves more. Started by the process's first request (`start`): a process
+    forked after start-up has threads of its own."""
+
+    def __init__(self, path, clock, busy_timeout_ms):
+        self.path, self.clock, self.busy_timeout_ms = path, clock, busy_timeout_ms
+        self.pid = None
+        self.lock = threading.Lock()
+
+    def start(self):
+        """Start this process's thread, unless it runs already."""
+        if self.pid == os.getpid():
+            return
+        with self.lock:
+            if self.pid != os.getpid():
+                threading.Thread(target=self._run, name="rollup-keeper", daemon=True).start()
+                self.pid = os.getpid()
+
+    def keep(self, conn):
+        """One look: compute whatever is stale; returns how many write transactions that took."""
+        now_ms = self.clock()
+        return catch_up(conn, now_ms) if behind(conn, now_ms) else 0
+
+    def _run(self):
+        conn = None
+        while True:
+            time.sleep(KEEP_EVERY_S)
+            try:
+                conn = conn or connect(self.path, self.busy_timeout_ms, create=False)
+                self.keep(conn)
+            except Exception as error:  # the requests meet a fault of the store and report it; look again later
+                log.warning("roll-ups were not brought up to date: %s", error, exc_info=not isinstance(error, Error))
+                if conn is not None:
+                    conn.close()
+                conn = None
 
 
 def window_tally(conn, query, window, floor):

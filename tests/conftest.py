@@ -104,6 +104,7 @@ def config(new_database, clock):
         "ALLOW_SEED": True,
         "SEED_IF_EMPTY": False,
         "STATE_MAX_GAP_SECONDS": 0,  # no signal horizon unless a test sets one
+        "ROLLUP_KEEPER": False,  # its one look is tested alone (tests/test_rollups.py)
     }
 
 

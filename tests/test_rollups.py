@@ -293,6 +293,25 @@ def test_start_up_computes_the_stale_hours_so_no_reader_has_to(config, clock, mo
     assert stale_hours(app) == [BASE // HOUR + 29]  # only the current hour, which every batch changes
 
 
+def test_the_keeper_computes_what_a_backfill_left_stale(config, clock):
+    # Ten days posted at once: the batch computes a bounded number of stale hours itself; one
+    # look of the keeper computes the rest, a day of hours per transaction, as a rebuild would.
+    clock.ms = BASE + 10 * DAY + 30 * 60_000
+    app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
+    post_events(app.test_client(), *(event_at(BASE + hour * HOUR + 60_000, f"W{hour % 3}", "S1", kind)
+                                     for hour in range(10 * 24) for kind in ("working", "idle")), status=201)
+    keeper = rollups.Keeper(app.config["DATABASE_PATH"], clock, 5000)
+    conn = connect(app.config["DATABASE_PATH"])
+    try:
+        assert rollups.behind(conn, clock.ms) and len(stale_hours(app)) > rollups.UPKEEP_HOURS
+        assert keeper.keep(conn) >= (len(stale_hours(app)) - 1) // rollups.BUILD_HOURS
+        assert not rollups.behind(conn, clock.ms) and keeper.keep(conn) == 0  # nothing left: only a read
+    finally:
+        conn.close()
+    assert stale_hours(app) == []
+    assert stored_rows(app) == rebuilt_rows(app)
+
+
 def test_a_busy_database_is_answered_from_the_rollups_without_the_write_lock(app, client, clock):
     clock.ms = NOW
     post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent"),

@@ -4,8 +4,11 @@ import json
 import os
 import runpy
 import socket
+import sqlite3
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 
@@ -133,10 +136,33 @@ def test_each_server_thread_keeps_at_most_one_database_connection(tmp_path):
         workers = worker_pids(server.process.pid)
         assert len(workers) == 2
         handles = [database_handles(pid, server.database_path) for pid in workers]
-        assert all(1 <= count <= threads for count in handles), handles
+        assert all(1 <= count <= threads + 1 for count in handles), handles  # and the roll-up keeper's
         assert database_handles(server.process.pid, server.database_path) == 0  # none kept from before the fork
     finally:
         server.stop()
+
+
+def test_each_server_process_computes_the_rollups_a_backfill_left_stale(serve, tmp_path):
+    # Ten days of history in one request leave most of their hours stale; without any further
+    # request, the process's keeper computes them, so readers do not work them out from events.
+    server = serve()
+    now = time.time_ns() // 1_000_000 // 3_600_000 * 3_600_000  # this hour's start, in epoch ms
+    events = [{"timestamp": datetime.fromtimestamp((now - hour * 3_600_000 + minute * 60_000) / 1000, UTC).isoformat(),
+               "worker_id": f"W{hour % 3}", "workstation_id": "S1", "event_type": kind}
+              for hour in range(1, 10 * 24) for minute, kind in ((1, "working"), (30, "idle"))]
+    assert request(server.base, "/events", {"events": events})[0] == 201
+    conn = sqlite3.connect(server.database_path)
+    try:
+        def stale():
+            return conn.execute("SELECT COUNT(*) FROM rollup_hours WHERE stale = 1 AND hour < ?",
+                                (now // 3_600_000,)).fetchone()[0]
+        assert stale() > 0  # the keeper's first look is a few seconds away
+        deadline = time.monotonic() + 60
+        while stale():  # polling a condition, not a wait standing in for one
+            assert time.monotonic() < deadline, f"{stale()} hours still stale"
+            time.sleep(0.05)
+    finally:
+        conn.close()
 
 
 def test_nginx_passes_every_api_route_to_the_backend():
