@@ -247,6 +247,11 @@ class Tally:
                 mine[state] += ms
         self.worker_units[worker_id] = self.worker_units.get(worker_id, 0) + units
 
+    def add_station(self, station_id, occupancy_ms, units):
+        """Add a station's occupied milliseconds and its units."""
+        self.occupancy_ms[station_id] = self.occupancy_ms.get(station_id, 0) + occupancy_ms
+        self.station_units[station_id] = self.station_units.get(station_id, 0) + units
+
 
 def tally_timelines(timelines, unit_rows, event_count):
     """The tally of a stretch from its workers' timelines (cut to the stretch) and unit rows."""

@@ -328,18 +328,10 @@ class _Sweep:
         origin_slot = origin * unit.ms // self.slot_ms
         bounds = {"origin": origin_slot * self.slot_ms // unit.ms, "slot_units": self.slot_ms // unit.ms,
                   "first": first, "end": end}
-        # Rows come slot by slot: each is added straight into its slot's tally.
-        slot, tally = None, None
-        for number, worker_id, *state_ms, units in self.conn.execute(queries.SUM_WORKER_SQL[unit.name], bounds):
-            if number != slot:
-                slot, tally = number, self._slot((origin_slot + number) * self.slot_ms)
-            tally.add_worker(worker_id, state_ms, units)
-        slot, tally = None, None
-        for number, station_id, occupancy, units in self.conn.execute(queries.SUM_STATION_SQL[unit.name], bounds):
-            if number != slot:
-                slot, tally = number, self._slot((origin_slot + number) * self.slot_ms)
-            tally.occupancy_ms[station_id] = tally.occupancy_ms.get(station_id, 0) + occupancy
-            tally.station_units[station_id] = tally.station_units.get(station_id, 0) + units
+        for slot, worker_id, *state_ms, units in self.conn.execute(queries.SUM_WORKER_SQL[unit.name], bounds):
+            self._slot((origin_slot + slot) * self.slot_ms).add_worker(worker_id, state_ms, units)
+        for slot, station_id, occupancy, units in self.conn.execute(queries.SUM_STATION_SQL[unit.name], bounds):
+            self._slot((origin_slot + slot) * self.slot_ms).add_station(station_id, occupancy, units)
 
 
 def _still_tally(last, start_ms, end_ms, max_gap_ms, floor):
