@@ -287,9 +287,10 @@ def wait_until(instant):
 def post_batches(url, bodies, first, step, start):
     """Client process: from `start`, post every `step`-th body from `first`, each on a new
     connection as urllib makes it; every event must be accepted. Returns the errors and a few
-    examples, its CPU seconds and the instant it finished."""
+    examples, its CPU seconds, the instant each of its bodies was answered and the instant it
+    finished."""
     wait_until(start)
-    cpu, errors, examples = cpu_seconds(), 0, []
+    cpu, errors, examples, answered = cpu_seconds(), 0, [], []
     for body in bodies[first::step]:
         request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
         try:
@@ -299,19 +300,27 @@ def post_batches(url, bodies, first, step, start):
             ok = status == 201 and counts["duplicates"] == counts["rejected"] == 0
         except (OSError, ValueError, KeyError) as problem:  # HTTPError is an OSError
             ok, answer = False, repr(problem).encode()
+        answered.append(time.monotonic())
         if not ok:
             errors += 1
             examples.append(answer[:200].decode(errors="replace"))
     return {"errors": errors, "examples": examples[:3], "cpu_seconds": cpu_seconds() - cpu,
-            "finished": time.monotonic()}
+            "answered": answered, "finished": time.monotonic()}
 
 
 def measure_batches(server, bodies, events):
-    """Post every batch (`events` in all) with `BATCH_CLIENTS` processes at once."""
+    """Post every batch (`events` in all) with `BATCH_CLIENTS` processes at once. Besides the
+    whole load's time: events per second over its first tenth of the bodies and over its last,
+    which tell whether ingestion slows as the stored history grows."""
     start = time.monotonic() + START_DELAY_S
     answers = in_processes(post_batches, [(server.base + "/events", bodies, first, BATCH_CLIENTS, start)
                                           for first in range(BATCH_CLIENTS)])
+    answered = sorted(instant for answer in answers for instant in answer["answered"])
+    tenth = max(1, len(answered) // 10)
+    per_body = events / len(bodies)
     return {"events": events, "seconds": max(answer["finished"] for answer in answers) - start,
+            "first_tenth_per_s": tenth * per_body / (answered[tenth - 1] - start),
+            "last_tenth_per_s": tenth * per_body / (answered[-1] - answered[-tenth - 1]),
             "errors": sum(answer["errors"] for answer in answers),
             "examples": [example for answer in answers for example in answer["examples"]][:3],
             "client_cpu_seconds": sum(answer["cpu_seconds"] for answer in answers)}

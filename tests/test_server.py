@@ -2,9 +2,13 @@
 
 import json
 import os
+import platform
 import runpy
 import socket
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -140,6 +144,41 @@ def test_each_server_thread_keeps_at_most_one_database_connection(tmp_path):
         assert database_handles(server.process.pid, server.database_path) == 0  # none kept from before the fork
     finally:
         server.stop()
+
+
+# Sixteen threads alive at once, each asking malloc for memory; then the number of arenas that
+# glibc's `malloc_info` reports. Without a limit glibc gives each of them an arena of its own.
+COUNT_ARENAS = textwrap.dedent("""
+    import ctypes, runpy, sys, threading
+    runpy.run_path(sys.argv[1])
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.open_memstream.restype = ctypes.c_void_p
+    together = threading.Barrier(17)
+    def allocate():
+        libc.malloc(1000)
+        together.wait()
+    threads = [threading.Thread(target=allocate) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    together.wait()
+    text, size = ctypes.c_char_p(), ctypes.c_size_t()
+    stream = ctypes.c_void_p(libc.open_memstream(ctypes.byref(text), ctypes.byref(size)))
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    print(text.value.decode().count("<heap nr="))
+""")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
+def test_a_server_process_gives_its_threads_two_malloc_arenas():
+    settings = runpy.run_path(f"{REPO_ROOT}/gunicorn.conf.py")
+    counted = subprocess.run([sys.executable, "-c", COUNT_ARENAS, f"{REPO_ROOT}/gunicorn.conf.py"],
+                             capture_output=True, text=True, check=True, env={**os.environ, "PORT": "5000"})
+    assert int(counted.stdout) == settings["MALLOC_ARENAS"] == 2
+    unlimited = subprocess.run([sys.executable, "-c", COUNT_ARENAS, os.devnull],
+                               capture_output=True, text=True, check=True)
+    assert int(unlimited.stdout) > 2  # what the setting prevents
 
 
 def test_each_server_process_computes_the_rollups_a_backfill_left_stale(serve, tmp_path):
