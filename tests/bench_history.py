@@ -9,7 +9,8 @@ on a fresh store, and measures:
 
 1. Loading: about a year of a floor (100 workers, 30 workstations, two sites, three 8-hour
    shifts), posted as batches of 1,000 events by 4 client processes, each event with an id as
-   the edge client makes it. The calendar is set to the floor's shifts first.
+   the edge client makes it. The calendar is set to the floor's shifts first. The rate over the
+   load's last tenth beside its first tells whether ingestion slows as the history grows.
 2. One dashboard refresh on "whole data", "last 7 days" and "this shift": the requests the page
    makes for one refresh (`page_refresh`), one after another on new connections; the sum of their
    times (what the server spent on them, the client's share is small) and the bytes they moved.
@@ -18,7 +19,8 @@ on a fresh store, and measures:
    5 s with the ETags of their last answers, as the page does: the cameras' p99 latency.
 4. The server is stopped and started again: the seconds from the start until the first refresh
    on "this shift" has answered, and whether any answer was not a `200`.
-5. Peak memory (VmHWM) of the largest server process over the whole run.
+5. Peak memory (VmHWM) of the largest server process in each phase: loading, refreshes and
+   cameras, a restart to its first refresh.
 
 Each figure is printed beside its target, one table per history size. Standard library only
 (and psycopg with `BENCH_STORE=postgres`, from requirements.txt).
@@ -59,6 +61,7 @@ TARGET_REFRESH_BYTES = 500_000
 TARGET_CAMERA_P99_S = 0.100
 TARGET_FIRST_REFRESH_S = 5.0
 TARGET_RSS_MB = 250
+TARGET_LOAD_KEPT = 0.8  # events/s over the load's last tenth, as a share of its first tenth
 
 # The floor's shifts, as the page reads them from GET /calendar for its "this shift" preset.
 CALENDAR = {"time_zone": "UTC", "shifts": [
@@ -211,6 +214,7 @@ def run_size(events, directory, store_env):
     finally:
         server.stop()
     return {"events": events, "load_seconds": loaded["seconds"], "history_end": bench.iso(latest_ms),
+            "load_tenths_per_s": [loaded["first_tenth_per_s"], loaded["last_tenth_per_s"]],
             "refreshes": refreshes, "load": load, "restart": restart, "peak_rss_mb": rss_mb}
 
 
@@ -224,6 +228,9 @@ def results_table(size):
                      f"<= {bench.ms(TARGET_REFRESH_S)}", result, run["seconds"] <= TARGET_REFRESH_S and not failed))
         rows.append((f"one refresh, {name}: bytes", f"<= {TARGET_REFRESH_BYTES // 1000} KB",
                      f"{run['bytes'] / 1000:,.0f} KB", run["bytes"] <= TARGET_REFRESH_BYTES))
+    first, last = size["load_tenths_per_s"]
+    rows.append(("loading: events/s over its last tenth against its first", f">= {TARGET_LOAD_KEPT:.0%} kept",
+                 f"{last:,.0f} against {first:,.0f} ({last / first:.0%})", last >= TARGET_LOAD_KEPT * first))
     load = size["load"]
     rows.append((f"{FLOOR[0]} cameras' single POSTs while {DASHBOARDS} dashboards poll",
                  f"p99 <= {bench.ms(TARGET_CAMERA_P99_S)}, 0 errors",
