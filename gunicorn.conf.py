@@ -3,6 +3,7 @@
 import ctypes
 import os
 import platform
+import sys
 
 bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '5000'}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or "2")
@@ -21,6 +22,13 @@ if timeout <= 2 * _request_limit_s:
 # Each thread keeps one database connection of its own (backend/db.py).
 worker_class = "gthread"
 threads = 64
+# A thread that waits on the database gives up the interpreter's lock, and then waits for it again
+# behind any thread that is computing, for up to the switch interval (5 ms by default) each time.
+# A camera's write waits on the database some twenty times; beside a dashboard's long read in the
+# same process its p99 on PostgreSQL was 340-810 ms at 5 ms, 100-260 ms at 0.5 ms, with the reads
+# as fast. The computing thread is asked to let others run ten times as often.
+SWITCH_INTERVAL_S = 0.0005
+sys.setswitchinterval(SWITCH_INTERVAL_S)
 # The app is built once, before the workers fork: the schema upgrade and the demo seeding run
 # once, and no two workers race to create a new database file. No connection is open at fork.
 preload_app = True

@@ -146,10 +146,11 @@ def test_each_server_thread_keeps_at_most_one_database_connection(tmp_path):
         server.stop()
 
 
-# Sixteen threads alive at once, each asking malloc for memory; then the number of arenas that
-# glibc's `malloc_info` reports. Without a limit glibc gives each of them an arena of its own.
-COUNT_ARENAS = textwrap.dedent("""
-    import ctypes, runpy, sys, threading
+# In a process that ran a settings file: sixteen threads alive at once, each asking malloc for
+# memory, then the number of arenas glibc's `malloc_info` reports (without a limit glibc gives each
+# thread one of its own), and the interpreter's switch interval.
+PROCESS_SETTINGS = textwrap.dedent("""
+    import ctypes, json, runpy, sys, threading
     runpy.run_path(sys.argv[1])
     libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
@@ -166,19 +167,22 @@ COUNT_ARENAS = textwrap.dedent("""
     stream = ctypes.c_void_p(libc.open_memstream(ctypes.byref(text), ctypes.byref(size)))
     libc.malloc_info(0, stream)
     libc.fclose(stream)
-    print(text.value.decode().count("<heap nr="))
+    print(json.dumps({"arenas": text.value.decode().count("<heap nr="), "switch_s": sys.getswitchinterval()}))
 """)
 
 
+def process_settings(settings_file):
+    done = subprocess.run([sys.executable, "-c", PROCESS_SETTINGS, settings_file], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PORT": "5000"})
+    return json.loads(done.stdout)
+
+
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
-def test_a_server_process_gives_its_threads_two_malloc_arenas():
-    settings = runpy.run_path(f"{REPO_ROOT}/gunicorn.conf.py")
-    counted = subprocess.run([sys.executable, "-c", COUNT_ARENAS, f"{REPO_ROOT}/gunicorn.conf.py"],
-                             capture_output=True, text=True, check=True, env={**os.environ, "PORT": "5000"})
-    assert int(counted.stdout) == settings["MALLOC_ARENAS"] == 2
-    unlimited = subprocess.run([sys.executable, "-c", COUNT_ARENAS, os.devnull],
-                               capture_output=True, text=True, check=True)
-    assert int(unlimited.stdout) > 2  # what the setting prevents
+def test_a_server_process_shares_two_malloc_arenas_and_switches_threads_often():
+    assert process_settings(f"{REPO_ROOT}/gunicorn.conf.py") == {"arenas": 2, "switch_s": 0.0005}
+    # What the settings change: Python's own switch interval, and an arena for each thread.
+    unset = process_settings(os.devnull)
+    assert unset["arenas"] > 2 and unset["switch_s"] == 0.005
 
 
 def test_each_server_process_computes_the_rollups_a_backfill_left_stale(serve, tmp_path):
