@@ -24,9 +24,9 @@ worker_class = "gthread"
 threads = 64
 # A thread that waits on the database gives up the interpreter's lock, and then waits for it again
 # behind any thread that is computing, for up to the switch interval (5 ms by default) each time.
-# A camera's write waits on the database some twenty times; beside a dashboard's long read in the
-# same process its p99 on PostgreSQL was 340-810 ms at 5 ms, 100-260 ms at 0.5 ms, with the reads
-# as fast. The computing thread is asked to let others run ten times as often.
+# A camera's write waits on the database some twenty times, so beside a dashboard's long read in
+# the same process it queued behind it twenty times. The computing thread is asked to let others
+# run ten times as often (README, Running it in production: what it changed).
 SWITCH_INTERVAL_S = 0.0005
 sys.setswitchinterval(SWITCH_INTERVAL_S)
 # The app is built once, before the workers fork: the schema upgrade and the demo seeding run

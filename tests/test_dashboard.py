@@ -1167,8 +1167,12 @@ def test_short_stops_stay_visible_over_a_week(page, server_factory):
     start = now - timedelta(days=6)
     events = [{"timestamp": iso(start + timedelta(minutes=m)), "worker_id": "W-1", "workstation_id": "S-1",
                "event_type": "working", "site_id": "hall-1"} for m in range(0, 6 * 24 * 60, 10)]
-    events.append({"timestamp": iso(start + timedelta(days=3, minutes=3)), "worker_id": "W-1", "workstation_id": "S-1",
-                   "event_type": "idle", "site_id": "hall-1"})  # idle for 7 minutes, in six days
+    # Idle for at most 10 minutes (up to the next working event), in six days: 3 minutes past a UTC
+    # noon, so the spell lies in one of the chart's slots whatever their size (whole hours
+    # dividing 12, aligned to UTC), never split across two of them.
+    idle_at = (now - timedelta(days=3)).replace(hour=12, minute=3)
+    events.append({"timestamp": iso(idle_at), "worker_id": "W-1", "workstation_id": "S-1",
+                   "event_type": "idle", "site_id": "hall-1"})
     server.post("/events", events)
     open_dashboard(page, server.base, QUIET + "&range=last7d")
     band = page.locator("#timeline-chart .band-idle")
