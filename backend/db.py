@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import psycopg
@@ -502,6 +502,10 @@ class SqliteConnection(sqlite3.Connection):
             # Within a request, also when its client has gone (`limits`).
             self.set_progress_handler(lambda: time.monotonic() > deadline or limits.stop_reason() is not None, 1000)
 
+    def sending_ahead(self):
+        """Nothing to send ahead: SQLite runs in this process (see `store_pg.PgConnection`)."""
+        return nullcontext()
+
     def prepare(self, deadline):
         """Switch the file to WAL before its schema is upgraded."""
         _use_wal(self, deadline)
@@ -656,7 +660,7 @@ def write_together(conn, item, store):
 
 def _commit_writes(conn, writes, store):
     try:
-        with transaction(conn):
+        with transaction(conn), conn.sending_ahead():
             if not _stored(conn, writes, store):
                 for write in writes:
                     _stored(conn, [write], store)

@@ -300,9 +300,11 @@ def store_events(conn, events, now_ms, received=None):
     for another event.
     """
     # Ids are handed out here, inside the write transaction, so a duplicate later in the batch
-    # can name the id of the event it repeats before anything is inserted.
-    next_id = conn.execute(queries.NEXT_EVENT_ID_SQL).fetchone()[0]
+    # can name the id of the event it repeats before anything is inserted. (Asked for before the
+    # lookup and read after it: one round trip to a database server for both.)
+    next_id_cursor = conn.execute(queries.NEXT_EVENT_ID_SQL)
     by_event_id = _stored_by_event_ids(conn, {event.event_id for event in events if event.event_id is not None})
+    next_id = next_id_cursor.fetchone()[0]
     by_natural_key = {}  # natural key -> id of the first event of this batch stored with it
     outcomes, rows, stored = [], [], []
     for event, received_ms in zip(events, received or [now_ms] * len(events), strict=True):

@@ -103,7 +103,7 @@ def catch_up(conn, now_ms):
     while True:
         transactions += 1
         with transaction(conn):
-            if bring_up_to_date(conn, BUILD_HOURS, now_ms) < BUILD_HOURS:
+            if bring_up_to_date(conn, BUILD_HOURS, now_ms, stored_horizon(conn)) < BUILD_HOURS:
                 return transactions
 
 
@@ -437,12 +437,11 @@ def _state_before(conn, instant_ms):
     return last
 
 
-def bring_up_to_date(conn, limit, now_ms, skip=frozenset()):
+def bring_up_to_date(conn, limit, now_ms, horizon, skip=frozenset()):
     """Compute up to `limit` stale hours before the current one (that of `now_ms`) and not in
     `skip`, oldest first, then up to `limit` stale days before the current one none of whose
-    hours is stale, at the stored horizon (inside a write transaction). Returns the larger of
-    the numbers of hours and days computed."""
-    horizon = stored_horizon(conn)
+    hours is stale, at the stored `horizon` (`stored_horizon`; inside a write transaction).
+    Returns the larger of the numbers of hours and days computed."""
     if horizon is None:
         return 0
     rows = conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, limit + len(skip)))
@@ -555,20 +554,21 @@ def forget_changed_hours(conn, changed, now_ms):
     conn.executemany(queries.MARK_STALE_SQL["day"], _merged(days))
     # The hours of this batch's own events are left for a later batch: a load of history in
     # time order fills one hour over many batches, and would compute it again with each.
-    bring_up_to_date(conn, UPKEEP_HOURS, now_ms, changed.hours)
+    bring_up_to_date(conn, UPKEEP_HOURS, now_ms, horizon, changed.hours)
 
 
 def _next_states(conn, pairs):
     """`{worker_id: ts_ms}` of each worker's first state event after the instant paired with it
     (left out when it has none): looked for in the next day first, then on the first later day
     the worker has state events, however far."""
+    # Every worker's next day is asked for with the first look, in the same round trip.
+    next_days = [(worker_id, high, conn.execute(queries.NEXT_STATE_DAY_SQL, (worker_id, high // DAY_MS)))
+                 for worker_id, high in pairs]
     found = queries.next_states_after(conn, pairs) if pairs else {}
-    for worker_id, high in pairs:
-        if worker_id in found:
-            continue
-        day = conn.execute(queries.NEXT_STATE_DAY_SQL, (worker_id, high // DAY_MS)).fetchone()[0]
-        if day is not None:
-            found.update(queries.next_states_after(conn, [(worker_id, max(high, day * DAY_MS - 1))], hours=25))
+    later = [(worker_id, max(high, day * DAY_MS - 1)) for worker_id, high, cursor in next_days
+             if worker_id not in found and (day := cursor.fetchone()[0]) is not None]
+    if later:
+        found.update(queries.next_states_after(conn, later, hours=25))
     return found
 
 

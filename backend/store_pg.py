@@ -9,6 +9,7 @@ knows; `PgConnection` translates those once per statement text.
 import functools
 import re
 import time
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -367,19 +368,29 @@ class PgCursor:
 
     def fetchone(self):
         """The next row, or `None`."""
-        return self.raw.fetchone() if self.raw.description is not None else None
+        raw = self._answered()
+        return raw.fetchone() if raw.description is not None else None
 
     def fetchall(self):
         """Every row left."""
-        return self.raw.fetchall() if self.raw.description is not None else []
+        raw = self._answered()
+        return raw.fetchall() if raw.description is not None else []
 
     def __iter__(self):
-        return iter(self.raw) if self.raw.description is not None else iter(())
+        raw = self._answered()
+        return iter(raw) if raw.description is not None else iter(())
 
     @property
     def rowcount(self):
         """Rows the last statement changed."""
-        return self.raw.rowcount
+        return self._answered().rowcount
+
+    def _answered(self):
+        """The psycopg cursor once the statement's answer is in: one sent ahead
+        (`PgConnection.sending_ahead`) is waited for here, with all sent before it."""
+        if self.conn.pipeline is not None and self.raw.pgresult is None:
+            self.conn.pipeline.sync()
+        return self.raw
 
     def close(self):
         """Free the cursor."""
@@ -393,6 +404,7 @@ class PgConnection:
     def __init__(self, url, busy_timeout_ms):
         self.target = url
         self.deadline = None
+        self.pipeline = None  # while statements are sent ahead (`sending_ahead`)
         self.raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
         self.raw.adapters.register_loader("numeric", _NumberLoader)
         # A writer waits this long for the writers' lock, as for SQLite's.
@@ -416,6 +428,17 @@ class PgConnection:
     def cursor(self):
         """A new cursor."""
         return PgCursor(self)
+
+    @contextmanager
+    def sending_ahead(self):
+        """Send each statement without waiting for its answer until one is read (a pipeline): a
+        write's statements take a few round trips to the server instead of one each. Their
+        errors are raised by the read that waits for them, or on leaving."""
+        with self.raw.pipeline() as self.pipeline:
+            try:
+                yield
+            finally:
+                self.pipeline = None
 
     @property
     def in_transaction(self):

@@ -8,11 +8,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from itertools import pairwise
 
 import psycopg
 import pytest
+from psycopg import pq
 
-from backend import db, store_pg
+from backend import db, ingest, store_pg
 from backend.app import create_app
 from backend.errors import StartupError
 from backend.timeutil import format_instant, parse_instant
@@ -87,6 +89,28 @@ def test_commits_are_durable_and_writers_take_one_lock(url):
         assert locks == 1
     finally:
         conn.close()
+
+
+def test_a_single_event_write_waits_for_the_server_a_few_times_not_once_per_statement(app, url, clock, tmp_path):
+    """A write sends its statements ahead and waits only where it reads an answer (a pipeline):
+    a camera's single event is 8 round trips to the server, where one per statement would be
+    22, each waiting for a core that the dashboards' reads share."""
+    conn = db.connect(url)
+    trace = tmp_path / "libpq-trace"
+    try:
+        for minute in range(3):  # the worker's earlier state and a warm connection
+            ingest.ingest(conn, [event(f"2026-01-15T10:0{minute}:00Z", event_id=f"e{minute}")], clock(), 0)
+        with trace.open("w") as file:
+            conn.raw.pgconn.trace(file.fileno())
+            conn.raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            summary = ingest.ingest(conn, [event("2026-01-15T10:05:00Z", event_id="e5")], clock(), 0)
+            conn.raw.pgconn.untrace()
+    finally:
+        conn.close()
+    assert summary["accepted"] == 1
+    senders = [line.split("\t")[0] for line in trace.read_text().splitlines()]  # F: to the server, B: back
+    round_trips = sum(1 for pair in pairwise(["F", *senders]) if pair == ("F", "B"))
+    assert 0 < round_trips <= 8
 
 
 def test_a_writer_held_too_long_is_busy_and_nothing_is_kept(config, url):

@@ -122,7 +122,7 @@ def rebuilt_rows(app):
         with transaction(conn):
             conn.execute("UPDATE rollup_hours SET stale = 1")
             conn.execute("UPDATE rollup_days SET stale = 1")
-            rollups.bring_up_to_date(conn, 10 ** 9, app.config["CLOCK"]())
+            rollups.bring_up_to_date(conn, 10 ** 9, app.config["CLOCK"](), rollups.stored_horizon(conn))
     finally:
         conn.close()
     return stored_rows(app)
