@@ -24,9 +24,10 @@ worker_class = "gthread"
 threads = 64
 # A thread that waits on the database gives up the interpreter's lock, and then waits for it again
 # behind any thread that is computing, for up to the switch interval (5 ms by default) each time.
-# A camera's write waits on the database some twenty times, so beside a dashboard's long read in
-# the same process it queued behind it twenty times. The computing thread is asked to let others
-# run ten times as often (README, Running it in production: what it changed).
+# A camera's write waits on the database at each SQLite statement or PostgreSQL round trip, so
+# beside a dashboard's long read in the same process it queued behind it each time. The computing
+# thread is asked to let others run ten times as often (README, Running it in production: what it
+# changed).
 SWITCH_INTERVAL_S = 0.0005
 sys.setswitchinterval(SWITCH_INTERVAL_S)
 # The app is built once, before the workers fork: the schema upgrade and the demo seeding run

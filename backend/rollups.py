@@ -564,7 +564,7 @@ def _next_states(conn, pairs):
     # Every worker's next day is asked for with the first look, in the same round trip.
     next_days = [(worker_id, high, conn.execute(queries.NEXT_STATE_DAY_SQL, (worker_id, high // DAY_MS)))
                  for worker_id, high in pairs]
-    found = queries.next_states_after(conn, pairs) if pairs else {}
+    found = queries.next_states_after(conn, pairs)
     later = [(worker_id, max(high, day * DAY_MS - 1)) for worker_id, high, cursor in next_days
              if worker_id not in found and (day := cursor.fetchone()[0]) is not None]
     if later:
