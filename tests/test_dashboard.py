@@ -125,8 +125,12 @@ def hostile(tmp_path_factory):
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, server_factory):
     """A fresh page at 1440x900. A JavaScript error or any alert/confirm/prompt fails the test.
+
+    It closes before the servers the test started stop (`server_factory` is set up first, so
+    torn down last): a server asked to stop waits a while for a browser's idle connections to
+    close, and a closed page has none.
 
     The helpers wait on conditions written as JavaScript strings, which the dashboard's own
     Content-Security-Policy forbids; these pages bypass it, and
