@@ -92,12 +92,11 @@ def clock():
     return Clock(NOW)
 
 
-@pytest.fixture
-def config(new_database, clock):
-    """Settings for the app under test; a test may change them before asking for `app`."""
+def settings(database_path, clock):
+    """Settings for an app under test on `database_path`, its clock pinned to `clock`."""
     return {
         "TESTING": True,
-        "DATABASE_PATH": new_database("db"),
+        "DATABASE_PATH": database_path,
         "CLOCK": clock,
         "ADMIN_TOKEN": None,
         "INGEST_TOKEN": None,
@@ -106,6 +105,40 @@ def config(new_database, clock):
         "STATE_MAX_GAP_SECONDS": 0,  # no signal horizon unless a test sets one
         "ROLLUP_KEEPER": False,  # its one look is tested alone (tests/test_rollups.py)
     }
+
+
+@pytest.fixture
+def config(new_database, clock):
+    """Settings for the app under test; a test may change them before asking for `app`."""
+    return settings(new_database("db"), clock)
+
+
+@pytest.fixture(scope="module")
+def demo_floors(request, tmp_path_factory):
+    """Makes, once per module and store, a client of an app holding the demo floor seeded at `NOW`."""
+    clients, databases = {}, []
+
+    def client_for(store):
+        if store not in clients:
+            if store == "sqlite":
+                path = str(tmp_path_factory.mktemp("demo") / "factory.db")
+            else:
+                path = request.getfixturevalue("pg_cluster").database()
+                databases.append(path)
+            client = create_app(settings(path, Clock(NOW))).test_client()
+            assert client.post("/seed").status_code == 200
+            clients[store] = client
+        return clients[store]
+
+    yield client_for
+    for url in databases:
+        request.getfixturevalue("pg_cluster").release(url)
+
+
+@pytest.fixture
+def demo_floor(store, demo_floors):
+    """A client of the demo floor that a module's tests on this store share: for tests that only read it."""
+    return demo_floors(store)
 
 
 @pytest.fixture

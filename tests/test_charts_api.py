@@ -30,9 +30,9 @@ def test_zero_length_window_has_one_bucket_for_its_units():
 
 
 @pytest.fixture
-def seeded(client):
-    assert client.post("/seed").status_code == 200
-    return client
+def seeded(demo_floor):
+    """The demo floor, seeded once for this module's tests on each store: they only read it."""
+    return demo_floor
 
 
 QUERIES = ["", "?from=2026-01-15T07:10:00Z&to=2026-01-15T11:50:00Z", "?site_id=plant-north",

@@ -10,6 +10,8 @@ from tests.helpers import assert_problem, event, post_events, strip_seconds
 
 @pytest.fixture
 def seeded(client):
+    """The demo floor in a database of this test's own, for tests that change it or move the
+    clock; those that only read it use the shared `demo_floor`."""
     assert client.post("/seed").status_code == 200
     return client
 
@@ -46,8 +48,8 @@ def test_every_part_equals_its_own_endpoint(seeded, clock, query):
     assert body["feed"] == get(seeded, f"/events{feed_site}{'&' if feed_site else '?'}limit=20")
 
 
-def test_timeline_totals_are_the_worker_figures(seeded):
-    body = get(seeded, "/metrics/dashboard?width=50")
+def test_timeline_totals_are_the_worker_figures(demo_floor):
+    body = get(demo_floor, "/metrics/dashboard?width=50")
     figures = {w["worker_id"]: w for w in body["workers"]}
     for row in body["timeline"]["workers"]:
         for state, key in (("working", "active_seconds"), ("idle", "idle_seconds"), ("absent", "absent_seconds"),
@@ -57,22 +59,22 @@ def test_timeline_totals_are_the_worker_figures(seeded):
         assert len(row["intervals"]) <= 2 * 50 + 1 and len(row["slots"] or []) <= 50
 
 
-def test_worker_and_workstation_narrow_the_charts_and_the_feed_only(seeded):
-    body = get(seeded, "/metrics/dashboard?worker_id=W-02&workstation_id=WS-03")
+def test_worker_and_workstation_narrow_the_charts_and_the_feed_only(demo_floor):
+    body = get(demo_floor, "/metrics/dashboard?worker_id=W-02&workstation_id=WS-03")
     assert [w["worker_id"] for w in body["timeline"]["workers"]] == ["W-02"]
     assert len(body["workers"]) > 1  # the tables list everyone; the page narrows them
-    assert body["hourly"] == get(seeded, "/metrics/hourly?worker_id=W-02&workstation_id=WS-03")
+    assert body["hourly"] == get(demo_floor, "/metrics/hourly?worker_id=W-02&workstation_id=WS-03")
     assert all(e["worker_id"] == "W-02" and e["workstation_id"] == "WS-03" for e in body["feed"]["events"])
 
 
-def test_a_worker_not_in_scope_leaves_the_charts_empty_and_the_rest_whole(seeded):
-    body = get(seeded, "/metrics/dashboard?worker_id=nobody")
+def test_a_worker_not_in_scope_leaves_the_charts_empty_and_the_rest_whole(demo_floor):
+    body = get(demo_floor, "/metrics/dashboard?worker_id=nobody")
     assert body["timeline"] is None and body["hourly"] is None
     assert body["workers"] and body["models"]["models"] and body["feed"]["events"] == []
 
 
-def test_floor_section_holds_the_figures_of_now_only(seeded):
-    body = get(seeded, "/metrics/dashboard?sections=floor&from=2026-01-15T10:00:00Z")
+def test_floor_section_holds_the_figures_of_now_only(demo_floor):
+    body = get(demo_floor, "/metrics/dashboard?sections=floor&from=2026-01-15T10:00:00Z")
     assert body["workers"] and body["timeline"]["workers"] and "alerts" in body["alerts"]
     assert [body[part] for part in ("hourly", "models", "drift", "shift_report", "feed")] == [None] * 5
 
@@ -85,8 +87,8 @@ def test_empty_database(client):
 
 
 @pytest.mark.parametrize("query", ["width=10", "width=wide", "sections=some", "feed_limit=0", "from=soon"])
-def test_bad_parameters_are_422(seeded, query):
-    assert_problem(seeded.get(f"/metrics/dashboard?{query}"), 422)
+def test_bad_parameters_are_422(demo_floor, query):
+    assert_problem(demo_floor.get(f"/metrics/dashboard?{query}"), 422)
 
 
 def test_too_many_shifts_for_the_report_say_so_and_keep_the_rest(seeded):
