@@ -1,5 +1,6 @@
 """Fixtures: an app on a fresh database per test (a SQLite file, or a PostgreSQL database on a
-throwaway cluster), with its clock pinned.
+throwaway cluster), with its clock pinned; and, for tests that only read it, a demo floor a
+module's tests share.
 
 The contract, ingestion, roll-up and API tests run once per store: their `store` parameter is
 `sqlite` or `postgres`. A test about SQLite's file itself (damage markers, permissions, WAL, its
