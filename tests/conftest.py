@@ -52,24 +52,33 @@ def pg_cluster():
     cluster.stop()
 
 
-@pytest.fixture
-def new_database(request, store, tmp_path):
-    """Makes the location of a new, empty database of the test's store: a file path, or a
-    PostgreSQL URL (emptied or dropped after the test)."""
+def _databases(request, folder):
+    """`(new, release)`: `new(store, name)` makes the location of a new, empty database of `store`
+    (a file path under `folder`, or a PostgreSQL URL); `release()` gives back the PostgreSQL ones
+    (emptied or dropped)."""
     made = []
 
-    def new(name):
+    def new(store, name):
         if store == "sqlite":
-            return str(tmp_path / name / "factory.db")
-        cluster = request.getfixturevalue("pg_cluster")
-        made.append(cluster.database())
+            return str(folder / name / "factory.db")
+        made.append(request.getfixturevalue("pg_cluster").database())
         return made[-1]
 
-    yield new
-    if made:
-        cluster = request.getfixturevalue("pg_cluster")
-        for url in made:
-            cluster.release(url)
+    def release():
+        if made:
+            cluster = request.getfixturevalue("pg_cluster")
+            for url in made:
+                cluster.release(url)
+
+    return new, release
+
+
+@pytest.fixture
+def new_database(request, store, tmp_path):
+    """Makes the location of a new, empty database of the test's store, released after the test."""
+    new, release = _databases(request, tmp_path)
+    yield lambda name: new(store, name)
+    release()
 
 # Metric tests never read the wall clock: the app's clock is pinned here unless a test moves it.
 NOW = "2026-01-15T18:00:00Z"
@@ -117,23 +126,17 @@ def config(new_database, clock):
 @pytest.fixture(scope="module")
 def demo_floors(request, tmp_path_factory):
     """Makes, once per module and store, a client of an app holding the demo floor seeded at `NOW`."""
-    clients, databases = {}, []
+    new, release = _databases(request, tmp_path_factory.mktemp("demo"))
+    clients = {}
 
     def client_for(store):
         if store not in clients:
-            if store == "sqlite":
-                path = str(tmp_path_factory.mktemp("demo") / "factory.db")
-            else:
-                path = request.getfixturevalue("pg_cluster").database()
-                databases.append(path)
-            client = create_app(settings(path, Clock(NOW))).test_client()
-            assert client.post("/seed").status_code == 200
-            clients[store] = client
+            clients[store] = create_app(settings(new(store, store), Clock(NOW))).test_client()
+            assert clients[store].post("/seed").status_code == 200
         return clients[store]
 
     yield client_for
-    for url in databases:
-        request.getfixturevalue("pg_cluster").release(url)
+    release()
 
 
 @pytest.fixture

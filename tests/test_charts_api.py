@@ -29,20 +29,14 @@ def test_zero_length_window_has_one_bucket_for_its_units():
     assert len(buckets) == 1 and buckets[0]["units"] == 3
 
 
-@pytest.fixture
-def seeded(demo_floor):
-    """The demo floor, seeded once for this module's tests on each store: they only read it."""
-    return demo_floor
-
-
 QUERIES = ["", "?from=2026-01-15T07:10:00Z&to=2026-01-15T11:50:00Z", "?site_id=plant-north",
            "?min_confidence=0.6&max_gap_seconds=1500"]
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_bucket_sums_equal_the_window_totals(seeded, query):
-    hourly = seeded.get(f"/metrics/hourly{query}").get_json()
-    factory = seeded.get(f"/metrics/factory{query}").get_json()
+def test_bucket_sums_equal_the_window_totals(demo_floor, query):
+    hourly = demo_floor.get(f"/metrics/hourly{query}").get_json()
+    factory = demo_floor.get(f"/metrics/factory{query}").get_json()
     assert hourly["window"] == factory["window"]
 
     def total(key):
@@ -54,17 +48,17 @@ def test_bucket_sums_equal_the_window_totals(seeded, query):
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_buckets_of_one_worker_and_one_station_add_up_to_their_figures(seeded, query):
+def test_buckets_of_one_worker_and_one_station_add_up_to_their_figures(demo_floor, query):
     joiner = "&" if query else "?"
-    workers = seeded.get(f"/metrics/workers{query}").get_json()["workers"]
+    workers = demo_floor.get(f"/metrics/workers{query}").get_json()["workers"]
     for worker in workers:
-        buckets = seeded.get(f"/metrics/hourly{query}{joiner}worker_id={worker['worker_id']}").get_json()["buckets"]
+        buckets = demo_floor.get(f"/metrics/hourly{query}{joiner}worker_id={worker['worker_id']}").get_json()["buckets"]
         assert round(sum(b["active_seconds"] for b in buckets), 3) == worker["active_seconds"]
         assert round(sum(b["absent_seconds"] for b in buckets), 3) == worker["absent_seconds"]
         assert sum(b["units"] for b in buckets) == worker["units"]
-    for station in seeded.get(f"/metrics/workstations{query}").get_json()["workstations"]:
+    for station in demo_floor.get(f"/metrics/workstations{query}").get_json()["workstations"]:
         url = f"/metrics/hourly{query}{joiner}workstation_id={station['workstation_id']}"
-        buckets = seeded.get(url).get_json()["buckets"]
+        buckets = demo_floor.get(url).get_json()["buckets"]
         assert sum(b["units"] for b in buckets) == station["units"]
         present = sum(b["active_seconds"] + b["idle_seconds"] for b in buckets)
         assert present >= station["occupancy_seconds"]  # two people at once count twice here, once there
@@ -76,10 +70,10 @@ STATE_FIGURES = (("working", "active_seconds"), ("idle", "idle_seconds"), ("abse
 
 @pytest.mark.parametrize("width", ["", "&width=50", "&width=400", "&width=10000"])
 @pytest.mark.parametrize("query", [*QUERIES, "?planned_only=true"])
-def test_timeline_adds_up_to_the_worker_figures_at_any_width(seeded, query, width):
+def test_timeline_adds_up_to_the_worker_figures_at_any_width(demo_floor, query, width):
     joiner = "&" if query else "?"
-    timeline = seeded.get(f"/metrics/timeline{query}{joiner}{width[1:]}").get_json()
-    workers = {w["worker_id"]: w for w in seeded.get(f"/metrics/workers{query}").get_json()["workers"]}
+    timeline = demo_floor.get(f"/metrics/timeline{query}{joiner}{width[1:]}").get_json()
+    workers = {w["worker_id"]: w for w in demo_floor.get(f"/metrics/workers{query}").get_json()["workers"]}
     assert [w["worker_id"] for w in timeline["workers"]] == list(workers)
     pixels = int(width[7:] or 2000)
     start, end = (datetime.fromisoformat(timeline["window"][k]).timestamp() for k in ("from", "to"))
@@ -130,8 +124,8 @@ def test_heartbeats_are_one_spell(client):
                           "workstation_id": "S1", "seconds": 3600.0}]
 
 
-def test_timeline_filters_to_one_worker_and_one_station(seeded):
-    body = seeded.get("/metrics/timeline?worker_id=W-02&workstation_id=WS-03").get_json()
+def test_timeline_filters_to_one_worker_and_one_station(demo_floor):
+    body = demo_floor.get("/metrics/timeline?worker_id=W-02&workstation_id=WS-03").get_json()
     assert [w["worker_id"] for w in body["workers"]] == ["W-02"]
     intervals = body["workers"][0]["intervals"]
     assert intervals and all(i["workstation_id"] == "WS-03" for i in intervals)
@@ -150,8 +144,8 @@ def test_long_windows_fall_back_to_day_buckets(client):
     ("/metrics/hourly?bucket_seconds=60&from=2020-01-01T00:00:00Z", 422),
     ("/metrics/timeline?from=soon", 422),
 ])
-def test_chart_queries_fail_clearly(seeded, path, status):
-    assert_problem(seeded.get(path), status)
+def test_chart_queries_fail_clearly(demo_floor, path, status):
+    assert_problem(demo_floor.get(path), status)
 
 
 def test_empty_database_charts_are_empty(client):
@@ -160,11 +154,11 @@ def test_empty_database_charts_are_empty(client):
                                                           "resolution_seconds": 0, "slots": None, "workers": []}
 
 
-def test_sites_and_settings(seeded, make_client):
-    sites = seeded.get("/sites").get_json()["sites"]
+def test_sites_and_settings(demo_floor, make_client):
+    sites = demo_floor.get("/sites").get_json()["sites"]
     assert [site["site_id"] for site in sites] == ["plant-north", "plant-south"]
     assert all(set(site) == {"site_id", "name", "time_zone", "shifts"} for site in sites)
-    assert seeded.get("/settings").get_json() == {"factory_tz": "UTC", "poll_seconds": 5,
+    assert demo_floor.get("/settings").get_json() == {"factory_tz": "UTC", "poll_seconds": 5,
                                                   "seed": {"allowed": True, "needs_token": False}}
     guarded = make_client(ADMIN_TOKEN="t", FACTORY_TZ="Europe/Berlin", ALLOW_SEED=False)
     assert guarded.get("/settings").get_json()["seed"] == {"allowed": False, "needs_token": True}
