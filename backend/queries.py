@@ -204,13 +204,17 @@ INSERT INTO rollup_station_{unit}s ({unit}, workstation_id, occupancy_ms, units)
 """ for unit in UNITS}
 # Sums over a run of computed units `[:first, :end)` per slot of `:slot_units` units counted from
 # the unit `:origin` (at or before `:first`; one slot when `:slot_units` spans the run).
+# The sums are cast to BIGINT: PostgreSQL's SUM of a BIGINT is a `numeric`, which the driver
+# would hand to a Python conversion value by value (a long window's chart reads tens of thousands).
 SUM_WORKER_SQL = {unit: f"""
-SELECT ({unit} - :origin) / :slot_units AS slot, worker_id, SUM(working_ms), SUM(idle_ms), SUM(absent_ms),
-       SUM(unknown_ms), SUM(units)
+SELECT ({unit} - :origin) / :slot_units AS slot, worker_id, CAST(SUM(working_ms) AS BIGINT),
+       CAST(SUM(idle_ms) AS BIGINT), CAST(SUM(absent_ms) AS BIGINT), CAST(SUM(unknown_ms) AS BIGINT),
+       CAST(SUM(units) AS BIGINT)
 FROM rollup_worker_{unit}s WHERE {unit} >= :first AND {unit} < :end GROUP BY slot, worker_id
 """ for unit in UNITS}
 SUM_STATION_SQL = {unit: f"""
-SELECT ({unit} - :origin) / :slot_units AS slot, workstation_id, SUM(occupancy_ms), SUM(units)
+SELECT ({unit} - :origin) / :slot_units AS slot, workstation_id, CAST(SUM(occupancy_ms) AS BIGINT),
+       CAST(SUM(units) AS BIGINT)
 FROM rollup_station_{unit}s WHERE {unit} >= :first AND {unit} < :end GROUP BY slot, workstation_id
 """ for unit in UNITS}
 PREVIOUS_EVENT_HOUR_SQL = "SELECT hour, stale FROM rollup_hours WHERE hour < ? ORDER BY hour DESC LIMIT 1"

@@ -7,6 +7,7 @@ knows; `PgConnection` translates those once per statement text.
 """
 
 import functools
+import itertools
 import re
 import time
 from contextlib import contextmanager
@@ -307,8 +308,11 @@ class _NumberLoader(Loader):
     """`numeric` (what `SUM` of a BIGINT gives) as an `int` when whole, as SQLite would answer."""
 
     def load(self, data):
-        text = bytes(data).decode()
-        return int(text) if text.lstrip("-").isdigit() else float(text)
+        text = bytes(data)
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
 
 
 @functools.lru_cache(maxsize=256)
@@ -333,6 +337,9 @@ def _rows(cursor):
     if cursor.description is None:
         return tuple
     return _row_class(tuple(column.name for column in cursor.description))
+
+
+_BATCH_ROWS = 1000
 
 
 class PgCursor:
@@ -378,7 +385,10 @@ class PgCursor:
 
     def __iter__(self):
         raw = self._answered()
-        return iter(raw) if raw.description is not None else iter(())
+        if raw.description is None:
+            return iter(())
+        # Rows made a batch at a time (in psycopg's C code) rather than one by one.
+        return itertools.chain.from_iterable(iter(lambda: raw.fetchmany(_BATCH_ROWS), []))
 
     @property
     def rowcount(self):

@@ -74,6 +74,16 @@ def test_rows_read_by_name_and_position_and_sums_are_whole_numbers(url):
                            ).fetchone()
         assert row["total"] == row[0] == 9007199254740994 and isinstance(row[0], int)
         assert row["name"] == "a" and tuple(row) == (9007199254740994, "a")
+        assert conn.execute("SELECT SUM(x) FROM (VALUES (1.5), (1)) AS v (x)").fetchone()[0] == 2.5
+    finally:
+        conn.close()
+
+
+def test_iterating_a_result_gives_every_row_in_order(url):
+    conn = db.connect(url)
+    try:
+        rows = conn.execute("SELECT n, n * 2 AS double FROM generate_series(1, 2500) AS n ORDER BY n")
+        assert [(row[0], row["double"]) for row in rows] == [(n, 2 * n) for n in range(1, 2501)]
     finally:
         conn.close()
 
