@@ -478,7 +478,8 @@ def dashboard_report(conn, query, now_ms, config):
     window = reports.resolve_window(conn, query, now_ms)
     if window is not None:  # every part below resolves exactly this window, whatever arrives meanwhile
         query = replace(query, from_ms=window.start_ms, to_ms=window.end_ms)
-    report = reports.metrics_report(conn, query, now_ms)
+    setup = reports.FloorSetup(conn)
+    report = reports.metrics_report(conn, query, now_ms, setup)
     workers = [(item["worker_id"], item["name"]) for item in report["workers"]]
     full = query.extra["sections"] == "all"
     narrowed = _narrowed(query, workers, report["workstations"])
@@ -506,7 +507,7 @@ def dashboard_report(conn, query, now_ms, config):
         models_query = _replace_extra(query, low_confidence=None, bucket_seconds=None)
         body["models"] = models_report(conn, models_query, now_ms, config["LOW_CONFIDENCE"])
         body["drift"] = _drift_json(conn, query, window, workers, rules, charts.presences if charts else None)
-        body["shift_report"], body["shift_report_error"] = _window_shifts(conn, query, window, config)
+        body["shift_report"], body["shift_report_error"] = _window_shifts(conn, query, window, config, setup)
         body["feed"] = _feed(conn, query)
     return body
 
@@ -526,7 +527,7 @@ def _replace_extra(query, **values):
     return replace(query, extra={**query.extra, **values})
 
 
-def _window_shifts(conn, query, window, config):
+def _window_shifts(conn, query, window, config, setup):
     """`(shift report of the window, None)`, `(None, None)` without one, or `(None, why)` when the
     window holds more shift instances than are reported at once.
 
@@ -539,7 +540,7 @@ def _window_shifts(conn, query, window, config):
             "site_id": query.site_id or ""}
     try:
         report = reports.shifts_report(conn, args, window.end_ms, config["STATE_MAX_GAP_SECONDS"],
-                                       config["FACTORY_TZ"])
+                                       config["FACTORY_TZ"], setup)
         return report, None
     except ApiError as problem:
         if problem.status == 404:

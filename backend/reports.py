@@ -83,14 +83,47 @@ def fingerprint(conn, query, now_ms, request_key):
 
 def resolve_window(conn, query, now_ms):
     """The window of a query at `now_ms` (SPEC §5.1), or `None` when it is empty."""
+    if query.from_ms is not None and query.to_ms is not None:  # the events' span is not needed
+        return metrics.resolve_window(query.from_ms, query.to_ms, None, None, now_ms)
     earliest_ms, latest_ms = queries.window_bounds(conn, query.scope)
     return metrics.resolve_window(query.from_ms, query.to_ms, earliest_ms, latest_ms, now_ms)
 
 
-def resolve(conn, query, now_ms):
+class FloorSetup:
+    """The floor's setup a report reads besides the events: the registered workers and
+    workstations, the workstations' sites and targets, the calendars. Each is read once however
+    many windows one report works out (the shift report's instances), not once per window."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self._read = {}
+
+    def _once(self, read, *args):
+        key = (read, *args)
+        if key not in self._read:
+            self._read[key] = read(self.conn, *args)
+        return self._read[key]
+
+    def workers(self, site_id):
+        return self._once(queries.list_workers, site_id)
+
+    def workstations(self, site_id):
+        return self._once(queries.list_workstations, site_id)
+
+    def stations(self):
+        return self._once(queries.workstation_setup)
+
+    def calendar(self, factory_tz):
+        return self._once(queries.load_calendar, factory_tz)
+
+    def sites(self):
+        return self._once(queries.list_sites)
+
+
+def resolve(conn, query, now_ms, setup=None):
     """The window of a query (`None` when empty) and the workers and workstations it lists."""
-    window = resolve_window(conn, query, now_ms)
-    return window, queries.list_workers(conn, query.site_id), queries.list_workstations(conn, query.site_id)
+    setup = setup or FloorSetup(conn)
+    return resolve_window(conn, query, now_ms), setup.workers(query.site_id), setup.workstations(query.site_id)
 
 
 def _state_events(conn, query, window, workers):
@@ -98,23 +131,25 @@ def _state_events(conn, query, window, workers):
                                 window.start_ms, window.end_ms)
 
 
-def floor_setup(conn, query, window):
+def floor_setup(conn, query, window, setup=None):
     """The `metrics.Floor` of a window: each workstation's planned time (its site's calendar) and target."""
-    stations = queries.workstation_setup(conn)
-    return metrics.plan_floor(window, queries.load_calendar(conn, query.factory_tz), queries.list_sites(conn),
+    setup = setup or FloorSetup(conn)
+    stations = setup.stations()
+    return metrics.plan_floor(window, setup.calendar(query.factory_tz), setup.sites(),
                               {station_id: site_id for station_id, (_name, site_id, _target) in stations.items()},
                               {station_id: target for station_id, (_name, _site, target) in stations.items()},
                               query.planned_only)
 
 
-def metrics_report(conn, query, now_ms):
+def metrics_report(conn, query, now_ms, setup=None):
     """The full report for a query: window, every worker, every workstation, the factory.
 
     Roll-ups answer what they hold (see `rollups.usable`), planned time included; other
-    queries are worked out from the events.
+    queries are worked out from the events. `setup`: a `FloorSetup` read already.
     """
-    window, workers, workstations = resolve(conn, query, now_ms)
-    floor = floor_setup(conn, query, window)
+    setup = setup or FloorSetup(conn)
+    window, workers, workstations = resolve(conn, query, now_ms, setup)
+    floor = floor_setup(conn, query, window, setup)
     if window is None:
         return metrics.build_report(None, workers, workstations, {}, [], 0, query.max_gap_ms, floor)
     tally = rollups.window_tally(conn, query, window, floor)
@@ -336,7 +371,7 @@ SHIFT_CSV_COLUMNS = ("site_id", "shift", "date", "start", "end", "status", "work
                      "occupancy_seconds", "utilization_pct")
 
 
-def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz):
+def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz, setup=None):
     """Every shift instance overlapping the range, oldest first, each with the figures the
     metrics endpoints give for `from=start`, `to=end`, `planned_only=true` (and `site_id` for a
     site's own calendar): the same `metrics_report` works them out, so they are equal by
@@ -345,7 +380,7 @@ def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz):
     Without `site_id`: the factory calendar's instances (`site_id` null, the whole floor) and
     those of every site whose calendar differs from it (its own zone or shifts; that site's
     events only). With `site_id`: that site's instances only. More than
-    `params.MAX_SHIFT_INSTANCES` instances: `422`.
+    `params.MAX_SHIFT_INSTANCES` instances: `422`. `setup`: a `FloorSetup` read already.
     """
     values, errors = params.parse_args(args, params.SHIFTS)
     to_ms = values["to"] if values["to"] is not None else now_ms
@@ -354,7 +389,8 @@ def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz):
         errors.append(field_error("from", "must not be later than `to`"))
     if errors:
         raise params.invalid_query(errors)
-    instances = shift_instances_in(conn, values["site_id"], from_ms, to_ms, factory_tz)
+    setup = setup or FloorSetup(conn)
+    instances = shift_instances_in(setup, values["site_id"], from_ms, to_ms, factory_tz)
     if len(instances) > params.MAX_SHIFT_INSTANCES:
         raise params.invalid_query([field_error(
             "from", f"the range holds {len(instances)} shift instances; at most {params.MAX_SHIFT_INSTANCES} are "
@@ -363,7 +399,7 @@ def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz):
     shifts = []
     for site_id, instance in instances:
         query = replace(base, from_ms=instance.start_ms, to_ms=instance.end_ms, site_id=site_id)
-        report = metrics_report(conn, query, now_ms)
+        report = metrics_report(conn, query, now_ms, setup)
         shifts.append({
             "site_id": site_id,
             "shift": instance.name,
@@ -377,11 +413,12 @@ def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz):
     return {"from": format_instant(from_ms), "to": format_instant(to_ms), "shifts": shifts}
 
 
-def shift_instances_in(conn, site_id, from_ms, to_ms, factory_tz):
+def shift_instances_in(setup, site_id, from_ms, to_ms, factory_tz):
     """`(site_id, ShiftInstance)` of each calendar's instances overlapping `[from_ms, to_ms]`, oldest
-    first: the factory calendar's and those of sites with their own, or with `site_id` that site's
-    only (a 404 `ApiError` when no such site is configured or seen)."""
-    factory, sites = queries.load_calendar(conn, factory_tz), queries.list_sites(conn)
+    first (the calendars from `setup`, a `FloorSetup`): the factory calendar's and those of sites
+    with their own, or with `site_id` that site's only (a 404 `ApiError` when no such site is
+    configured or seen)."""
+    factory, sites = setup.calendar(factory_tz), setup.sites()
     if site_id is not None:
         if site_id not in sites:
             raise ApiError(404, "Not Found", f"No site with id {site_id!r}: none is configured and no event names it.")
