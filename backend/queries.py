@@ -40,38 +40,47 @@ ORDER BY workstation_id
 # `worker_state_days` lists the days on which a worker has any, so hours on other days are never
 # looked at. Every read writes the indexed expression the same way: `ts_ms / 3600000`.
 DAY_HOURS_CTE = "day_hours (n) AS (VALUES " + ", ".join(f"({n})" for n in range(24)) + ")"
+
+
+def _latest_state_on(day, worker_id):
+    """SQL: the id of `worker_id`'s latest state event in scope before the start on `day`."""
+    return f"""(
+    SELECT id FROM events
+    WHERE ts_ms / 3600000 IN (SELECT {day} * 24 + n FROM day_hours WHERE {day} * 24 + n <= (:start_ms - 1) / 3600000)
+        AND worker_id = {worker_id} AND ts_ms < :start_ms AND event_type != 'product_count' AND {SCOPE}
+    ORDER BY ts_ms / 3600000 DESC, ts_ms DESC, id DESC
+    LIMIT 1
+)"""
+
+
 # The state in force at the window start, for several workers (`{workers}`: `(:w0), (:w1), ...`):
 # per worker, the latest state event in scope before the start on the latest day it has state
-# events, found by seeking that day's hours from the last backwards. A worker with no such day
-# is left out; one whose day holds none in scope comes back with `NULL`s (see `_carried_in`).
+# events, found by seeking that day's hours from the last backwards; when that day holds none
+# before the start (a worker who arrived after it), on the latest day before the start's day.
+# A worker with no such day is left out; one whose days hold none in scope comes back with
+# `NULL`s (see `_carried_in`).
 CARRY_IN_STATES_SQL = f"""
 WITH {DAY_HOURS_CTE},
 asked (worker_id) AS (VALUES {{workers}}),
-latest (worker_id, day) AS MATERIALIZED (
+latest (worker_id, day, earlier_day) AS MATERIALIZED (
     SELECT worker_id, (
         SELECT MAX(day) FROM worker_state_days AS days
         WHERE days.worker_id = asked.worker_id AND day <= (:start_ms - 1) / 86400000
+    ), (
+        SELECT MAX(day) FROM worker_state_days AS days
+        WHERE days.worker_id = asked.worker_id AND day < (:start_ms - 1) / 86400000
     ) FROM asked
 )
 SELECT latest.worker_id, carried.ts_ms, carried.event_type, carried.workstation_id FROM latest
-LEFT JOIN events AS carried ON carried.id = (
-    SELECT id FROM events
-    WHERE ts_ms / 3600000 IN (SELECT latest.day * 24 + n FROM day_hours
-                              WHERE latest.day * 24 + n <= (:start_ms - 1) / 3600000)
-        AND worker_id = latest.worker_id AND ts_ms < :start_ms AND event_type != 'product_count' AND {SCOPE}
-    ORDER BY ts_ms / 3600000 DESC, ts_ms DESC, id DESC
-    LIMIT 1
-)
+LEFT JOIN events AS carried
+    ON carried.id = COALESCE({_latest_state_on("latest.day", "latest.worker_id")},
+                             {_latest_state_on("latest.earlier_day", "latest.worker_id")})
 WHERE latest.day IS NOT NULL
 """
 # The same for one worker on a given day, and the days, latest first, to try in turn.
 CARRY_IN_STATE_SQL = f"""
 WITH {DAY_HOURS_CTE}
-SELECT ts_ms, event_type, workstation_id FROM events
-WHERE ts_ms / 3600000 IN (SELECT :day * 24 + n FROM day_hours WHERE :day * 24 + n <= (:start_ms - 1) / 3600000)
-    AND worker_id = :worker_id AND ts_ms < :start_ms AND event_type != 'product_count' AND {SCOPE}
-ORDER BY ts_ms / 3600000 DESC, ts_ms DESC, id DESC
-LIMIT 1
+SELECT ts_ms, event_type, workstation_id FROM events WHERE id = {_latest_state_on(":day", ":worker_id")}
 """
 STATE_DAYS_BEFORE_SQL = """
 SELECT day FROM worker_state_days WHERE worker_id = :worker_id AND day <= (:start_ms - 1) / 86400000

@@ -109,6 +109,21 @@ def test_a_filter_passing_over_the_latest_day_finds_the_state_days_before(conn):
         "W1": [(BASE - 30 * 60_000, "idle", "S1")]}
 
 
+def test_a_worker_who_arrived_after_the_start_is_carried_in_from_the_day_before_in_one_read(conn, monkeypatch):
+    ingest.ingest(conn, [
+        {"timestamp": "2026-01-14T22:00:00Z", "worker_id": "W1", "workstation_id": "S1", "event_type": "working"},
+        {"timestamp": "2026-01-15T10:00:00Z", "worker_id": "W1", "workstation_id": "S2", "event_type": "idle"},
+    ], NOW, 0)
+
+    def day_by_day(*_args):
+        raise AssertionError("looked for the carried-in state day by day")
+
+    monkeypatch.setattr(queries, "_carried_in_days_before", day_by_day)
+    start_ms = BASE + 8 * HOUR  # the shift began before W1 came in today
+    assert queries.state_events(conn, queries.scope_params(), ["W1", "W2"], start_ms, start_ms + HOUR) == {
+        "W1": [(BASE - 2 * HOUR, "working", "S1")], "W2": []}
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_next_states_after_equal_a_look_through_every_event_within_a_day(conn, seed):
     rng = random.Random(seed)
