@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from backend import db
+from backend import db, schema
 from tests.helpers import event, post_events
 
 
@@ -14,7 +14,7 @@ def test_database_file_and_folder_are_created(tmp_path, make_client):
     assert path.exists()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
 
 
 def test_instants_are_stored_as_integer_epoch_milliseconds(client, app):
@@ -56,7 +56,7 @@ def test_time_model_reads_use_indexes(app):
 def test_older_database_is_upgraded_in_place_keeping_its_events(tmp_path, make_client):
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
-    conn.executescript(db.MIGRATIONS[0])  # a file written by the first schema version
+    conn.executescript(schema.SQLITE_MIGRATIONS[0])  # a file written by the first schema version
     conn.execute("INSERT INTO workers VALUES ('W1', 'Ana')")
     conn.execute("INSERT INTO workstations VALUES ('S1', 'Press')")
     conn.execute("INSERT INTO events (ts_ms, worker_id, workstation_id, event_type, site_id, received_at_ms) "
@@ -67,7 +67,7 @@ def test_older_database_is_upgraded_in_place_keeping_its_events(tmp_path, make_c
 
     client = make_client(DATABASE_PATH=str(path))
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"events_event_id", "events_worker_hour_states", "events_time"} <= indexes
     assert client.get("/workers").get_json()["workers"] == [{"worker_id": "W1", "name": "Ana"}]
@@ -81,7 +81,7 @@ def test_older_database_is_upgraded_in_place_keeping_its_events(tmp_path, make_c
 def test_newer_database_is_refused(tmp_path, make_client):
     path = tmp_path / "future.db"
     conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {db.SCHEMA_VERSION + 1}")
+    conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(db.SchemaTooNewError):
         make_client(DATABASE_PATH=str(path))

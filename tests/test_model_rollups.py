@@ -8,12 +8,12 @@ from fractions import Fraction
 
 import pytest
 
-from backend import db
+from backend import db, schema
 from backend.timeutil import format_instant, parse_instant
 
 DAY_MS = 86_400_000
 # The schema version that brings the model day roll-up.
-MODEL_DAYS_VERSION = next(number for number, script in enumerate(db.MIGRATIONS, start=1)
+MODEL_DAYS_VERSION = next(number for number, script in enumerate(schema.SQLITE_MIGRATIONS, start=1)
                           if "CREATE TABLE rollup_model_days" in script)
 FIRST_MS = parse_instant("2026-01-05T00:00:00Z")
 LAST_MS = parse_instant("2026-01-15T17:59:59.999Z")  # the app's clock is at 18:00

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import pq
 
-from backend import db, ingest, store_pg
+from backend import db, ingest, schema, store_pg
 from backend.app import create_app
 from backend.errors import StartupError
 from backend.timeutil import format_instant, parse_instant
@@ -31,14 +31,14 @@ def url(config):
 
 
 def test_the_schema_versions_of_both_stores_are_in_step():
-    assert store_pg.FIRST_VERSION + len(store_pg.MIGRATIONS) - 1 == db.SCHEMA_VERSION
+    assert schema.POSTGRES_FIRST_VERSION + len(schema.POSTGRES_MIGRATIONS) - 1 == schema.SCHEMA_VERSION
 
 
 def test_a_new_database_gets_the_schema_once_and_records_its_version(url):
     db.init_db(url)  # a second start-up changes nothing
     conn = db.connect(url)
     try:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(db.SCHEMA_VERSION,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(schema.SCHEMA_VERSION,)]
         columns = dict(conn.execute("SELECT column_name, data_type FROM information_schema.columns "
                                     "WHERE table_name = 'events'").fetchall())
         assert columns["ts_ms"] == columns["received_at_ms"] == columns["id"] == "bigint"
@@ -48,7 +48,7 @@ def test_a_new_database_gets_the_schema_once_and_records_its_version(url):
 
 def test_a_database_of_a_newer_release_stops_start_up_naming_it(url):
     conn = db.connect(url)
-    conn.execute("UPDATE schema_version SET version = ?", (db.SCHEMA_VERSION + 1,))
+    conn.execute("UPDATE schema_version SET version = ?", (schema.SCHEMA_VERSION + 1,))
     conn.close()
     with pytest.raises(StartupError, match="from a newer release"):
         db.init_db(url)

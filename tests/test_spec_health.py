@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from backend import db, seed
+from backend import db, schema, seed
 from backend.app import create_app
 from backend.errors import StartupError
 from tests.helpers import assert_problem, at, event, get_ok, post_events
@@ -228,7 +228,7 @@ def not_a_database(path):
 
 def from_a_newer_release(path):
     conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {db.SCHEMA_VERSION + 5}")
+    conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 5}")
     conn.close()
 
 
