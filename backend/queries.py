@@ -70,12 +70,14 @@ latest (worker_id, day, earlier_day) AS MATERIALIZED (
         SELECT MAX(day) FROM worker_state_days AS days
         WHERE days.worker_id = asked.worker_id AND day < (:start_ms - 1) / 86400000
     ) FROM asked
+),
+found (worker_id, id) AS MATERIALIZED (
+    SELECT worker_id, COALESCE({_latest_state_on("latest.day", "latest.worker_id")},
+                               {_latest_state_on("latest.earlier_day", "latest.worker_id")})
+    FROM latest WHERE latest.day IS NOT NULL
 )
-SELECT latest.worker_id, carried.ts_ms, carried.event_type, carried.workstation_id FROM latest
-LEFT JOIN events AS carried
-    ON carried.id = COALESCE({_latest_state_on("latest.day", "latest.worker_id")},
-                             {_latest_state_on("latest.earlier_day", "latest.worker_id")})
-WHERE latest.day IS NOT NULL
+SELECT found.worker_id, carried.ts_ms, carried.event_type, carried.workstation_id FROM found
+LEFT JOIN events AS carried ON carried.id = found.id
 """
 # The same for one worker on a given day, and the days, latest first, to try in turn.
 CARRY_IN_STATE_SQL = f"""

@@ -204,6 +204,9 @@ class PgConnection:
         self.raw.execute(f"SET lock_timeout = {int(busy_timeout_ms)}")
         # An acknowledged write is on disk: the default, said here so no server setting changes it.
         self.raw.execute("SET synchronous_commit = on")
+        # The service's statements each take milliseconds; compiling one to machine code (JIT, which
+        # PostgreSQL starts on a high cost estimate, as a seek per worker and hour gets) took 10-25 ms.
+        self.raw.execute("SET jit = off")
 
     def execute(self, sql, params=None):
         """Run one statement; returns its cursor."""
