@@ -58,7 +58,8 @@ def _latest_state_on(day, worker_id):
 # events, found by seeking that day's hours from the last backwards; when that day holds none
 # before the start (a worker who arrived after it), on the latest day before the start's day.
 # A worker with no such day is left out; one whose days hold none in scope comes back with
-# `NULL`s (see `_carried_in`).
+# `NULL`s (see `_carried_in`). The ids are found in a step of their own and then joined by id: a
+# join on the lookups themselves PostgreSQL may plan (prepared) as a hash join over every event.
 CARRY_IN_STATES_SQL = f"""
 WITH {DAY_HOURS_CTE},
 asked (worker_id) AS (VALUES {{workers}}),

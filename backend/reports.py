@@ -147,7 +147,6 @@ def metrics_report(conn, query, now_ms, setup=None):
     Roll-ups answer what they hold (see `rollups.usable`), planned time included; other
     queries are worked out from the events. `setup`: a `FloorSetup` read already.
     """
-    setup = setup or FloorSetup(conn)
     window, workers, workstations = resolve(conn, query, now_ms, setup)
     floor = floor_setup(conn, query, window, setup)
     if window is None:

@@ -91,11 +91,11 @@ class _NumberLoader(Loader):
     """`numeric` (what `SUM` of a BIGINT gives) as an `int` when whole, as SQLite would answer."""
 
     def load(self, data):
-        text = bytes(data)
+        digits = bytes(data)
         try:
-            return int(text)
+            return int(digits)
         except ValueError:
-            return float(text)
+            return float(digits)
 
 
 @functools.lru_cache(maxsize=256)
