@@ -313,8 +313,10 @@ def measure_batches(server, bodies, events):
     whole load's time: events per second over its first tenth of the bodies and over its last,
     which tell whether ingestion slows as the stored history grows."""
     start = time.monotonic() + START_DELAY_S
+    server_cpu = server_cpu_seconds(server)
     answers = in_processes(post_batches, [(server.base + "/events", bodies, first, BATCH_CLIENTS, start)
                                           for first in range(BATCH_CLIENTS)])
+    server_cpu = server_cpu_seconds(server) - server_cpu
     answered = sorted(instant for answer in answers for instant in answer["answered"])
     tenth = max(1, len(answered) // 10)
     per_body = events / len(bodies)
@@ -323,7 +325,8 @@ def measure_batches(server, bodies, events):
             "last_tenth_per_s": tenth * per_body / (answered[-1] - answered[-tenth - 1]),
             "errors": sum(answer["errors"] for answer in answers),
             "examples": [example for answer in answers for example in answer["examples"]][:3],
-            "client_cpu_seconds": sum(answer["cpu_seconds"] for answer in answers)}
+            "client_cpu_seconds": sum(answer["cpu_seconds"] for answer in answers),
+            "server_cpu_seconds": server_cpu}
 
 
 def raw_sqlite(path):
@@ -573,12 +576,16 @@ def print_report(report):
     print()
     print_table(report["results"])
     print()
+    # The server's CPU per request and per 1,000 events: how far the machine's cores can carry each load.
     print(f"cameras: {CAMERA_CLIENTS} client processes, {CAMERA_SECONDS} s; client CPU "
           f"{100 * cameras['client_cpu_seconds'] / cameras['seconds']:.0f}% of one core, server CPU "
-          f"{100 * cameras['server_cpu_seconds'] / cameras['seconds']:.0f}% of one core; "
+          f"{100 * cameras['server_cpu_seconds'] / cameras['seconds']:.0f}% of one core "
+          f"({1000 * cameras['server_cpu_seconds'] / max(1, cameras['answered']):.2f} ms a request); "
           f"sends p99 {ms(cameras['send_lag_p99_s'])} behind schedule")
     print(f"batches: {BATCH_CLIENTS} client processes, {batches['seconds']:.1f} s; client CPU "
-          f"{100 * batches['client_cpu_seconds'] / batches['seconds']:.0f}% of one core")
+          f"{100 * batches['client_cpu_seconds'] / batches['seconds']:.0f}% of one core, server CPU "
+          f"{100 * batches['server_cpu_seconds'] / batches['seconds']:.0f}% of one core "
+          f"({1_000_000 * batches['server_cpu_seconds'] / batches['events']:.0f} ms per 1,000 events)")
     for problem in report["problems"]:
         print(f"problem: {problem}")
 
