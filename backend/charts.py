@@ -32,9 +32,10 @@ ALERTS_VERSION_SQL = "SELECT COALESCE(MAX(id), 0), COUNT(closed_at_ms) FROM aler
 
 # --- Reading intervals as a stream ---------------------------------------------------------------
 
-def intervals(conn, query, window, worker_ids):
+def intervals(conn, query, window, worker_ids, setup=None):
     """Yield `(worker_id, metrics.Interval)`: the workers' timelines in the window (SPEC §5.2-5.4,
-    and with `planned_only` only their planned parts), each worker's in time order.
+    and with `planned_only` only their planned parts, from `setup`, a `reports.FloorSetup`, when
+    given), each worker's in time order.
 
     Workers are interleaved as their events come from the time index; each event's interval is
     yielded once the worker's next event is read. Only the latest event per worker is held.
@@ -42,7 +43,7 @@ def intervals(conn, query, window, worker_ids):
     if not worker_ids:
         return
     wanted = set(worker_ids)
-    floor = reports.floor_setup(conn, query, window) if query.planned_only else None
+    floor = reports.floor_setup(conn, query, window, setup) if query.planned_only else None
     previous = {}
 
     def pieces(worker_id, event, until_ms):
@@ -325,11 +326,11 @@ class _Charts:
 CHECK_EVERY = 1000
 
 
-def _fill(conn, query, window, worker_ids, charts):
+def _fill(conn, query, window, worker_ids, charts, setup=None):
     if charts.from_rollups(conn, query):
         return charts
     # The request's limit is checked between intervals: SQL is not all a long window costs.
-    for worker_id, interval in limits.checked(intervals(conn, query, window, worker_ids), CHECK_EVERY):
+    for worker_id, interval in limits.checked(intervals(conn, query, window, worker_ids, setup), CHECK_EVERY):
         charts.take(worker_id, interval)
     return charts
 
@@ -376,14 +377,14 @@ def buckets_report(conn, query, now_ms):
     return _buckets_json(conn, query, window, charts)
 
 
-def _buckets_json(conn, query, window, charts):
+def _buckets_json(conn, query, window, charts, setup=None):
     tally = charts.buckets
     worker_id, station_id = query.extra["worker_id"], query.extra["workstation_id"]
     if charts.bucket_units is not None:
         units = charts.bucket_units
     elif query.planned_only:
         rows = queries.window_unit_instants(conn, query.scope, window.start_ms, window.end_ms, worker_id, station_id)
-        floor = reports.floor_setup(conn, query, window)
+        floor = reports.floor_setup(conn, query, window, setup)
         units = metrics.units_by_slot(metrics.planned_units(rows, floor), tally.bucket_ms)
     else:
         units = queries.window_units_by_slot(conn, query.scope, window.start_ms, window.end_ms, tally.bucket_ms,
@@ -412,7 +413,7 @@ def bucket_size_ms(query, window):
 
 def models_report(conn, query, now_ms, low_threshold):
     """Per model version: events, confidence figures, first and last seen, and a confidence series."""
-    window, _workers, _stations = reports.resolve(conn, query, now_ms)
+    window = reports.resolve_window(conn, query, now_ms)
     threshold = _given(query.extra["low_confidence"], low_threshold)
     bucket_ms = bucket_size_ms(query, window)
     body = {"window": metrics.window_json(window), "low_confidence_threshold": threshold,
@@ -496,11 +497,11 @@ def dashboard_report(conn, query, now_ms, config):
     if window is not None:
         charts = _Charts(charts_query, window, narrowed or [], query.extra["width"], bucket_ms,
                          rules if full else None)
-        _fill(conn, query, window, [worker_id for worker_id, _name in workers], charts)
+        _fill(conn, query, window, [worker_id for worker_id, _name in workers], charts, setup)
     if narrowed is not None:
         body["timeline"] = _timeline_json(conn, charts_query, window, narrowed, charts)
         if full:
-            body["hourly"] = (_buckets_json(conn, bucket_query, window, charts) if window is not None else
+            body["hourly"] = (_buckets_json(conn, bucket_query, window, charts, setup) if window is not None else
                               {"window": metrics.window_json(None), "bucket_seconds": bucket_ms // 1000,
                                "buckets": []})
     if full:

@@ -4,7 +4,7 @@ answers that part alone, with an ETag that changes exactly when one of the parts
 
 import pytest
 
-from backend import db
+from backend import db, queries
 from tests.helpers import assert_problem, event, post_events, strip_seconds
 
 
@@ -125,3 +125,12 @@ def test_the_shift_report_is_as_of_the_window_end_so_the_clock_changes_nothing(s
     assert [(s["status"], s["window"]["to"]) for s in late] == [("running", "2026-01-15T16:00:00Z")]
     clock.set("2026-01-15T18:05:00Z")
     assert seeded.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+
+
+def test_the_floor_setup_is_read_once_for_every_part_in_planned_time(demo_floor, monkeypatch):
+    calls = []
+    load_calendar = queries.load_calendar
+    monkeypatch.setattr(queries, "load_calendar", lambda *args: calls.append(args) or load_calendar(*args))
+    body = get(demo_floor, "/metrics/dashboard?planned_only=true&from=2026-01-15T06:00:00Z&to=2026-01-15T12:00:00Z")
+    assert body["timeline"]["workers"] and body["hourly"]["buckets"] and body["shift_report"]["shifts"]
+    assert len(calls) == 1  # the metrics, the timeline, the hourly buckets and the shift report share one read
