@@ -310,19 +310,20 @@ def post_batches(url, bodies, first, step, start):
 
 def measure_batches(server, bodies, events):
     """Post every batch (`events` in all) with `BATCH_CLIENTS` processes at once. Besides the
-    whole load's time: events per second over its first tenth of the bodies and over its last,
-    which tell whether ingestion slows as the stored history grows."""
+    whole load's time: events per second over each tenth of the bodies in the order they were
+    answered, which tell whether ingestion slows as the stored history grows."""
     start = time.monotonic() + START_DELAY_S
     server_cpu = server_cpu_seconds(server)
     answers = in_processes(post_batches, [(server.base + "/events", bodies, first, BATCH_CLIENTS, start)
                                           for first in range(BATCH_CLIENTS)])
     server_cpu = server_cpu_seconds(server) - server_cpu
     answered = sorted(instant for answer in answers for instant in answer["answered"])
-    tenth = max(1, len(answered) // 10)
     per_body = events / len(bodies)
+    counts = [len(answered) * part // 10 for part in range(11)]  # answers by the end of each tenth
+    instants = [start] + [answered[max(count, 1) - 1] for count in counts[1:]]
     return {"events": events, "seconds": max(answer["finished"] for answer in answers) - start,
-            "first_tenth_per_s": tenth * per_body / (answered[tenth - 1] - start),
-            "last_tenth_per_s": tenth * per_body / (answered[-1] - answered[-tenth - 1]),
+            "tenths_per_s": [(high - low) * per_body / max(end - begin, 1e-9) for (low, high), (begin, end)
+                             in zip(itertools.pairwise(counts), itertools.pairwise(instants), strict=True)],
             "errors": sum(answer["errors"] for answer in answers),
             "examples": [example for answer in answers for example in answer["examples"]][:3],
             "client_cpu_seconds": sum(answer["cpu_seconds"] for answer in answers),
