@@ -225,6 +225,10 @@ class PgConnection:
         """A new cursor."""
         return PgCursor(self)
 
+    def begin_write(self):
+        """Begin a write transaction: it waits for the writers' lock up to the lock timeout."""
+        self.execute("BEGIN IMMEDIATE")
+
     @contextmanager
     def sending_ahead(self):
         """Send each statement without waiting for its answer until one is read (a pipeline): a

@@ -222,3 +222,40 @@ def test_writes_that_wait_together_are_committed_together_and_fail_alone(tmp_pat
     assert sorted(row[0] for row in setup.execute("SELECT who FROM t")) == ["a", "b", "c", "first"]
     for conn in (setup, blocker):
         conn.close()
+
+
+def test_a_write_finding_the_file_locked_tries_again_every_half_millisecond(tmp_path, monkeypatch):
+    # SQLite's own busy handler would sleep 1, 2, 5, 10, 15 ... ms between tries; the lock is
+    # taken at the first try after the other writer's transaction ended.
+    path = str(tmp_path / "locked.db")
+    db.init_db(path)
+    blocker, writer = db.connect(path), db.connect(path, busy_timeout_ms=5000)
+    blocker.execute("BEGIN IMMEDIATE")
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            blocker.execute("ROLLBACK")
+
+    monkeypatch.setattr(db.time, "sleep", sleep)
+    with db.transaction(writer):
+        assert writer.in_transaction
+    assert sleeps == [db.BEGIN_RETRY_S] * 3
+    assert writer.execute("PRAGMA busy_timeout").fetchone()[0] == 5000  # reads still wait as before
+    for conn in (blocker, writer):
+        conn.close()
+
+
+def test_a_write_gives_up_with_the_lock_error_after_the_busy_timeout(tmp_path):
+    path = str(tmp_path / "locked.db")
+    db.init_db(path)
+    blocker, writer = db.connect(path), db.connect(path, busy_timeout_ms=50)
+    blocker.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError) as failure:
+        with db.transaction(writer):
+            pass
+    assert db.lock_timed_out(failure.value) and not writer.in_transaction
+    assert writer.execute("PRAGMA busy_timeout").fetchone()[0] == 50
+    for conn in (blocker, writer):
+        conn.close()
