@@ -231,7 +231,7 @@ def results_table(size):
                      f"{run['bytes'] / 1000:,.0f} KB", run["bytes"] <= TARGET_REFRESH_BYTES))
     first, last = size["load_tenths_per_s"][0], size["load_tenths_per_s"][-1]
     rows.append(("loading: events/s over its last tenth against its first", f">= {TARGET_LOAD_KEPT:.0%} kept",
-                 f"{last:,.0f} against {first:,.0f} ({last / first:.0%})", last >= TARGET_LOAD_KEPT * first))
+                 f"{last:,.0f} against {first:,.0f} ({last / first:.1%})", last >= TARGET_LOAD_KEPT * first))
     load = size["load"]
     rows.append((f"{FLOOR[0]} cameras' single POSTs while {DASHBOARDS} dashboards poll",
                  f"p99 <= {bench.ms(TARGET_CAMERA_P99_S)}, 0 errors",
