@@ -72,7 +72,9 @@ MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 SHIFT_MS = 8 * HOUR_MS
-SHIFT_STARTS_MS = (6 * HOUR_MS, 14 * HOUR_MS, 22 * HOUR_MS)
+# How far into its shift the floor is at the end of the history, whatever the hour of the run, so
+# "this shift" always holds most of a shift of events.
+SHIFT_UNDER_WAY_MS = 7 * HOUR_MS
 # What a camera reports next, given the state it last reported: (event, weight) pairs.
 NEXT_EVENT = {
     "working": (("product_count", 40), ("working", 35), ("idle", 20), ("absent", 5)),
@@ -125,18 +127,26 @@ def event(ts_ms, worker, station, kind, rng, model):
     return body
 
 
+def shift_starts_ms(now_ms):
+    """The floor's three shift starts within a UTC day, on whole minutes, 8 hours apart, one of
+    them `SHIFT_UNDER_WAY_MS` before `now_ms`."""
+    first = (now_ms - SHIFT_UNDER_WAY_MS) % SHIFT_MS // MINUTE_MS * MINUTE_MS
+    return tuple(first + number * SHIFT_MS for number in range(3))
+
+
 def shifts(now_ms, days=DAYS):
     """Every `(start_ms, end_ms, worker)` shift of the last `days` days, in order of start.
 
-    Workers 0-29 work the early shift at stations 1-30, 30-59 the late one, 60-89 nights and
-    90-99 the early one again; everyone has two days off a week, staggered. Shifts under way
-    now end now.
+    Workers 0-29 work the first shift of the day (`shift_starts_ms`) at stations 1-30, 30-59 the
+    second, 60-89 the third and 90-99 the first again; everyone has two days off a week,
+    staggered. Shifts under way now end now.
     """
     first_day_ms = now_ms - now_ms % DAY_MS - days * DAY_MS
+    starts = shift_starts_ms(now_ms)
     found = []
     for day in range(days + 1):
         for worker in range(WORKERS):
-            start = first_day_ms + day * DAY_MS + SHIFT_STARTS_MS[worker // STATIONS % 3]
+            start = first_day_ms + day * DAY_MS + starts[worker // STATIONS % 3]
             end = min(start + SHIFT_MS, now_ms)
             if (day + worker) % 7 > 1 and now_ms - days * DAY_MS <= start and end - start >= HOUR_MS:
                 found.append((start, end, worker))
