@@ -1471,8 +1471,12 @@ def test_drift_summary_and_list_show_the_flags_the_api_gives(page, seeded):
             f"{others} other flagged worker{' is' if others == 1 else 's are'} hidden by the worker filter")
     expect(summary).to_have_attribute("data-flagged", str(flagged))
 
+    before = render_count(page)
     page.locator("#filter-clear").click()
     page.select_option("#filter-range", "all")
+    # The render of "all" itself, not that of the default range the cleared filters asked for first.
+    page.wait_for_function("n => Number(document.body.dataset.renderCount || 0) > n && !document.body.dataset.query",
+                           arg=before)
     expect(page.locator("#drift-list [data-drift-kind='worker']")).to_have_count(len(drift["workers"]))
     count = render_count(page)
     summary.click()
