@@ -17,6 +17,7 @@ A calendar is `{"time_zone": <IANA name>, "shifts": [shift, ...]}`; a shift is
 Planned time is the union of the shift instances minus their breaks.
 """
 
+import itertools
 import re
 from bisect import bisect_right
 from datetime import date, datetime, timedelta
@@ -434,15 +435,18 @@ def _instances(calendar, start_ms, end_ms):
             yield start, end, plan.name, ordinal, _merge(sorted(breaks)) if len(breaks) > 1 else breaks
 
 
-def shift_instances(calendar, start_ms, end_ms):
-    """Every shift instance overlapping `[start_ms, end_ms)`, oldest first, as `ShiftInstance`s.
+def shift_instances(calendar, start_ms, end_ms, limit=None):
+    """Every shift instance overlapping `[start_ms, end_ms)`, oldest first, as `ShiftInstance`s;
+    with `limit`, no more than that many, those of the range's first days (a range of centuries
+    holds millions).
 
     Instances are whole (not cut to the range). Ties in start are ordered by end, then by the
     order of the shifts in the calendar. An instance whose start lies in a spring-forward gap and
     whose end lies just after it maps to no time at all and is left out.
     """
     found = []
-    for position, (start, end, name, ordinal, breaks) in enumerate(_instances(calendar, start_ms, end_ms)):
+    listed = itertools.islice(_instances(calendar, start_ms, end_ms), limit)
+    for position, (start, end, name, ordinal, breaks) in enumerate(listed):
         found.append((start, end, position, ShiftInstance(
             name, date.fromordinal(ordinal).isoformat(), start, end, breaks, _subtract(start, end, breaks))))
     found.sort()

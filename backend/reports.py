@@ -389,11 +389,13 @@ def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz, setup
     if errors:
         raise params.invalid_query(errors)
     setup = setup or FloorSetup(conn)
-    instances = shift_instances_in(setup, values["site_id"], from_ms, to_ms, factory_tz)
+    # One instance more than reported at once is enough to refuse the range, however long it is.
+    instances = shift_instances_in(setup, values["site_id"], from_ms, to_ms, factory_tz,
+                                   limit=params.MAX_SHIFT_INSTANCES + 1)
     if len(instances) > params.MAX_SHIFT_INSTANCES:
         raise params.invalid_query([field_error(
-            "from", f"the range holds {len(instances)} shift instances; at most {params.MAX_SHIFT_INSTANCES} are "
-                    "reported at once: choose a shorter range")])
+            "from", f"the range holds more than {params.MAX_SHIFT_INSTANCES} shift instances, the most reported "
+                    "at once: choose a shorter range")])
     base = MetricsQuery(planned_only=True, max_gap_ms=gap_ms(default_max_gap_seconds), factory_tz=factory_tz)
     shifts = []
     for site_id, instance in instances:
@@ -412,11 +414,11 @@ def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz, setup
     return {"from": format_instant(from_ms), "to": format_instant(to_ms), "shifts": shifts}
 
 
-def shift_instances_in(setup, site_id, from_ms, to_ms, factory_tz):
+def shift_instances_in(setup, site_id, from_ms, to_ms, factory_tz, limit=None):
     """`(site_id, ShiftInstance)` of each calendar's instances overlapping `[from_ms, to_ms]`, oldest
     first (the calendars from `setup`, a `FloorSetup`): the factory calendar's and those of sites
     with their own, or with `site_id` that site's only (a 404 `ApiError` when no such site is
-    configured or seen)."""
+    configured or seen). With `limit`, at most that many of each calendar (`calendars.shift_instances`)."""
     factory, sites = setup.calendar(factory_tz), setup.sites()
     if site_id is not None:
         if site_id not in sites:
@@ -430,7 +432,7 @@ def shift_instances_in(setup, site_id, from_ms, to_ms, factory_tz):
     found = []
     for order, (sid, calendar) in enumerate(listed):
         # The range is closed, as a metrics window is: an instance starting at its end overlaps it.
-        for instance in calendars.shift_instances(calendar, from_ms, to_ms + 1):
+        for instance in calendars.shift_instances(calendar, from_ms, to_ms + 1, limit):
             found.append((instance.start_ms, instance.end_ms, order, sid, instance))
     found.sort(key=lambda item: item[:3])
     return [(sid, instance) for _start, _end, _order, sid, instance in found]

@@ -11,7 +11,7 @@ import io
 
 import pytest
 
-from backend import params
+from backend import calendars, params
 from backend.timeutil import format_instant, parse_instant
 from tests.helpers import assert_problem, at, event, factory, get_ok, post_events, stations_by_id, workers_by_id
 
@@ -423,10 +423,30 @@ def test_the_shift_report_defaults_to_the_last_seven_days_and_takes_at_most_200_
                                                   "to": "2026-01-14T00:00:00Z"})["shifts"]) == 193
     body = assert_problem(client.get("/metrics/shifts", query_string={"from": "2026-01-10T00:00:00Z",
                                                                       "to": "2026-01-15T00:00:00Z"}), 422)
-    assert "241" in body["errors"][0]["message"]
+    assert "more than 200 shift instances" in body["errors"][0]["message"]
     assert_problem(client.get("/metrics/shifts"), 422)  # the default 7 days hold 337
     body = assert_problem(client.get("/metrics/shifts", query_string={"from": at("12:00"), "to": at("10:00")}), 422)
     assert body["errors"][0]["field"] == "from"
+
+
+def test_a_range_of_centuries_is_refused_without_listing_its_millions_of_shifts(client, monkeypatch):
+    # What was seen: 1970-9999 with three shifts a day listed all 8.8 million instances in memory
+    # (gigabytes, a minute of work) before saying the range was too long.
+    put_ok(client, "/calendar", {"time_zone": "UTC", "shifts": [
+        {"name": f"S{n}", "start": f"{n * 8:02d}:00", "end": f"{n * 8 + 7:02d}:59"} for n in range(3)]})
+    put_ok(client, "/sites/east", {"name": "East", "time_zone": "Asia/Tokyo"})
+    instances, most = calendars._instances, 2 * (params.MAX_SHIFT_INSTANCES + 1)  # the factory's and east's
+
+    def counted(*args):
+        for number, instance in enumerate(instances(*args), 1):
+            if number > most:
+                raise RuntimeError("worked out more instances than it takes to refuse the range")
+            yield instance
+
+    monkeypatch.setattr(calendars, "_instances", counted)
+    body = assert_problem(client.get("/metrics/shifts", query_string={
+        "from": "1970-01-01T00:00:00Z", "to": "9999-12-31T00:00:00Z"}), 422)
+    assert "more than 200 shift instances" in body["errors"][0]["message"]
 
 
 def test_the_shift_report_as_csv_has_a_row_per_instance_and_workstation(client):
