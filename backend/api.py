@@ -2,10 +2,12 @@
 
 import functools
 import hmac
+import unicodedata
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, make_response, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import PathConverter
 
 from . import alerts, charts, db, ingest, openapi, params, queries, reports, seed
 from .db import get_db
@@ -16,6 +18,14 @@ bp = Blueprint("api", __name__)
 def now_ms():
     """The server's clock in epoch milliseconds (tests set `CLOCK` to pin it)."""
     return current_app.config["CLOCK"]()
+
+
+class IdConverter(PathConverter):
+    """A worker, workstation or site id in a path (`<id:...>`), in Unicode NFC as ids are stored
+    (SPEC §3), so a client that spells `José` decomposed names the same worker."""
+
+    def to_python(self, value):
+        return unicodedata.normalize("NFC", value)
 
 
 def require_token(config_key):
@@ -38,6 +48,18 @@ def require_token(config_key):
         matched |= hmac.compare_digest(given, token.encode())
     if not matched:
         raise ApiError(403, "Forbidden", "The token is not valid for this route.")
+
+
+def require_admin():
+    """Demand the admin token once any token is configured. A server with tokens but no admin
+    token refuses every admin route (`403`): left open, anyone who reaches the port could change
+    the floor's setup or send its alerts to a webhook of their own, where a viewer may not even
+    read."""
+    config = current_app.config
+    if config["TOKENS_SET"] and not config["ADMIN_TOKENS"]:
+        raise ApiError(403, "Forbidden", "This route needs ADMIN_TOKEN, and this server has tokens but no "
+                                         "admin token: it cannot be done here.")
+    require_token("ADMIN_TOKENS")
 
 
 # Routes anyone may read while tokens guard the rest: health checks, and what the dashboard needs
@@ -156,9 +178,9 @@ def list_workers():
     return jsonify(workers=[{"worker_id": worker_id, "name": name} for worker_id, name in rows])
 
 
-@bp.put("/workers/<path:worker_id>")
+@bp.put("/workers/<id:worker_id>")
 def put_worker(worker_id):
-    require_token("ADMIN_TOKENS")
+    require_admin()
     return jsonify(reports.put_worker(get_db(), worker_id, json_body()))
 
 
@@ -168,9 +190,9 @@ def list_workstations():
     return jsonify(workstations=[queries.workstation_json(station_id, *setup) for station_id, setup in rows.items()])
 
 
-@bp.put("/workstations/<path:workstation_id>")
+@bp.put("/workstations/<id:workstation_id>")
 def put_workstation(workstation_id):
-    require_token("ADMIN_TOKENS")
+    require_admin()
     return jsonify(reports.put_workstation(get_db(), workstation_id, json_body()))
 
 
@@ -179,14 +201,14 @@ def list_sites():
     return jsonify(sites=reports.sites_json(get_db()))
 
 
-@bp.get("/sites/<path:site_id>")
+@bp.get("/sites/<id:site_id>")
 def get_site(site_id):
     return jsonify(reports.get_site_json(get_db(), site_id))
 
 
-@bp.put("/sites/<path:site_id>")
+@bp.put("/sites/<id:site_id>")
 def put_site(site_id):
-    require_token("ADMIN_TOKENS")
+    require_admin()
     return jsonify(reports.put_site(get_db(), site_id, json_body()))
 
 
@@ -197,7 +219,7 @@ def get_calendar():
 
 @bp.put("/calendar")
 def put_calendar():
-    require_token("ADMIN_TOKENS")
+    require_admin()
     return jsonify(reports.put_calendar(get_db(), json_body(), current_app.config["FACTORY_TZ"]))
 
 
@@ -268,7 +290,7 @@ def workers_metrics():
     return jsonify(window=report["window"], workers=report["workers"])
 
 
-@bp.get("/metrics/workers/<path:worker_id>")
+@bp.get("/metrics/workers/<id:worker_id>")
 @conditional
 def worker_metrics(worker_id):
     return jsonify(reports.single_item(_report(), "worker", worker_id))
@@ -281,7 +303,7 @@ def workstations_metrics():
     return jsonify(window=report["window"], workstations=report["workstations"])
 
 
-@bp.get("/metrics/workstations/<path:workstation_id>")
+@bp.get("/metrics/workstations/<id:workstation_id>")
 @conditional
 def workstation_metrics(workstation_id):
     return jsonify(reports.single_item(_report(), "workstation", workstation_id))
@@ -347,13 +369,13 @@ def dashboard_metrics():
 
 @bp.get("/alerts/rules")
 def get_alert_rules():
-    require_token("ADMIN_TOKENS")
+    require_admin()
     return jsonify(alerts.rules_json(get_db()))
 
 
 @bp.put("/alerts/rules")
 def put_alert_rules():
-    require_token("ADMIN_TOKENS")
+    require_admin()
     return jsonify(alerts.put_rules(get_db(), json_body()))
 
 
@@ -373,9 +395,6 @@ def post_seed():
     config = current_app.config
     if not config["ALLOW_SEED"]:
         raise ApiError(403, "Forbidden", "Loading demo data is turned off on this server (ALLOW_SEED=0).")
-    if not seed_allowed(config):
-        raise ApiError(403, "Forbidden", "Loading demo data needs ADMIN_TOKEN, and this server has tokens "
-                                         "but no admin token: it cannot be done here.")
-    require_token("ADMIN_TOKENS")
+    require_admin()
     replace = params.read_args(request.args, params.SEED)["replace"]
     return jsonify(seeded=True, **seed.load_demo(get_db(), now_ms(), replace_all=replace == "all")), 200

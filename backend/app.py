@@ -179,6 +179,7 @@ def create_app(test_config=None):
         CORS(app, origins=origins, expose_headers=["Retry-After", "ETag"])
     app.before_request(api.refuse_foreign_hosts)
     app.before_request(api.refuse_foreign_writes)
+    app.url_map.converters["id"] = api.IdConverter
     app.register_blueprint(api.bp)
     app.register_blueprint(dashboard.bp)
     app.after_request(dashboard.security_headers)

@@ -2,6 +2,7 @@
 the tests probe its bounds."""
 
 import math
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import ApiError, field_error
@@ -18,10 +19,10 @@ DAY_SECONDS = 86_400
 class Param:
     """One query parameter: its parser and its OpenAPI schema both come from these fields.
 
-    `type` is `"date-time"` (an ISO-8601 instant, read as epoch milliseconds), `"string"` (at most
-    `MAX_TEXT_LENGTH` characters, or one of `choices`), `"boolean"` (`true` or `false`), `"number"`
-    or `"integer"` (from `minimum` to `maximum`, both included). `default` is the value when the
-    parameter is absent or empty.
+    `type` is `"date-time"` (an ISO-8601 instant, read as epoch milliseconds), `"string"` (one of
+    `choices`, or an id: at most `MAX_TEXT_LENGTH` characters, read in Unicode NFC), `"boolean"`
+    (`true` or `false`), `"number"` or `"integer"` (from `minimum` to `maximum`, both included).
+    `default` is the value when the parameter is absent or empty.
     """
 
     name: str
@@ -46,7 +47,7 @@ class Param:
         if self.type == "string":
             if len(text) > MAX_TEXT_LENGTH:
                 raise ValueError(f"must be at most {MAX_TEXT_LENGTH} characters")
-            return text
+            return unicodedata.normalize("NFC", text)  # an id, compared as stored (SPEC §3)
         low, high, integer = self.minimum, self.maximum, self.type == "integer"
         try:
             number = int(text) if integer else float(text)

@@ -48,7 +48,7 @@ FUZZ_CONFIG = {
 
 
 def openapi_path(rule):
-    """A Flask rule (`/metrics/workers/<path:worker_id>`) as an OpenAPI path (`/metrics/workers/{worker_id}`)."""
+    """A Flask rule (`/metrics/workers/<id:worker_id>`) as an OpenAPI path (`/metrics/workers/{worker_id}`)."""
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 

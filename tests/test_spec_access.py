@@ -405,6 +405,37 @@ def test_viewer_ingest_and_admin_tokens_all_read_and_only_the_right_ones_write(m
     assert client.post("/seed", headers=bearer("admin-key")).status_code == 200
 
 
+ADMIN_REQUESTS = [
+    ("put", "/workers/W1", {"name": "Someone"}),
+    ("put", "/workstations/S1", {"target_units_per_hour": 99}),
+    ("put", "/sites/north", {"name": "North"}),
+    ("put", "/calendar", {"time_zone": "UTC", "shifts": []}),
+    ("get", "/alerts/rules", None),
+    ("put", "/alerts/rules", {"rules": [], "webhooks": [{"url": "https://collector.example/hook"}]}),
+    ("post", "/seed?replace=all", None),
+]
+
+
+@pytest.mark.parametrize("tokens, reader", [
+    ({"INGEST_TOKEN": "edge-key"}, "edge-key"),
+    ({"VIEW_TOKENS": "screen-key"}, "screen-key"),
+])
+def test_with_tokens_but_no_admin_token_every_admin_route_is_refused(make_client, tokens, reader):
+    # What was seen: with only viewer or device tokens set, anyone could change names, targets and
+    # calendars, or add a webhook for the alerts, though they could not read a figure.
+    client = make_client(**tokens)
+    post_events(client, event(at("10:00")), headers=bearer(reader), status=201)
+    for method, path, body in ADMIN_REQUESTS:
+        # A read without a reader's token is refused before that (401, 403), as every read is.
+        for headers in ((bearer(reader),) if method == "get" else ({}, bearer(reader), bearer("anything"))):
+            answer = assert_problem(getattr(client, method)(path, json=body, headers=headers), 403)
+            assert "ADMIN_TOKEN" in answer["detail"], (method, path)
+    assert client.get("/workers", headers=bearer(reader)).get_json()["workers"] == [{"worker_id": "W1", "name": "W1"}]
+    station = client.get("/workstations", headers=bearer(reader)).get_json()["workstations"][0]
+    assert station["target_units_per_hour"] is None
+    assert client.get("/sites", headers=bearer(reader)).get_json()["sites"] == []
+
+
 def test_health_settings_api_document_and_dashboard_files_stay_open(make_client):
     client = make_client(**TOKENS)
     for path in OPEN_PATHS:

@@ -6,6 +6,7 @@ counts, confidences, the timestamp (RFC 3339, its clock-skew and age limits), th
 """
 
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -317,6 +318,24 @@ def test_ids_that_differ_only_by_nfc_and_nfd_are_one_worker(client):
     assert_figures(workers_by_id(client)[NFC_RENE], active_seconds=3600)
     # The same event sent once in each form is one event.
     post_events(client, event(at("10:00"), NFC_RENE, workstation_id=f"Station {NFD_RENE}"), status=200)
+
+
+def test_an_id_in_a_path_or_a_query_is_read_in_nfc_as_well(client):
+    # What was seen: the NFD spelling of a stored id found nothing in a path or a filter.
+    post_events(client, event(at("10:00"), NFD_RENE, workstation_id=f"Station {NFD_RENE}", site_id=NFD_RENE),
+                status=201)
+    window = {"from": at("09:00"), "to": at("12:00")}
+    for spelling in (NFD_RENE, NFC_RENE):
+        worker = get_ok(client, f"/metrics/workers/{quote(spelling)}", window)["worker"]
+        assert worker["worker_id"] == NFC_RENE
+        station = get_ok(client, f"/metrics/workstations/{quote(f'Station {spelling}')}", window)["workstation"]
+        assert station["workstation_id"] == f"Station {NFC_RENE}"
+        listed = get_ok(client, "/metrics/workers", {"site_id": spelling, **window})["workers"]
+        assert [w["worker_id"] for w in listed] == [NFC_RENE]
+        assert [e["worker_id"] for e in get_ok(client, "/events", {"worker_id": spelling})["events"]] == [NFC_RENE]
+        assert get_ok(client, f"/sites/{quote(spelling)}")["site_id"] == NFC_RENE
+    assert client.put(f"/workers/{quote(NFD_RENE)}", json={"name": "Ren\u00e9 B."}).status_code == 200
+    assert get_ok(client, "/workers")["workers"] == [{"worker_id": NFC_RENE, "name": "Ren\u00e9 B."}]
 
 
 def test_ids_are_case_sensitive(client):
