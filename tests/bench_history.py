@@ -253,13 +253,15 @@ def results_table(size):
 
 
 def store_settings(store, directory, stack):
-    """The server's environment for `store`; a PostgreSQL cluster is started for `postgres`."""
+    """`environment(events)`: the server's environment for one history size on `store`, each size
+    in a database of its own (on SQLite a file in the size's own folder; for `postgres` a cluster
+    is started once and holds one database per size)."""
     if store == "sqlite":
-        return {}
+        return lambda events: {}
     if store == "postgres":
         from tests.pgcluster import Cluster  # only this store needs it
         cluster = stack.enter(Cluster(os.path.join(directory, "pg")))
-        return {"DATABASE_URL": cluster.create_database("bench")}
+        return lambda events: {"DATABASE_URL": cluster.create_database(f"bench_{events}")}
     raise RuntimeError(f"BENCH_STORE is sqlite or postgres, not {store!r}")
 
 
@@ -289,9 +291,9 @@ def main():
     try:
         with tempfile.TemporaryDirectory(prefix="factory-bench-history-") as directory:
             try:
-                store_env = store_settings(store, directory, stack)
+                environment = store_settings(store, directory, stack)
                 for events in sizes:
-                    results.append(run_size(events, directory, store_env))
+                    results.append(run_size(events, directory, environment(events)))
             finally:
                 stack.close()
     except KeyboardInterrupt:
