@@ -55,11 +55,15 @@ def require_admin():
     token refuses every admin route (`403`): left open, anyone who reaches the port could change
     the floor's setup or send its alerts to a webhook of their own, where a viewer may not even
     read."""
-    config = current_app.config
-    if config["TOKENS_SET"] and not config["ADMIN_TOKENS"]:
+    if not admin_possible(current_app.config):
         raise ApiError(403, "Forbidden", "This route needs ADMIN_TOKEN, and this server has tokens but no "
                                          "admin token: it cannot be done here.")
     require_token("ADMIN_TOKENS")
+
+
+def admin_possible(config):
+    """Whether an admin route can be allowed here at all: no token is set, or an admin token is."""
+    return bool(config["ADMIN_TOKENS"]) or not config["TOKENS_SET"]
 
 
 # Routes anyone may read while tokens guard the rest: health checks, and what the dashboard needs
@@ -387,7 +391,7 @@ def list_alerts():
 
 def seed_allowed(config):
     """Whether `POST /seed` can ever succeed here: it is on, and an admin token exists if any token does."""
-    return bool(config["ALLOW_SEED"]) and (bool(config["ADMIN_TOKENS"]) or not config["TOKENS_SET"])
+    return bool(config["ALLOW_SEED"]) and admin_possible(config)
 
 
 @bp.post("/seed")
