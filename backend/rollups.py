@@ -21,14 +21,14 @@ slots of whole hours or days: the charts of long windows.
 
 Ingestion marks the hours a new event changes stale: a product count its own hour, a state event
 every hour from its own to the hour of the worker's next state event (all later hours when it is
-the worker's latest), and the days those lie in. It then computes stale hours before the
-current hour, but those of its own events, and stale days before the current day without a
-stale hour, a bounded number per batch, in its own transaction. Server start-up computes the
-rest, and so does each server process's keeper (`Keeper`) whenever writes leave some behind (a
-backfill of history posted faster than its batches keep up with), in short transactions of its
-own, so readers find them computed. The current hour changes with every batch and is worked out
-from its events when read. A query with another horizon than the stored one, or with a site or
-confidence filter, is answered from the events.
+the worker's latest), and the days those lie in. It computes none of them: a camera's event
+waits for its own rows only, even just after a backfill of months. Server start-up computes
+every stale hour before the current one, and stale days with no stale hour left, and so does
+each server process's keeper (`Keeper`) every `KEEP_EVERY_S` seconds while writes leave some,
+in write transactions of about `BUILD_SECONDS` each, so a writer waits for one short
+transaction at most and readers find them computed. The current hour changes with every batch
+and is worked out from its events when read. A query with another horizon than the stored one,
+or with a site or confidence filter, is answered from the events.
 """
 
 import logging
@@ -45,11 +45,15 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = metrics.MS_PER_HOUR
 DAY_MS = 24 * HOUR_MS
-# Stale hours a batch of new events brings up to date in its own transaction; start-up does the rest.
-UPKEEP_HOURS = 48
-# Hours computed in one write transaction at start-up and by the keeper: short enough not to hold
-# writers up for long.
-BUILD_HOURS = 24
+# How long one write transaction of start-up or of the keeper computes stale hours and days (at
+# least one): writers wait for it, so it is short; each transaction's commit is its overhead.
+BUILD_SECONDS = 0.02
+# The pause between two such transactions, in which a writer waiting for the lock takes it: a
+# SQLite writer looks every half millisecond (`db.BEGIN_RETRY_S`), and without a pause the next
+# transaction would begin first, again and again.
+BUILD_PAUSE_SECONDS = 0.002
+# Stale hours or days looked up at once by such a transaction.
+_STALE_AT_ONCE = 64
 # How often a server process's keeper looks for stale roll-ups that writes left behind.
 KEEP_EVERY_S = 2.0
 _FOREVER = 2 ** 62
@@ -81,8 +85,8 @@ def usable(query, horizon):
 
 def prepare(path, horizon_ms, now_ms):
     """At server start-up: make the roll-ups hold the signal horizon `horizon_ms` (all stale when
-    it changed) and compute every stale hour before the current one (`now_ms`), a day of hours
-    per transaction, so no reader has to. Server processes forked after this find them ready."""
+    it changed) and compute every stale hour and day before the current ones (`now_ms`,
+    `catch_up`), so no reader has to. Server processes forked after this find them ready."""
     conn = connect(path)
     try:
         with transaction(conn):
@@ -96,15 +100,16 @@ def prepare(path, horizon_ms, now_ms):
 
 
 def catch_up(conn, now_ms):
-    """Compute every stale hour and day before the current ones (`now_ms`), `BUILD_HOURS` per
-    write transaction, so a writer waits for one short transaction at most. Returns how many
-    transactions it took."""
+    """Compute every stale hour and day before the current ones (`now_ms`), in write transactions
+    of about `BUILD_SECONDS` each with a pause between them, so a writer waits for one short
+    transaction at most. Returns how many transactions computed something."""
     transactions = 0
     while True:
-        transactions += 1
         with transaction(conn):
-            if bring_up_to_date(conn, BUILD_HOURS, now_ms, stored_horizon(conn)) < BUILD_HOURS:
+            if not bring_up_to_date(conn, now_ms, stored_horizon(conn), time.monotonic() + BUILD_SECONDS):
                 return transactions
+        transactions += 1
+        time.sleep(BUILD_PAUSE_SECONDS)
 
 
 def behind(conn, now_ms):
@@ -115,11 +120,10 @@ def behind(conn, now_ms):
 
 
 class Keeper:
-    """Brings the roll-ups a server process's writes left stale up to date, in a thread of that
-    process that looks every `KEEP_EVERY_S` seconds (`keep`), so readers do not work them out
-    from the events meanwhile. Each batch computes a bounded number itself; a backfill of many
-    days posted quickly leaves more. Started by the process's first request (`start`): a process
-    forked after start-up has threads of its own."""
+    """Brings the roll-ups writes left stale up to date, in a thread of a server process that
+    looks every `KEEP_EVERY_S` seconds (`keep`), so readers do not work them out from the events
+    meanwhile. Started by the process's first request (`start`): a process forked after start-up
+    has threads of its own."""
 
     def __init__(self, path, clock, busy_timeout_ms):
         self.path, self.clock, self.busy_timeout_ms = path, clock, busy_timeout_ms
@@ -437,27 +441,31 @@ def _state_before(conn, instant_ms):
     return last
 
 
-def bring_up_to_date(conn, limit, now_ms, horizon, skip=frozenset()):
-    """Compute up to `limit` stale hours before the current one (that of `now_ms`) and not in
-    `skip`, oldest first, then up to `limit` stale days before the current one none of whose
-    hours is stale, at the stored `horizon` (`stored_horizon`; inside a write transaction).
-    Returns the larger of the numbers of hours and days computed."""
+def bring_up_to_date(conn, now_ms, horizon, deadline):
+    """Compute stale hours before the current one (that of `now_ms`), oldest first, then stale
+    days before the current one none of whose hours is stale, at the stored `horizon`
+    (`stored_horizon`; inside a write transaction), until `time.monotonic()` passes `deadline`
+    (at least one, when any is stale). Returns how many hours and days it computed."""
     if horizon is None:
         return 0
-    rows = conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, limit + len(skip)))
-    stale = [hour for (hour,) in rows if hour not in skip][:limit]
+    computed = 0
     done = None  # (hour, latest state events at its end) of the hour computed last
-    for hour in stale:
+    for (hour,) in conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, _STALE_AT_ONCE)).fetchall():
+        if computed and time.monotonic() > deadline:
+            return computed
         previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (hour,)).fetchone()
         if done is not None and previous is not None and done[0] == previous[0]:
             last = done[1]
-        else:  # from the roll-up before, or from the events when that one is stale (skipped)
+        else:  # from the roll-up before, or from the events when that one is stale
             last = _state_before(conn, hour * HOUR_MS)
         done = (hour, _compute_hour(conn, hour, last, horizon[0]))
-    days = [day for (day,) in conn.execute(queries.STALE_DAYS_SQL, (now_ms // DAY_MS, limit)).fetchall()]
-    for day in days:
+        computed += 1
+    for (day,) in conn.execute(queries.STALE_DAYS_SQL, (now_ms // DAY_MS, _STALE_AT_ONCE)).fetchall():
+        if computed and time.monotonic() > deadline:
+            return computed
         _compute_day(conn, day, horizon[0])
-    return max(len(stale), len(days))
+        computed += 1
+    return computed
 
 
 def _compute_hour(conn, hour, last, horizon_ms):
@@ -514,10 +522,9 @@ def changes(events):
     return Changes(hours, {worker_id: (earliest[worker_id], high) for worker_id, high in latest.items()})
 
 
-def forget_changed_hours(conn, changed, now_ms):
-    """Mark stale every hour and day whose figures the `Changes` of new events alter, then bring
-    up to date a bounded number of stale hours and days before the current ones (inside the
-    batch's transaction).
+def forget_changed_hours(conn, changed):
+    """Mark stale every hour and day whose figures the `Changes` of new events alter (inside the
+    batch's transaction; start-up and the keeper compute them).
 
     A product count alters its own hour. A state event alters a worker's time from its own
     instant to the worker's next state event (or on and on when it is the worker's latest); with
@@ -552,9 +559,6 @@ def forget_changed_hours(conn, changed, now_ms):
     conn.executemany(queries.MARK_STALE_SQL["hour"], _merged(ranges))
     conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
     conn.executemany(queries.MARK_STALE_SQL["day"], _merged(days))
-    # The hours of this batch's own events are left for a later batch: a load of history in
-    # time order fills one hour over many batches, and would compute it again with each.
-    bring_up_to_date(conn, UPKEEP_HOURS, now_ms, horizon, changed.hours)
 
 
 def _next_states(conn, pairs):

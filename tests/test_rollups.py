@@ -104,6 +104,15 @@ def stale_hours(app):
     return [hour for (hour,) in read(app, "SELECT hour FROM rollup_hours WHERE stale = 1 ORDER BY hour")]
 
 
+def keep_up(app):
+    """What each server process's keeper does every few seconds: compute every stale hour and day."""
+    conn = connect(app.config["DATABASE_PATH"])
+    try:
+        rollups.catch_up(conn, app.config["CLOCK"]())
+    finally:
+        conn.close()
+
+
 def stored_rows(app):
     """The computed roll-up rows, by table: hours', then days'."""
     tables = []
@@ -122,7 +131,7 @@ def rebuilt_rows(app):
         with transaction(conn):
             conn.execute("UPDATE rollup_hours SET stale = 1")
             conn.execute("UPDATE rollup_days SET stale = 1")
-            rollups.bring_up_to_date(conn, 10 ** 9, app.config["CLOCK"](), rollups.stored_horizon(conn))
+        rollups.catch_up(conn, app.config["CLOCK"]())
     finally:
         conn.close()
     return stored_rows(app)
@@ -154,17 +163,18 @@ def test_rollups_match_the_events_through_late_arrivals(config, clock, seed, hor
     for round_number in range(5):
         batch = history[round_number * 80:(round_number + 1) * 80 + (round_number == 4)]
         rng.shuffle(batch)  # out of order, and late relative to hours already rolled up
+        keep_up(app)  # the answers below come from these roll-ups, but for the hours the batch changes
+        assert rolled_up_hours(app) > 0 or round_number == 0
         post_events(client, *batch, *rng.sample(batch, 5))  # with some duplicates
+        assert stale_hours(app)  # storing a batch computes none of the hours it changes
         if round_number == 1:
             assert client.put("/sites/north", json=NORTH).status_code == 200
         for query_string in queries_to_ask(rng):
             assert_answers_equal_from_scratch(app, client, query_string)
-    assert rolled_up_hours(app) > 0  # the answers above came from roll-ups
     assert stored_horizon(app) == [(horizon * 1000 or None,)]
-    # Every hour is computed at ingestion but those of the last batch's events, left for the next.
-    assert set(stale_hours(app)) <= {parse_instant(event["timestamp"]) // HOUR for event in batch}
-    post_events(client, event_at(NOW - HOUR, "W0", "S1", "working"))  # brings the others' days up to date
-    assert not stale_hours(app)[:-1]
+    post_events(client, event_at(NOW - HOUR, "W0", "S1", "working"))
+    keep_up(app)
+    assert all(hour >= NOW // HOUR for hour in stale_hours(app))  # only the current hour's, read from events
     for query_string in itertools.islice(queries_to_ask(rng), 5):  # whole days from their roll-ups
         assert_answers_equal_from_scratch(app, client, query_string)
     kept = stored_rows(app)
@@ -188,7 +198,7 @@ def test_a_late_state_event_inside_an_unknown_stretch_changes_only_hours_from_it
     create_app({**config, "STATE_MAX_GAP_SECONDS": 900})  # a restart computes the hours the batch left
     before = stored_rows(app)[1]
     post_events(client, event_at(BASE + 4 * HOUR + 30 * 60_000, "W1", "S1", "idle"), status=201)
-    assert stale_hours(app) == [BASE // HOUR + 4]  # its own hour, left for the next batch
+    assert stale_hours(app) == [BASE // HOUR + 4, BASE // HOUR + 10]  # its own hour and that of W1's next event
     create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
     after = stored_rows(app)[1]
     changed = {(row[0] - BASE // HOUR, row[1]) for row in set(after) ^ set(before)}
@@ -221,15 +231,20 @@ def test_rollups_hold_only_hours_with_events(app, client, clock):
     clock.ms = NOW
     post_events(client, event_at(BASE, "W1", "S1", "working"),
                 event_at(BASE + 10 * HOUR, "W1", "S1", "absent"), status=201)
-    # The hours of a batch's own events are computed by the next batch (or at start-up).
+    # A batch marks the hours it changes; the keeper (or start-up) computes them.
     assert read(app, "SELECT hour, stale FROM rollup_hours ORDER BY hour") == [
         (BASE // HOUR, 1), (BASE // HOUR + 10, 1)]
     assert client.get("/metrics/workers/W1").get_json()["worker"]["active_seconds"] == 36000
+    keep_up(app)
     post_events(client, event_at(BASE + 4 * HOUR, "W1", "S1", "idle"), status=201)  # late: a third hour
     assert read(app, "SELECT hour, stale FROM rollup_hours ORDER BY hour") == [
-        (BASE // HOUR, 0), (BASE // HOUR + 4, 1), (BASE // HOUR + 10, 0)]
+        (BASE // HOUR, 0), (BASE // HOUR + 4, 1), (BASE // HOUR + 10, 1)]  # its own, and W1's next event's
     worker = client.get("/metrics/workers/W1").get_json()["worker"]
     assert (worker["active_seconds"], worker["idle_seconds"]) == (4 * 3600, 6 * 3600)
+    keep_up(app)
+    assert read(app, "SELECT hour, stale FROM rollup_hours ORDER BY hour") == [
+        (BASE // HOUR, 0), (BASE // HOUR + 4, 0), (BASE // HOUR + 10, 0)]
+    assert client.get("/metrics/workers/W1").get_json()["worker"] == worker
 
 
 def test_rollups_answer_unfiltered_queries_at_the_stored_horizon():
@@ -261,7 +276,7 @@ def test_a_lone_event_in_1970_adds_one_hour_not_one_per_hour_since(config, clock
     assert worker["active_seconds"] == 900 and worker["unknown_seconds"] == (NOW - OLD) / 1000 - 900
 
 
-def test_a_late_event_in_a_long_gap_marks_only_the_hours_to_the_workers_next_event(config, clock, monkeypatch):
+def test_a_late_event_in_a_long_gap_marks_only_the_hours_to_the_workers_next_event(config, clock):
     # W1 is off for 20 days; W2 works throughout. An event of W1 arriving late in the gap changes
     # its hour and W1's next event's hour, not the 20 days of W2's hours after it.
     clock.ms = BASE + 30 * DAY
@@ -272,39 +287,39 @@ def test_a_late_event_in_a_long_gap_marks_only_the_hours_to_the_workers_next_eve
                 *(event_at(BASE + hour * HOUR, "W2", "S2", "working") for hour in range(0, 26 * 24, 5)), status=201)
     create_app({**config, "STATE_MAX_GAP_SECONDS": 900})  # a restart computes what the batch left stale
     assert stale_hours(app) == []
-    monkeypatch.setattr(rollups, "UPKEEP_HOURS", 0)
     post_events(client, event_at(BASE + 5 * DAY + 30 * 60_000, "W1", "S1", "idle"), status=201)
     assert [hour - BASE // HOUR for hour in stale_hours(app)] == [5 * 24, 25 * 24]
-    monkeypatch.undo()
     for query in ("", "?planned_only=true", f"?from={format_instant(BASE + 4 * DAY + 1)}"):
         fast = client.get(f"/metrics/workers{query}").get_json()
         assert fast["workers"] == from_scratch(app, query, clock.ms)["workers"]
 
 
-def test_start_up_computes_the_stale_hours_so_no_reader_has_to(config, clock, monkeypatch):
+def test_start_up_computes_the_stale_hours_so_no_reader_has_to(config, clock):
     clock.ms = BASE + 29 * HOUR + 30 * 60_000
     app = create_app(config)
-    monkeypatch.setattr(rollups, "UPKEEP_HOURS", 0)  # as if the events were stored by an older release
     post_events(app.test_client(), *(event_at(BASE + hour * HOUR, "W1", "S1", "working") for hour in range(30)),
                 status=201)
     assert len(stale_hours(app)) == 30
-    monkeypatch.undo()
     create_app(config)  # a restart
     assert stale_hours(app) == [BASE // HOUR + 29]  # only the current hour, which every batch changes
 
 
-def test_the_keeper_computes_what_a_backfill_left_stale(config, clock):
-    # Ten days posted at once: the batch computes a bounded number of stale hours itself; one
-    # look of the keeper computes the rest, a day of hours per transaction, as a rebuild would.
+def test_the_keeper_computes_what_writes_left_stale_in_short_transactions(config, clock, monkeypatch):
+    # Ten days posted at once: the batch only marks its 240 hours and 10 days stale, so a camera's
+    # event just after waits for its own rows alone. One look of the keeper computes them all, as
+    # a rebuild would, in write transactions of about BUILD_SECONDS each (spent at once here: one
+    # hour or day each), so a writer waits for one of them at most.
     clock.ms = BASE + 10 * DAY + 30 * 60_000
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
     post_events(app.test_client(), *(event_at(BASE + hour * HOUR + 60_000, f"W{hour % 3}", "S1", kind)
                                      for hour in range(10 * 24) for kind in ("working", "idle")), status=201)
+    assert len(stale_hours(app)) == 10 * 24 and rolled_up_hours(app) == 0
+    monkeypatch.setattr(rollups, "BUILD_SECONDS", 0)
     keeper = rollups.Keeper(app.config["DATABASE_PATH"], clock, 5000)
     conn = connect(app.config["DATABASE_PATH"])
     try:
-        assert rollups.behind(conn, clock.ms) and len(stale_hours(app)) > rollups.UPKEEP_HOURS
-        assert keeper.keep(conn) >= (len(stale_hours(app)) - 1) // rollups.BUILD_HOURS
+        assert rollups.behind(conn, clock.ms)
+        assert keeper.keep(conn) == 10 * 24 + 10
         assert not rollups.behind(conn, clock.ms) and keeper.keep(conn) == 0  # nothing left: only a read
     finally:
         conn.close()
@@ -432,8 +447,10 @@ def test_charts_of_long_windows_are_read_from_the_rollups_and_equal_the_events(c
     history.append(event_at(PAST + rng.randrange(HOUR), "W1", "S1", rng.choice(["working", "idle"])))
     history += [event_at(BASE + DAY + rng.randrange(DAY), f"W{rng.randrange(5)}", "S1", "working") for _ in range(20)]
     post_events(client, *history[:200])
+    keep_up(app)
     post_events(client, *history[200:])  # late: hours already rolled up change
-    post_events(client, event_at(NOW - HOUR, "W0", "S1", "idle"))  # every other day is brought up to date
+    post_events(client, event_at(NOW - HOUR, "W0", "S1", "idle"))
+    keep_up(app)
     assert read(app, "SELECT COUNT(*) FROM rollup_days WHERE stale = 0")[0][0] >= 3
     windows = [f"from={format_instant(BASE - 3 * HOUR)}&to={format_instant(NOW)}&width=60",
                f"from={format_instant(BASE + 1234)}&to={format_instant(BASE + 61 * HOUR + 5678)}&width=50",
