@@ -127,10 +127,15 @@ def event(ts_ms, worker, station, kind, rng, model):
     return body
 
 
+def shift_under_way_ms(now_ms):
+    """When the shift under way at `now_ms` began: `SHIFT_UNDER_WAY_MS` before, on a whole minute."""
+    return (now_ms - SHIFT_UNDER_WAY_MS) // MINUTE_MS * MINUTE_MS
+
+
 def shift_starts_ms(now_ms):
     """The floor's three shift starts within a UTC day, on whole minutes, 8 hours apart, one of
-    them `SHIFT_UNDER_WAY_MS` before `now_ms`."""
-    first = (now_ms - SHIFT_UNDER_WAY_MS) % SHIFT_MS // MINUTE_MS * MINUTE_MS
+    them that of the shift under way (`shift_under_way_ms`)."""
+    first = shift_under_way_ms(now_ms) % SHIFT_MS
     return tuple(first + number * SHIFT_MS for number in range(3))
 
 

@@ -79,11 +79,11 @@ def calendar(now_ms):
 
 def windows(now_ms):
     """The page's three presets as query parameters: `(name, params)`. "This shift" counts
-    planned time only, as the page's shift presets do; it began `bench.SHIFT_UNDER_WAY_MS` ago."""
-    shift_start_ms = (now_ms - bench.SHIFT_UNDER_WAY_MS) // bench.MINUTE_MS * bench.MINUTE_MS
+    planned time only, as the page's shift presets do (`bench.shift_under_way_ms`)."""
     return [("whole data", {}),
             ("last 7 days", {"from": bench.iso(now_ms - 7 * bench.DAY_MS), "to": bench.iso(now_ms)}),
-            ("this shift", {"from": bench.iso(shift_start_ms), "to": bench.iso(now_ms), "planned_only": "true"})]
+            ("this shift", {"from": bench.iso(bench.shift_under_way_ms(now_ms)), "to": bench.iso(now_ms),
+                            "planned_only": "true"})]
 
 
 def page_refresh(window, now_ms):
