@@ -24,6 +24,9 @@ a free port and a fresh temporary database, and measures in this order:
    from the scheduled send, so a server that stalls shows as latency rather than as fewer
    requests. The clients are 4 processes on non-blocking sockets; their own CPU is reported.
 5. Memory: the peak RSS (VmHWM) of the largest server process.
+6. A floor twenty times as wide: 2,000 workers at 600 workstations, their last two days with as
+   many events a worker and day as the history above, loaded into a server of its own; each
+   metrics endpoint over the last 8 hours, as in 3.
 
 Each figure is printed beside its target. Everything started is stopped at the end, also on an
 error, Ctrl-C or a kill. Standard library only.
@@ -66,6 +69,11 @@ from tests.servers import Server  # noqa: E402
 WORKERS = 100
 STATIONS = 30
 DAYS = 30
+# A floor twenty times as wide, for the 8-hour window: 2,000 workers at 600 workstations, its last
+# two days, as many events a worker and day as the history above.
+WIDE_WORKERS = 2000
+WIDE_STATIONS = 600
+WIDE_DAYS = 2
 SITES = ("plant-north", "plant-south")
 MODELS = ("floorcam-2.3.1", "floorcam-2.4.0")
 MINUTE_MS = 60_000
@@ -116,12 +124,12 @@ def iso(epoch_ms):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
-def event(ts_ms, worker, station, kind, rng, model):
-    """One event as a camera sends it, without its `event_id`."""
+def event(ts_ms, worker, station, kind, rng, model, stations=STATIONS):
+    """One event as a camera sends it, without its `event_id` (`stations`: the floor's number)."""
     body = {"timestamp": iso(ts_ms), "worker_id": f"W-{worker + 1:03d}",
             "workstation_id": f"S-{station + 1:02d}", "event_type": kind,
             "confidence": round(rng.uniform(0.30, 0.99), 2), "model_version": model,
-            "site_id": SITES[station * len(SITES) // STATIONS]}
+            "site_id": SITES[station * len(SITES) // stations]}
     if kind == "product_count":
         body["count"] = rng.randint(1, 3)
     return body
@@ -139,26 +147,26 @@ def shift_starts_ms(now_ms):
     return tuple(first + number * SHIFT_MS for number in range(3))
 
 
-def shifts(now_ms, days=DAYS):
+def shifts(now_ms, days=DAYS, workers=WORKERS, stations=STATIONS):
     """Every `(start_ms, end_ms, worker)` shift of the last `days` days, in order of start.
 
     Workers 0-29 work the first shift of the day (`shift_starts_ms`) at stations 1-30, 30-59 the
-    second, 60-89 the third and 90-99 the first again; everyone has two days off a week,
-    staggered. Shifts under way now end now.
+    second, 60-89 the third and 90-99 the first again (on a wider floor, so on by `stations`);
+    everyone has two days off a week, staggered. Shifts under way now end now.
     """
     first_day_ms = now_ms - now_ms % DAY_MS - days * DAY_MS
     starts = shift_starts_ms(now_ms)
     found = []
     for day in range(days + 1):
-        for worker in range(WORKERS):
-            start = first_day_ms + day * DAY_MS + starts[worker // STATIONS % 3]
+        for worker in range(workers):
+            start = first_day_ms + day * DAY_MS + starts[worker // stations % 3]
             end = min(start + SHIFT_MS, now_ms)
             if (day + worker) % 7 > 1 and now_ms - days * DAY_MS <= start and end - start >= HOUR_MS:
                 found.append((start, end, worker))
     return sorted(found)
 
 
-def shift_events(rng, start_ms, end_ms, worker, count, upgrade_ms):
+def shift_events(rng, start_ms, end_ms, worker, count, upgrade_ms, stations=STATIONS):
     """`count` `(ts_ms, event)` pairs of one worker's shift, oldest first: arrival, work, leaving."""
     times = sorted(rng.randrange(start_ms, end_ms) for _ in range(count))
     events, state = [], "absent"
@@ -170,12 +178,12 @@ def shift_events(rng, start_ms, end_ms, worker, count, upgrade_ms):
         else:
             kinds, weights = zip(*NEXT_EVENT[state], strict=True)
             kind = rng.choices(kinds, weights)[0]
-        events.append((ts, event(ts, worker, worker % STATIONS, kind, rng, MODELS[ts >= upgrade_ms])))
+        events.append((ts, event(ts, worker, worker % stations, kind, rng, MODELS[ts >= upgrade_ms], stations)))
         state = state if kind == "product_count" else kind
     return events
 
 
-def history_batches(total, now_ms, days=DAYS):
+def history_batches(total, now_ms, days=DAYS, workers=WORKERS, stations=STATIONS):
     """The floor's last `days` days up to `now_ms`, `total` events, as JSON bodies of
     `BATCH_SIZE` events in time order (as a gateway forwarding the floor would send them).
 
@@ -183,7 +191,7 @@ def history_batches(total, now_ms, days=DAYS):
     gives (the camera's name and a random UUID); each shift gets events in proportion to its length.
     """
     rng = random.Random(1)
-    all_shifts = shifts(now_ms, days)
+    all_shifts = shifts(now_ms, days, workers, stations)
     ends = list(itertools.accumulate(end - start for start, end, _ in all_shifts))
     bounds = [0] + [total * upto // ends[-1] for upto in ends]
     upgrade_ms = now_ms - days * DAY_MS // 2
@@ -193,7 +201,7 @@ def history_batches(total, now_ms, days=DAYS):
     bodies, pending, latest_ms = [], [], 0
     for day in sorted(by_day):  # shifts starting on one day overlap only each other
         events = [pair for start, end, worker, count in by_day[day]
-                  for pair in shift_events(rng, start, end, worker, count, upgrade_ms)]
+                  for pair in shift_events(rng, start, end, worker, count, upgrade_ms, stations)]
         events.sort(key=lambda pair: pair[0])
         for ts, item in events:
             item["event_id"] = new_event_id(f"cam-{item['workstation_id']}")
@@ -413,17 +421,45 @@ def time_get(url):
     return (statistics.median(times) if status == 200 else None), answer
 
 
-def measure_metrics(server, latest_ms):
-    """Each metrics endpoint over the whole history and over its last 8 hours: the median
-    seconds (`None` on a failure) by `(path, window)`, and the factory's whole-window event count."""
+def measure_metrics(server, latest_ms, windows=("whole window", "8-hour window")):
+    """Each metrics endpoint over the whole history and over its last 8 hours (`windows`): the
+    median seconds (`None` on a failure) by `(path, window)`, and the factory's whole-window event
+    count."""
     medians, event_count = {}, None
-    eight_hours = f"?from={iso(latest_ms - SHIFT_MS)}&to={iso(latest_ms)}"
-    for window, query in (("whole window", ""), ("8-hour window", eight_hours)):
+    queries = {"whole window": "", "8-hour window": f"?from={iso(latest_ms - SHIFT_MS)}&to={iso(latest_ms)}"}
+    for window in windows:
         for path in METRICS_PATHS:
-            medians[path, window], answer = time_get(server.base + path + query)
-            if path == "/metrics/factory" and not query and medians[path, window] is not None:
+            medians[path, window], answer = time_get(server.base + path + queries[window])
+            if path == "/metrics/factory" and window == "whole window" and medians[path, window] is not None:
                 event_count = json.loads(answer)["factory"]["event_count"]
     return medians, event_count
+
+
+def wide_floor_events(events):
+    """The events of the wide floor's history beside `events` of the main one."""
+    return events * WIDE_WORKERS * WIDE_DAYS // (WORKERS * DAYS)
+
+
+def measure_wide_floor(directory, events):
+    """The 8-hour window of the wide floor (`WIDE_WORKERS`), loaded into a server of its own with
+    as many events a worker and day as the `events` of the main history: the medians by
+    `(path, window)`, as `measure_metrics` gives them."""
+    wide_events = wide_floor_events(events)
+    say(f"{WIDE_WORKERS:,} workers: generating and loading {wide_events:,} events ...")
+    bodies, latest_ms = history_batches(wide_events, time.time_ns() // 1_000_000, WIDE_DAYS, WIDE_WORKERS,
+                                        WIDE_STATIONS)
+    server = Server(os.path.join(directory, "wide"), command=SERVER_COMMAND)
+    try:
+        server.start()
+        loaded = measure_batches(server, bodies, wide_events)
+        if loaded["errors"]:
+            raise RuntimeError(f"loading the wide floor failed: {loaded['examples']}")
+        del bodies[:]
+        say(f"{WIDE_WORKERS:,} workers: metrics ...")
+        medians, _ = measure_metrics(server, latest_ms, ("8-hour window",))
+    finally:
+        server.stop()
+    return {(path, f"8-hour window, {WIDE_WORKERS:,} workers"): seconds for (path, _), seconds in medians.items()}
 
 
 # --- cameras ---------------------------------------------------------------------------------
@@ -589,6 +625,8 @@ def print_report(report):
     print(f"server: {' '.join(about['server'])}")
     print(f"history: {about['events']:,} events, {WORKERS} workers, {STATIONS} workstations, {DAYS} days "
           f"up to {about['history_end']}; metrics: median of {METRICS_RUNS} runs after a warm-up")
+    print(f"wide floor: {wide_floor_events(about['events']):,} events, {WIDE_WORKERS:,} workers, {WIDE_STATIONS} "
+          f"workstations, {WIDE_DAYS} days, in a server of its own")
     print()
     print_table(report["results"])
     print()
@@ -638,6 +676,7 @@ def run(events, directory):
         rss_mb = largest_peak_rss_mb(server)
     finally:
         server.stop()
+    medians.update(measure_wide_floor(directory, events))
     problems = [f"batch ingestion: {e}" for e in batches["examples"]] + \
                [f"cameras: {e}" for e in cameras["examples"]]
     if cameras["send_lag_p99_s"] > SEND_LAG_LIMIT_S:
