@@ -21,17 +21,19 @@ slots of whole hours or days: the charts of long windows.
 
 Ingestion marks the hours a new event changes stale: a product count its own hour, a state event
 every hour from its own to the hour of the worker's next state event (all later hours when it is
-the worker's latest), and the days those lie in. It computes none of them: a camera's event
-waits for its own rows only, even just after a backfill of months. Server start-up computes
-every stale hour before the current one, and stale days with no stale hour left, and so does
-each server process's keeper (`Keeper`) every `KEEP_EVERY_S` seconds while writes leave some,
-in write transactions of about `BUILD_SECONDS` each, so a writer waits for one short
-transaction at most and readers find them computed. The current hour changes with every batch
+the worker's latest), and the days those lie in. It then computes stale hours before the current
+one, oldest first, in proportion to its events (`UPKEEP_EVENTS`): a backfill pays for about the
+roll-ups it leaves stale, and a camera's single event for none, even just after a backfill of
+months. Server start-up computes every stale hour before the current one, and stale days with
+no stale hour left, and so does each server process's keeper (`Keeper`) every `KEEP_EVERY_S`
+seconds while writes leave some, in write transactions of about `BUILD_SECONDS` each, so a
+writer waits for one short transaction at most and readers find them computed. The current hour changes with every batch
 and is worked out from its events when read. A query with another horizon than the stored one,
 or with a site or confidence filter, is answered from the events.
 """
 
 import logging
+import math
 import os
 import threading
 import time
@@ -45,6 +47,10 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = metrics.MS_PER_HOUR
 DAY_MS = 24 * HOUR_MS
+# A batch computes one stale hour or day for each this many events it stores, in its own
+# transaction: a backfill's batch of 1,000 ten, which keeps up with history of 100 events an
+# hour and more; what it leaves, the keeper computes.
+UPKEEP_EVENTS = 100
 # How long one write transaction of start-up or of the keeper computes stale hours and days (at
 # least one): writers wait for it, so it is short; each transaction's commit is its overhead.
 BUILD_SECONDS = 0.02
@@ -441,17 +447,17 @@ def _state_before(conn, instant_ms):
     return last
 
 
-def bring_up_to_date(conn, now_ms, horizon, deadline):
+def bring_up_to_date(conn, now_ms, horizon, deadline=math.inf, limit=_STALE_AT_ONCE):
     """Compute stale hours before the current one (that of `now_ms`), oldest first, then stale
     days before the current one none of whose hours is stale, at the stored `horizon`
     (`stored_horizon`; inside a write transaction), until `time.monotonic()` passes `deadline`
-    (at least one, when any is stale). Returns how many hours and days it computed."""
-    if horizon is None:
+    (at least one, when any is stale) or `limit` are computed. Returns how many it computed."""
+    if horizon is None or limit <= 0:
         return 0
     computed = 0
     done = None  # (hour, latest state events at its end) of the hour computed last
-    for (hour,) in conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, _STALE_AT_ONCE)).fetchall():
-        if computed and time.monotonic() > deadline:
+    for (hour,) in conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, min(limit, _STALE_AT_ONCE))).fetchall():
+        if computed >= limit or computed and time.monotonic() > deadline:
             return computed
         previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (hour,)).fetchone()
         if done is not None and previous is not None and done[0] == previous[0]:
@@ -460,8 +466,8 @@ def bring_up_to_date(conn, now_ms, horizon, deadline):
             last = _state_before(conn, hour * HOUR_MS)
         done = (hour, _compute_hour(conn, hour, last, horizon[0]))
         computed += 1
-    for (day,) in conn.execute(queries.STALE_DAYS_SQL, (now_ms // DAY_MS, _STALE_AT_ONCE)).fetchall():
-        if computed and time.monotonic() > deadline:
+    for (day,) in conn.execute(queries.STALE_DAYS_SQL, (now_ms // DAY_MS, min(limit, _STALE_AT_ONCE))).fetchall():
+        if computed >= limit or computed and time.monotonic() > deadline:
             return computed
         _compute_day(conn, day, horizon[0])
         computed += 1
@@ -502,12 +508,12 @@ def _save(conn, unit, number, tally, more):
 
 
 class Changes:
-    """What a batch of new events changes, worked out before its transaction: the hours of its
-    events, and per worker the instant of its earliest state event and its latest state event
-    `(ts_ms, state, workstation_id)`."""
+    """What a batch of new events changes, worked out before its transaction: how many events it
+    stores, the hours of its events, and per worker the instant of its earliest state event and
+    its latest state event `(ts_ms, state, workstation_id)`."""
 
-    def __init__(self, hours, state_ranges):
-        self.hours, self.state_ranges = hours, state_ranges
+    def __init__(self, events, hours, state_ranges):
+        self.events, self.hours, self.state_ranges = events, hours, state_ranges
 
 
 def changes(events):
@@ -519,12 +525,13 @@ def changes(events):
                      if event.event_type != "product_count"])
     latest = {event.worker_id: (ts_ms, event.event_type, event.workstation_id) for ts_ms, _n, event in states}
     earliest = {event.worker_id: ts_ms for ts_ms, _n, event in reversed(states)}
-    return Changes(hours, {worker_id: (earliest[worker_id], high) for worker_id, high in latest.items()})
+    return Changes(len(events), hours, {worker_id: (earliest[worker_id], high) for worker_id, high in latest.items()})
 
 
-def forget_changed_hours(conn, changed):
-    """Mark stale every hour and day whose figures the `Changes` of new events alter (inside the
-    batch's transaction; start-up and the keeper compute them).
+def forget_changed_hours(conn, changed, now_ms):
+    """Mark stale every hour and day whose figures the `Changes` of new events alter, then
+    compute one stale hour or day before the current ones for every `UPKEEP_EVENTS` of them
+    (inside the batch's transaction; start-up and the keeper compute the rest).
 
     A product count alters its own hour. A state event alters a worker's time from its own
     instant to the worker's next state event (or on and on when it is the worker's latest); with
@@ -559,6 +566,7 @@ def forget_changed_hours(conn, changed):
     conn.executemany(queries.MARK_STALE_SQL["hour"], _merged(ranges))
     conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
     conn.executemany(queries.MARK_STALE_SQL["day"], _merged(days))
+    bring_up_to_date(conn, now_ms, horizon, limit=changed.events // UPKEEP_EVENTS)
 
 
 def _next_states(conn, pairs):

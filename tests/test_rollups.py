@@ -166,7 +166,7 @@ def test_rollups_match_the_events_through_late_arrivals(config, clock, seed, hor
         keep_up(app)  # the answers below come from these roll-ups, but for the hours the batch changes
         assert rolled_up_hours(app) > 0 or round_number == 0
         post_events(client, *batch, *rng.sample(batch, 5))  # with some duplicates
-        assert stale_hours(app)  # storing a batch computes none of the hours it changes
+        assert stale_hours(app)  # a batch of fewer than UPKEEP_EVENTS events computes none of them
         if round_number == 1:
             assert client.put("/sites/north", json=NORTH).status_code == 200
         for query_string in queries_to_ask(rng):
@@ -305,25 +305,29 @@ def test_start_up_computes_the_stale_hours_so_no_reader_has_to(config, clock):
 
 
 def test_the_keeper_computes_what_writes_left_stale_in_short_transactions(config, clock, monkeypatch):
-    # Ten days posted at once: the batch only marks its 240 hours and 10 days stale, so a camera's
-    # event just after waits for its own rows alone. One look of the keeper computes them all, as
-    # a rebuild would, in write transactions of about BUILD_SECONDS each (spent at once here: one
-    # hour or day each), so a writer waits for one of them at most.
+    # Ten days posted at once: the batch of 480 events computes 4 of its 240 stale hours (one per
+    # UPKEEP_EVENTS events), and a camera's single event just after computes none, so it waits for
+    # its own rows alone. One look of the keeper computes the rest, as a rebuild would, in write
+    # transactions of about BUILD_SECONDS each (spent at once here: one hour or day each), so a
+    # writer waits for one of them at most.
     clock.ms = BASE + 10 * DAY + 30 * 60_000
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
-    post_events(app.test_client(), *(event_at(BASE + hour * HOUR + 60_000, f"W{hour % 3}", "S1", kind)
-                                     for hour in range(10 * 24) for kind in ("working", "idle")), status=201)
-    assert len(stale_hours(app)) == 10 * 24 and rolled_up_hours(app) == 0
+    client = app.test_client()
+    post_events(client, *(event_at(BASE + hour * HOUR + 60_000, f"W{hour % 3}", "S1", kind)
+                          for hour in range(10 * 24) for kind in ("working", "idle")), status=201)
+    assert rollups.UPKEEP_EVENTS == 100 and rolled_up_hours(app) == 4 and len(stale_hours(app)) == 10 * 24 - 4
+    post_events(client, event_at(clock.ms - 60_000, "W1", "S1", "working"), status=201)
+    assert rolled_up_hours(app) == 4 and len(stale_hours(app)) == 10 * 24 - 4 + 1  # and the current hour
     monkeypatch.setattr(rollups, "BUILD_SECONDS", 0)
     keeper = rollups.Keeper(app.config["DATABASE_PATH"], clock, 5000)
     conn = connect(app.config["DATABASE_PATH"])
     try:
         assert rollups.behind(conn, clock.ms)
-        assert keeper.keep(conn) == 10 * 24 + 10
+        assert keeper.keep(conn) == 10 * 24 - 4 + 10
         assert not rollups.behind(conn, clock.ms) and keeper.keep(conn) == 0  # nothing left: only a read
     finally:
         conn.close()
-    assert stale_hours(app) == []
+    assert stale_hours(app) == [clock.ms // HOUR]
     assert stored_rows(app) == rebuilt_rows(app)
 
 
