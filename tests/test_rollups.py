@@ -305,25 +305,30 @@ def test_start_up_computes_the_stale_hours_so_no_reader_has_to(config, clock):
 
 
 def test_the_keeper_computes_what_writes_left_stale_in_short_transactions(config, clock, monkeypatch):
-    # Ten days posted at once: the batch of 480 events computes 4 of its 240 stale hours (one per
-    # UPKEEP_EVENTS events), and a camera's single event just after computes none, so it waits for
+    # Ten days posted in two batches of 240 events: each computes two stale hours (one per
+    # UPKEEP_EVENTS events), the oldest but those of its own events, so the first none and the
+    # second two of the first's. A camera's single event just after computes none: it waits for
     # its own rows alone. One look of the keeper computes the rest, as a rebuild would, in write
     # transactions of about BUILD_SECONDS each (spent at once here: one hour or day each), so a
     # writer waits for one of them at most.
     clock.ms = BASE + 10 * DAY + 30 * 60_000
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
     client = app.test_client()
-    post_events(client, *(event_at(BASE + hour * HOUR + 60_000, f"W{hour % 3}", "S1", kind)
-                          for hour in range(10 * 24) for kind in ("working", "idle")), status=201)
-    assert rollups.UPKEEP_EVENTS == 100 and rolled_up_hours(app) == 4 and len(stale_hours(app)) == 10 * 24 - 4
+    history = [event_at(BASE + hour * HOUR + 60_000, f"W{hour % 3}", "S1", kind)
+               for hour in range(10 * 24) for kind in ("working", "idle")]
+    assert rollups.UPKEEP_EVENTS == 100
+    post_events(client, *history[:240], status=201)
+    assert rolled_up_hours(app) == 0
+    post_events(client, *history[240:], status=201)
+    assert rolled_up_hours(app) == 2 and stale_hours(app)[0] == BASE // HOUR + 2
     post_events(client, event_at(clock.ms - 60_000, "W1", "S1", "working"), status=201)
-    assert rolled_up_hours(app) == 4 and len(stale_hours(app)) == 10 * 24 - 4 + 1  # and the current hour
+    assert rolled_up_hours(app) == 2 and len(stale_hours(app)) == 10 * 24 - 2 + 1  # and the current hour
     monkeypatch.setattr(rollups, "BUILD_SECONDS", 0)
     keeper = rollups.Keeper(app.config["DATABASE_PATH"], clock, 5000)
     conn = connect(app.config["DATABASE_PATH"])
     try:
         assert rollups.behind(conn, clock.ms)
-        assert keeper.keep(conn) == 10 * 24 - 4 + 10
+        assert keeper.keep(conn) == 10 * 24 - 2 + 10
         assert not rollups.behind(conn, clock.ms) and keeper.keep(conn) == 0  # nothing left: only a read
     finally:
         conn.close()
