@@ -8,7 +8,8 @@ a free port and a fresh temporary database, and measures in this order:
 
 1. Batch ingestion: a month of history for 100 workers at 30 workstations, ending now, posted
    as batches of 1,000 events by 4 client processes at once, each batch on a new connection.
-   Every event has an id as the edge client makes it (the camera's name and a random UUID).
+   Every event has an id as the edge client makes it (the camera's name, the time and random
+   bits); with `BENCH_IDS=random` a random UUID instead, as a third-party camera may send.
    Every answer must be `201` with all 1,000 events accepted.
 2. The same batches stored into a fresh plain SQLite file by one process: each batch decoded
    from its JSON and written by an `executemany` INSERT into a table without indexes, one
@@ -37,6 +38,7 @@ Settings (environment variables):
 |---|---|---|
 | `BENCH_EVENTS` | 1000000 | events of history |
 | `BENCH_JSON` | unset | also write the results as JSON to this path |
+| `BENCH_IDS` | `edge` | `edge`: event ids as the edge client makes them; `random`: random UUIDs |
 """
 
 import itertools
@@ -58,6 +60,7 @@ import time
 import types
 import urllib.error
 import urllib.request
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -183,12 +186,20 @@ def shift_events(rng, start_ms, end_ms, worker, count, upgrade_ms, stations=STAT
     return events
 
 
+def camera_event_id(device, ts_ms):
+    """The `event_id` of an event `device` took at `ts_ms`: as the edge client gives it then
+    (`new_event_id`), or with `BENCH_IDS=random` a random UUID, as a third-party camera may."""
+    if os.environ.get("BENCH_IDS", "edge") == "random":
+        return f"{device}-{uuid.uuid4().hex}"
+    return new_event_id(device, ts_ms * 1_000_000)
+
+
 def history_batches(total, now_ms, days=DAYS, workers=WORKERS, stations=STATIONS):
     """The floor's last `days` days up to `now_ms`, `total` events, as JSON bodies of
     `BATCH_SIZE` events in time order (as a gateway forwarding the floor would send them).
 
-    Returns `(bodies, latest_ms)`. Every event carries the kind of `event_id` the edge client
-    gives (the camera's name and a random UUID); each shift gets events in proportion to its length.
+    Returns `(bodies, latest_ms)`. Every event carries an `event_id` (`camera_event_id`); each
+    shift gets events in proportion to its length.
     """
     rng = random.Random(1)
     all_shifts = shifts(now_ms, days, workers, stations)
@@ -204,7 +215,7 @@ def history_batches(total, now_ms, days=DAYS, workers=WORKERS, stations=STATIONS
                   for pair in shift_events(rng, start, end, worker, count, upgrade_ms, stations)]
         events.sort(key=lambda pair: pair[0])
         for ts, item in events:
-            item["event_id"] = new_event_id(f"cam-{item['workstation_id']}")
+            item["event_id"] = camera_event_id(f"cam-{item['workstation_id']}", ts)
             pending.append(item)
             latest_ms = max(latest_ms, ts)
             if len(pending) == BATCH_SIZE:
@@ -482,8 +493,9 @@ def camera_requests(port, cameras, start, floor=(CAMERAS, CAMERA_PERIOD_S, CAMER
     requests = []
     for scheduled, camera, _ in sends:
         kind = rng.choice(("working", "idle", "absent", "product_count"))
-        item = event(wall_ms + round(scheduled * 1000), camera % WORKERS, camera % STATIONS, kind, rng, MODELS[1])
-        item["event_id"] = new_event_id(f"camera-{camera:03d}")
+        item_ms = wall_ms + round(scheduled * 1000)
+        item = event(item_ms, camera % WORKERS, camera % STATIONS, kind, rng, MODELS[1])
+        item["event_id"] = camera_event_id(f"camera-{camera:03d}", item_ms)
         body = json.dumps({"events": [item]}).encode()
         requests.append((scheduled, b"POST /events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
                                     b"Content-Length: %d\r\nConnection: close\r\n\r\n%b" % (port, len(body), body)))

@@ -32,6 +32,7 @@ Each figure is printed beside its target, one table per history size. Standard l
 |---|---|---|
 | `BENCH_HISTORY_EVENTS` | `1000000,10000000` | the history sizes, comma-separated |
 | `BENCH_STORE` | `sqlite` | `sqlite`, or `postgres` for a throwaway PostgreSQL cluster |
+| `BENCH_IDS` | `edge` | `edge`: event ids as the edge client makes them; `random`: random UUIDs |
 | `BENCH_JSON` | unset | also write the results as JSON to this path |
 """
 

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from backend.edge.client import EdgeClient
-from backend.edge.outbox import Outbox
+from backend.edge.outbox import Outbox, new_event_id
 from tests.servers import Server, free_port, request
 
 
@@ -55,6 +55,14 @@ def test_an_event_with_a_null_or_empty_event_id_gets_one_and_is_kept(outbox):
     ids = outbox.add([good(0, event_id=None), good(1, event_id="")])
     assert all(event_id.startswith("cam-1-") for event_id in ids) and len(set(ids)) == 2
     assert outbox.counts()["pending"] == 2
+
+
+def test_a_devices_new_event_ids_follow_each_other_in_time_and_never_repeat():
+    start_ns = 1_700_000_000_000_000_000
+    later = [new_event_id("cam-1", start_ns + step * 1_000_000) for step in range(50)]  # a millisecond apart
+    assert later == sorted(later) and all(len(event_id) == len("cam-1-") + 32 for event_id in later)
+    same_instant = {new_event_id("cam-1", 1_700_000_000_000_000_000) for _ in range(1000)}
+    assert len(same_instant) == 1000
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_ceiling(outbox):

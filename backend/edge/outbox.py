@@ -6,9 +6,9 @@ deleted, and the file outlives restarts of the device and of the server.
 """
 
 import json
+import secrets
 import sqlite3
 import time
-import uuid
 from contextlib import contextmanager
 
 SCHEMA_SQL = """
@@ -38,10 +38,14 @@ GET_META_SQL = "SELECT value FROM meta WHERE key = ?"
 SET_META_SQL = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 
 
-def new_event_id(device_id):
+def new_event_id(device_id, now_ns=None):
     """A fresh `event_id` as the edge client gives every event it did not get one for: the
-    device's name and a random UUID, so ids from many devices never collide."""
-    return f"{device_id}-{uuid.uuid4().hex}"
+    device's name, then the time in milliseconds and 80 random bits in hex, as a version-7 UUID
+    lays them out. Ids from many devices never collide, and one device's ids follow each other
+    in time, so the server adds them at the end of its index of ids, a few pages a batch, not
+    at random places, a page an event."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return f"{device_id}-{now_ns // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 class Outbox:
