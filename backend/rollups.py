@@ -63,6 +63,11 @@ BUILD_PAUSE_SECONDS = 0.002
 _STALE_AT_ONCE = 64
 # How often a server process's keeper looks for stale roll-ups that writes left behind.
 KEEP_EVERY_S = 2.0
+# How long one look of a keeper computes at most: a tenth of its time. While a backfill streams
+# in, the hours and the day at its front are stale again with every batch; a keeper that ran
+# until nothing was stale would compute them over and over and hold the writers' lock most of
+# the time (the batches compute their share, `UPKEEP_EVENTS`).
+KEEP_SECONDS = 0.2
 _FOREVER = 2 ** 62
 # The slot of a sweep that tallies a window as one: whole days, and longer than any window.
 _ONE_SLOT_MS = 2 ** 40 * DAY_MS
@@ -106,16 +111,19 @@ def prepare(path, horizon_ms, now_ms):
         conn.close()
 
 
-def catch_up(conn, now_ms):
+def catch_up(conn, now_ms, seconds=math.inf):
     """Compute every stale hour and day before the current ones (`now_ms`), in write transactions
     of about `BUILD_SECONDS` each with a pause between them, so a writer waits for one short
-    transaction at most. Returns how many transactions computed something."""
-    transactions = 0
+    transaction at most; after `seconds` (and one transaction at least) leave the rest. Returns
+    how many transactions computed something."""
+    transactions, stop = 0, time.monotonic() + seconds
     while True:
         with transaction(conn):
             if not bring_up_to_date(conn, now_ms, stored_horizon(conn), time.monotonic() + BUILD_SECONDS):
                 return transactions
         transactions += 1
+        if time.monotonic() >= stop:
+            return transactions
         time.sleep(BUILD_PAUSE_SECONDS)
 
 
@@ -147,9 +155,10 @@ class Keeper:
                 self.pid = os.getpid()
 
     def keep(self, conn):
-        """One look: compute whatever is stale; returns how many write transactions that took."""
+        """One look: compute what is stale for up to `KEEP_SECONDS`; returns how many write
+        transactions that took."""
         now_ms = self.clock()
-        return catch_up(conn, now_ms) if behind(conn, now_ms) else 0
+        return catch_up(conn, now_ms, KEEP_SECONDS) if behind(conn, now_ms) else 0
 
     def _run(self):
         conn = None

@@ -4,6 +4,7 @@ calendars, at the server's signal horizon (none, the default 900 s, or a long on
 changes; they hold rows only for hours with events and are ready before the first reader."""
 
 import itertools
+import math
 import random
 import time
 from dataclasses import replace
@@ -308,9 +309,11 @@ def test_the_keeper_computes_what_writes_left_stale_in_short_transactions(config
     # Ten days posted in two batches of 240 events: each computes two stale hours (one per
     # UPKEEP_EVENTS events), the oldest but those of its own events, so the first none and the
     # second two of the first's. A camera's single event just after computes none: it waits for
-    # its own rows alone. One look of the keeper computes the rest, as a rebuild would, in write
-    # transactions of about BUILD_SECONDS each (spent at once here: one hour or day each), so a
-    # writer waits for one of them at most.
+    # its own rows alone. The keeper computes the rest, as a rebuild would, in write transactions
+    # of about BUILD_SECONDS each (spent at once here: one hour or day each), so a writer waits
+    # for one of them at most, and each look for KEEP_SECONDS at most (spent at once: one
+    # transaction), so a backfill's front, stale again with every batch, is not computed over
+    # and over.
     clock.ms = BASE + 10 * DAY + 30 * 60_000
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
     client = app.test_client()
@@ -324,11 +327,14 @@ def test_the_keeper_computes_what_writes_left_stale_in_short_transactions(config
     post_events(client, event_at(clock.ms - 60_000, "W1", "S1", "working"), status=201)
     assert rolled_up_hours(app) == 2 and len(stale_hours(app)) == 10 * 24 - 2 + 1  # and the current hour
     monkeypatch.setattr(rollups, "BUILD_SECONDS", 0)
+    monkeypatch.setattr(rollups, "KEEP_SECONDS", 0)
     keeper = rollups.Keeper(app.config["DATABASE_PATH"], clock, 5000)
     conn = connect(app.config["DATABASE_PATH"])
     try:
         assert rollups.behind(conn, clock.ms)
-        assert keeper.keep(conn) == 10 * 24 - 2 + 10
+        assert keeper.keep(conn) == 1 and rolled_up_hours(app) == 3
+        monkeypatch.setattr(rollups, "KEEP_SECONDS", math.inf)
+        assert keeper.keep(conn) == 10 * 24 - 3 + 10
         assert not rollups.behind(conn, clock.ms) and keeper.keep(conn) == 0  # nothing left: only a read
     finally:
         conn.close()
