@@ -22,13 +22,14 @@ slots of whole hours or days: the charts of long windows.
 Ingestion marks the hours a new event changes stale: a product count its own hour, a state event
 every hour from its own to the hour of the worker's next state event (all later hours when it is
 the worker's latest), and the days those lie in. It then computes stale hours before the current
-one, oldest first, but those of its own events, which a later batch fills on, in proportion to
-its events (`UPKEEP_EVENTS`): a backfill pays for about the roll-ups it leaves stale, and a
-camera's single event for none, even just after a backfill of months. Server start-up computes
-every stale hour before the current one, and stale days with no stale hour left, and so does
-each server process's keeper (`Keeper`) every `KEEP_EVERY_S` seconds while writes leave some, in
-write transactions of about `BUILD_SECONDS` each, so a writer waits for one short transaction at
-most and readers find them computed. The current hour changes with every batch and is worked out
+one, oldest first, but those of its own events, which a later batch fills on, and the stale days
+no stale hour is left in, in proportion to its events (`UPKEEP_EVENTS`): a backfill pays for
+about the roll-ups it leaves stale, and a camera's single event for none, even just after a
+backfill of months. Server start-up computes every stale hour before the current one, and stale
+days with no stale hour left, and so does each server process's keeper (`Keeper`) every
+`KEEP_EVERY_S` seconds while writes leave some, for up to `KEEP_SECONDS`, in write transactions
+of about `BUILD_SECONDS` each, so a writer waits for one short transaction at most and readers
+find them computed. The current hour changes with every batch and is worked out
 from its events when read. A query with another horizon than the stored one, or with a site or
 confidence filter, is answered from the events.
 """
@@ -48,9 +49,9 @@ log = logging.getLogger(__name__)
 
 HOUR_MS = metrics.MS_PER_HOUR
 DAY_MS = 24 * HOUR_MS
-# A batch computes one stale hour or day for each this many events it stores, in its own
-# transaction: a backfill's batch of 1,000 ten, which keeps up with history of 100 events an
-# hour and more; what it leaves, the keeper computes.
+# A batch computes one stale hour and one stale day for each this many events it stores, in its
+# own transaction: a backfill's batch of 1,000 ten of each, which keeps up with history of 100
+# events an hour and more; what it leaves, the keeper computes.
 UPKEEP_EVENTS = 100
 # How long one write transaction of start-up or of the keeper computes stale hours and days (at
 # least one): writers wait for it, so it is short; each transaction's commit is its overhead.
@@ -461,29 +462,30 @@ def bring_up_to_date(conn, now_ms, horizon, deadline=math.inf, limit=_STALE_AT_O
     """Compute stale hours before the current one (that of `now_ms`) and not in `skip`, oldest
     first, then stale days before the current one none of whose hours is stale, at the stored
     `horizon` (`stored_horizon`; inside a write transaction), until `time.monotonic()` passes
-    `deadline` (at least one, when any is stale) or `limit` are computed. Returns how many it
-    computed."""
+    `deadline` (at least one, when any is stale) or `limit` hours and `limit` days are computed.
+    Returns how many it computed."""
     if horizon is None or limit <= 0:
         return 0
-    computed = 0
+    hours = 0
     done = None  # (hour, latest state events at its end) of the hour computed last
     rows = conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, min(limit, _STALE_AT_ONCE) + len(skip)))
     for hour in [hour for (hour,) in rows.fetchall() if hour not in skip]:
-        if computed >= limit or computed and time.monotonic() > deadline:
-            return computed
+        if hours >= limit or hours and time.monotonic() > deadline:
+            return hours
         previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (hour,)).fetchone()
         if done is not None and previous is not None and done[0] == previous[0]:
             last = done[1]
         else:  # from the roll-up before, or from the events when that one is stale (skipped)
             last = _state_before(conn, hour * HOUR_MS)
         done = (hour, _compute_hour(conn, hour, last, horizon[0]))
-        computed += 1
+        hours += 1
+    days = 0
     for (day,) in conn.execute(queries.STALE_DAYS_SQL, (now_ms // DAY_MS, min(limit, _STALE_AT_ONCE))).fetchall():
-        if computed >= limit or computed and time.monotonic() > deadline:
-            return computed
+        if days >= limit or hours + days and time.monotonic() > deadline:
+            break
         _compute_day(conn, day, horizon[0])
-        computed += 1
-    return computed
+        days += 1
+    return hours + days
 
 
 def _compute_hour(conn, hour, last, horizon_ms):
@@ -542,9 +544,9 @@ def changes(events):
 
 def forget_changed_hours(conn, changed, now_ms):
     """Mark stale every hour and day whose figures the `Changes` of new events alter, then
-    compute one stale hour or day before the current ones, but those of its own events, for
-    every `UPKEEP_EVENTS` of them (inside the batch's transaction; start-up and the keeper
-    compute the rest).
+    compute one stale hour and one stale day before the current ones, but those of its own
+    events, for every `UPKEEP_EVENTS` of them (inside the batch's transaction; start-up and the
+    keeper compute the rest).
 
     A product count alters its own hour. A state event alters a worker's time from its own
     instant to the worker's next state event (or on and on when it is the worker's latest); with

@@ -342,6 +342,24 @@ def test_the_keeper_computes_what_writes_left_stale_in_short_transactions(config
     assert stored_rows(app) == rebuilt_rows(app)
 
 
+def test_a_batch_computes_the_days_its_hours_complete(config, clock):
+    # Five busy hours of a day, then a batch of 500 events the next day: it computes the five
+    # stale hours (one per UPKEEP_EVENTS events), then the day they complete, from an allowance
+    # of days of its own, so a backfill leaves the keeper its last hours and days, not a year.
+    clock.ms = BASE + 2 * DAY + 30 * 60_000
+    app = create_app(config)
+    client = app.test_client()
+    post_events(client, *(event_at(BASE + hour * HOUR + second * 1000, "W1", "S1", "working")
+                          for hour in range(5) for second in range(20)), status=201)
+    assert rolled_up_hours(app) == 0  # its hours are its own
+    post_events(client, *(event_at(BASE + DAY + minute * 60_000, "W2", "S2", "working") for minute in range(500)),
+                status=201)
+    assert rolled_up_hours(app) == 5
+    assert read(app, "SELECT day FROM rollup_days WHERE stale = 0") == [(BASE // DAY,)]
+    keep_up(app)
+    assert stored_rows(app) == rebuilt_rows(app)
+
+
 def test_a_busy_database_is_answered_from_the_rollups_without_the_write_lock(app, client, clock):
     clock.ms = NOW
     post_events(client, event_at(BASE, "W1", "S1", "working"), event_at(BASE + 10 * HOUR, "W1", "S1", "absent"),
