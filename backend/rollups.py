@@ -64,10 +64,10 @@ BUILD_PAUSE_SECONDS = 0.002
 _STALE_AT_ONCE = 64
 # How often a server process's keeper looks for stale roll-ups that writes left behind.
 KEEP_EVERY_S = 2.0
-# How long one look of a keeper computes at most: a tenth of its time. While a backfill streams
-# in, the hours and the day at its front are stale again with every batch; a keeper that ran
-# until nothing was stale would compute them over and over and hold the writers' lock most of
-# the time (the batches compute their share, `UPKEEP_EVENTS`).
+# How long one look of a keeper computes at most (and one transaction more): a tenth of its
+# time. While a backfill streams in, the hours and the day at its front are stale again with
+# every batch; a keeper that ran until nothing was stale would compute them over and over and
+# hold the writers' lock most of the time (the batches compute their share, `UPKEEP_EVENTS`).
 KEEP_SECONDS = 0.2
 _FOREVER = 2 ** 62
 # The slot of a sweep that tallies a window as one: whole days, and longer than any window.

@@ -106,7 +106,7 @@ def stale_hours(app):
 
 
 def keep_up(app):
-    """What each server process's keeper does every few seconds: compute every stale hour and day."""
+    """What the keepers' looks add up to once writes stop: every stale hour and day computed."""
     conn = connect(app.config["DATABASE_PATH"])
     try:
         rollups.catch_up(conn, app.config["CLOCK"]())
@@ -312,8 +312,7 @@ def test_the_keeper_computes_what_writes_left_stale_in_short_transactions(config
     # its own rows alone. The keeper computes the rest, as a rebuild would, in write transactions
     # of about BUILD_SECONDS each (spent at once here: one hour or day each), so a writer waits
     # for one of them at most, and each look for KEEP_SECONDS at most (spent at once: one
-    # transaction), so a backfill's front, stale again with every batch, is not computed over
-    # and over.
+    # transaction).
     clock.ms = BASE + 10 * DAY + 30 * 60_000
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
     client = app.test_client()

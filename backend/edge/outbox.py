@@ -40,10 +40,10 @@ SET_META_SQL = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO
 
 def new_event_id(device_id, now_ns=None):
     """A fresh `event_id` as the edge client gives every event it did not get one for: the
-    device's name, then the time in milliseconds and 80 random bits in hex, as a version-7 UUID
-    lays them out. Ids from many devices never collide, and one device's ids follow each other
-    in time, so the server adds them at the end of its index of ids, a few pages a batch, not
-    at random places, a page an event."""
+    device's name, then the time in milliseconds and 80 random bits in hex (time first, as in a
+    version-7 UUID). Ids from many devices never collide, and one device's ids rise with the
+    millisecond they were made in, so the server adds each device's new ids next to its previous
+    ones in its index of ids, a few pages a batch, not at random places, a page an event."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     return f"{device_id}-{now_ns // 1_000_000:012x}{secrets.token_hex(10)}"
 
