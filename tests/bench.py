@@ -9,7 +9,8 @@ a free port and a fresh temporary database, and measures in this order:
 1. Batch ingestion: a month of history for 100 workers at 30 workstations, ending now, posted
    as batches of 1,000 events by 4 client processes at once, each batch on a new connection.
    Every event has an id as the edge client makes it (the camera's name, the time and random
-   bits); with `BENCH_IDS=random` a random UUID instead, as a third-party camera may send.
+   bits); with `BENCH_IDS=random` the camera's name and a random UUID, as a third-party camera
+   may send.
    Every answer must be `201` with all 1,000 events accepted.
 2. The same batches stored into a fresh plain SQLite file by one process: each batch decoded
    from its JSON and written by an `executemany` INSERT into a table without indexes, one
@@ -38,7 +39,7 @@ Settings (environment variables):
 |---|---|---|
 | `BENCH_EVENTS` | 1000000 | events of history |
 | `BENCH_JSON` | unset | also write the results as JSON to this path |
-| `BENCH_IDS` | `edge` | `edge`: event ids as the edge client makes them; `random`: random UUIDs |
+| `BENCH_IDS` | `edge` | `edge`: ids as the edge client makes them; `random`: the camera's name and a random UUID |
 """
 
 import itertools
@@ -105,6 +106,10 @@ START_DELAY_S = 1.0
 REQUEST_TIMEOUT_S = 60
 # Sends later than this (p99) mean the clients fell behind: the latency is not the server's alone.
 SEND_LAG_LIMIT_S = 0.010
+
+# The event ids the events carry (`BENCH_IDS`), and how the report names them.
+IDS = os.environ.get("BENCH_IDS") or "edge"
+ID_KINDS = {"edge": "ids as the edge client makes them", "random": "random ids (name and UUID)"}
 
 TARGET_CAMERA_P99_S = 0.050
 TARGET_BATCH_EVENTS_PER_S = 50_000
@@ -189,7 +194,7 @@ def shift_events(rng, start_ms, end_ms, worker, count, upgrade_ms, stations=STAT
 def camera_event_id(device, ts_ms):
     """The `event_id` of an event `device` took at `ts_ms`: as the edge client gives it then
     (`new_event_id`), or with `BENCH_IDS=random` a random UUID, as a third-party camera may."""
-    if os.environ.get("BENCH_IDS", "edge") == "random":
+    if IDS == "random":
         return f"{device}-{uuid.uuid4().hex}"
     return new_event_id(device, ts_ms * 1_000_000)
 
@@ -636,7 +641,8 @@ def print_report(report):
           f"at the start, {about['load_average_end']} at the end; Python {about['python']}, SQLite {about['sqlite']}")
     print(f"server: {' '.join(about['server'])}")
     print(f"history: {about['events']:,} events, {WORKERS} workers, {STATIONS} workstations, {DAYS} days "
-          f"up to {about['history_end']}; metrics: median of {METRICS_RUNS} runs after a warm-up")
+          f"up to {about['history_end']}, {ID_KINDS[about['ids']]}; metrics: median of {METRICS_RUNS} runs "
+          "after a warm-up")
     print(f"wide floor: {wide_floor_events(about['events']):,} events, {WIDE_WORKERS:,} workers, {WIDE_STATIONS} "
           f"workstations, {WIDE_DAYS} days, in a server of its own")
     print()
@@ -668,7 +674,7 @@ def run(events, directory):
     about = {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "cores": os.cpu_count(),
              "cpu": cpu_model(), "load_average": round(os.getloadavg()[0], 2),
              "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-             "server": SERVER_COMMAND, "events": events}
+             "server": SERVER_COMMAND, "events": events, "ids": IDS}
     say(f"generating {events:,} events ...")
     bodies, latest_ms = history_batches(events, time.time_ns() // 1_000_000)
     about["history_end"] = iso(latest_ms)
@@ -716,6 +722,9 @@ def main():
     """Run the benchmark; print the report and write it as JSON when `BENCH_JSON` says where."""
     events = int(os.environ.get("BENCH_EVENTS") or 1_000_000)
     json_path = os.environ.get("BENCH_JSON")
+    if IDS not in ID_KINDS:
+        say(f"BENCH_IDS is {' or '.join(ID_KINDS)}, not {IDS!r}")
+        return 2
     # A kill stops everything the benchmark started, as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # The benchmark measures an open server on loopback, whatever access settings this shell holds.

@@ -32,7 +32,7 @@ Each figure is printed beside its target, one table per history size. Standard l
 |---|---|---|
 | `BENCH_HISTORY_EVENTS` | `1000000,10000000` | the history sizes, comma-separated |
 | `BENCH_STORE` | `sqlite` | `sqlite`, or `postgres` for a throwaway PostgreSQL cluster |
-| `BENCH_IDS` | `edge` | `edge`: event ids as the edge client makes them; `random`: random UUIDs |
+| `BENCH_IDS` | `edge` | the events' ids, as in `tests/bench.py` |
 | `BENCH_JSON` | unset | also write the results as JSON to this path |
 """
 
@@ -285,6 +285,9 @@ def main():
     """Run every size; print one table each and write JSON when `BENCH_JSON` says where."""
     sizes = [int(part) for part in (os.environ.get("BENCH_HISTORY_EVENTS") or "1000000,10000000").split(",")]
     store = os.environ.get("BENCH_STORE") or "sqlite"
+    if bench.IDS not in bench.ID_KINDS:
+        bench.say(f"BENCH_IDS is {' or '.join(bench.ID_KINDS)}, not {bench.IDS!r}")
+        return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for name in ("ADMIN_TOKEN", "INGEST_TOKEN", "INGEST_TOKENS", "VIEW_TOKENS", "ALLOWED_HOSTS", "DATABASE_URL"):
         os.environ.pop(name, None)
@@ -303,7 +306,8 @@ def main():
     except (RuntimeError, AssertionError) as failure:
         bench.say(f"benchmark failed: {failure}")
         return 1
-    print(f"store: {store}; history of {HISTORY_DAYS} days, {bench.WORKERS} workers, {bench.STATIONS} workstations; "
+    print(f"store: {store}; history of {HISTORY_DAYS} days, {bench.WORKERS} workers, {bench.STATIONS} workstations, "
+          f"{bench.ID_KINDS[bench.IDS]}; "
           f"load average {os.getloadavg()[0]:.2f} at the end")
     for size in results:
         print(f"\n{size['events']:,} events (loaded in {size['load_seconds']:.0f} s, up to {size['history_end']}):\n")
