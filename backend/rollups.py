@@ -29,9 +29,9 @@ backfill of months. Server start-up computes every stale hour before the current
 days with no stale hour left, and so does each server process's keeper (`Keeper`) every
 `KEEP_EVERY_S` seconds while writes leave some, for up to `KEEP_SECONDS`, in write transactions
 of about `BUILD_SECONDS` each, so a writer waits for one short transaction at most and readers
-find them computed. The current hour changes with every batch and is worked out
-from its events when read. A query with another horizon than the stored one, or with a site or
-confidence filter, is answered from the events.
+find them computed. The current hour changes with every batch and is worked out from its events
+when read. A query with another horizon than the stored one, or with a site or confidence
+filter, is answered from the events.
 """
 
 import logging
