@@ -191,6 +191,13 @@ def shift_events(rng, start_ms, end_ms, worker, count, upgrade_ms, stations=STAT
     return events
 
 
+def ids_known():
+    """Whether `BENCH_IDS` names a kind of id (`ID_KINDS`); when not, says what it must be."""
+    if IDS not in ID_KINDS:
+        say(f"BENCH_IDS is {' or '.join(ID_KINDS)}, not {IDS!r}")
+    return IDS in ID_KINDS
+
+
 def camera_event_id(device, ts_ms):
     """The `event_id` of an event `device` took at `ts_ms`: as the edge client gives it then
     (`new_event_id`), or with `BENCH_IDS=random` a random UUID, as a third-party camera may."""
@@ -722,8 +729,7 @@ def main():
     """Run the benchmark; print the report and write it as JSON when `BENCH_JSON` says where."""
     events = int(os.environ.get("BENCH_EVENTS") or 1_000_000)
     json_path = os.environ.get("BENCH_JSON")
-    if IDS not in ID_KINDS:
-        say(f"BENCH_IDS is {' or '.join(ID_KINDS)}, not {IDS!r}")
+    if not ids_known():
         return 2
     # A kill stops everything the benchmark started, as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
