@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from contextvars import ContextVar
+from itertools import islice
 
 from flask import current_app, g, request
 
@@ -106,10 +107,13 @@ def check():
 def checked(items, every=1000):
     """`items` one by one, the request's limit checked before the first and every `every`
     after it: for the rows and timelines a report's Python loops walk through once."""
-    for number, item in enumerate(items):
-        if number % every == 0:
-            check()
-        yield item
+    items = iter(items)
+    while True:
+        check()
+        chunk = list(islice(items, every))
+        yield from chunk
+        if len(chunk) < every:
+            return
 
 
 def remaining_s():

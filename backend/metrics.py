@@ -7,6 +7,7 @@ Instants are integer UTC epoch milliseconds throughout; seconds appear only in t
 """
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import calendars
 from .timeutil import format_instant
@@ -31,8 +32,7 @@ class Window:
         return max(0, self.end_ms - self.start_ms)
 
 
-@dataclass(frozen=True)
-class Interval:
+class Interval(NamedTuple):
     """A span of one state at one workstation, already cut to the window."""
 
     start_ms: int
@@ -149,15 +149,16 @@ def worker_timeline(state_events, window, max_gap_ms=None):
     most that long past its event, and the rest is `unknown` time.
     """
     timeline = Timeline()
+    intervals, start_ms, end_ms = timeline.intervals, window.start_ms, window.end_ms
     previous = None
     for event in state_events:
         if previous is not None:
-            timeline.intervals.extend(state_pieces(previous, event[0], window, max_gap_ms))
-        if event[0] <= window.end_ms:
+            _add_pieces(intervals, previous, event[0], start_ms, end_ms, max_gap_ms)
+        if event[0] <= end_ms:
             timeline.last_event = event
         previous = event
     if previous is not None:
-        timeline.intervals.extend(state_pieces(previous, window.end_ms, window, max_gap_ms))
+        _add_pieces(intervals, previous, end_ms, start_ms, end_ms, max_gap_ms)
     return timeline
 
 
@@ -165,19 +166,23 @@ def state_pieces(event, until_ms, window, max_gap_ms):
     """The intervals of one state event held until `until_ms` (the worker's next state event or
     the window end), cut to the window: its state up to the signal horizon `max_gap_ms`, then
     `unknown` time."""
+    pieces = []
+    _add_pieces(pieces, event, until_ms, window.start_ms, window.end_ms, max_gap_ms)
+    return pieces
+
+
+def _add_pieces(pieces, event, until_ms, window_start_ms, window_end_ms, max_gap_ms):
+    """Append `state_pieces` of `event` to `pieces` (the window given by its ends)."""
     start_ms, state, workstation_id = event
     if max_gap_ms is not None and until_ms - start_ms > max_gap_ms:
-        yield from _cut(start_ms, start_ms + max_gap_ms, state, workstation_id, window)
-        yield from _cut(start_ms + max_gap_ms, until_ms, UNKNOWN, workstation_id, window)
-    else:
-        yield from _cut(start_ms, until_ms, state, workstation_id, window)
-
-
-def _cut(start_ms, end_ms, state, workstation_id, window):
-    start_ms = max(start_ms, window.start_ms)
-    end_ms = min(end_ms, window.end_ms)
-    if end_ms > start_ms:
-        yield Interval(start_ms, end_ms, state, workstation_id)
+        horizon_ms = start_ms + max_gap_ms
+        low, high = max(start_ms, window_start_ms), min(horizon_ms, window_end_ms)
+        if high > low:
+            pieces.append(Interval(low, high, state, workstation_id))
+        start_ms, state = horizon_ms, UNKNOWN
+    low, high = max(start_ms, window_start_ms), min(until_ms, window_end_ms)
+    if high > low:
+        pieces.append(Interval(low, high, state, workstation_id))
 
 
 def state_at_end(last_event, window, max_gap_ms):
