@@ -209,10 +209,19 @@ INSERT INTO rollup_{unit}s ({unit}, events, stale) VALUES (?, 0, 1) ON CONFLICT 
 """ for unit in UNITS}
 MARK_STALE_SQL = {unit: f"UPDATE rollup_{unit}s SET stale = 1 WHERE {unit} >= ? AND {unit} < ? AND stale = 0"
                   for unit in UNITS}
-MARK_ALL_STALE_SQL = {unit: f"UPDATE rollup_{unit}s SET stale = 1 WHERE stale = 0" for unit in UNITS}
+MARK_ALL_STALE_SQL = {
+    "hour": "UPDATE rollup_hours SET stale = 1, until_ms = NULL WHERE stale = 0 OR until_ms IS NOT NULL",
+    "day": "UPDATE rollup_days SET stale = 1 WHERE stale = 0"}
 EVENT_UNITS_SQL = {unit: f"SELECT {unit}, stale, events FROM rollup_{unit}s WHERE {unit} >= ? AND {unit} < ? "
                          f"ORDER BY {unit}" for unit in UNITS}
-COMPUTED_SQL = {unit: f"UPDATE rollup_{unit}s SET events = ?, stale = 0 WHERE {unit} = ?" for unit in UNITS}
+COMPUTED_SQL = {"hour": "UPDATE rollup_hours SET events = ?, stale = 0, until_ms = NULL WHERE hour = ?",
+                "day": "UPDATE rollup_days SET events = ?, stale = 0 WHERE day = ?"}
+# The first part of a stale hour `[hour start, until_ms)`: what its rows hold when `until_ms` is
+# set (the current hour's, kept by the keeper); a new event before `until_ms` clears it.
+HOUR_PART_SQL = "SELECT until_ms, events FROM rollup_hours WHERE hour = ? AND stale = 1 AND until_ms IS NOT NULL"
+PART_COMPUTED_SQL = "UPDATE rollup_hours SET events = ?, until_ms = ? WHERE hour = ?"
+FORGET_PARTS_SQL = "UPDATE rollup_hours SET until_ms = NULL WHERE until_ms > ?"
+LATEST_IN_HOUR_SQL = "SELECT MAX(ts_ms) FROM events WHERE ts_ms >= ? AND ts_ms < ?"
 FORGET_SQL = {unit: (f"DELETE FROM rollup_worker_{unit}s WHERE {unit} = ?",
                      f"DELETE FROM rollup_station_{unit}s WHERE {unit} = ?") for unit in UNITS}
 SAVE_STATION_SQL = {unit: f"""

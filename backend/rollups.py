@@ -29,9 +29,13 @@ backfill of months. Server start-up computes every stale hour before the current
 days with no stale hour left, and so does each server process's keeper (`Keeper`) every
 `KEEP_EVERY_S` seconds while writes leave some, for up to `KEEP_SECONDS`, in write transactions
 of about `BUILD_SECONDS` each, so a writer waits for one short transaction at most and readers
-find them computed. The current hour changes with every batch and is worked out from its events
-when read. A query with another horizon than the stored one, or with a site or confidence
-filter, is answered from the events.
+find them computed. The current hour changes with every batch: the keeper computes its first
+part, up to its latest event (or `PART_LAG_MS` before now), from the part before and the events
+since (`keep_current_hour`); the hour's row is stale, with `until_ms` where the part ends. An
+event before that instant clears the part, one after leaves it, since a new event changes no
+figure before its own instant. A window that ends in the hour (or a stale whole hour) reads the
+part and works out only the events after it. A query with another horizon than the stored one,
+or with a site or confidence filter, is answered from the events.
 """
 
 import logging
@@ -69,6 +73,9 @@ KEEP_EVERY_S = 2.0
 # every batch; a keeper that ran until nothing was stale would compute them over and over and
 # hold the writers' lock most of the time (the batches compute their share, `UPKEEP_EVENTS`).
 KEEP_SECONDS = 0.2
+# How far before now the computed first part of the current hour ends at the latest: events arrive
+# a little late, and out of order across cameras; one before the part's end would clear it.
+PART_LAG_MS = 10_000
 _FOREVER = 2 ** 62
 # The slot of a sweep that tallies a window as one: whole days, and longer than any window.
 _ONE_SLOT_MS = 2 ** 40 * DAY_MS
@@ -99,7 +106,8 @@ def usable(query, horizon):
 def prepare(path, horizon_ms, now_ms):
     """At server start-up: make the roll-ups hold the signal horizon `horizon_ms` (all stale when
     it changed) and compute every stale hour and day before the current ones (`now_ms`,
-    `catch_up`), so no reader has to. Server processes forked after this find them ready."""
+    `catch_up`) and the current hour's first part, so no reader has to. Server processes forked
+    after this find them ready."""
     conn = connect(path)
     try:
         with transaction(conn):
@@ -108,6 +116,7 @@ def prepare(path, horizon_ms, now_ms):
                     conn.execute(queries.MARK_ALL_STALE_SQL[unit])
                 conn.execute(queries.SET_ROLLUP_HORIZON_SQL, (horizon_ms,))
         catch_up(conn, now_ms)
+        keep_current_hour(conn, now_ms)
     finally:
         conn.close()
 
@@ -126,6 +135,31 @@ def catch_up(conn, now_ms, seconds=math.inf):
         if time.monotonic() >= stop:
             return transactions
         time.sleep(BUILD_PAUSE_SECONDS)
+
+
+def keep_current_hour(conn, now_ms):
+    """Compute the first part of the current hour (that of `now_ms`) up to its latest event, or
+    up to `PART_LAG_MS` before now if that is earlier, in one write transaction, from the part
+    computed before and the events after it. A window that ends in this hour then works out only
+    the events after the part. Returns 1 when it computed it, else 0."""
+    hour = now_ms // HOUR_MS
+    start_ms = hour * HOUR_MS
+    with _reading(conn):
+        latest_ms = conn.execute(queries.LATEST_IN_HOUR_SQL, (start_ms, start_ms + HOUR_MS)).fetchone()[0]
+        part = conn.execute(queries.HOUR_PART_SQL, (hour,)).fetchone()
+    if latest_ms is None or min(now_ms - PART_LAG_MS, latest_ms) <= (part[0] if part else start_ms):
+        return 0
+    with transaction(conn):
+        horizon = stored_horizon(conn)
+        row = conn.execute(queries.EVENT_UNITS_SQL["hour"], (hour, hour + 1)).fetchone()
+        if horizon is None or row is None or not row[1]:  # no roll-ups yet, or the hour is whole
+            return 0
+        latest_ms = conn.execute(queries.LATEST_IN_HOUR_SQL, (start_ms, start_ms + HOUR_MS)).fetchone()[0]
+        until_ms = min(now_ms - PART_LAG_MS, latest_ms)
+        if until_ms <= start_ms:
+            return 0
+        _compute_hour(conn, hour, _state_before(conn, start_ms), horizon[0], until_ms)
+    return 1
 
 
 def behind(conn, now_ms):
@@ -156,10 +190,11 @@ class Keeper:
                 self.pid = os.getpid()
 
     def keep(self, conn):
-        """One look: compute what is stale for up to `KEEP_SECONDS`; returns how many write
-        transactions that took."""
+        """One look: compute what is stale for up to `KEEP_SECONDS`, then the current hour's
+        first part (`keep_current_hour`); returns how many write transactions that took."""
         now_ms = self.clock()
-        return catch_up(conn, now_ms, KEEP_SECONDS) if behind(conn, now_ms) else 0
+        transactions = catch_up(conn, now_ms, KEEP_SECONDS) if behind(conn, now_ms) else 0
+        return transactions + keep_current_hour(conn, now_ms)
 
     def _run(self):
         conn = None
@@ -255,10 +290,25 @@ class _Sweep:
         """`stretch` from the hourly roll-ups, the edges from the events."""
         first, end = -(-start_ms // HOUR_MS), end_ms // HOUR_MS
         if end <= first:
-            return self._events(last, start_ms, end_ms, closed)
+            return self._edge(last, start_ms, end_ms, closed)
         last = self._events(last, start_ms, first * HOUR_MS, closed=False)
         last = self._units(HOURS, last, first, end)
-        return self._events(last, end * HOUR_MS, end_ms, closed)
+        return self._edge(last, end * HOUR_MS, end_ms, closed)
+
+    def _edge(self, last, start_ms, end_ms, closed):
+        """`_events`, but a stretch that begins with a stale hour whose first part is computed
+        (`HOUR_PART_SQL`: the current hour's, kept by the keeper) and reaches past that part
+        counts the part from its roll-up, and only the events after it."""
+        if start_ms % HOUR_MS == 0:
+            hour = start_ms // HOUR_MS
+            part = self.conn.execute(queries.HOUR_PART_SQL, (hour,)).fetchone()
+            kind = part and start_ms < part[0] <= end_ms and self._planned_kind(start_ms, part[0])
+            if kind:
+                self._slot(start_ms).event_count += part[1]
+                if kind == "all":
+                    self._summed(HOURS, hour, hour, hour + 1)
+                last, start_ms = _hour_last_states(self.conn, hour), part[0]
+        return self._events(last, start_ms, end_ms, closed)
 
     def _units(self, unit, last, first, end):
         """Count the whole hours or days `[first, end)`: those without events arithmetically,
@@ -275,7 +325,7 @@ class _Sweep:
             if kind is None:
                 last, pending = self._resolve(unit, last, pending), None
                 if unit is HOURS:
-                    last = self._events(last, start_ms, start_ms + unit.ms, closed=False)
+                    last = self._edge(last, start_ms, start_ms + unit.ms, closed=False)
                 else:
                     last = self._hours(last, start_ms, start_ms + unit.ms, closed=False)
             else:
@@ -488,11 +538,13 @@ def bring_up_to_date(conn, now_ms, horizon, deadline=math.inf, limit=_STALE_AT_O
     return hours + days
 
 
-def _compute_hour(conn, hour, last, horizon_ms):
-    """Store the roll-up of one hour, the state carried in from `last`; returns the latest state
-    events at its end."""
-    tally, last = _events_tally(conn, last, hour * HOUR_MS, (hour + 1) * HOUR_MS, False, horizon_ms)
-    _save(conn, HOURS, hour, tally, lambda worker_id: last.get(worker_id) or (None, None, None))
+def _compute_hour(conn, hour, last, horizon_ms, until_ms=None):
+    """Store the roll-up of one hour, or of its first part up to `until_ms`, the state carried
+    in from `last`; returns the latest state events at its end."""
+    sweep = _Sweep(conn, horizon_ms, None)
+    start_ms = hour * HOUR_MS
+    last = sweep._edge(last, start_ms, until_ms or start_ms + HOUR_MS, closed=False)
+    _save(conn, HOURS, hour, sweep.total(), lambda worker_id: last.get(worker_id) or (None, None, None), until_ms)
     return {worker_id: event for worker_id, event in last.items() if event is not None}
 
 
@@ -504,9 +556,10 @@ def _compute_day(conn, day, horizon_ms):
     _save(conn, DAYS, day, sweep.total(), lambda _worker_id: ())
 
 
-def _save(conn, unit, number, tally, more):
+def _save(conn, unit, number, tally, more, until_ms=None):
     """Replace the stored roll-up of one hour or day from `tally` (each worker's row ending in
-    `more(worker_id)`: an hour's rows hold the worker's latest state event) and mark it computed."""
+    `more(worker_id)`: an hour's rows hold the worker's latest state event) and mark it computed,
+    or an hour's first part up to `until_ms`."""
     forget_workers_sql, forget_stations_sql = queries.FORGET_SQL[unit.name]
     conn.execute(forget_workers_sql, (number,))
     conn.execute(forget_stations_sql, (number,))
@@ -518,16 +571,19 @@ def _save(conn, unit, number, tally, more):
     conn.executemany(queries.SAVE_STATION_SQL[unit.name], [
         (number, station_id, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0))
         for station_id in sorted({*tally.occupancy_ms, *tally.station_units})])
-    conn.execute(queries.COMPUTED_SQL[unit.name], (tally.event_count, number))
+    if until_ms is None:
+        conn.execute(queries.COMPUTED_SQL[unit.name], (tally.event_count, number))
+    else:
+        conn.execute(queries.PART_COMPUTED_SQL, (tally.event_count, until_ms, number))
 
 
 class Changes:
     """What a batch of new events changes, worked out before its transaction: how many events it
-    stores, the hours of its events, and per worker the instant of its earliest state event and
-    its latest state event `(ts_ms, state, workstation_id)`."""
+    stores, the instant of the earliest, the hours of its events, and per worker the instant of
+    its earliest state event and its latest state event `(ts_ms, state, workstation_id)`."""
 
-    def __init__(self, events, hours, state_ranges):
-        self.events, self.hours, self.state_ranges = events, hours, state_ranges
+    def __init__(self, events, first_ms, hours, state_ranges):
+        self.events, self.first_ms, self.hours, self.state_ranges = events, first_ms, hours, state_ranges
 
 
 def changes(events):
@@ -539,7 +595,8 @@ def changes(events):
                      if event.event_type != "product_count"])
     latest = {event.worker_id: (ts_ms, event.event_type, event.workstation_id) for ts_ms, _n, event in states}
     earliest = {event.worker_id: ts_ms for ts_ms, _n, event in reversed(states)}
-    return Changes(len(events), hours, {worker_id: (earliest[worker_id], high) for worker_id, high in latest.items()})
+    return Changes(len(events), min(event.ts_ms for event in events), hours,
+                   {worker_id: (earliest[worker_id], high) for worker_id, high in latest.items()})
 
 
 def forget_changed_hours(conn, changed, now_ms):
@@ -581,6 +638,7 @@ def forget_changed_hours(conn, changed, now_ms):
     conn.executemany(queries.MARK_STALE_SQL["hour"], _merged(ranges))
     conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
     conn.executemany(queries.MARK_STALE_SQL["day"], _merged(days))
+    conn.execute(queries.FORGET_PARTS_SQL, (changed.first_ms,))
     # The hours of this batch's own events are left for a later batch or the keeper: a load of
     # history in time order fills one hour over many batches, and would compute it again with each.
     bring_up_to_date(conn, now_ms, horizon, limit=changed.events // UPKEEP_EVENTS, skip=changed.hours)

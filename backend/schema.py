@@ -304,6 +304,13 @@ SQLITE_MIGRATIONS = [
         SELECT ts_ms / 86400000, site_id, model_version, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms)
         FROM events GROUP BY 1, 2, 3, 4;
     """,
+    # 17: the roll-up of the current hour's first part, which the keeper keeps: the rows of a
+    # stale hour hold `[hour start, until_ms)` when `until_ms` is set (NULL: nothing usable). A new
+    # event before `until_ms` clears it; one after leaves that part as it is.
+    """
+    ALTER TABLE rollup_hours ADD COLUMN until_ms BIGINT;
+    CREATE INDEX rollup_partial_hours ON rollup_hours (until_ms) WHERE until_ms IS NOT NULL;
+    """,
 ]
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
@@ -523,5 +530,10 @@ POSTGRES_MIGRATIONS = [
     INSERT INTO rollup_model_days (day, site_id, model_version, confidence, events, first_ms, last_ms)
         SELECT ts_ms / 86400000, site_id, model_version, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms)
         FROM events GROUP BY 1, 2, 3, 4;
+    """,
+    # 17: as SQLite's: the current hour's first part.
+    """
+    ALTER TABLE rollup_hours ADD COLUMN until_ms BIGINT;
+    CREATE INDEX rollup_partial_hours ON rollup_hours (until_ms) WHERE until_ms IS NOT NULL;
     """,
 ]

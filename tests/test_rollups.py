@@ -142,8 +142,8 @@ def stored_horizon(app):
     return read(app, "SELECT max_gap_ms FROM rollup_horizon")
 
 
-def assert_answers_equal_from_scratch(app, client, query_string):
-    exact = from_scratch(app, query_string, NOW)  # one report holds the figures of all three
+def assert_answers_equal_from_scratch(app, client, query_string, now_ms=NOW):
+    exact = from_scratch(app, query_string, now_ms)  # one report holds the figures of all three
     for path in ("/metrics/workers", "/metrics/workstations", "/metrics/factory"):
         fast = client.get(f"{path}{query_string}").get_json()
         key = path.rsplit("/", 1)[1]
@@ -312,7 +312,7 @@ def test_the_keeper_computes_what_writes_left_stale_in_short_transactions(config
     # its own rows alone. The keeper computes the rest, as a rebuild would, in write transactions
     # of about BUILD_SECONDS each (spent at once here: one hour or day each), so a writer waits
     # for one of them at most, and each look for KEEP_SECONDS at most (spent at once: one
-    # transaction).
+    # transaction), then the current hour's first part up to the camera's event, once.
     clock.ms = BASE + 10 * DAY + 30 * 60_000
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
     client = app.test_client()
@@ -331,13 +331,77 @@ def test_the_keeper_computes_what_writes_left_stale_in_short_transactions(config
     conn = connect(app.config["DATABASE_PATH"])
     try:
         assert rollups.behind(conn, clock.ms)
-        assert keeper.keep(conn) == 1 and rolled_up_hours(app) == 3
+        assert keeper.keep(conn) == 1 + 1 and rolled_up_hours(app) == 3
         monkeypatch.setattr(rollups, "KEEP_SECONDS", math.inf)
         assert keeper.keep(conn) == 10 * 24 - 3 + 10
         assert not rollups.behind(conn, clock.ms) and keeper.keep(conn) == 0  # nothing left: only a read
     finally:
         conn.close()
     assert stale_hours(app) == [clock.ms // HOUR]
+    assert current_part(app) == (clock.ms - 60_000, 0)  # up to the camera's event, which lies after it
+    assert stored_rows(app) == rebuilt_rows(app)
+
+
+def current_part(app):
+    """`(until_ms, events)` of the computed first part of the current hour, or `None`."""
+    found = read(app, f"SELECT until_ms, events FROM rollup_hours WHERE until_ms IS NOT NULL AND stale = 1 "
+                      f"AND hour = {app.config['CLOCK']() // HOUR}")
+    return found[0] if found else None
+
+
+def keep_the_current_hour(app):
+    conn = connect(app.config["DATABASE_PATH"])
+    try:
+        return rollups.keep_current_hour(conn, app.config["CLOCK"]())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("horizon", [0, 900])
+@pytest.mark.parametrize("seed", range(2))
+def test_the_current_hours_first_part_is_kept_and_answers_equal_the_events(config, clock, seed, horizon):
+    # Cameras post into the current hour while the keeper computes its first part up to the
+    # latest event (or PART_LAG_MS before now): windows ending in the hour add only the events
+    # after the part. An event before the part's end clears it, one after leaves it; once the
+    # hour is over, it is computed whole from its part and the events after, equal to a rebuild.
+    start = BASE + 2 * DAY + 5 * HOUR
+    clock.ms = start + 10 * 60_000
+    app = create_app({**config, "STATE_MAX_GAP_SECONDS": horizon})
+    client = app.test_client()
+    assert client.put("/calendar", json=CALENDAR).status_code == 200
+    rng = random.Random(seed)
+    workers = [f"W{number}" for number in range(4)]
+
+    def camera_events(first_ms, end_ms, count):
+        events = []
+        for _ in range(count):
+            kind = rng.choice(["working", "working", "idle", "absent", "product_count"])
+            event = event_at(rng.randrange(first_ms, end_ms), rng.choice(workers), f"S{rng.randrange(3)}", kind)
+            events.append({**event, "count": rng.randint(1, 3)} if kind == "product_count" else event)
+        return events
+
+    post_events(client, *camera_events(start - 3 * HOUR, start, 60), status=201)
+    keep_up(app)
+    assert keep_the_current_hour(app) == 0  # nothing in the current hour yet
+    for round_number in range(6):
+        part = current_part(app)
+        before = part[0] if part else start + 1
+        late = round_number % 2 == 1  # every other round, one event before the part's end
+        post_events(client, *camera_events(clock.ms - 60_000, clock.ms, 8),
+                    *(camera_events(start, before, 1) if late else []), status=201)
+        assert (current_part(app) is None) == (late or part is None)
+        assert keep_the_current_hour(app) == 1 and keep_the_current_hour(app) == 0  # once per change
+        part = current_part(app)
+        assert part is not None and part[0] <= clock.ms - rollups.PART_LAG_MS
+        for end in (start, part[0] - 1, part[0], part[0] + 1, clock.ms - 30_000, clock.ms):
+            for begin in (start - 2 * HOUR - 1234, start, end - 60_000):
+                window = f"?from={format_instant(begin)}&to={format_instant(end)}"
+                for query_string in (window, window + "&planned_only=true"):
+                    assert_answers_equal_from_scratch(app, client, query_string, clock.ms)
+        clock.ms += 3 * 60_000
+    clock.ms = start + HOUR + 60_000
+    keep_up(app)
+    assert stale_hours(app) == [] and current_part(app) is None
     assert stored_rows(app) == rebuilt_rows(app)
 
 
