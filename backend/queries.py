@@ -278,6 +278,19 @@ ON CONFLICT (hour, worker_id) DO UPDATE SET
     last_workstation_id = excluded.last_workstation_id
 """
 # Each worker's latest state event at the end of an hour.
+# Each worker's latest state event in hour :hour before :instant_ms (of several at one instant,
+# the last to arrive): its latest instant there, read from the hour's index alone, then that event.
+LATEST_STATES_IN_HOUR_SQL = """
+SELECT events.worker_id, events.ts_ms, events.event_type, events.workstation_id
+FROM (SELECT worker_id, MAX(ts_ms) AS ts_ms FROM events
+      WHERE ts_ms / 3600000 = :hour AND ts_ms < :instant_ms AND event_type != 'product_count'
+      GROUP BY worker_id) AS latest
+JOIN events ON events.id = (
+    SELECT id FROM events AS at_latest
+    WHERE at_latest.ts_ms / 3600000 = :hour AND at_latest.worker_id = latest.worker_id
+      AND at_latest.ts_ms = latest.ts_ms AND at_latest.event_type != 'product_count'
+    ORDER BY id DESC LIMIT 1)
+"""
 HOUR_LAST_STATES_SQL = """
 SELECT worker_id, last_ts_ms, last_state, last_workstation_id FROM rollup_worker_hours
 WHERE hour = ? AND last_ts_ms IS NOT NULL

@@ -502,8 +502,8 @@ def _state_before(conn, instant_ms):
         return {worker_id: events[-1] for worker_id, events in found.items() if events}
     last = {} if previous is None else _hour_last_states(conn, previous[0])
     if instant_ms > hour_start:
-        scope = queries.scope_params(start_ms=hour_start, end_ms=instant_ms - 1)
-        for worker_id, *event in conn.execute(queries.WINDOW_ALL_STATES_SQL, scope):
+        for worker_id, *event in conn.execute(queries.LATEST_STATES_IN_HOUR_SQL,
+                                              {"hour": instant_ms // HOUR_MS, "instant_ms": instant_ms}):
             last[worker_id] = tuple(event)
     return last
 

@@ -226,13 +226,15 @@ def test_equal_timestamps_are_ordered_by_arrival(client, batches, active, idle, 
                    last_seen=at("10:00"))
 
 
-@pytest.mark.parametrize("second, active, idle", [("idle", 0, 3600), ("working", 3600, 0)])
-def test_equal_timestamps_before_from_carry_in_the_later_arrival(client, second, active, idle):
+@pytest.mark.parametrize("start, seconds", [("10:00", 3600), ("09:30", 5400)])  # on or within an hour
+@pytest.mark.parametrize("second", ["idle", "working"])
+def test_equal_timestamps_before_from_carry_in_the_later_arrival(client, second, start, seconds):
     first = "working" if second == "idle" else "idle"
     post_events(client, event(at("09:00"), event_type=first), status=201)
     post_events(client, event(at("09:00"), event_type=second), status=201)
-    w1 = workers_by_id(client, {"from": at("10:00"), "to": at("11:00")})["W1"]
-    assert_figures(w1, active_seconds=active, idle_seconds=idle, last_state=second)
+    w1 = workers_by_id(client, {"from": at(start), "to": at("11:00")})["W1"]
+    assert_figures(w1, active_seconds=seconds if second == "working" else 0,
+                   idle_seconds=seconds if second == "idle" else 0, last_state=second)
 
 
 def test_equal_timestamps_after_the_last_state_event_decide_last_state(client):
