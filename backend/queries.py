@@ -198,7 +198,8 @@ LIMIT 1
 
 CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations", "DELETE FROM site_members",
                  "DELETE FROM worker_state_days", *(f"DELETE FROM rollup_{table}" for table in (
-                     "hours", "worker_hours", "station_hours", "days", "worker_days", "station_days", "model_days")))
+                     "hours", "worker_hours", "station_hours", "hour_marks", "days", "worker_days", "station_days",
+                     "model_days")))
 
 # Hourly and daily roll-ups (see rollups.py), each statement by unit ("hour" or "day"). Hours are
 # `ts_ms / 3600000`, days `ts_ms / 86400000`; ranges are [first, end). rollup_hours (rollup_days) has
@@ -222,6 +223,14 @@ HOUR_PART_SQL = "SELECT until_ms, events FROM rollup_hours WHERE hour = ? AND st
 PART_COMPUTED_SQL = "UPDATE rollup_hours SET events = ?, until_ms = ? WHERE hour = ?"
 FORGET_PARTS_SQL = "UPDATE rollup_hours SET until_ms = NULL WHERE until_ms > ?"
 LATEST_IN_HOUR_SQL = "SELECT MAX(ts_ms) FROM events WHERE ts_ms >= ? AND ts_ms < ?"
+# A computed hour's figures from its start up to a mark (see rollups.MARK_MS).
+HOUR_MARK_SQL = """
+SELECT rollup_hour_marks.events, workers, stations FROM rollup_hour_marks JOIN rollup_hours USING (hour)
+WHERE hour = ? AND mark_ms = ? AND stale = 0
+"""
+SAVE_MARK_SQL = "INSERT INTO rollup_hour_marks (hour, mark_ms, events, workers, stations) VALUES (?, ?, ?, ?, ?)"
+FORGET_MARKS_SQL = "DELETE FROM rollup_hour_marks WHERE hour = ?"
+FORGET_OLD_MARKS_SQL = "DELETE FROM rollup_hour_marks WHERE hour < ?"
 FORGET_SQL = {unit: (f"DELETE FROM rollup_worker_{unit}s WHERE {unit} = ?",
                      f"DELETE FROM rollup_station_{unit}s WHERE {unit} = ?") for unit in UNITS}
 SAVE_STATION_SQL = {unit: f"""

@@ -38,6 +38,7 @@ part and works out only the events after it. A query with another horizon than t
 or with a site or confidence filter, is answered from the events.
 """
 
+import json
 import logging
 import math
 import os
@@ -76,6 +77,11 @@ KEEP_SECONDS = 0.2
 # How far before now the computed first part of the current hour ends at the latest: events arrive
 # a little late, and out of order across cameras; one before the part's end would clear it.
 PART_LAG_MS = 10_000
+# The `MARK_HOURS` hours before the current one also keep their figures up to every `MARK_MS` in
+# them once computed (`rollup_hour_marks`): a window starting inside such an hour works out the
+# events up to the next mark only, not up to the hour's end. Older hours' marks are dropped.
+MARK_MS = 5 * 60_000
+MARK_HOURS = 24
 _FOREVER = 2 ** 62
 # The slot of a sweep that tallies a window as one: whole days, and longer than any window.
 _ONE_SLOT_MS = 2 ** 40 * DAY_MS
@@ -291,9 +297,32 @@ class _Sweep:
         first, end = -(-start_ms // HOUR_MS), end_ms // HOUR_MS
         if end <= first:
             return self._edge(last, start_ms, end_ms, closed)
-        last = self._events(last, start_ms, first * HOUR_MS, closed=False)
+        if self._before_mark(last, start_ms):
+            first -= 1  # the hour `start_ms` lies in counts whole, less its figures up to the mark
+        else:
+            last = self._events(last, start_ms, first * HOUR_MS, closed=False)
         last = self._units(HOURS, last, first, end)
         return self._edge(last, end * HOUR_MS, end_ms, closed)
+
+    def _before_mark(self, last, start_ms):
+        """When the hour that `start_ms` lies inside is computed, counts all and has a mark
+        after `start_ms` (`MARK_MS`): count `[start_ms, mark)` from the events, each worker's
+        state carried in from `last`, less the hour's figures up to the mark, and return True;
+        the caller counts the whole hour. Otherwise count nothing and return False."""
+        hour, mark_ms = start_ms // HOUR_MS, -(-start_ms // MARK_MS) * MARK_MS
+        if start_ms % HOUR_MS == 0 or mark_ms % HOUR_MS == 0:
+            return False
+        row = self.conn.execute(queries.HOUR_MARK_SQL, (hour, mark_ms)).fetchone()
+        if row is None or self._planned_kind(hour * HOUR_MS, (hour + 1) * HOUR_MS) != "all":
+            return False
+        self._events(last, start_ms, mark_ms, closed=False)
+        slot = self._slot(start_ms)
+        slot.event_count -= row[0]
+        for worker_id, *state_ms, units in json.loads(row[1]):
+            slot.add_worker(worker_id, [-ms for ms in state_ms], -units)
+        for station_id, occupancy_ms, units in json.loads(row[2]):
+            slot.add_station(station_id, -occupancy_ms, -units)
+        return True
 
     def _edge(self, last, start_ms, end_ms, closed):
         """`_events`, but a stretch that begins with a stale hour whose first part is computed
@@ -527,7 +556,7 @@ def bring_up_to_date(conn, now_ms, horizon, deadline=math.inf, limit=_STALE_AT_O
             last = done[1]
         else:  # from the roll-up before, or from the events when that one is stale (skipped)
             last = _state_before(conn, hour * HOUR_MS)
-        done = (hour, _compute_hour(conn, hour, last, horizon[0]))
+        done = (hour, _compute_hour(conn, hour, last, horizon[0], marks=hour >= now_ms // HOUR_MS - MARK_HOURS))
         hours += 1
     days = 0
     for (day,) in conn.execute(queries.STALE_DAYS_SQL, (now_ms // DAY_MS, min(limit, _STALE_AT_ONCE))).fetchall():
@@ -538,14 +567,38 @@ def bring_up_to_date(conn, now_ms, horizon, deadline=math.inf, limit=_STALE_AT_O
     return hours + days
 
 
-def _compute_hour(conn, hour, last, horizon_ms, until_ms=None):
+def _compute_hour(conn, hour, last, horizon_ms, until_ms=None, marks=False):
     """Store the roll-up of one hour, or of its first part up to `until_ms`, the state carried
-    in from `last`; returns the latest state events at its end."""
-    sweep = _Sweep(conn, horizon_ms, None)
+    in from `last`, and with `marks` its figures up to each mark in it; returns the latest state
+    events at its end."""
     start_ms = hour * HOUR_MS
-    last = sweep._edge(last, start_ms, until_ms or start_ms + HOUR_MS, closed=False)
-    _save(conn, HOURS, hour, sweep.total(), lambda worker_id: last.get(worker_id) or (None, None, None), until_ms)
+    conn.execute(queries.FORGET_MARKS_SQL, (hour,))
+    if marks:
+        tally = metrics.Tally()
+        for mark_ms in range(start_ms + MARK_MS, start_ms + HOUR_MS + 1, MARK_MS):
+            stretch, last = _events_tally(conn, last, mark_ms - MARK_MS, mark_ms, False, horizon_ms)
+            last = {worker_id: event for worker_id, event in last.items() if event is not None}
+            tally.add(stretch)
+            if mark_ms < start_ms + HOUR_MS:
+                _save_mark(conn, hour, mark_ms, tally)
+        conn.execute(queries.FORGET_OLD_MARKS_SQL, (hour - MARK_HOURS + 1,))
+    else:
+        sweep = _Sweep(conn, horizon_ms, None)
+        last = sweep._edge(last, start_ms, until_ms or start_ms + HOUR_MS, closed=False)
+        tally = sweep.total()
+    _save(conn, HOURS, hour, tally, lambda worker_id: last.get(worker_id) or (None, None, None), until_ms)
     return {worker_id: event for worker_id, event in last.items() if event is not None}
+
+
+def _save_mark(conn, hour, mark_ms, tally):
+    """Store an hour's figures from its start up to `mark_ms` (`tally`)."""
+    empty = dict.fromkeys(metrics.TIME_STATES, 0)
+    workers = [[worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
+                tally.worker_units.get(worker_id, 0)] for worker_id in sorted({*tally.state_ms, *tally.worker_units})]
+    stations = [[station_id, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0)]
+                for station_id in sorted({*tally.occupancy_ms, *tally.station_units})]
+    conn.execute(queries.SAVE_MARK_SQL, (hour, mark_ms, tally.event_count, json.dumps(workers, separators=(",", ":")),
+                                         json.dumps(stations, separators=(",", ":"))))
 
 
 def _compute_day(conn, day, horizon_ms):

@@ -311,6 +311,20 @@ SQLITE_MIGRATIONS = [
     ALTER TABLE rollup_hours ADD COLUMN until_ms BIGINT;
     CREATE INDEX rollup_partial_hours ON rollup_hours (until_ms) WHERE until_ms IS NOT NULL;
     """,
+    # 18: each recent computed hour's figures from its start to every fifth minute in it, so a window
+    # starting inside the hour counts the hour whole, less its figures up to the next mark, and
+    # works out only the events before that mark. Workers' rows `[worker_id, working_ms, idle_ms,
+    # absent_ms, unknown_ms, units]` and stations' `[workstation_id, occupancy_ms, units]` as JSON.
+    """
+    CREATE TABLE rollup_hour_marks (
+        hour BIGINT NOT NULL,
+        mark_ms BIGINT NOT NULL,
+        events BIGINT NOT NULL,
+        workers TEXT NOT NULL,
+        stations TEXT NOT NULL,
+        PRIMARY KEY (hour, mark_ms)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
@@ -535,5 +549,16 @@ POSTGRES_MIGRATIONS = [
     """
     ALTER TABLE rollup_hours ADD COLUMN until_ms BIGINT;
     CREATE INDEX rollup_partial_hours ON rollup_hours (until_ms) WHERE until_ms IS NOT NULL;
+    """,
+    # 18: as SQLite's: the marks of recent hours.
+    """
+    CREATE TABLE rollup_hour_marks (
+        hour BIGINT NOT NULL,
+        mark_ms BIGINT NOT NULL,
+        events BIGINT NOT NULL,
+        workers TEXT NOT NULL,
+        stations TEXT NOT NULL,
+        PRIMARY KEY (hour, mark_ms)
+    );
     """,
 ]

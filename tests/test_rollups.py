@@ -405,6 +405,67 @@ def test_the_current_hours_first_part_is_kept_and_answers_equal_the_events(confi
     assert stored_rows(app) == rebuilt_rows(app)
 
 
+def marked_hours(app):
+    return sorted({hour for (hour,) in read(app, "SELECT hour FROM rollup_hour_marks")})
+
+
+@pytest.mark.parametrize("horizon", [0, 900])
+def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_to_a_mark(config, clock,
+                                                                                         monkeypatch, horizon):
+    # Hours computed within MARK_HOURS of the newest keep their figures up to every MARK_MS in
+    # them; a window starting inside one counts it whole, less its figures up to the next mark,
+    # and works out only the events before that mark. The answers equal the events' wherever the
+    # window starts; a late event makes the hour stale and its marks unused until it is computed
+    # again; older hours keep none. With planned_only only a window starting at the hour's first
+    # millisecond uses them: the floor's plans cover the window, and so whether the rest of the
+    # hour counts in full is not known.
+    clock.ms = BASE + 2 * DAY + 30 * 60_000
+    app = create_app({**config, "STATE_MAX_GAP_SECONDS": horizon})
+    client = app.test_client()
+    assert client.put("/calendar", json=CALENDAR).status_code == 200
+    rng = random.Random(horizon)
+    kinds = ["working", "working", "idle", "absent", "product_count"]
+    history = [event_at(BASE + rng.randrange(2 * DAY), f"W{rng.randrange(4)}", f"S{rng.randrange(3)}",
+                        rng.choice(kinds)) for _ in range(600)]
+    post_events(client, *[{**event, "count": 2} if event["event_type"] == "product_count" else event
+                          for event in history], status=201)
+    keep_up(app)
+    newest = clock.ms // HOUR - 1
+    assert marked_hours(app) == list(range(newest - rollups.MARK_HOURS + 1, newest + 1))
+    used = []
+    before_mark = rollups._Sweep._before_mark
+
+    def recording(sweep, last, start_ms):
+        result = before_mark(sweep, last, start_ms)
+        if sweep.floor is None:  # planned_only: see above
+            used.append(result)
+        return result
+
+    monkeypatch.setattr(rollups._Sweep, "_before_mark", recording)
+    hour_ms = (newest - 5) * HOUR
+
+    def assert_windows_equal_from_scratch():
+        for offset in (1, rollups.MARK_MS - 1, rollups.MARK_MS, 2 * rollups.MARK_MS + 1,
+                       HOUR - rollups.MARK_MS - 1, HOUR - rollups.MARK_MS + 1, HOUR - 1):
+            for end in (hour_ms + 3 * HOUR + 1234, clock.ms):
+                window = f"?from={format_instant(hour_ms + offset)}&to={format_instant(end)}"
+                for query_string in (window, window + "&planned_only=true"):
+                    assert_answers_equal_from_scratch(app, client, query_string, clock.ms)
+
+    assert_windows_equal_from_scratch()
+    paths = 3
+    assert used.count(True) == paths * 2 * 5  # all but the two in the hour's last five minutes
+    post_events(client, event_at(hour_ms + 10 * 60_000, "W1", "S1", "absent"), status=201)  # late
+    used.clear()
+    assert_windows_equal_from_scratch()
+    assert True not in used
+    keep_up(app)
+    used.clear()
+    assert_windows_equal_from_scratch()
+    assert used.count(True) == paths * 2 * 5
+    assert stored_rows(app) == rebuilt_rows(app)
+
+
 def test_a_batch_computes_the_days_its_hours_complete(config, clock):
     # Five busy hours of a day, then a batch of 500 events the next day: it computes the five
     # stale hours (one per UPKEEP_EVENTS events), then the day they complete, from an allowance
