@@ -276,7 +276,9 @@ class _Sweep:
         return self.stretch(_state_before(self.conn, window.start_ms), window.start_ms, window.end_ms, closed=True)
 
     def total(self):
-        """The sum of the slots counted so far."""
+        """The sum of the slots counted so far (the one slot itself, when there is one)."""
+        if len(self.slots) == 1:
+            return next(iter(self.slots.values()))
         total = metrics.Tally()
         for slot in sorted(self.slots):
             total.add(self.slots[slot])
