@@ -34,8 +34,11 @@ part, up to its latest event (or `PART_LAG_MS` before now), from the part before
 since (`keep_current_hour`); the hour's row is stale, with `until_ms` where the part ends. An
 event before that instant clears the part, one after leaves it, since a new event changes no
 figure before its own instant. A window that ends in the hour (or a stale whole hour) reads the
-part and works out only the events after it. A query with another horizon than the stored one,
-or with a site or confidence filter, is answered from the events.
+part and works out only the events after it. The hours of the last day also keep, once computed,
+their figures from the hour's start to every `MARK_MS` (`rollup_hour_marks`): a window starting
+inside one counts the hour whole, less its figures up to the next mark, and works out only the
+events before that mark. A query with another horizon than the stored one, or with a site or
+confidence filter, is answered from the events.
 """
 
 import json
@@ -594,13 +597,20 @@ def _compute_hour(conn, hour, last, horizon_ms, until_ms=None, marks=False):
 
 def _save_mark(conn, hour, mark_ms, tally):
     """Store an hour's figures from its start up to `mark_ms` (`tally`)."""
-    empty = dict.fromkeys(metrics.TIME_STATES, 0)
-    workers = [[worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
-                tally.worker_units.get(worker_id, 0)] for worker_id in sorted({*tally.state_ms, *tally.worker_units})]
-    stations = [[station_id, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0)]
-                for station_id in sorted({*tally.occupancy_ms, *tally.station_units})]
+    workers, stations = _rows(tally)
     conn.execute(queries.SAVE_MARK_SQL, (hour, mark_ms, tally.event_count, json.dumps(workers, separators=(",", ":")),
                                          json.dumps(stations, separators=(",", ":"))))
+
+
+def _rows(tally):
+    """The rows of a tally: `(worker_id, *ms in each of TIME_STATES, units)` and
+    `(workstation_id, occupancy_ms, units)`, each by id."""
+    empty = dict.fromkeys(metrics.TIME_STATES, 0)
+    workers = [(worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
+                tally.worker_units.get(worker_id, 0)) for worker_id in sorted({*tally.state_ms, *tally.worker_units})]
+    stations = [(station_id, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0))
+                for station_id in sorted({*tally.occupancy_ms, *tally.station_units})]
+    return workers, stations
 
 
 def _compute_day(conn, day, horizon_ms):
@@ -618,14 +628,9 @@ def _save(conn, unit, number, tally, more, until_ms=None):
     forget_workers_sql, forget_stations_sql = queries.FORGET_SQL[unit.name]
     conn.execute(forget_workers_sql, (number,))
     conn.execute(forget_stations_sql, (number,))
-    empty = dict.fromkeys(metrics.TIME_STATES, 0)
-    conn.executemany(queries.SAVE_WORKER_SQL[unit.name], [
-        (number, worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
-         tally.worker_units.get(worker_id, 0), *more(worker_id))
-        for worker_id in sorted({*tally.state_ms, *tally.worker_units})])
-    conn.executemany(queries.SAVE_STATION_SQL[unit.name], [
-        (number, station_id, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0))
-        for station_id in sorted({*tally.occupancy_ms, *tally.station_units})])
+    workers, stations = _rows(tally)
+    conn.executemany(queries.SAVE_WORKER_SQL[unit.name], [(number, *row, *more(row[0])) for row in workers])
+    conn.executemany(queries.SAVE_STATION_SQL[unit.name], [(number, *row) for row in stations])
     if until_ms is None:
         conn.execute(queries.COMPUTED_SQL[unit.name], (tally.event_count, number))
     else:
