@@ -187,10 +187,10 @@ class Publisher:
             info = self.client.publish(topic, body, qos=1)
             try:
                 info.wait_for_publish(1.0)
+                if info.is_published():
+                    return
             except RuntimeError:
-                pass  # the connection dropped as it was sent
-            if info.is_published():
-                return
+                pass  # the connection dropped as it was sent: paho raises for such a message
             self.retries += 1
 
     def close(self):
