@@ -307,7 +307,7 @@ SQLITE_MIGRATIONS = [
     # 17: the roll-up of the current hour's first part, which the keeper keeps: the rows of a
     # stale hour hold `[hour start, until_ms)` when `until_ms` is set (NULL: nothing usable). A new
     # event before `until_ms` clears it; one after leaves that part as it is.
-    """
+    HOUR_PARTS_SQL := """
     ALTER TABLE rollup_hours ADD COLUMN until_ms BIGINT;
     CREATE INDEX rollup_partial_hours ON rollup_hours (until_ms) WHERE until_ms IS NOT NULL;
     """,
@@ -315,7 +315,7 @@ SQLITE_MIGRATIONS = [
     # starting inside the hour counts the hour whole, less its figures up to the next mark, and
     # works out only the events before that mark. Workers' rows `[worker_id, working_ms, idle_ms,
     # absent_ms, unknown_ms, units]` and stations' `[workstation_id, occupancy_ms, units]` as JSON.
-    """
+    HOUR_MARKS_SQL := """
     CREATE TABLE rollup_hour_marks (
         hour BIGINT NOT NULL,
         mark_ms BIGINT NOT NULL,
@@ -545,20 +545,6 @@ POSTGRES_MIGRATIONS = [
         SELECT ts_ms / 86400000, site_id, model_version, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms)
         FROM events GROUP BY 1, 2, 3, 4;
     """,
-    # 17: as SQLite's: the current hour's first part.
-    """
-    ALTER TABLE rollup_hours ADD COLUMN until_ms BIGINT;
-    CREATE INDEX rollup_partial_hours ON rollup_hours (until_ms) WHERE until_ms IS NOT NULL;
-    """,
-    # 18: as SQLite's: the marks of recent hours.
-    """
-    CREATE TABLE rollup_hour_marks (
-        hour BIGINT NOT NULL,
-        mark_ms BIGINT NOT NULL,
-        events BIGINT NOT NULL,
-        workers TEXT NOT NULL,
-        stations TEXT NOT NULL,
-        PRIMARY KEY (hour, mark_ms)
-    );
-    """,
+    HOUR_PARTS_SQL,  # 17: as SQLite's (the same statements on either store)
+    HOUR_MARKS_SQL,  # 18: as SQLite's
 ]

@@ -106,10 +106,12 @@ def stale_hours(app):
 
 
 def keep_up(app):
-    """What the keepers' looks add up to once writes stop: every stale hour and day computed."""
+    """What the keepers' looks add up to once writes stop: every stale hour and day computed,
+    and the current hour's first part."""
     conn = connect(app.config["DATABASE_PATH"])
     try:
         rollups.catch_up(conn, app.config["CLOCK"]())
+        rollups.keep_current_hour(conn, app.config["CLOCK"]())
     finally:
         conn.close()
 
@@ -464,6 +466,12 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
     assert_windows_equal_from_scratch()
     assert used.count(True) == paths * 2 * 5
     assert stored_rows(app) == rebuilt_rows(app)
+    # The charts of a long window ending now read the current hour's part too.
+    post_events(client, event_at(clock.ms - 20 * 60_000, "W2", "S2", "idle"), status=201)
+    keep_up(app)
+    assert current_part(app) is not None
+    assert_charts_equal_the_events(
+        client, [f"from={format_instant(BASE - 3 * HOUR + 1234)}&to={format_instant(clock.ms)}&width=50"], monkeypatch)
 
 
 def test_a_batch_computes_the_days_its_hours_complete(config, clock):
