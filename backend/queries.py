@@ -286,7 +286,6 @@ ON CONFLICT (hour, worker_id) DO UPDATE SET
     last_ts_ms = excluded.last_ts_ms, last_state = excluded.last_state,
     last_workstation_id = excluded.last_workstation_id
 """
-# Each worker's latest state event at the end of an hour.
 # Each worker's latest state event in hour :hour before :instant_ms (of several at one instant,
 # the last to arrive): its latest instant there, read from the hour's index alone, then that event.
 LATEST_STATES_IN_HOUR_SQL = """
@@ -300,6 +299,7 @@ JOIN events ON events.id = (
       AND at_latest.ts_ms = latest.ts_ms AND at_latest.event_type != 'product_count'
     ORDER BY id DESC LIMIT 1)
 """
+# Each worker's latest state event at the end of an hour.
 HOUR_LAST_STATES_SQL = """
 SELECT worker_id, last_ts_ms, last_state, last_workstation_id FROM rollup_worker_hours
 WHERE hour = ? AND last_ts_ms IS NOT NULL
