@@ -364,8 +364,10 @@ def keep_the_current_hour(app):
 def test_the_current_hours_first_part_is_kept_and_answers_equal_the_events(config, clock, seed, horizon):
     # Cameras post into the current hour while the keeper computes its first part up to the
     # latest event (or PART_LAG_MS before now): windows ending in the hour add only the events
-    # after the part. An event before the part's end clears it, one after leaves it; once the
-    # hour is over, it is computed whole from its part and the events after, equal to a rebuild.
+    # after the part. An event before the part's end clears it, one after leaves it. Once the
+    # hour is over it is computed whole (with its marks); an hour found with its part long after
+    # (a server down for days) is computed from the part and the events after it. Both equal a
+    # rebuild.
     start = BASE + 2 * DAY + 5 * HOUR
     clock.ms = start + 10 * 60_000
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": horizon})
@@ -401,9 +403,14 @@ def test_the_current_hours_first_part_is_kept_and_answers_equal_the_events(confi
                 for query_string in (window, window + "&planned_only=true"):
                     assert_answers_equal_from_scratch(app, client, query_string, clock.ms)
         clock.ms += 3 * 60_000
-    clock.ms = start + HOUR + 60_000
+    clock.ms = start + HOUR + 20 * 60_000
+    post_events(client, *camera_events(start + HOUR, clock.ms - 60_000, 8), status=201)
     keep_up(app)
-    assert stale_hours(app) == [] and current_part(app) is None
+    assert stale_hours(app) == [start // HOUR + 1] and current_part(app) is not None
+    assert stored_rows(app) == rebuilt_rows(app)
+    clock.ms += 2 * DAY
+    keep_up(app)
+    assert stale_hours(app) == [] and not read(app, "SELECT hour FROM rollup_hours WHERE until_ms IS NOT NULL")
     assert stored_rows(app) == rebuilt_rows(app)
 
 
@@ -414,7 +421,7 @@ def marked_hours(app):
 @pytest.mark.parametrize("horizon", [0, 900])
 def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_to_a_mark(config, clock,
                                                                                          monkeypatch, horizon):
-    # Hours computed within MARK_HOURS of the newest keep their figures up to every MARK_MS in
+    # The MARK_HOURS hours before the current one keep their figures up to every MARK_MS in
     # them; a window starting inside one counts it whole, less its figures up to the next mark,
     # and works out only the events before that mark. The answers equal the events' wherever the
     # window starts; a late event makes the hour stale and its marks unused until it is computed
