@@ -16,7 +16,7 @@ import hashlib
 from bisect import bisect_right
 from dataclasses import replace
 
-from . import drift, limits, metrics, params, queries, reports, rollups
+from . import drift, limits, metrics, params, queries, reports, sweep
 from .errors import ApiError, field_error
 from .timeutil import format_instant
 
@@ -221,7 +221,7 @@ def slot_range(window, slot_ms):
 
 
 def slot_rows(slots, worker_ids, window, slot_ms):
-    """The workers' strips from slot tallies (`rollups.slot_tallies`): `{worker_id: rows}`, a row
+    """The workers' strips from slot tallies (`sweep.slot_tallies`): `{worker_id: rows}`, a row
     per slot of the window with the worker's seconds in each of `metrics.TIME_STATES` (rounded
     to whole seconds; a slot without the worker's time is all zeros)."""
     rows = {worker_id: [] for worker_id in worker_ids}
@@ -283,13 +283,13 @@ class _Charts:
     def from_rollups(self, conn, query):
         """Fill every part from the roll-ups when each can be: the timeline is read in slots
         (`slot_size_ms`), buckets are whole hours, no workstation narrows them and the roll-ups
-        answer the query (`rollups.slot_tallies`). Returns whether it did."""
+        answer the query (`sweep.slot_tallies`). Returns whether it did."""
         slot_ms = slot_size_ms(self.resolution_ms, self.window.length_ms) if self.strips else None
         bucket_ms = self.buckets.bucket_ms if self.buckets is not None else None
         if (self.station_id is not None or (self.strips and slot_ms is None)
                 or (bucket_ms is not None and bucket_ms % HOUR_MS)):
             return False
-        slots = rollups.slot_tallies(conn, query, self.window, slot_ms or bucket_ms)
+        slots = sweep.slot_tallies(conn, query, self.window, slot_ms or bucket_ms)
         if slots is None:
             return False
         if self.strips:
@@ -298,7 +298,7 @@ class _Charts:
         if bucket_ms is not None:
             size = slot_ms or bucket_ms
             if bucket_ms % size:
-                slots, size = rollups.slot_tallies(conn, query, self.window, bucket_ms), bucket_ms
+                slots, size = sweep.slot_tallies(conn, query, self.window, bucket_ms), bucket_ms
             last = len(self.buckets.totals) - 1
             units = [0] * len(self.buckets.totals)
             for slot, tally in slots.items():
@@ -315,7 +315,7 @@ class _Charts:
             for tally in slots.values():
                 whole.add(tally)
             recent = drift.split_window(self.window, self.rules.recent_ms)[1]
-            recent_ms = rollups.window_tally(conn, query, recent, None).state_ms
+            recent_ms = sweep.window_tally(conn, query, recent, None).state_ms
             for worker_id, totals in whole.state_ms.items():
                 self.presences[worker_id] = drift.Presence.from_time(self.window, self.rules, totals,
                                                                      recent_ms.get(worker_id, {}))

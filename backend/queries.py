@@ -201,9 +201,10 @@ CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM works
                      "hours", "worker_hours", "station_hours", "hour_marks", "days", "worker_days", "station_days",
                      "model_days")))
 
-# Hourly and daily roll-ups (see rollups.py), each statement by unit ("hour" or "day"). Hours are
-# `ts_ms / 3600000`, days `ts_ms / 86400000`; ranges are [first, end). rollup_hours (rollup_days) has
-# a row for every hour (day) that holds events; a stale one is computed again.
+# Hourly and daily roll-ups (rollups.py keeps them, sweep.py reads them), each statement by unit
+# ("hour" or "day"). Hours are `ts_ms / 3600000`, days `ts_ms / 86400000`; ranges are [first, end).
+# rollup_hours (rollup_days) has a row for every hour (day) that holds events; a stale one is
+# computed again.
 UNITS = ("hour", "day")
 MARK_SQL = {unit: f"""
 INSERT INTO rollup_{unit}s ({unit}, events, stale) VALUES (?, 0, 1) ON CONFLICT ({unit}) DO UPDATE SET stale = 1
@@ -223,7 +224,7 @@ HOUR_PART_SQL = "SELECT until_ms, events FROM rollup_hours WHERE hour = ? AND st
 PART_COMPUTED_SQL = "UPDATE rollup_hours SET events = ?, until_ms = ? WHERE hour = ?"
 FORGET_PARTS_SQL = "UPDATE rollup_hours SET until_ms = NULL WHERE until_ms > ?"
 LATEST_IN_HOUR_SQL = "SELECT MAX(ts_ms) FROM events WHERE ts_ms >= ? AND ts_ms < ?"
-# A computed hour's figures from its start up to a mark (see rollups.MARK_MS).
+# A computed hour's figures from its start up to a mark (see sweep.MARK_MS).
 HOUR_MARK_SQL = """
 SELECT rollup_hour_marks.events, workers, stations FROM rollup_hour_marks JOIN rollup_hours USING (hour)
 WHERE hour = ? AND mark_ms = ? AND stale = 0

@@ -9,7 +9,7 @@ import math
 import unicodedata
 from dataclasses import dataclass, field, replace
 
-from . import calendars, limits, metrics, params, queries, rollups
+from . import calendars, limits, metrics, params, queries, sweep
 from .db import transaction
 from .errors import ApiError, field_error
 from .ingest import MAX_ID_LENGTH
@@ -144,14 +144,14 @@ def floor_setup(conn, query, window, setup=None):
 def metrics_report(conn, query, now_ms, setup=None):
     """The full report for a query: window, every worker, every workstation, the factory.
 
-    Roll-ups answer what they hold (see `rollups.usable`), planned time included; other
+    Roll-ups answer what they hold (see `sweep.usable`), planned time included; other
     queries are worked out from the events. `setup`: a `FloorSetup` read already.
     """
     window, workers, workstations = resolve(conn, query, now_ms, setup)
     floor = floor_setup(conn, query, window, setup)
     if window is None:
         return metrics.build_report(None, workers, workstations, {}, [], 0, query.max_gap_ms, floor)
-    tally = rollups.window_tally(conn, query, window, floor)
+    tally = sweep.window_tally(conn, query, window, floor)
     if tally is not None:
         return metrics.report_from_tally(window, workers, workstations, tally, query.max_gap_ms, floor)
     return events_report(conn, query, window, workers, workstations, floor)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from backend import charts, reports, rollups
+from backend import charts, reports, rollups, sweep
 from backend.app import create_app
 from backend.db import connect, transaction
 from backend.reports import MetricsQuery, events_report, resolve
@@ -251,14 +251,14 @@ def test_rollups_hold_only_hours_with_events(app, client, clock):
 
 
 def test_rollups_answer_unfiltered_queries_at_the_stored_horizon():
-    assert rollups.usable(MetricsQuery(), (None,))
-    assert rollups.usable(MetricsQuery(max_gap_ms=900_000), (900_000,))
-    assert rollups.usable(MetricsQuery(max_gap_ms=900_000, planned_only=True), (900_000,))
-    assert not rollups.usable(MetricsQuery(), None)
-    assert not rollups.usable(MetricsQuery(site_id="north"), (None,))
-    assert not rollups.usable(MetricsQuery(min_confidence=0.5), (None,))
-    assert not rollups.usable(MetricsQuery(max_gap_ms=60_000), (900_000,))
-    assert not rollups.usable(MetricsQuery(max_gap_ms=None), (900_000,))
+    assert sweep.usable(MetricsQuery(), (None,))
+    assert sweep.usable(MetricsQuery(max_gap_ms=900_000), (900_000,))
+    assert sweep.usable(MetricsQuery(max_gap_ms=900_000, planned_only=True), (900_000,))
+    assert not sweep.usable(MetricsQuery(), None)
+    assert not sweep.usable(MetricsQuery(site_id="north"), (None,))
+    assert not sweep.usable(MetricsQuery(min_confidence=0.5), (None,))
+    assert not sweep.usable(MetricsQuery(max_gap_ms=60_000), (900_000,))
+    assert not sweep.usable(MetricsQuery(max_gap_ms=None), (900_000,))
 
 
 def test_a_lone_event_in_1970_adds_one_hour_not_one_per_hour_since(config, clock):
@@ -442,7 +442,7 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
     newest = clock.ms // HOUR - 1
     assert marked_hours(app) == list(range(newest - rollups.MARK_HOURS + 1, newest + 1))
     used = []
-    before_mark = rollups._Sweep._before_mark
+    before_mark = sweep.Sweep._before_mark
 
     def recording(sweep, last, start_ms):
         result = before_mark(sweep, last, start_ms)
@@ -450,7 +450,7 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
             used.append(result)
         return result
 
-    monkeypatch.setattr(rollups._Sweep, "_before_mark", recording)
+    monkeypatch.setattr(sweep.Sweep, "_before_mark", recording)
     hour_ms = (newest - 5) * HOUR
 
     def assert_windows_equal_from_scratch():
