@@ -106,6 +106,7 @@ class Sweep:
         self.plans = {} if floor is None else {id(plan): plan for plan in (*floor.plans.values(), floor.default_plan)}
         self.slot_ms = slot_ms or _ONE_SLOT_MS
         self.slots = {}
+        self.runs = []  # [unit, first, end] of computed units counted but not yet summed
 
     def tally(self, window):
         """The window's tally (its slots are in `slots`)."""
@@ -116,10 +117,13 @@ class Sweep:
         """Count the window into `slots`; returns each worker's latest state event at its end."""
         if window.end_ms < window.start_ms:  # `now` before `from`: no time, only the state at the end
             return state_before(self.conn, window.end_ms + 1)
-        return self.stretch(state_before(self.conn, window.start_ms), window.start_ms, window.end_ms, closed=True)
+        last = self.stretch(state_before(self.conn, window.start_ms), window.start_ms, window.end_ms, closed=True)
+        self._sum_runs()
+        return last
 
     def total(self):
         """The sum of the slots counted so far (the one slot itself, when there is one)."""
+        self._sum_runs()
         if len(self.slots) == 1:
             return next(iter(self.slots.values()))
         total = metrics.Tally()
@@ -146,8 +150,9 @@ class Sweep:
             first -= 1  # the hour `start_ms` lies in counts whole, less its figures up to the mark
         else:
             last = self._events(last, start_ms, first * HOUR_MS, closed=False)
-        last = self._units(HOURS, last, first, end)
-        return self.edge(last, end * HOUR_MS, end_ms, closed)
+        part = self._part(end * HOUR_MS, end_ms)
+        last = self._units(HOURS, last, first, end, needed=part is None)
+        return self._edge(part, last, end * HOUR_MS, end_ms, closed)
 
     def _before_mark(self, last, start_ms):
         """When the hour that `start_ms` lies inside is computed, counts all and has a mark
@@ -173,22 +178,34 @@ class Sweep:
         """`_events`, but a stretch that begins with a stale hour whose first part is computed
         (`HOUR_PART_SQL`: the current hour's, kept by the keeper) and reaches past that part
         counts the part from its roll-up, and only the events after it."""
-        if start_ms % HOUR_MS == 0:
+        return self._edge(self._part(start_ms, end_ms), last, start_ms, end_ms, closed)
+
+    def _part(self, start_ms, end_ms):
+        """`(until_ms, events, kind)` of the computed first part of the hour `start_ms` begins,
+        when `[start_ms, end_ms]` reaches past it and its planned kind is known; else `None`."""
+        if start_ms % HOUR_MS:
+            return None
+        part = self.conn.execute(queries.HOUR_PART_SQL, (start_ms // HOUR_MS,)).fetchone()
+        kind = part and start_ms < part[0] <= end_ms and self._planned_kind(start_ms, part[0])
+        return (*part, kind) if kind else None
+
+    def _edge(self, part, last, start_ms, end_ms, closed):
+        """`edge` with its `part` looked up; `last` is not read when there is one."""
+        if part is not None:
+            until_ms, events, kind = part
             hour = start_ms // HOUR_MS
-            part = self.conn.execute(queries.HOUR_PART_SQL, (hour,)).fetchone()
-            kind = part and start_ms < part[0] <= end_ms and self._planned_kind(start_ms, part[0])
-            if kind:
-                self._slot(start_ms).event_count += part[1]
-                if kind == "all":
-                    self._summed(HOURS, hour, hour, hour + 1)
-                last, start_ms = hour_last_states(self.conn, hour), part[0]
+            self._slot(start_ms).event_count += events
+            if kind == "all":
+                self._summed(HOURS, hour, hour + 1)
+            last, start_ms = hour_last_states(self.conn, hour), until_ms
         return self._events(last, start_ms, end_ms, closed)
 
-    def _units(self, unit, last, first, end):
+    def _units(self, unit, last, first, end, needed=True):
         """Count the whole hours or days `[first, end)`: those without events arithmetically,
         stale ones (and, with `planned_only`, hours planned in part) from what lies below them,
-        the others summed from their roll-ups."""
-        position, pending, runs, previous_end = first * unit.ms, None, [], None
+        the others summed from their roll-ups. Returns the state at the end, unless it is not
+        `needed` (the caller reads it elsewhere) and no empty stretch ends the units."""
+        position, pending = first * unit.ms, None
         rows = self.conn.execute(queries.EVENT_UNITS_SQL[unit.name], (first, end)).fetchall()
         for number, stale, events in limits.checked(rows):
             start_ms = number * unit.ms
@@ -205,19 +222,13 @@ class Sweep:
             else:
                 self._slot(start_ms).event_count += events
                 if kind == "all":
-                    # Summed with the run before unless a unit worked out otherwise lies between.
-                    if runs and runs[-1][1] == previous_end:
-                        runs[-1][1] = number + 1
-                    else:
-                        runs.append([number, number + 1])
+                    self._summed(unit, number, number + 1)
                 pending = number
             position = start_ms + unit.ms
-            previous_end = number + 1 if kind == "all" else None
-        last = self._resolve(unit, last, pending)
+        if needed or position < end * unit.ms:
+            last = self._resolve(unit, last, pending)
         if position < end * unit.ms:
             self._gap(last, position, end * unit.ms)
-        for run_first, run_end in runs:
-            self._summed(unit, first, run_first, run_end)
         return last
 
     def _resolve(self, unit, last, pending):
@@ -267,16 +278,25 @@ class Sweep:
         self._slot(start_ms).add(tally)
         return last
 
-    def _summed(self, unit, origin, first, end):
-        """Count the run of computed units `[first, end)` from their roll-ups, in slots counted
-        from the one that holds unit `origin`."""
-        origin_slot = origin * unit.ms // self.slot_ms
-        bounds = {"origin": origin_slot * self.slot_ms // unit.ms, "slot_units": self.slot_ms // unit.ms,
-                  "first": first, "end": end}
-        for slot, worker_id, *state_ms, units in self.conn.execute(queries.SUM_WORKER_SQL[unit.name], bounds):
-            self._slot((origin_slot + slot) * self.slot_ms).add_worker(worker_id, state_ms, units)
-        for slot, station_id, occupancy, units in self.conn.execute(queries.SUM_STATION_SQL[unit.name], bounds):
-            self._slot((origin_slot + slot) * self.slot_ms).add_station(station_id, occupancy, units)
+    def _summed(self, unit, first, end):
+        """Count the computed units `[first, end)` from their roll-ups: kept in `runs` and
+        summed by `_sum_runs`, each run of adjacent ones in one statement."""
+        if self.runs and self.runs[-1][0] is unit and self.runs[-1][2] == first:
+            self.runs[-1][2] = end
+        else:
+            self.runs.append([unit, first, end])
+
+    def _sum_runs(self):
+        """Add the runs of computed units counted so far to their slots."""
+        for unit, first, end in self.runs:
+            origin_slot = first * unit.ms // self.slot_ms
+            bounds = {"origin": origin_slot * self.slot_ms // unit.ms, "slot_units": self.slot_ms // unit.ms,
+                      "first": first, "end": end}
+            for slot, worker_id, *state_ms, units in self.conn.execute(queries.SUM_WORKER_SQL[unit.name], bounds):
+                self._slot((origin_slot + slot) * self.slot_ms).add_worker(worker_id, state_ms, units)
+            for slot, station_id, occupancy, units in self.conn.execute(queries.SUM_STATION_SQL[unit.name], bounds):
+                self._slot((origin_slot + slot) * self.slot_ms).add_station(station_id, occupancy, units)
+        self.runs = []
 
 
 def _still_tally(last, start_ms, end_ms, max_gap_ms, floor):
