@@ -47,24 +47,28 @@ def intervals(conn, query, window, worker_ids, setup=None):
     previous = {}
 
     def pieces(worker_id, event, until_ms):
-        for piece in metrics.state_pieces(event, until_ms, window, query.max_gap_ms):
-            if floor is None:
-                yield worker_id, piece
-            else:
-                for part in _planned_parts(piece, floor.plan(piece.workstation_id)):
-                    yield worker_id, part
+        found = metrics.state_pieces(event, until_ms, window, query.max_gap_ms)
+        if floor is None:
+            return [(worker_id, piece) for piece in found]
+        return [(worker_id, part) for piece in found for part in _planned_parts(piece, floor.plan(piece.workstation_id))]
 
-    # The state carried in, and the events at the start instant itself.
-    for worker_id, events in queries.state_events(conn, query.scope, list(worker_ids), window.start_ms,
-                                                  window.start_ms).items():
-        for event in events:
-            if worker_id in previous:
-                yield from pieces(worker_id, previous[worker_id], event[0])
-            previous[worker_id] = event
-    if window.end_ms > window.start_ms:
+    # The state carried in: for all workers, from the roll-up of the hour before when it is kept.
+    if query.site_id is None and query.min_confidence is None and len(wanted) > 1 and sweep.stored_horizon(conn):
+        previous = {worker_id: event for worker_id, event in sweep.state_before(conn, window.start_ms).items()
+                    if worker_id in wanted}
+        first_ms = window.start_ms
+    else:  # with the events at the start instant itself
+        for worker_id, events in queries.state_events(conn, query.scope, list(worker_ids), window.start_ms,
+                                                      window.start_ms).items():
+            for event in events:
+                if worker_id in previous:
+                    yield from pieces(worker_id, previous[worker_id], event[0])
+                previous[worker_id] = event
+        first_ms = window.start_ms + 1
+    if window.end_ms >= first_ms:
         cursor = conn.cursor()
         cursor.row_factory = None
-        bound = {**query.scope, "start_ms": window.start_ms + 1, "end_ms": window.end_ms}
+        bound = {**query.scope, "start_ms": first_ms, "end_ms": window.end_ms}
         if len(wanted) == 1:
             (only,) = wanted
             rows = ((only, *row) for row in cursor.execute(queries.WINDOW_STATES_SQL, {**bound, "worker_id": only}))
@@ -83,11 +87,14 @@ def intervals(conn, query, window, worker_ids, setup=None):
 def _planned_parts(interval, plan):
     """The parts of one interval that lie in `plan` (sorted, disjoint `(start_ms, end_ms)`)."""
     index = max(0, bisect_right(plan, (interval.start_ms, interval.start_ms)) - 1)
+    parts = []
     while index < len(plan) and plan[index][0] < interval.end_ms:
         start_ms, end_ms = max(interval.start_ms, plan[index][0]), min(interval.end_ms, plan[index][1])
         if end_ms > start_ms:
-            yield metrics.Interval(start_ms, end_ms, interval.state, interval.workstation_id)
+            parts.append(interval if end_ms - start_ms == interval.end_ms - interval.start_ms
+                         else metrics.Interval(start_ms, end_ms, interval.state, interval.workstation_id))
         index += 1
+    return parts
 
 
 # --- The timeline at a resolution ---------------------------------------------------------------

@@ -172,14 +172,18 @@ class Presence:
         self.present = [0, 0]
 
     def add(self, interval):
-        """Count one interval (`metrics.Interval`); away and no-signal time are neither working nor idle."""
+        """Count one interval (`metrics.Interval`, inside the window); away and no-signal time
+        are neither working nor idle."""
         if interval.state not in OCCUPYING_STATES:
             return
-        for side, window in enumerate(self.sides):
-            overlap = min(interval.end_ms, window.end_ms) - max(interval.start_ms, window.start_ms)
-            if overlap > 0:
-                self.present[side] += overlap
-                self.working[side] += overlap if interval.state == "working" else 0
+        cut_ms = self.sides[1].start_ms
+        before = max(0, min(interval.end_ms, cut_ms) - interval.start_ms)
+        after = max(0, interval.end_ms - max(interval.start_ms, cut_ms))
+        self.present[0] += before
+        self.present[1] += after
+        if interval.state == "working":
+            self.working[0] += before
+            self.working[1] += after
 
     @classmethod
     def from_time(cls, window, rules, whole_ms, recent_ms):

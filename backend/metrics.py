@@ -538,6 +538,10 @@ class BucketTally:
 
     def add(self, interval):
         """Count one interval (inside the window), split at bucket boundaries."""
+        slot = interval.start_ms // self.bucket_ms
+        if interval.end_ms <= (slot + 1) * self.bucket_ms:  # most lie inside one bucket
+            self.totals[slot - self.first_slot][interval.state] += interval.end_ms - interval.start_ms
+            return
         for slot, start_ms, end_ms in split_at_buckets(interval, self.bucket_ms):
             self.totals[slot - self.first_slot][interval.state] += end_ms - start_ms
 
