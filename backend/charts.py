@@ -50,7 +50,8 @@ def intervals(conn, query, window, worker_ids, setup=None):
         found = metrics.state_pieces(event, until_ms, window, query.max_gap_ms)
         if floor is None:
             return [(worker_id, piece) for piece in found]
-        return [(worker_id, part) for piece in found for part in _planned_parts(piece, floor.plan(piece.workstation_id))]
+        return [(worker_id, part) for piece in found
+                for part in _planned_parts(piece, floor.plan(piece.workstation_id))]
 
     # The state carried in: for all workers, from the roll-up of the hour before when it is kept.
     if query.site_id is None and query.min_confidence is None and len(wanted) > 1 and sweep.stored_horizon(conn):

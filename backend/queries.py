@@ -237,21 +237,23 @@ FORGET_SQL = {unit: (f"DELETE FROM rollup_worker_{unit}s WHERE {unit} = ?",
 SAVE_STATION_SQL = {unit: f"""
 INSERT INTO rollup_station_{unit}s ({unit}, workstation_id, occupancy_ms, units) VALUES (?, ?, ?, ?)
 """ for unit in UNITS}
-# Sums over a run of computed units `[:first, :end)` per slot of `:slot_units` units counted from
-# the unit `:origin` (at or before `:first`; one slot when `:slot_units` spans the run).
+# Sums over a run of computed units `[:first, :end)` by id, all in slot 0, or by `slotted` slots
+# of `:slot_units` units counted from the unit `:origin` (at or before `:first`) and id.
 # The sums are cast to BIGINT: PostgreSQL's SUM of a BIGINT is a `numeric`, which the driver
 # would hand to a Python conversion value by value (a long window's chart reads tens of thousands).
-SUM_WORKER_SQL = {unit: f"""
-SELECT ({unit} - :origin) / :slot_units AS slot, worker_id, CAST(SUM(working_ms) AS BIGINT),
-       CAST(SUM(idle_ms) AS BIGINT), CAST(SUM(absent_ms) AS BIGINT), CAST(SUM(unknown_ms) AS BIGINT),
-       CAST(SUM(units) AS BIGINT)
-FROM rollup_worker_{unit}s WHERE {unit} >= :first AND {unit} < :end GROUP BY slot, worker_id
-""" for unit in UNITS}
-SUM_STATION_SQL = {unit: f"""
-SELECT ({unit} - :origin) / :slot_units AS slot, workstation_id, CAST(SUM(occupancy_ms) AS BIGINT),
-       CAST(SUM(units) AS BIGINT)
-FROM rollup_station_{unit}s WHERE {unit} >= :first AND {unit} < :end GROUP BY slot, workstation_id
-""" for unit in UNITS}
+def _sum_sql(unit, table, id_column, columns, slotted):
+    slot, by = (f"({unit} - :origin) / :slot_units", "slot, ") if slotted else ("0", "")
+    sums = ", ".join(f"CAST(SUM({column}) AS BIGINT)" for column in columns)
+    return (f"SELECT {slot} AS slot, {id_column}, {sums} FROM {table}_{unit}s "
+            f"WHERE {unit} >= :first AND {unit} < :end GROUP BY {by}{id_column}")
+
+
+SUM_WORKER_SQL = {(unit, slotted): _sum_sql(unit, "rollup_worker", "worker_id",
+                                            ("working_ms", "idle_ms", "absent_ms", "unknown_ms", "units"), slotted)
+                  for unit in UNITS for slotted in (False, True)}
+SUM_STATION_SQL = {(unit, slotted): _sum_sql(unit, "rollup_station", "workstation_id", ("occupancy_ms", "units"),
+                                             slotted)
+                   for unit in UNITS for slotted in (False, True)}
 PREVIOUS_EVENT_HOUR_SQL = "SELECT hour, stale FROM rollup_hours WHERE hour < ? ORDER BY hour DESC LIMIT 1"
 STALE_HOURS_SQL = "SELECT hour FROM rollup_hours WHERE stale = 1 AND hour < ? ORDER BY hour LIMIT ?"
 # The stale days before day `?` none of whose hours is stale, oldest first.

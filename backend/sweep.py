@@ -99,7 +99,9 @@ class Sweep:
 
     Its figures go to slots of `slot_ms` (a whole number of hours; `None`: one slot for all).
     Whole days are read from the daily roll-ups when slots are whole days and no planned time is
-    asked for; the rest from the hourly ones, and the edges and stale hours from the events."""
+    asked for; the rest from the hourly ones, and the edges and stale hours from the events. The
+    computed units are summed once the window is counted, each run of adjacent ones (the current
+    hour's part with the hours before it) in one statement."""
 
     def __init__(self, conn, max_gap_ms, floor, slot_ms=None):
         self.conn, self.max_gap_ms, self.floor = conn, max_gap_ms, floor
@@ -268,15 +270,17 @@ class Sweep:
         """Count `[start_ms, end_ms)`, in which no event happened, slot by slot."""
         while start_ms < end_ms:
             until = min(end_ms, (start_ms // self.slot_ms + 1) * self.slot_ms)
-            self._slot(start_ms).add(_still_tally(last, start_ms, until, self.max_gap_ms, self.floor)[0])
+            slot = self._slot(start_ms)
+            for station_id, reach_ms in _add_still(slot, last, start_ms, until, self.max_gap_ms, self.floor).items():
+                slot.occupancy_ms[station_id] = (slot.occupancy_ms.get(station_id, 0)
+                                                 + _measure(self.floor, start_ms, reach_ms, station_id))
             start_ms = until
 
     def _events(self, last, start_ms, end_ms, closed):
         """Count a stretch within one hour from its events, with each worker's state carried in
         from `last`; events at its end count only if `closed`. Returns the state at its end."""
-        tally, last = events_tally(self.conn, last, start_ms, end_ms, closed, self.max_gap_ms, self.floor)
-        self._slot(start_ms).add(tally)
-        return last
+        return events_tally(self.conn, last, start_ms, end_ms, closed, self.max_gap_ms, self.floor,
+                            self._slot(start_ms))[1]
 
     def _summed(self, unit, first, end):
         """Count the computed units `[first, end)` from their roll-ups: kept in `runs` and
@@ -288,34 +292,39 @@ class Sweep:
 
     def _sum_runs(self):
         """Add the runs of computed units counted so far to their slots."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        slotted = self.slot_ms != _ONE_SLOT_MS
         for unit, first, end in self.runs:
             origin_slot = first * unit.ms // self.slot_ms
-            bounds = {"origin": origin_slot * self.slot_ms // unit.ms, "slot_units": self.slot_ms // unit.ms,
-                      "first": first, "end": end}
-            for slot, worker_id, *state_ms, units in self.conn.execute(queries.SUM_WORKER_SQL[unit.name], bounds):
+            bounds = {"first": first, "end": end}
+            if slotted:
+                bounds.update(origin=origin_slot * self.slot_ms // unit.ms, slot_units=self.slot_ms // unit.ms)
+            for slot, worker_id, *state_ms, units in cursor.execute(queries.SUM_WORKER_SQL[unit.name, slotted], bounds):
                 self._slot((origin_slot + slot) * self.slot_ms).add_worker(worker_id, state_ms, units)
-            for slot, station_id, occupancy, units in self.conn.execute(queries.SUM_STATION_SQL[unit.name], bounds):
+            for slot, station_id, occupancy, units in cursor.execute(queries.SUM_STATION_SQL[unit.name, slotted],
+                                                                     bounds):
                 self._slot((origin_slot + slot) * self.slot_ms).add_station(station_id, occupancy, units)
         self.runs = []
 
 
-def _still_tally(last, start_ms, end_ms, max_gap_ms, floor):
-    """`(tally, reach)` of `[start_ms, end_ms)` for workers without a state event in it: each
-    one's latest state (`last`) runs on up to its horizon, then it is unknown. `reach`: station
-    -> the end of the longest occupying state there (occupancy is `[start_ms, reach)`)."""
-    tally = metrics.Tally()
+def _add_still(tally, last, start_ms, end_ms, max_gap_ms, floor):
+    """Add to `tally` the time in `[start_ms, end_ms)` of workers without a state event in it:
+    each one's latest state (`last`) runs on up to its horizon, then it is unknown. Returns the
+    reach of each station: the end of the longest occupying state there (occupancy is
+    `[start_ms, reach)`), for the caller to count once with the occupancy of others there."""
     reach = {}
+    state_ms = tally.state_ms
     for worker_id, (ts_ms, state, station_id) in last.items():
         known_end = end_ms if max_gap_ms is None else min(end_ms, max(start_ms, ts_ms + max_gap_ms))
-        totals = dict.fromkeys(metrics.TIME_STATES, 0)
+        totals = state_ms.get(worker_id)
+        if totals is None:
+            totals = state_ms[worker_id] = dict.fromkeys(metrics.TIME_STATES, 0)
         totals[state] += _measure(floor, start_ms, known_end, station_id)
         totals[metrics.UNKNOWN] += _measure(floor, known_end, end_ms, station_id)
-        tally.state_ms[worker_id] = totals
         if state in metrics.OCCUPYING_STATES and known_end > start_ms:
             reach[station_id] = max(reach.get(station_id, start_ms), known_end)
-    tally.occupancy_ms = {station_id: _measure(floor, start_ms, until, station_id)
-                          for station_id, until in reach.items()}
-    return tally, reach
+    return reach
 
 
 def _measure(floor, start_ms, end_ms, station_id):
@@ -332,13 +341,15 @@ def _measure(floor, start_ms, end_ms, station_id):
 _STILL = object()
 
 
-def events_tally(conn, last, start_ms, end_ms, closed, max_gap_ms, floor=None):
+def events_tally(conn, last, start_ms, end_ms, closed, max_gap_ms, floor=None, tally=None):
     """`(tally, last)` of a stretch from its events, each worker's state carried in from `last`
-    (its latest state events at the stretch's start); events at its end count only if `closed`.
-    Workers with no state event in it are worked out as in an empty stretch, all at once."""
+    (its latest state events at the stretch's start), added to `tally` when given; events at its
+    end count only if `closed`. Workers with no state event in it are worked out as in an empty
+    stretch, all at once."""
+    tally = metrics.Tally() if tally is None else tally
     window = metrics.Window(start_ms, end_ms)
     if end_ms < start_ms or (end_ms == start_ms and not closed):
-        return metrics.Tally(), last
+        return tally, last
     last_ms = end_ms if closed else end_ms - 1
     scope = queries.scope_params(start_ms=start_ms, end_ms=last_ms)
     moved = {}
@@ -353,16 +364,16 @@ def events_tally(conn, last, start_ms, end_ms, closed, max_gap_ms, floor=None):
     if floor is not None:
         timelines = {worker_id: metrics.clip_to_plan(timeline, floor) for worker_id, timeline in timelines.items()}
         units = metrics.planned_units(units, floor)
-    still_tally, reach = _still_tally(still, start_ms, end_ms, max_gap_ms, floor)
+    reach = _add_still(tally, still, start_ms, end_ms, max_gap_ms, floor)
     if reach:
         spans = metrics.Timeline([metrics.Interval(start_ms, until, "working", station_id)
                                   for station_id, until in reach.items()])
         timelines[_STILL] = spans if floor is None else metrics.clip_to_plan(spans, floor)
     count = queries.window_event_count(conn, queries.scope_params(), start_ms, last_ms)
-    tally = metrics.tally_timelines(timelines, units, count)
+    moved_tally = metrics.tally_timelines(timelines, units, count)
     if reach:
-        del timelines[_STILL], tally.state_ms[_STILL], tally.last_events[_STILL]
-    tally.state_ms.update(still_tally.state_ms)
+        del timelines[_STILL], moved_tally.state_ms[_STILL], moved_tally.last_events[_STILL]
+    tally.add(moved_tally)
     return tally, {**still, **{worker_id: timeline.last_event for worker_id, timeline in timelines.items()}}
 
 

@@ -95,5 +95,5 @@ def format_instant(ms):
     if ms is None:
         return None
     seconds, millis = divmod(int(ms), 1000)
-    text = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    text = (NAIVE_EPOCH + timedelta(seconds=seconds)).isoformat()  # whole seconds: no fraction
     return f"{text}.{millis:03d}Z" if millis else f"{text}Z"
