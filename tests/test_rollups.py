@@ -634,6 +634,37 @@ def test_charts_of_long_windows_are_read_from_the_rollups_and_equal_the_events(c
     assert_charts_equal_the_events(client, windows, monkeypatch)
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_fine_charts_carry_each_workers_state_in_from_the_rollups_as_the_events_do(config, clock, seed):
+    """A chart drawn from the events takes every worker's state at the window's start from the
+    roll-up of the hour before and the events since, and says what the events alone say:
+    windows starting inside an hour, on one, at an event's own instant, before all events, and
+    in an hour whose roll-up a late event has made stale."""
+    clock.ms = NOW
+    app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
+    client = app.test_client()
+    rng = random.Random(seed)
+    history = random_events(rng, 300)
+    post_events(client, *history)
+    keep_up(app)
+    starts = [BASE + rng.randrange(0, 60 * HOUR, 1000) for _ in range(4)]
+    starts += [BASE + 5 * HOUR, parse_instant(history[7]["timestamp"]), BASE - HOUR]
+
+    def assert_equal_the_events():
+        for start in starts:
+            window = f"from={format_instant(start)}&to={format_instant(start + 3 * HOUR + 1234)}&width=2000"
+            for path in ("/metrics/timeline?", "/metrics/hourly?", "/metrics/drift?recent_seconds=3600&"):
+                fast = client.get(f"{path}{window}").get_json()
+                exact = client.get(f"{path}{window}&min_confidence=0").get_json()  # carried in from the events
+                assert fast.get("workers", fast) == exact.get("workers", exact), (path, window)
+                assert fast.get("buckets") == exact.get("buckets"), (path, window)
+
+    assert_equal_the_events()
+    late = event_at(starts[0] - rng.randrange(1, HOUR), "W1", "S2", "absent")
+    post_events(client, late)
+    assert_equal_the_events()
+
+
 def assert_charts_equal_the_events(client, windows, monkeypatch):
     paths = ("/metrics/timeline?", "/metrics/hourly?", "/metrics/drift?recent_seconds=7200&")
     monkeypatch.undo()
