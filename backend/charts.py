@@ -67,8 +67,7 @@ def intervals(conn, query, window, worker_ids, setup=None):
                 previous[worker_id] = event
         first_ms = window.start_ms + 1
     if window.end_ms >= first_ms:
-        cursor = conn.cursor()
-        cursor.row_factory = None
+        cursor = queries.plain(conn)
         bound = {**query.scope, "start_ms": first_ms, "end_ms": window.end_ms}
         if len(wanted) == 1:
             (only,) = wanted

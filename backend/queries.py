@@ -435,18 +435,26 @@ def window_bounds(conn, scope):
     return (earliest[0], latest[0]) if earliest else (None, None)
 
 
+def plain(conn):
+    """A cursor whose rows are plain tuples, read by position: no `sqlite3.Row` is made per row
+    (reads of thousands of rows)."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor
+
+
 def list_workers(conn, site_id=None):
     """`(worker_id, name)` of every registered worker, or of those seen at one site."""
     if site_id is None:
-        return [tuple(row) for row in conn.execute(ALL_WORKERS_SQL)]
-    return [tuple(row) for row in conn.execute(SITE_WORKERS_SQL, {"site_id": site_id})]
+        return plain(conn).execute(ALL_WORKERS_SQL).fetchall()
+    return plain(conn).execute(SITE_WORKERS_SQL, {"site_id": site_id}).fetchall()
 
 
 def list_workstations(conn, site_id=None):
     """`(workstation_id, name)` of every registered workstation, or of those at one site."""
     if site_id is None:
-        return [tuple(row) for row in conn.execute(ALL_WORKSTATIONS_SQL)]
-    return [tuple(row) for row in conn.execute(SITE_WORKSTATIONS_SQL, {"site_id": site_id})]
+        return plain(conn).execute(ALL_WORKSTATIONS_SQL).fetchall()
+    return plain(conn).execute(SITE_WORKSTATIONS_SQL, {"site_id": site_id}).fetchall()
 
 
 def state_events(conn, scope, worker_ids, start_ms, end_ms):
@@ -461,8 +469,7 @@ def state_events(conn, scope, worker_ids, start_ms, end_ms):
     found = _carried_in(conn, {**params, "start_ms": min(start_ms, end_ms + 1)}, worker_ids)
     if not found:
         return found
-    cursor = conn.cursor()
-    cursor.row_factory = None
+    cursor = plain(conn)
     if len(found) == 1:
         ((worker_id, events),) = found.items()
         events.extend(cursor.execute(WINDOW_STATES_SQL, {**params, "worker_id": worker_id}))
@@ -511,21 +518,21 @@ def _carried_in_days_before(conn, params):
 def window_units(conn, scope, start_ms, end_ms):
     """`(worker_id, workstation_id, units)` summed over the window's product counts."""
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms}
-    return [tuple(row) for row in conn.execute(WINDOW_UNITS_SQL, params)]
+    return plain(conn).execute(WINDOW_UNITS_SQL, params).fetchall()
 
 
 def window_unit_instants(conn, scope, start_ms, end_ms, worker_id=None, workstation_id=None):
     """`(worker_id, workstation_id, units, ts_ms)` of the window's product counts, summed per instant."""
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "worker_id": worker_id,
               "workstation_id": workstation_id}
-    return [tuple(row) for row in conn.execute(WINDOW_UNIT_INSTANTS_SQL, params)]
+    return plain(conn).execute(WINDOW_UNIT_INSTANTS_SQL, params).fetchall()
 
 
 def window_units_by_slot(conn, scope, start_ms, end_ms, bucket_ms, worker_id=None, workstation_id=None):
     """`(slot, units)` of the window's product counts, `slot = ts_ms // bucket_ms`."""
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "bucket_ms": bucket_ms,
               "worker_id": worker_id, "workstation_id": workstation_id}
-    return [tuple(row) for row in conn.execute(WINDOW_UNITS_BY_SLOT_SQL, params)]
+    return plain(conn).execute(WINDOW_UNITS_BY_SLOT_SQL, params).fetchall()
 
 
 def model_groups(conn, scope, start_ms, end_ms, bucket_ms=None):
@@ -542,9 +549,7 @@ def model_groups(conn, scope, start_ms, end_ms, bucket_ms=None):
     first_day, last_day = -(-start_ms // DAY_MS), (end_ms + 1) // DAY_MS - 1
     if bucket_ms % DAY_MS or first_day > last_day:
         return _model_events(conn, scope, start_ms, end_ms, bucket_ms)
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    rows = cursor.execute(MODEL_DAYS_SQL, {**scope, "days": bucket_ms // DAY_MS, "first_day": first_day,
+    rows = plain(conn).execute(MODEL_DAYS_SQL, {**scope, "days": bucket_ms // DAY_MS, "first_day": first_day,
                                            "last_day": last_day}).fetchall()
     return (_model_events(conn, scope, start_ms, first_day * DAY_MS - 1, bucket_ms) + rows
             + _model_events(conn, scope, (last_day + 1) * DAY_MS, end_ms, bucket_ms))
@@ -553,10 +558,8 @@ def model_groups(conn, scope, start_ms, end_ms, bucket_ms=None):
 def _model_events(conn, scope, start_ms, end_ms, bucket_ms):
     if start_ms > end_ms:
         return []
-    cursor = conn.cursor()
-    cursor.row_factory = None
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "bucket_ms": bucket_ms}
-    return cursor.execute(MODEL_EVENTS_SQL, params).fetchall()
+    return plain(conn).execute(MODEL_EVENTS_SQL, params).fetchall()
 
 
 def list_sites(conn):
@@ -774,12 +777,12 @@ WHERE receiver = :receiver AND change_id = :change_id AND claimed_by = :me
 
 def alert_rules(conn):
     """`(rule_id, kind, threshold)` of every configured alert rule, in their order."""
-    return [tuple(row) for row in conn.execute(ALERT_RULES_SQL)]
+    return plain(conn).execute(ALERT_RULES_SQL).fetchall()
 
 
 def alert_webhooks(conn):
     """`(url, secret)` of every configured webhook, in their order."""
-    return [tuple(row) for row in conn.execute(ALERT_WEBHOOKS_SQL)]
+    return plain(conn).execute(ALERT_WEBHOOKS_SQL).fetchall()
 
 
 def save_alert_rules(conn, rules, webhooks):

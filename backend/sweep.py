@@ -292,8 +292,7 @@ class Sweep:
 
     def _sum_runs(self):
         """Add the runs of computed units counted so far to their slots."""
-        cursor = self.conn.cursor()
-        cursor.row_factory = None
+        cursor = queries.plain(self.conn)
         slotted = self.slot_ms != _ONE_SLOT_MS
         for unit, first, end in self.runs:
             origin_slot = first * unit.ms // self.slot_ms
@@ -308,14 +307,17 @@ class Sweep:
         self.runs = []
 
 
-def _add_still(tally, last, start_ms, end_ms, max_gap_ms, floor):
-    """Add to `tally` the time in `[start_ms, end_ms)` of workers without a state event in it:
-    each one's latest state (`last`) runs on up to its horizon, then it is unknown. Returns the
-    reach of each station: the end of the longest occupying state there (occupancy is
-    `[start_ms, reach)`), for the caller to count once with the occupancy of others there."""
+def _add_still(tally, last, start_ms, end_ms, max_gap_ms, floor, moved=()):
+    """Add to `tally` the time in `[start_ms, end_ms)` of the workers in `last` but not in
+    `moved`, without a state event in it: each one's latest state (`last`) runs on up to its
+    horizon, then it is unknown. Returns the reach of each station: the end of the longest
+    occupying state there (occupancy is `[start_ms, reach)`), for the caller to count once with
+    the occupancy of others there."""
     reach = {}
     state_ms = tally.state_ms
     for worker_id, (ts_ms, state, station_id) in last.items():
+        if worker_id in moved:
+            continue
         known_end = end_ms if max_gap_ms is None else min(end_ms, max(start_ms, ts_ms + max_gap_ms))
         totals = state_ms.get(worker_id)
         if totals is None:
@@ -352,19 +354,18 @@ def events_tally(conn, last, start_ms, end_ms, closed, max_gap_ms, floor=None, t
         return tally, last
     last_ms = end_ms if closed else end_ms - 1
     scope = queries.scope_params(start_ms=start_ms, end_ms=last_ms)
-    moved = {}
-    for worker_id, *event in limits.checked(conn.execute(queries.WINDOW_ALL_STATES_SQL, scope)):
-        events = moved.get(worker_id)
+    moved = {}  # worker id -> its state events: the one carried in, then those of the stretch
+    for row in limits.checked(queries.plain(conn).execute(queries.WINDOW_ALL_STATES_SQL, scope)):
+        events = moved.get(row[0])
         if events is None:
-            events = moved[worker_id] = [last[worker_id]] if worker_id in last else []
-        events.append(tuple(event))
-    still = {worker_id: event for worker_id, event in last.items() if worker_id not in moved}
+            events = moved[row[0]] = [last[row[0]]] if row[0] in last else []
+        events.append(row[1:])
     timelines = {worker_id: metrics.worker_timeline(events, window, max_gap_ms) for worker_id, events in moved.items()}
     units = queries.window_unit_instants(conn, queries.scope_params(), start_ms, last_ms)
     if floor is not None:
         timelines = {worker_id: metrics.clip_to_plan(timeline, floor) for worker_id, timeline in timelines.items()}
         units = metrics.planned_units(units, floor)
-    reach = _add_still(tally, still, start_ms, end_ms, max_gap_ms, floor)
+    reach = _add_still(tally, last, start_ms, end_ms, max_gap_ms, floor, moved)
     if reach:
         spans = metrics.Timeline([metrics.Interval(start_ms, until, "working", station_id)
                                   for station_id, until in reach.items()])
@@ -374,7 +375,9 @@ def events_tally(conn, last, start_ms, end_ms, closed, max_gap_ms, floor=None, t
     if reach:
         del timelines[_STILL], moved_tally.state_ms[_STILL], moved_tally.last_events[_STILL]
     tally.add(moved_tally)
-    return tally, {**still, **{worker_id: timeline.last_event for worker_id, timeline in timelines.items()}}
+    last = dict(last)
+    last.update({worker_id: timeline.last_event for worker_id, timeline in timelines.items()})
+    return tally, last
 
 
 def _finish(tally, last):
