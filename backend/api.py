@@ -276,41 +276,39 @@ def conditional(view=None, *, also=None):
     return answer
 
 
-def _report():
-    return reports.metrics_report(get_db(), _query(), now_ms())
+def _report(part):
+    """`{"window", part}` of the query's report (SPEC §5)."""
+    return reports.metrics_report(get_db(), _query(), now_ms(), parts=(part,))
 
 
 @bp.get("/metrics/factory")
 @conditional
 def factory_metrics():
-    report = _report()
-    return jsonify(window=report["window"], factory=report["factory"])
+    return jsonify(_report("factory"))
 
 
 @bp.get("/metrics/workers")
 @conditional
 def workers_metrics():
-    report = _report()
-    return jsonify(window=report["window"], workers=report["workers"])
+    return jsonify(_report("workers"))
 
 
 @bp.get("/metrics/workers/<id:worker_id>")
 @conditional
 def worker_metrics(worker_id):
-    return jsonify(reports.single_item(_report(), "worker", worker_id))
+    return jsonify(reports.single_item(_report("workers"), "worker", worker_id))
 
 
 @bp.get("/metrics/workstations")
 @conditional
 def workstations_metrics():
-    report = _report()
-    return jsonify(window=report["window"], workstations=report["workstations"])
+    return jsonify(_report("workstations"))
 
 
 @bp.get("/metrics/workstations/<id:workstation_id>")
 @conditional
 def workstation_metrics(workstation_id):
-    return jsonify(reports.single_item(_report(), "workstation", workstation_id))
+    return jsonify(reports.single_item(_report("workstations"), "workstation", workstation_id))
 
 
 def _shifts_report():

@@ -79,16 +79,18 @@ def plan_floor(window, factory_calendar, sites, station_sites, targets=None, pla
 
     `sites`: site id -> `calendars.Site`; `station_sites`: workstation id -> site id or `None`
     (a site id not in `sites`, or `None`, runs on the factory calendar). Planned time is worked
-    out once per distinct calendar.
+    out once per distinct calendar, over the whole hours the window touches: the roll-ups of an
+    edge hour whose every instant is planned then count for it (`sweep`).
     """
     if window is None:
         return Floor(targets=dict(targets or {}), planned_only=planned_only)
     by_calendar = {}
+    start_ms = (window.start_ms - 1) // MS_PER_HOUR * MS_PER_HOUR
+    end_ms = -(-(window.end_ms + 1) // MS_PER_HOUR) * MS_PER_HOUR
 
     def plan(calendar):
         if calendar not in by_calendar:
-            by_calendar[calendar] = tuple(calendars.planned_intervals(calendar, window.start_ms - 1,
-                                                                      window.end_ms + 1))
+            by_calendar[calendar] = tuple(calendars.planned_intervals(calendar, start_ms, end_ms))
         return by_calendar[calendar]
 
     plans = {station_id: plan(calendars.site_calendar(sites.get(site_id) if site_id is not None else None,
@@ -269,8 +271,12 @@ def tally_timelines(timelines, unit_rows, event_count):
     return tally
 
 
+# The parts of a report besides its window (`build_report`).
+REPORT_PARTS = ("workers", "workstations", "factory")
+
+
 def build_report(window, workers, workstations, state_events_by_worker, unit_rows, event_count, max_gap_ms=None,
-                 floor=None):
+                 floor=None, parts=REPORT_PARTS):
     """Every figure of SPEC §5 for one scope and window.
 
     - `workers`, `workstations`: `(id, name)` rows, the lists to report on.
@@ -282,11 +288,12 @@ def build_report(window, workers, workstations, state_events_by_worker, unit_row
     - `event_count`: events in scope with a timestamp inside the window.
     - `floor`: each workstation's planned time and target (`plan_floor`); none: nothing planned.
 
-    Returns `{"window", "workers", "workstations", "factory"}`; the lists follow the input order.
+    Returns `{"window", "workers", "workstations", "factory"}`, of those only the `parts` asked
+    for; the lists follow the input order.
     """
     floor = floor or Floor()
     if window is None:
-        return report_from_tally(None, workers, workstations, Tally(), max_gap_ms, floor)
+        return report_from_tally(None, workers, workstations, Tally(), max_gap_ms, floor, parts)
     timelines = {
         worker_id: worker_timeline(state_events_by_worker.get(worker_id, ()), window, max_gap_ms)
         for worker_id, _name in workers
@@ -295,36 +302,37 @@ def build_report(window, workers, workstations, state_events_by_worker, unit_row
         timelines = {worker_id: clip_to_plan(timeline, floor) for worker_id, timeline in timelines.items()}
         unit_rows = planned_units(unit_rows, floor)
     return report_from_tally(window, workers, workstations, tally_timelines(timelines, unit_rows, event_count),
-                             max_gap_ms, floor)
+                             max_gap_ms, floor, parts)
 
 
-def report_from_tally(window, workers, workstations, tally, max_gap_ms=None, floor=None):
+def report_from_tally(window, workers, workstations, tally, max_gap_ms=None, floor=None, parts=REPORT_PARTS):
     """The report of SPEC §5 from the tally of the whole window (`max_gap_ms`: its horizon;
-    `floor`: planned time and targets, as for `build_report`)."""
+    `floor`: planned time and targets; `parts`: as for `build_report`)."""
     floor = floor or Floor()
     empty = dict.fromkeys(TIME_STATES, 0)
-    worker_items = [
-        _worker_item(worker_id, name, tally.state_ms.get(worker_id, empty), tally.last_events.get(worker_id),
-                     tally.worker_units.get(worker_id, 0),
-                     window and state_at_end(tally.last_events.get(worker_id), window, max_gap_ms))
-        for worker_id, name in workers
-    ]
-    length_ms = window.length_ms if window else 0
+    report = {"window": window_json(window)}
+    if "workers" in parts:
+        report["workers"] = [
+            _worker_item(worker_id, name, tally.state_ms.get(worker_id, empty), tally.last_events.get(worker_id),
+                         tally.worker_units.get(worker_id, 0),
+                         window and state_at_end(tally.last_events.get(worker_id), window, max_gap_ms))
+            for worker_id, name in workers
+        ]
     stations = [
         _Station(station_id, name, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0),
                  floor.planned_ms(station_id, window) if window else 0, floor.targets.get(station_id))
         for station_id, name in workstations
     ]
-    station_items = [_workstation_item(station, length_ms, floor.planned_only) for station in stations]
-    listed_totals = [tally.state_ms.get(worker_id, empty) for worker_id, _name in workers]
-    return {
-        "window": window_json(window),
-        "workers": worker_items,
-        "workstations": station_items,
-        "factory": {**_factory_item(listed_totals, worker_items, len(workstations),
-                                    tally.event_count if window else 0),
-                    **_factory_targets(stations)},
-    }
+    if "workstations" in parts:
+        length_ms = window.length_ms if window else 0
+        report["workstations"] = [_workstation_item(station, length_ms, floor.planned_only) for station in stations]
+    if "factory" in parts:
+        report["factory"] = {
+            **_factory_item([tally.state_ms.get(worker_id, empty) for worker_id, _name in workers],
+                            sum(tally.worker_units.get(worker_id, 0) for worker_id, _name in workers),
+                            len(workstations), tally.event_count if window else 0),
+            **_factory_targets(stations)}
+    return report
 
 
 def split_at_buckets(interval, bucket_ms):
@@ -453,12 +461,10 @@ def _factory_targets(stations):
             "attainment_pct": _ratio(100 * sum(station.units for station in targeted), target_units)}
 
 
-def _factory_item(worker_totals, worker_items, workstation_count, event_count):
-    worker_totals = list(worker_totals)
+def _factory_item(worker_totals, total_units, workstation_count, event_count):
     total_active = sum(totals["working"] for totals in worker_totals)
     total_idle = sum(totals["idle"] for totals in worker_totals)
     total_unknown = sum(totals[UNKNOWN] for totals in worker_totals)
-    total_units = sum(item["units"] for item in worker_items)
     # The mean of the exact ratios, rounded once, over workers with any time on the floor.
     utilizations = [100 * t["working"] / (t["working"] + t["idle"]) for t in worker_totals if t["working"] + t["idle"]]
     return {
@@ -468,7 +474,7 @@ def _factory_item(worker_totals, worker_items, workstation_count, event_count):
         "total_units": total_units,
         "average_production_rate": _ratio(total_units * MS_PER_HOUR, total_active),
         "average_utilization_pct": _ratio(sum(utilizations), len(utilizations)),
-        "worker_count": len(worker_items),
+        "worker_count": len(worker_totals),
         "workstation_count": workstation_count,
         "event_count": event_count,
     }
@@ -539,7 +545,7 @@ class BucketTally:
     def add(self, interval):
         """Count one interval (inside the window), split at bucket boundaries."""
         slot = interval.start_ms // self.bucket_ms
-        if interval.end_ms <= (slot + 1) * self.bucket_ms:  # most lie inside one bucket
+        if interval.start_ms < interval.end_ms <= (slot + 1) * self.bucket_ms:  # most lie inside one bucket
             self.totals[slot - self.first_slot][interval.state] += interval.end_ms - interval.start_ms
             return
         for slot, start_ms, end_ms in split_at_buckets(interval, self.bucket_ms):

@@ -436,8 +436,8 @@ def window_bounds(conn, scope):
 
 
 def plain(conn):
-    """A cursor whose rows are plain tuples, read by position: no `sqlite3.Row` is made per row
-    (reads of thousands of rows)."""
+    """A cursor whose rows are tuples, read by position: on SQLite no `sqlite3.Row` is made per
+    row (reads of thousands of rows); PostgreSQL's rows are tuples already."""
     cursor = conn.cursor()
     cursor.row_factory = None
     return cursor

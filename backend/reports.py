@@ -141,8 +141,9 @@ def floor_setup(conn, query, window, setup=None):
                               query.planned_only)
 
 
-def metrics_report(conn, query, now_ms, setup=None):
-    """The full report for a query: window, every worker, every workstation, the factory.
+def metrics_report(conn, query, now_ms, setup=None, parts=metrics.REPORT_PARTS):
+    """The report for a query: window, every worker, every workstation, the factory (of these
+    only the `parts` asked for).
 
     Roll-ups answer what they hold (see `sweep.usable`), planned time included; other
     queries are worked out from the events. `setup`: a `FloorSetup` read already.
@@ -150,14 +151,14 @@ def metrics_report(conn, query, now_ms, setup=None):
     window, workers, workstations = resolve(conn, query, now_ms, setup)
     floor = floor_setup(conn, query, window, setup)
     if window is None:
-        return metrics.build_report(None, workers, workstations, {}, [], 0, query.max_gap_ms, floor)
+        return metrics.build_report(None, workers, workstations, {}, [], 0, query.max_gap_ms, floor, parts)
     tally = sweep.window_tally(conn, query, window, floor)
     if tally is not None:
-        return metrics.report_from_tally(window, workers, workstations, tally, query.max_gap_ms, floor)
-    return events_report(conn, query, window, workers, workstations, floor)
+        return metrics.report_from_tally(window, workers, workstations, tally, query.max_gap_ms, floor, parts)
+    return events_report(conn, query, window, workers, workstations, floor, parts)
 
 
-def events_report(conn, query, window, workers, workstations, floor=None):
+def events_report(conn, query, window, workers, workstations, floor=None, parts=metrics.REPORT_PARTS):
     """The report worked out from the events alone, whatever the query's filters."""
     floor = floor or floor_setup(conn, query, window)
     state_events = {worker_id: limits.checked(events)
@@ -165,7 +166,7 @@ def events_report(conn, query, window, workers, workstations, floor=None):
     units = _units(conn, query, window)
     event_count = queries.window_event_count(conn, query.scope, window.start_ms, window.end_ms)
     return metrics.build_report(window, workers, workstations, state_events, units, event_count, query.max_gap_ms,
-                                floor)
+                                floor, parts)
 
 
 def _units(conn, query, window):

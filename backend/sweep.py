@@ -205,9 +205,10 @@ class Sweep:
     def _units(self, unit, last, first, end, needed=True):
         """Count the whole hours or days `[first, end)`: those without events arithmetically,
         stale ones (and, with `planned_only`, hours planned in part) from what lies below them,
-        the others summed from their roll-ups. Returns the state at the end, unless it is not
-        `needed` (the caller reads it elsewhere) and no empty stretch ends the units."""
+        the others summed from their roll-ups. Returns the state at the end, or `None` when it
+        is not `needed` (the caller reads it elsewhere)."""
         position, pending = first * unit.ms, None
+        run_end = None  # the end of the units summed last, when only empty units lie after them
         rows = self.conn.execute(queries.EVENT_UNITS_SQL[unit.name], (first, end)).fetchall()
         for number, stale, events in limits.checked(rows):
             start_ms = number * unit.ms
@@ -223,15 +224,15 @@ class Sweep:
                     last = self._hours(last, start_ms, start_ms + unit.ms, closed=False)
             else:
                 self._slot(start_ms).event_count += events
-                if kind == "all":
-                    self._summed(unit, number, number + 1)
+                if kind == "all":  # with the run before when only empty units (no rows) lie between
+                    self._summed(unit, number if run_end is None else run_end, number + 1)
                 pending = number
             position = start_ms + unit.ms
-        if needed or position < end * unit.ms:
-            last = self._resolve(unit, last, pending)
+            run_end = number + 1 if kind == "all" else None
         if position < end * unit.ms:
+            last, pending = self._resolve(unit, last, pending), None
             self._gap(last, position, end * unit.ms)
-        return last
+        return self._resolve(unit, last, pending) if needed else None
 
     def _resolve(self, unit, last, pending):
         """The latest state events at the end of computed unit `pending`: those of the last hour

@@ -312,5 +312,6 @@ def test_plan_floor_gives_each_station_its_sites_calendar_and_the_factorys_other
                       {"S3": 5})
     assert [plan.planned_ms(station, window) // MIN for station in ("S1", "S2", "S3", "S4", "S5", "S9")] == [
         120, 0, 120, 120, 120, 120]
-    assert plan.plan("S3") == ((at(60), at(180) + 1),)  # a millisecond past the window: its end is known
+    # The whole hours the window touches, and the one its end instant begins: its end is known.
+    assert plan.plan("S3") == ((at(60), at(240)),)
     assert plan.targets == {"S3": 5} and not plan.planned_only

@@ -425,9 +425,8 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
     # them; a window starting inside one counts it whole, less its figures up to the next mark,
     # and works out only the events before that mark. The answers equal the events' wherever the
     # window starts; a late event makes the hour stale and its marks unused until it is computed
-    # again; older hours keep none. With planned_only only a window starting at the hour's first
-    # millisecond uses them: the floor's plans cover the window, and so whether the rest of the
-    # hour counts in full is not known.
+    # again; older hours keep none. With planned_only only when the calendar plans the whole hour
+    # (the floor's plans cover the hours the window touches), not in an hour with a break.
     clock.ms = BASE + 2 * DAY + 30 * 60_000
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": horizon})
     client = app.test_client()
@@ -446,14 +445,13 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
 
     def recording(sweep, last, start_ms):
         result = before_mark(sweep, last, start_ms)
-        if sweep.floor is None:  # planned_only: see above
-            used.append(result)
+        used.append((sweep.floor is not None, result))
         return result
 
     monkeypatch.setattr(sweep.Sweep, "_before_mark", recording)
-    hour_ms = (newest - 5) * HOUR
+    hour_ms = (newest - 5) * HOUR  # 18:00, planned whole by the late shift
 
-    def assert_windows_equal_from_scratch():
+    def assert_windows_equal_from_scratch(hour_ms=hour_ms):
         for offset in (1, rollups.MARK_MS - 1, rollups.MARK_MS, 2 * rollups.MARK_MS + 1,
                        HOUR - rollups.MARK_MS - 1, HOUR - rollups.MARK_MS + 1, HOUR - 1):
             for end in (hour_ms + 3 * HOUR + 1234, clock.ms):
@@ -463,15 +461,19 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
 
     assert_windows_equal_from_scratch()
     paths = 3
-    assert used.count(True) == paths * 2 * 5  # all but the two in the hour's last five minutes
+    # All but the two in the hour's last five minutes, with and without planned_only.
+    assert used.count((False, True)) == used.count((True, True)) == paths * 2 * 5
+    used.clear()
+    assert_windows_equal_from_scratch((newest - 14) * HOUR)  # 09:00: the early shift's break
+    assert used.count((False, True)) == paths * 2 * 5 and (True, True) not in used
     post_events(client, event_at(hour_ms + 10 * 60_000, "W1", "S1", "absent"), status=201)  # late
     used.clear()
     assert_windows_equal_from_scratch()
-    assert True not in used
+    assert (False, True) not in used and (True, True) not in used
     keep_up(app)
     used.clear()
     assert_windows_equal_from_scratch()
-    assert used.count(True) == paths * 2 * 5
+    assert used.count((False, True)) == used.count((True, True)) == paths * 2 * 5
     assert stored_rows(app) == rebuilt_rows(app)
     # The charts of a long window ending now read the current hour's part too.
     post_events(client, event_at(clock.ms - 20 * 60_000, "W2", "S2", "idle"), status=201)
