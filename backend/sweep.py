@@ -387,8 +387,8 @@ def _finish(tally, last):
 
 
 def hour_last_states(conn, hour):
-    return {worker_id: (ts_ms, state, station_id)
-            for worker_id, ts_ms, state, station_id in conn.execute(queries.HOUR_LAST_STATES_SQL, (hour,))}
+    """Each worker's latest state event `(ts_ms, state, workstation_id)` at the end of a computed hour."""
+    return {row[0]: row[1:] for row in queries.plain(conn).execute(queries.HOUR_LAST_STATES_SQL, (hour,))}
 
 
 def state_before(conn, instant_ms):
@@ -403,7 +403,6 @@ def state_before(conn, instant_ms):
         return {worker_id: events[-1] for worker_id, events in found.items() if events}
     last = {} if previous is None else hour_last_states(conn, previous[0])
     if instant_ms > hour_start:
-        for worker_id, *event in conn.execute(queries.LATEST_STATES_IN_HOUR_SQL,
-                                              {"hour": instant_ms // HOUR_MS, "instant_ms": instant_ms}):
-            last[worker_id] = tuple(event)
+        last.update((row[0], row[1:]) for row in queries.plain(conn).execute(
+            queries.LATEST_STATES_IN_HOUR_SQL, {"hour": instant_ms // HOUR_MS, "instant_ms": instant_ms}))
     return last
