@@ -322,7 +322,7 @@ def report_from_tally(window, workers, workstations, tally, max_gap_ms=None, flo
         _Station(station_id, name, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0),
                  floor.planned_ms(station_id, window) if window else 0, floor.targets.get(station_id))
         for station_id, name in workstations
-    ]
+    ] if "workstations" in parts or "factory" in parts else []
     if "workstations" in parts:
         length_ms = window.length_ms if window else 0
         report["workstations"] = [_workstation_item(station, length_ms, floor.planned_only) for station in stations]

@@ -209,7 +209,6 @@ def _compute_hour(conn, hour, last, horizon_ms, until_ms=None, marks=False):
         tally = metrics.Tally()
         for mark_ms in range(start_ms + MARK_MS, start_ms + HOUR_MS + 1, MARK_MS):
             last = events_tally(conn, last, mark_ms - MARK_MS, mark_ms, False, horizon_ms, tally=tally)[1]
-            last = {worker_id: event for worker_id, event in last.items() if event is not None}
             if mark_ms < start_ms + HOUR_MS:
                 _save_mark(conn, hour, mark_ms, tally)
         conn.execute(queries.FORGET_OLD_MARKS_SQL, (hour - MARK_HOURS + 1,))
