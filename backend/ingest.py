@@ -333,7 +333,7 @@ def store_events(conn, events, now_ms, received=None):
         _register(conn, stored)
         queries.insert_rows(conn, queries.INSERT_EVENT_SQL, rows)
         queries.insert_rows(conn, queries.ADD_MODEL_DAYS_SQL, _model_days(stored))
-        rollups.forget_changed_hours(conn, rollups.changes(stored), now_ms)
+        rollups.forget_changed_hours(conn, rollups.changes(stored))
     return outcomes
 
 

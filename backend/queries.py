@@ -206,14 +206,21 @@ CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM works
 # rollup_hours (rollup_days) has a row for every hour (day) that holds events; a stale one is
 # computed again.
 UNITS = ("hour", "day")
+# `marked` of an hour or day: the data generation of the write that last marked it (each write
+# transaction moves the generation on), so a roll-up computed from what a reader saw is stored only
+# if no write marked its unit since.
 MARK_SQL = {unit: f"""
-INSERT INTO rollup_{unit}s ({unit}, events, stale) VALUES (?, 0, 1) ON CONFLICT ({unit}) DO UPDATE SET stale = 1
+INSERT INTO rollup_{unit}s ({unit}, events, stale, marked) VALUES (?, 0, 1, ?)
+ON CONFLICT ({unit}) DO UPDATE SET stale = 1, marked = excluded.marked
 """ for unit in UNITS}
-MARK_STALE_SQL = {unit: f"UPDATE rollup_{unit}s SET stale = 1 WHERE {unit} >= ? AND {unit} < ? AND stale = 0"
+MARK_STALE_SQL = {unit: f"UPDATE rollup_{unit}s SET stale = 1, marked = ? WHERE {unit} >= ? AND {unit} < ?"
                   for unit in UNITS}
+# Hours whose rows a write changed in place (`SETTLE_UNKNOWN_HOURS_SQL`), marked without making them stale.
+TOUCH_HOURS_SQL = "UPDATE rollup_hours SET marked = ? WHERE hour >= ? AND hour < ?"
+MARKED_SQL = {unit: f"SELECT stale, marked FROM rollup_{unit}s WHERE {unit} = ?" for unit in UNITS}
 MARK_ALL_STALE_SQL = {
-    "hour": "UPDATE rollup_hours SET stale = 1, until_ms = NULL WHERE stale = 0 OR until_ms IS NOT NULL",
-    "day": "UPDATE rollup_days SET stale = 1 WHERE stale = 0"}
+    "hour": "UPDATE rollup_hours SET stale = 1, until_ms = NULL, marked = ?",
+    "day": "UPDATE rollup_days SET stale = 1, marked = ?"}
 EVENT_UNITS_SQL = {unit: f"SELECT {unit}, stale, events FROM rollup_{unit}s WHERE {unit} >= ? AND {unit} < ? "
                          f"ORDER BY {unit}" for unit in UNITS}
 COMPUTED_SQL = {"hour": "UPDATE rollup_hours SET events = ?, stale = 0, until_ms = NULL WHERE hour = ?",
@@ -255,14 +262,17 @@ SUM_STATION_SQL = {(unit, slotted): _sum_sql(unit, "rollup_station", "workstatio
                                              slotted)
                    for unit in UNITS for slotted in (False, True)}
 PREVIOUS_EVENT_HOUR_SQL = "SELECT hour, stale FROM rollup_hours WHERE hour < ? ORDER BY hour DESC LIMIT 1"
-STALE_HOURS_SQL = "SELECT hour FROM rollup_hours WHERE stale = 1 AND hour < ? ORDER BY hour LIMIT ?"
-# The stale days before day `?` none of whose hours is stale, oldest first.
-STALE_DAYS_SQL = """
-SELECT day FROM rollup_days
-WHERE stale = 1 AND day < ?
+STALE_SQL = {
+    # The stale hours before hour `?` last marked at generation `?` or before, oldest first.
+    "hour": "SELECT hour, marked FROM rollup_hours WHERE stale = 1 AND hour < ? AND marked <= ? ORDER BY hour LIMIT ?",
+    # The stale days before day `?` last marked at generation `?` or before, none of whose hours
+    # is stale, oldest first.
+    "day": """
+SELECT day, marked FROM rollup_days
+WHERE stale = 1 AND day < ? AND marked <= ?
   AND NOT EXISTS (SELECT 1 FROM rollup_hours WHERE stale = 1 AND hour >= day * 24 AND hour < day * 24 + 24)
 ORDER BY day LIMIT ?
-"""
+"""}
 # A worker's row of an hour also holds its latest state event at the hour's end.
 SAVE_WORKER_SQL = {
     "hour": """

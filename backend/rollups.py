@@ -3,20 +3,20 @@ that hold events, kept so long windows cost those hours and days, not their even
 
 Ingestion marks the hours a new event changes stale: a product count its own hour, a state event
 every hour from its own to the hour of the worker's next state event (all later hours when it is
-the worker's latest), and the days those lie in. It then computes stale hours before the current
-one, oldest first, but those of its own events, which a later batch fills on, and the stale days
-no stale hour is left in, in proportion to its events (`UPKEEP_EVENTS`): a backfill pays for
-about the roll-ups it leaves stale, and a camera's single event for none, even just after a
-backfill of months. Server start-up computes every stale hour before the current one, and stale
-days with no stale hour left, and so does each server process's keeper (`Keeper`) every
-`KEEP_EVERY_S` seconds while writes leave some, for up to `KEEP_SECONDS`, in write transactions
-of about `BUILD_SECONDS` each, so a writer waits for one short transaction at most and readers
-find them computed. The current hour changes with every batch: the keeper computes its first
-part, up to its latest event (or `PART_LAG_MS` before now), from the part before and the events
-since (`keep_current_hour`); the hour's row is stale, with `until_ms` where the part ends. An
-event before that instant clears the part, one after leaves it, since a new event changes no
-figure before its own instant. The hours of the last day (`MARK_HOURS`) also keep, once
-computed, their figures from the hour's start to every `sweep.MARK_MS` (`rollup_hour_marks`).
+the worker's latest), and the days those lie in, each with the data generation of its write
+(`marked`). Server start-up computes every stale hour before the current one, and stale days with
+no stale hour left, and so does each server process's keeper (`Keeper`) every `KEEP_EVERY_S`
+seconds, those no write has marked since its look before: a stream of batches in time order
+fills the hours at its front over several batches, from several clients out of order, and they
+would be computed again after each. Each round computes from a read snapshot, then stores in one
+short write transaction those still as it read them (stale, marked at the same generation):
+writers never wait for the computing, and what a write changed meanwhile is computed again
+later. The current hour changes with every batch: the keeper computes its first part, up to its
+latest event (or `PART_LAG_MS` before now), from the part before and the events since
+(`keep_current_hour`); the hour's row is stale, with `until_ms` where the part ends. An event
+before that instant clears the part, one after leaves it, since a new event changes no figure
+before its own instant. The hours of the last day (`MARK_HOURS`) also keep, once computed, their
+figures from the hour's start to every `sweep.MARK_MS` (`rollup_hour_marks`).
 """
 
 import json
@@ -32,26 +32,14 @@ from .sweep import DAY_MS, DAYS, HOUR_MS, HOURS, MARK_MS, Sweep, events_tally, r
 
 log = logging.getLogger(__name__)
 
-# A batch computes one stale hour and one stale day for each this many events it stores, in its
-# own transaction: a backfill's batch of 1,000 ten of each, which keeps up with history of 100
-# events an hour and more; what it leaves, the keeper computes.
-UPKEEP_EVENTS = 100
-# How long one write transaction of start-up or of the keeper computes stale hours and days (at
-# least one): writers wait for it, so it is short; each transaction's commit is its overhead.
-BUILD_SECONDS = 0.02
-# The pause between two such transactions, in which a writer waiting for the lock takes it: a
-# SQLite writer looks every half millisecond (`db.BEGIN_RETRY_S`), and without a pause the next
-# transaction would begin first, again and again.
-BUILD_PAUSE_SECONDS = 0.002
-# Stale hours or days looked up at once by such a transaction.
+# How long one round of start-up or of a keeper computes stale hours and days (at least one),
+# from a read snapshot, before it stores them in one short write transaction: writers wait for
+# that transaction only, never for the computing.
+BUILD_SECONDS = 0.05
+# Stale hours or days looked up at once by such a round.
 _STALE_AT_ONCE = 64
 # How often a server process's keeper looks for stale roll-ups that writes left behind.
-KEEP_EVERY_S = 2.0
-# How long one look of a keeper computes at most (and one transaction more): a tenth of its
-# time. While a backfill streams in, the hours and the day at its front are stale again with
-# every batch; a keeper that ran until nothing was stale would compute them over and over and
-# hold the writers' lock most of the time (the batches compute their share, `UPKEEP_EVENTS`).
-KEEP_SECONDS = 0.2
+KEEP_EVERY_S = 1.0
 # How far before now the computed first part of the current hour ends at the latest: events arrive
 # a little late, and out of order across cameras; one before the part's end would clear it.
 PART_LAG_MS = 10_000
@@ -71,8 +59,10 @@ def prepare(path, horizon_ms, now_ms):
     try:
         with transaction(conn):
             if stored_horizon(conn) != (horizon_ms,):
+                conn.execute(queries.BUMP_GENERATION_SQL)
+                generation = queries.generation(conn)
                 for unit in queries.UNITS:
-                    conn.execute(queries.MARK_ALL_STALE_SQL[unit])
+                    conn.execute(queries.MARK_ALL_STALE_SQL[unit], (generation,))
                 conn.execute(queries.SET_ROLLUP_HORIZON_SQL, (horizon_ms,))
         catch_up(conn, now_ms)
         keep_current_hour(conn, now_ms)
@@ -80,20 +70,16 @@ def prepare(path, horizon_ms, now_ms):
         conn.close()
 
 
-def catch_up(conn, now_ms, seconds=math.inf):
-    """Compute every stale hour and day before the current ones (`now_ms`), in write transactions
-    of about `BUILD_SECONDS` each with a pause between them, so a writer waits for one short
-    transaction at most; after `seconds` (and one transaction at least) leave the rest. Returns
-    how many transactions computed something."""
-    transactions, stop = 0, time.monotonic() + seconds
+def catch_up(conn, now_ms, marked_by=None):
+    """Compute every stale hour and day before the current ones (`now_ms`) last marked at data
+    generation `marked_by` or before (`None`: any), in rounds of about `BUILD_SECONDS`, each
+    stored in a short write transaction (`bring_up_to_date`). Returns how many it stored."""
+    stored = 0
     while True:
-        with transaction(conn):
-            if not bring_up_to_date(conn, now_ms, stored_horizon(conn), time.monotonic() + BUILD_SECONDS):
-                return transactions
-        transactions += 1
-        if time.monotonic() >= stop:
-            return transactions
-        time.sleep(BUILD_PAUSE_SECONDS)
+        computed, saved, marked_by = bring_up_to_date(conn, now_ms, time.monotonic() + BUILD_SECONDS, marked_by)
+        stored += saved
+        if not computed:
+            return stored
 
 
 def keep_current_hour(conn, now_ms):
@@ -117,15 +103,16 @@ def keep_current_hour(conn, now_ms):
         until_ms = min(now_ms - PART_LAG_MS, latest_ms)
         if until_ms <= start_ms:
             return 0
-        _compute_hour(conn, hour, state_before(conn, start_ms), horizon[0], until_ms)
+        _compute_hour(conn, hour, state_before(conn, start_ms), horizon[0], until_ms)[0](conn)
     return 1
 
 
-def behind(conn, now_ms):
-    """Whether a stale hour or day before the current ones waits to be computed (a read)."""
+def behind(conn, now_ms, marked_by):
+    """Whether a stale hour or day before the current ones, last marked at data generation
+    `marked_by` or before, waits to be computed (a read)."""
     with reading(conn):
-        return bool(conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, 1)).fetchall()
-                    or conn.execute(queries.STALE_DAYS_SQL, (now_ms // DAY_MS, 1)).fetchall())
+        return bool(conn.execute(queries.STALE_SQL["hour"], (now_ms // HOUR_MS, marked_by, 1)).fetchall()
+                    or conn.execute(queries.STALE_SQL["day"], (now_ms // DAY_MS, marked_by, 1)).fetchall())
 
 
 class Keeper:
@@ -137,6 +124,7 @@ class Keeper:
     def __init__(self, path, clock, busy_timeout_ms):
         self.path, self.clock, self.busy_timeout_ms = path, clock, busy_timeout_ms
         self.pid = None
+        self.generation = 0  # the data generation at the look before
         self.lock = threading.Lock()
 
     def start(self):
@@ -149,11 +137,13 @@ class Keeper:
                 self.pid = os.getpid()
 
     def keep(self, conn):
-        """One look: compute what is stale for up to `KEEP_SECONDS`, then the current hour's
-        first part (`keep_current_hour`); returns how many write transactions that took."""
+        """One look: compute what is stale and no write marked since the look before
+        (`catch_up`), then the current hour's first part (`keep_current_hour`); returns how many
+        hours, days and parts it stored."""
         now_ms = self.clock()
-        transactions = catch_up(conn, now_ms, KEEP_SECONDS) if behind(conn, now_ms) else 0
-        return transactions + keep_current_hour(conn, now_ms)
+        marked_by, self.generation = self.generation, queries.generation(conn)
+        stored = catch_up(conn, now_ms, marked_by) if behind(conn, now_ms, marked_by) else 0
+        return stored + keep_current_hour(conn, now_ms)
 
     def _run(self):
         conn = None
@@ -169,62 +159,78 @@ class Keeper:
                 conn = None
 
 
-def bring_up_to_date(conn, now_ms, horizon, deadline=math.inf, limit=_STALE_AT_ONCE, skip=frozenset()):
-    """Compute stale hours before the current one (that of `now_ms`) and not in `skip`, oldest
-    first, then stale days before the current one none of whose hours is stale, at the stored
-    `horizon` (`stored_horizon`; inside a write transaction), until `time.monotonic()` passes
-    `deadline` (at least one, when any is stale) or `limit` hours and `limit` days are computed.
-    Returns how many it computed."""
-    if horizon is None or limit <= 0:
-        return 0
-    hours = 0
-    done = None  # (hour, latest state events at its end) of the hour computed last
-    rows = conn.execute(queries.STALE_HOURS_SQL, (now_ms // HOUR_MS, min(limit, _STALE_AT_ONCE) + len(skip)))
-    for hour in [hour for (hour,) in rows.fetchall() if hour not in skip]:
-        if hours >= limit or hours and time.monotonic() > deadline:
-            return hours
-        previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (hour,)).fetchone()
-        if done is not None and previous is not None and done[0] == previous[0]:
-            last = done[1]
-        else:  # from the roll-up before, or from the events when that one is stale (skipped)
-            last = state_before(conn, hour * HOUR_MS)
-        done = (hour, _compute_hour(conn, hour, last, horizon[0], marks=hour >= now_ms // HOUR_MS - MARK_HOURS))
-        hours += 1
-    days = 0
-    for (day,) in conn.execute(queries.STALE_DAYS_SQL, (now_ms // DAY_MS, min(limit, _STALE_AT_ONCE))).fetchall():
-        if days >= limit or hours + days and time.monotonic() > deadline:
-            break
-        _compute_day(conn, day, horizon[0])
-        days += 1
-    return hours + days
+def bring_up_to_date(conn, now_ms, deadline=math.inf, marked_by=None):
+    """One round: compute stale hours before the current one (that of `now_ms`) last marked at
+    data generation `marked_by` or before (`None`: the generation it reads), oldest first, then
+    such stale days before the current one none of whose hours is stale, from one read snapshot,
+    until `time.monotonic()` passes `deadline` (at least one, when any is stale) or
+    `_STALE_AT_ONCE` of each are computed; then store in one write transaction those still stale
+    and marked as they were read. Returns how many it computed, how many it stored and the
+    `marked_by` it used."""
+    computed = []  # (unit, number, marked as read, store(conn))
+    with reading(conn):
+        if marked_by is None:
+            marked_by = queries.generation(conn)
+        horizon = stored_horizon(conn)
+        if horizon is None:
+            return 0, 0, marked_by
+        done = None  # (hour, latest state events at its end) of the hour computed last
+        for hour, marked in conn.execute(queries.STALE_SQL["hour"], (now_ms // HOUR_MS, marked_by,
+                                                                       _STALE_AT_ONCE)).fetchall():
+            if computed and time.monotonic() > deadline:
+                break
+            previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (hour,)).fetchone()
+            if done is not None and previous is not None and done[0] == previous[0]:
+                last = done[1]
+            else:  # from the roll-up before, or from the events when that one is stale
+                last = state_before(conn, hour * HOUR_MS)
+            store, last = _compute_hour(conn, hour, last, horizon[0], marks=hour >= now_ms // HOUR_MS - MARK_HOURS)
+            computed.append(("hour", hour, marked, store))
+            done = (hour, last)
+        for day, marked in conn.execute(queries.STALE_SQL["day"], (now_ms // DAY_MS, marked_by,
+                                                                     _STALE_AT_ONCE)).fetchall():
+            if computed and time.monotonic() > deadline:
+                break
+            computed.append(("day", day, marked, _compute_day(conn, day, horizon[0])))
+    if not computed:
+        return 0, 0, marked_by
+    stored = 0
+    with transaction(conn):
+        for unit, number, marked, store in computed:
+            if tuple(conn.execute(queries.MARKED_SQL[unit], (number,)).fetchone() or ()) == (1, marked):
+                store(conn)
+                stored += 1
+    return len(computed), stored, marked_by
 
 
 def _compute_hour(conn, hour, last, horizon_ms, until_ms=None, marks=False):
-    """Store the roll-up of one hour, or of its first part up to `until_ms`, the state carried
-    in from `last`, and with `marks` its figures up to each mark in it; returns the latest state
-    events at its end."""
+    """The roll-up of one hour, or of its first part up to `until_ms`, the state carried in from
+    `last`, and with `marks` its figures up to each mark in it: a function that stores it with a
+    connection, and the latest state events at the hour's end."""
     start_ms = hour * HOUR_MS
-    conn.execute(queries.FORGET_MARKS_SQL, (hour,))
+    saved_marks = []
     if marks:
         tally = metrics.Tally()
         for mark_ms in range(start_ms + MARK_MS, start_ms + HOUR_MS + 1, MARK_MS):
             last = events_tally(conn, last, mark_ms - MARK_MS, mark_ms, False, horizon_ms, tally=tally)[1]
             if mark_ms < start_ms + HOUR_MS:
-                _save_mark(conn, hour, mark_ms, tally)
-        conn.execute(queries.FORGET_OLD_MARKS_SQL, (hour - MARK_HOURS + 1,))
+                workers, stations = _rows(tally)
+                saved_marks.append((hour, mark_ms, tally.event_count, json.dumps(workers, separators=(",", ":")),
+                                    json.dumps(stations, separators=(",", ":"))))
     else:
         sweep = Sweep(conn, horizon_ms, None)
         last = sweep.edge(last, start_ms, until_ms or start_ms + HOUR_MS, closed=False)
         tally = sweep.total()
-    _save(conn, HOURS, hour, tally, lambda worker_id: last.get(worker_id) or (None, None, None), until_ms)
-    return {worker_id: event for worker_id, event in last.items() if event is not None}
+    rows = _rows(tally)
 
-
-def _save_mark(conn, hour, mark_ms, tally):
-    """Store an hour's figures from its start up to `mark_ms` (`tally`)."""
-    workers, stations = _rows(tally)
-    conn.execute(queries.SAVE_MARK_SQL, (hour, mark_ms, tally.event_count, json.dumps(workers, separators=(",", ":")),
-                                         json.dumps(stations, separators=(",", ":"))))
+    def store(conn):
+        conn.execute(queries.FORGET_MARKS_SQL, (hour,))
+        if marks:
+            conn.executemany(queries.SAVE_MARK_SQL, saved_marks)
+            conn.execute(queries.FORGET_OLD_MARKS_SQL, (hour - MARK_HOURS + 1,))
+        _save(conn, HOURS, hour, tally.event_count, rows,
+              lambda worker_id: last.get(worker_id) or (None, None, None), until_ms)
+    return store, {worker_id: event for worker_id, event in last.items() if event is not None}
 
 
 def _rows(tally):
@@ -239,36 +245,38 @@ def _rows(tally):
 
 
 def _compute_day(conn, day, horizon_ms):
-    """Store the roll-up of one day, summed from its hours' roll-ups (none of them stale) and
-    its empty hours."""
+    """The roll-up of one day, summed from its hours' roll-ups (none of them stale) and its empty
+    hours: a function that stores it with a connection."""
     sweep = Sweep(conn, horizon_ms, None)  # the day is stale: the sweep reads its hours
     sweep.stretch(state_before(conn, day * DAY_MS), day * DAY_MS, (day + 1) * DAY_MS, closed=False)
-    _save(conn, DAYS, day, sweep.total(), lambda _worker_id: ())
+    tally = sweep.total()
+    rows = _rows(tally)
+    return lambda conn: _save(conn, DAYS, day, tally.event_count, rows, lambda _worker_id: ())
 
 
-def _save(conn, unit, number, tally, more, until_ms=None):
-    """Replace the stored roll-up of one hour or day from `tally` (each worker's row ending in
-    `more(worker_id)`: an hour's rows hold the worker's latest state event) and mark it computed,
-    or an hour's first part up to `until_ms`."""
+def _save(conn, unit, number, event_count, rows, more, until_ms=None):
+    """Replace the stored roll-up of one hour or day by its `rows` (`_rows`; each worker's row
+    ending in `more(worker_id)`: an hour's rows hold the worker's latest state event) and mark it
+    computed, or an hour's first part up to `until_ms`."""
     forget_workers_sql, forget_stations_sql = queries.FORGET_SQL[unit.name]
     conn.execute(forget_workers_sql, (number,))
     conn.execute(forget_stations_sql, (number,))
-    workers, stations = _rows(tally)
+    workers, stations = rows
     conn.executemany(queries.SAVE_WORKER_SQL[unit.name], [(number, *row, *more(row[0])) for row in workers])
     conn.executemany(queries.SAVE_STATION_SQL[unit.name], [(number, *row) for row in stations])
     if until_ms is None:
-        conn.execute(queries.COMPUTED_SQL[unit.name], (tally.event_count, number))
+        conn.execute(queries.COMPUTED_SQL[unit.name], (event_count, number))
     else:
-        conn.execute(queries.PART_COMPUTED_SQL, (tally.event_count, until_ms, number))
+        conn.execute(queries.PART_COMPUTED_SQL, (event_count, until_ms, number))
 
 
 class Changes:
-    """What a batch of new events changes, worked out before its transaction: how many events it
-    stores, the instant of the earliest, the hours of its events, and per worker the instant of
-    its earliest state event and its latest state event `(ts_ms, state, workstation_id)`."""
+    """What a batch of new events changes, worked out before its transaction: the instant of the
+    earliest, the hours of its events, and per worker the instant of its earliest state event and
+    its latest state event `(ts_ms, state, workstation_id)`."""
 
-    def __init__(self, events, first_ms, hours, state_ranges):
-        self.events, self.first_ms, self.hours, self.state_ranges = events, first_ms, hours, state_ranges
+    def __init__(self, first_ms, hours, state_ranges):
+        self.first_ms, self.hours, self.state_ranges = first_ms, hours, state_ranges
 
 
 def changes(events):
@@ -280,15 +288,13 @@ def changes(events):
                      if event.event_type != "product_count"])
     latest = {event.worker_id: (ts_ms, event.event_type, event.workstation_id) for ts_ms, _n, event in states}
     earliest = {event.worker_id: ts_ms for ts_ms, _n, event in reversed(states)}
-    return Changes(len(events), min(event.ts_ms for event in events), hours,
+    return Changes(min(event.ts_ms for event in events), hours,
                    {worker_id: (earliest[worker_id], high) for worker_id, high in latest.items()})
 
 
-def forget_changed_hours(conn, changed, now_ms):
-    """Mark stale every hour and day whose figures the `Changes` of new events alter, then
-    compute one stale hour and one stale day before the current ones, but those of its own
-    events, for every `UPKEEP_EVENTS` of them (inside the batch's transaction; start-up and the
-    keeper compute the rest).
+def forget_changed_hours(conn, changed):
+    """Mark stale every hour and day whose figures the `Changes` of new events alter, at the data
+    generation of the batch's transaction (inside it; start-up and the keepers compute them).
 
     A product count alters its own hour. A state event alters a worker's time from its own
     instant to the worker's next state event (or on and on when it is the worker's latest); with
@@ -300,8 +306,10 @@ def forget_changed_hours(conn, changed, now_ms):
     # Why nothing changes before a new state event's own instant: the horizon is measured from
     # the event that starts an interval, and a new event never moves that one; it only ends the
     # interval before it (and that interval's unknown tail) at its own instant.
-    conn.executemany(queries.MARK_SQL["hour"], [(hour,) for hour in sorted(changed.hours)])
-    conn.executemany(queries.MARK_SQL["day"], [(day,) for day in sorted({hour // 24 for hour in changed.hours})])
+    generation = queries.generation(conn)
+    conn.executemany(queries.MARK_SQL["hour"], [(hour, generation) for hour in sorted(changed.hours)])
+    conn.executemany(queries.MARK_SQL["day"], [(day, generation) for day in sorted({hour // 24
+                                                                                   for hour in changed.hours})])
     horizon = stored_horizon(conn)
     following = _next_states(conn, [(worker_id, high[0]) for worker_id, (_low, high) in changed.state_ranges.items()])
     ranges, settled, days = [], [], []
@@ -320,13 +328,11 @@ def forget_changed_hours(conn, changed, now_ms):
         if unknown_from < next_hour:
             settled.append({"worker_id": worker_id, "ts_ms": high[0], "state": high[1], "workstation_id": high[2],
                             "first": unknown_from, "end": next_hour, "hour_ms": HOUR_MS})
-    conn.executemany(queries.MARK_STALE_SQL["hour"], _merged(ranges))
+    conn.executemany(queries.MARK_STALE_SQL["hour"], _marks(ranges, generation))
     conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
-    conn.executemany(queries.MARK_STALE_SQL["day"], _merged(days))
+    conn.executemany(queries.TOUCH_HOURS_SQL, _marks([(row["first"], row["end"]) for row in settled], generation))
+    conn.executemany(queries.MARK_STALE_SQL["day"], _marks(days, generation))
     conn.execute(queries.FORGET_PARTS_SQL, (changed.first_ms,))
-    # The hours of this batch's own events are left for a later batch or the keeper: a load of
-    # history in time order fills one hour over many batches, and would compute it again with each.
-    bring_up_to_date(conn, now_ms, horizon, limit=changed.events // UPKEEP_EVENTS, skip=changed.hours)
 
 
 def _next_states(conn, pairs):
@@ -342,6 +348,11 @@ def _next_states(conn, pairs):
     if later:
         found.update(queries.next_states_after(conn, later, hours=25))
     return found
+
+
+def _marks(ranges, generation):
+    """The parameters that mark the `_merged` ranges at `generation`."""
+    return [(generation, first, end) for first, end in _merged(ranges)]
 
 
 def _merged(ranges):

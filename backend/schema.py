@@ -325,6 +325,13 @@ SQLITE_MIGRATIONS = [
         PRIMARY KEY (hour, mark_ms)
     );
     """,
+    # 19: the data generation (`data_version`) of the write that last marked each hour and day,
+    # so a roll-up computed outside the writers' lock is stored only if no write marked it since,
+    # and the hours a stream of batches is still filling wait until it has moved on.
+    MARKED_SQL := """
+    ALTER TABLE rollup_hours ADD COLUMN marked BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE rollup_days ADD COLUMN marked BIGINT NOT NULL DEFAULT 0;
+    """,
 ]
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
@@ -547,4 +554,5 @@ POSTGRES_MIGRATIONS = [
     """,
     HOUR_PARTS_SQL,  # 17: as SQLite's (the same statements on either store)
     HOUR_MARKS_SQL,  # 18: as SQLite's
+    MARKED_SQL,  # 19: as SQLite's
 ]

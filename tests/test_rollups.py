@@ -169,7 +169,7 @@ def test_rollups_match_the_events_through_late_arrivals(config, clock, seed, hor
         keep_up(app)  # the answers below come from these roll-ups, but for the hours the batch changes
         assert rolled_up_hours(app) > 0 or round_number == 0
         post_events(client, *batch, *rng.sample(batch, 5))  # with some duplicates
-        assert stale_hours(app)  # a batch of fewer than UPKEEP_EVENTS events computes none of them
+        assert stale_hours(app)  # a batch computes none: start-up and the keepers do
         if round_number == 1:
             assert client.put("/sites/north", json=NORTH).status_code == 200
         for query_string in queries_to_ask(rng):
@@ -307,40 +307,86 @@ def test_start_up_computes_the_stale_hours_so_no_reader_has_to(config, clock):
     assert stale_hours(app) == [BASE // HOUR + 29]  # only the current hour, which every batch changes
 
 
-def test_the_keeper_computes_what_writes_left_stale_in_short_transactions(config, clock, monkeypatch):
-    # Ten days posted in two batches of 240 events: each computes two stale hours (one per
-    # UPKEEP_EVENTS events), the oldest but those of its own events, so the first none and the
-    # second two of the first's. A camera's single event just after computes none: it waits for
-    # its own rows alone. The keeper computes the rest, as a rebuild would, in write transactions
-    # of about BUILD_SECONDS each (spent at once here: one hour or day each), so a writer waits
-    # for one of them at most, and each look for KEEP_SECONDS at most (spent at once: one
-    # transaction), then the current hour's first part up to the camera's event, once.
+def test_the_keeper_computes_what_no_write_marked_since_its_look_before(config, clock, monkeypatch):
+    # Ten days posted in two batches, which compute none of their hours, and a camera's event in
+    # the current hour. The keeper's first look computes nothing the batches marked (they marked
+    # after its look before: a stream may still be filling those hours), only the current hour's
+    # first part up to the camera's event; its next look every stale hour and then the days, in
+    # rounds of about BUILD_SECONDS (spent at once here: one hour or day each), but for an hour a
+    # late event marked after its look before (and its day), which the look after that computes.
     clock.ms = BASE + 10 * DAY + 30 * 60_000
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
     client = app.test_client()
     history = [event_at(BASE + hour * HOUR + 60_000, f"W{hour % 3}", "S1", kind)
                for hour in range(10 * 24) for kind in ("working", "idle")]
-    assert rollups.UPKEEP_EVENTS == 100
     post_events(client, *history[:240], status=201)
-    assert rolled_up_hours(app) == 0
     post_events(client, *history[240:], status=201)
-    assert rolled_up_hours(app) == 2 and stale_hours(app)[0] == BASE // HOUR + 2
     post_events(client, event_at(clock.ms - 60_000, "W1", "S1", "working"), status=201)
-    assert rolled_up_hours(app) == 2 and len(stale_hours(app)) == 10 * 24 - 2 + 1  # and the current hour
+    assert rolled_up_hours(app) == 0 and len(stale_hours(app)) == 10 * 24 + 1  # and the current hour
     monkeypatch.setattr(rollups, "BUILD_SECONDS", 0)
-    monkeypatch.setattr(rollups, "KEEP_SECONDS", 0)
+    rounds = []
+    original = rollups.bring_up_to_date
+    monkeypatch.setattr(rollups, "bring_up_to_date", lambda *args: rounds.append(original(*args)) or rounds[-1])
     keeper = rollups.Keeper(app.config["DATABASE_PATH"], clock, 5000)
     conn = connect(app.config["DATABASE_PATH"])
     try:
-        assert rollups.behind(conn, clock.ms)
-        assert keeper.keep(conn) == 1 + 1 and rolled_up_hours(app) == 3
-        monkeypatch.setattr(rollups, "KEEP_SECONDS", math.inf)
-        assert keeper.keep(conn) == 10 * 24 - 3 + 10
-        assert not rollups.behind(conn, clock.ms) and keeper.keep(conn) == 0  # nothing left: only a read
+        assert rollups.behind(conn, clock.ms, math.inf)
+        assert keeper.keep(conn) == 1 and rolled_up_hours(app) == 0 and rounds == []
+        post_events(client, event_at(BASE + 5 * HOUR + 120_000, "W9", "S1", "product_count", count=1), status=201)
+        # The hours but the late one, the days but its, and the current hour's part again: the
+        # late event, before its end, cleared it.
+        assert keeper.keep(conn) == (10 * 24 - 1) + 9 + 1
+        assert set(rounds[:-1]) == {(1, 1, rounds[0][2])} and rounds[-1][:2] == (0, 0)  # one a round, then none
+        assert stale_hours(app) == [BASE // HOUR + 5, clock.ms // HOUR]
+        assert keeper.keep(conn) == 1 + 1  # that hour, then its day
+        assert not rollups.behind(conn, clock.ms, math.inf) and keeper.keep(conn) == 0  # nothing left: only a read
     finally:
         conn.close()
     assert stale_hours(app) == [clock.ms // HOUR]
     assert current_part(app) == (clock.ms - 60_000, 0)  # up to the camera's event, which lies after it
+    assert stored_rows(app) == rebuilt_rows(app)
+
+    keep_up(app)
+    assert current_part(app) is not None
+    assert_charts_equal_the_events(
+        client, [f"from={format_instant(BASE - 3 * HOUR + 1234)}&to={format_instant(clock.ms)}&width=50"], monkeypatch)
+
+
+@pytest.mark.parametrize(("late", "stored"), [("count in the hour", 4), ("state event before it", 1)])
+def test_a_rollup_a_write_changed_while_it_was_computed_is_not_stored(config, clock, monkeypatch, late, stored):
+    # Hours are computed from a read snapshot, outside the writers' lock, then stored in a write
+    # transaction. An event stored meanwhile that changes the hour being computed leaves that hour
+    # as the write left it, and the next round computes it with the event: a product count in it
+    # (the other hours are stored), or a worker's new latest state event before it whose horizon
+    # ends before it, written straight into the rows of every later hour (none of those is stored).
+    clock.ms = BASE + 2 * DAY
+    app = create_app({**config, "STATE_MAX_GAP_SECONDS": 900})
+    client = app.test_client()
+    post_events(client, event_at(BASE + HOUR, "W1", "S1", "working"),
+                *(event_at(BASE + hour * HOUR + 60_000, "W2", "S2", "working") for hour in range(4, 8)), status=201)
+    target = BASE // HOUR + 6
+    late_event = (event_at(BASE + 6 * HOUR + 600_000, "W3", "S3", "product_count", count=2)
+                  if late == "count in the hour" else event_at(BASE + 2 * HOUR, "W1", "S1", "idle"))
+    original = rollups._compute_hour
+    as_written = []
+
+    def compute_and_meanwhile_store(conn, hour, *args, **kwargs):
+        computed = original(conn, hour, *args, **kwargs)
+        if hour == target:
+            post_events(client, late_event, status=201)
+            as_written.extend(read(app, f"SELECT * FROM rollup_worker_hours WHERE hour = {target}"))
+        return computed
+
+    monkeypatch.setattr(rollups, "_compute_hour", compute_and_meanwhile_store)
+    conn = connect(app.config["DATABASE_PATH"])
+    try:
+        assert rollups.bring_up_to_date(conn, clock.ms)[:2] == (5, stored) and target in stale_hours(app)
+        assert read(app, f"SELECT * FROM rollup_worker_hours WHERE hour = {target}") == as_written
+        monkeypatch.setattr(rollups, "_compute_hour", original)
+        keep_up(app)
+    finally:
+        conn.close()
+    assert not stale_hours(app)
     assert stored_rows(app) == rebuilt_rows(app)
 
 
@@ -481,24 +527,6 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
     assert current_part(app) is not None
     assert_charts_equal_the_events(
         client, [f"from={format_instant(BASE - 3 * HOUR + 1234)}&to={format_instant(clock.ms)}&width=50"], monkeypatch)
-
-
-def test_a_batch_computes_the_days_its_hours_complete(config, clock):
-    # Five busy hours of a day, then a batch of 500 events the next day: it computes the five
-    # stale hours (one per UPKEEP_EVENTS events), then the day they complete, from an allowance
-    # of days of its own, so a backfill leaves the keeper its last hours and days, not a year.
-    clock.ms = BASE + 2 * DAY + 30 * 60_000
-    app = create_app(config)
-    client = app.test_client()
-    post_events(client, *(event_at(BASE + hour * HOUR + second * 1000, "W1", "S1", "working")
-                          for hour in range(5) for second in range(20)), status=201)
-    assert rolled_up_hours(app) == 0  # its hours are its own
-    post_events(client, *(event_at(BASE + DAY + minute * 60_000, "W2", "S2", "working") for minute in range(500)),
-                status=201)
-    assert rolled_up_hours(app) == 5
-    assert read(app, "SELECT day FROM rollup_days WHERE stale = 0") == [(BASE // DAY,)]
-    keep_up(app)
-    assert stored_rows(app) == rebuilt_rows(app)
 
 
 def test_a_busy_database_is_answered_from_the_rollups_without_the_write_lock(app, client, clock):
