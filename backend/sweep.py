@@ -153,8 +153,29 @@ class Sweep:
         else:
             last = self._events(last, start_ms, first * HOUR_MS, closed=False)
         part = self._part(end * HOUR_MS, end_ms)
-        last = self._units(HOURS, last, first, end, needed=part is None)
+        mark = None if part is not None else self._mark(end * HOUR_MS, end_ms)
+        last = self._units(HOURS, last, first, end, needed=part is None and mark is None)
+        if mark is not None:
+            return self._after_mark(mark, end_ms, closed)
         return self._edge(part, last, end * HOUR_MS, end_ms, closed)
+
+    def _mark(self, start_ms, end_ms):
+        """`(mark_ms, row of HOUR_MARK_SQL)` of the last mark at or before `end_ms` in the computed
+        hour `start_ms` begins, when the hour counts all; else `None`."""
+        mark_ms = end_ms // MARK_MS * MARK_MS
+        if start_ms % HOUR_MS or mark_ms <= start_ms:
+            return None
+        row = self.conn.execute(queries.HOUR_MARK_SQL, (start_ms // HOUR_MS, mark_ms)).fetchone()
+        if row is None or self._planned_kind(start_ms, start_ms + HOUR_MS) != "all":
+            return None
+        return mark_ms, row
+
+    def _after_mark(self, mark, end_ms, closed):
+        """Count the hour up to `mark` (`_mark`) from its figures there, then the events up to
+        `end_ms`, each worker's state at the mark carried in; returns the state at `end_ms`."""
+        mark_ms, row = mark
+        _add_mark(self._slot(mark_ms - 1), row, 1)
+        return self._events(state_before(self.conn, mark_ms), mark_ms, end_ms, closed)
 
     def _before_mark(self, last, start_ms):
         """When the hour that `start_ms` lies inside is computed, counts all and has a mark
@@ -168,12 +189,7 @@ class Sweep:
         if row is None or self._planned_kind(hour * HOUR_MS, (hour + 1) * HOUR_MS) != "all":
             return False
         self._events(last, start_ms, mark_ms, closed=False)
-        slot = self._slot(start_ms)
-        slot.event_count -= row[0]
-        for worker_id, *state_ms, units in json.loads(row[1]):
-            slot.add_worker(worker_id, [-ms for ms in state_ms], -units)
-        for station_id, occupancy_ms, units in json.loads(row[2]):
-            slot.add_station(station_id, -occupancy_ms, -units)
+        _add_mark(self._slot(start_ms), row, -1)
         return True
 
     def edge(self, last, start_ms, end_ms, closed):
@@ -389,6 +405,15 @@ def _finish(tally, last):
 def hour_last_states(conn, hour):
     """Each worker's latest state event `(ts_ms, state, workstation_id)` at the end of a computed hour."""
     return {row[0]: row[1:] for row in queries.plain(conn).execute(queries.HOUR_LAST_STATES_SQL, (hour,))}
+
+
+def _add_mark(slot, row, sign):
+    """Add an hour's figures up to a mark (a row of `HOUR_MARK_SQL`) to `slot`, times `sign`."""
+    slot.event_count += sign * row[0]
+    for worker_id, *state_ms, units in json.loads(row[1]):
+        slot.add_worker(worker_id, [sign * ms for ms in state_ms], sign * units)
+    for station_id, occupancy_ms, units in json.loads(row[2]):
+        slot.add_station(station_id, sign * occupancy_ms, sign * units)
 
 
 def state_before(conn, instant_ms):

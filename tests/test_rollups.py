@@ -469,10 +469,12 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
                                                                                          monkeypatch, horizon):
     # The MARK_HOURS hours before the current one keep their figures up to every MARK_MS in
     # them; a window starting inside one counts it whole, less its figures up to the next mark,
-    # and works out only the events before that mark. The answers equal the events' wherever the
-    # window starts; a late event makes the hour stale and its marks unused until it is computed
-    # again; older hours keep none. With planned_only only when the calendar plans the whole hour
-    # (the floor's plans cover the hours the window touches), not in an hour with a break.
+    # and works out only the events before that mark; one ending inside one counts its figures
+    # up to the mark before, and works out only the events after it. The answers equal the
+    # events' wherever the window starts and ends; a late event makes the hour stale and its
+    # marks unused until it is computed again; older hours keep none. With planned_only only
+    # when the calendar plans the whole hour (the floor's plans cover the hours the window
+    # touches), not in an hour with a break.
     clock.ms = BASE + 2 * DAY + 30 * 60_000
     app = create_app({**config, "STATE_MAX_GAP_SECONDS": horizon})
     client = app.test_client()
@@ -495,12 +497,16 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
         return result
 
     monkeypatch.setattr(sweep.Sweep, "_before_mark", recording)
+    ends = []
+    mark = sweep.Sweep._mark
+    monkeypatch.setattr(sweep.Sweep, "_mark", lambda *args: ends.append(mark(*args)) or ends[-1])
     hour_ms = (newest - 5) * HOUR  # 18:00, planned whole by the late shift
 
     def assert_windows_equal_from_scratch(hour_ms=hour_ms):
         for offset in (1, rollups.MARK_MS - 1, rollups.MARK_MS, 2 * rollups.MARK_MS + 1,
                        HOUR - rollups.MARK_MS - 1, HOUR - rollups.MARK_MS + 1, HOUR - 1):
-            for end in (hour_ms + 3 * HOUR + 1234, clock.ms):
+            for end in (hour_ms + 3 * HOUR + 1234, hour_ms + 3 * HOUR + 8 * rollups.MARK_MS,
+                        hour_ms + 3 * HOUR + HOUR - 1, clock.ms):
                 window = f"?from={format_instant(hour_ms + offset)}&to={format_instant(end)}"
                 for query_string in (window, window + "&planned_only=true"):
                     assert_answers_equal_from_scratch(app, client, query_string, clock.ms)
@@ -508,10 +514,12 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
     assert_windows_equal_from_scratch()
     paths = 3
     # All but the two in the hour's last five minutes, with and without planned_only.
-    assert used.count((False, True)) == used.count((True, True)) == paths * 2 * 5
+    assert used.count((False, True)) == used.count((True, True)) == paths * 4 * 5
+    # The ends on a mark and inside its last five minutes (21:00, planned whole), none before its first.
+    assert sum(end is not None for end in ends) == paths * 7 * 2 * 2
     used.clear()
     assert_windows_equal_from_scratch((newest - 14) * HOUR)  # 09:00: the early shift's break
-    assert used.count((False, True)) == paths * 2 * 5 and (True, True) not in used
+    assert used.count((False, True)) == paths * 4 * 5 and (True, True) not in used
     post_events(client, event_at(hour_ms + 10 * 60_000, "W1", "S1", "absent"), status=201)  # late
     used.clear()
     assert_windows_equal_from_scratch()
@@ -519,7 +527,7 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
     keep_up(app)
     used.clear()
     assert_windows_equal_from_scratch()
-    assert used.count((False, True)) == used.count((True, True)) == paths * 2 * 5
+    assert used.count((False, True)) == used.count((True, True)) == paths * 4 * 5
     assert stored_rows(app) == rebuilt_rows(app)
     # The charts of a long window ending now read the current hour's part too.
     post_events(client, event_at(clock.ms - 20 * 60_000, "W2", "S2", "idle"), status=201)
