@@ -218,6 +218,11 @@ MARK_STALE_SQL = {unit: f"UPDATE rollup_{unit}s SET stale = 1, marked = ? WHERE 
 # Hours whose rows a write changed in place (`SETTLE_UNKNOWN_HOURS_SQL`), marked without making them stale.
 TOUCH_HOURS_SQL = "UPDATE rollup_hours SET marked = ? WHERE hour >= ? AND hour < ?"
 MARKED_SQL = {unit: f"SELECT stale, marked FROM rollup_{unit}s WHERE {unit} = ?" for unit in UNITS}
+# A keeper's turn to compute the roll-ups, until :until_ms: taken when it is its own or has ended.
+TAKE_KEEPER_TURN_SQL = """
+UPDATE rollup_keeper SET holder = :holder, until_ms = :until_ms
+WHERE id = 1 AND (holder = :holder OR until_ms <= :now_ms)
+"""
 MARK_ALL_STALE_SQL = {
     "hour": "UPDATE rollup_hours SET stale = 1, until_ms = NULL, marked = ?",
     "day": "UPDATE rollup_days SET stale = 1, marked = ?"}
@@ -239,6 +244,8 @@ WHERE hour = ? AND mark_ms = ? AND stale = 0
 SAVE_MARK_SQL = "INSERT INTO rollup_hour_marks (hour, mark_ms, events, workers, stations) VALUES (?, ?, ?, ?, ?)"
 FORGET_MARKS_SQL = "DELETE FROM rollup_hour_marks WHERE hour = ?"
 FORGET_OLD_MARKS_SQL = "DELETE FROM rollup_hour_marks WHERE hour < ?"
+# The marks of hours `[?, ?)` whose rows a write changed in place (`SETTLE_UNKNOWN_HOURS_SQL`).
+FORGET_MARKS_IN_SQL = "DELETE FROM rollup_hour_marks WHERE hour >= ? AND hour < ?"
 FORGET_SQL = {unit: (f"DELETE FROM rollup_worker_{unit}s WHERE {unit} = ?",
                      f"DELETE FROM rollup_station_{unit}s WHERE {unit} = ?") for unit in UNITS}
 SAVE_STATION_SQL = {unit: f"""
@@ -866,6 +873,11 @@ def claim_delivery(conn, receiver, change_id, me, now_ms, until_ms):
     """Take a queued change for sending until `until_ms`; whether it was taken (nobody else holds it)."""
     return conn.execute(CLAIM_DELIVERY_SQL, {"receiver": receiver, "change_id": change_id, "me": me,
                                              "now_ms": now_ms, "until_ms": until_ms}).rowcount == 1
+
+
+def take_keeper_turn(conn, holder, now_ms, until_ms):
+    """Take or renew the keepers' turn for `holder` until `until_ms`; whether it is `holder`'s."""
+    return conn.execute(TAKE_KEEPER_TURN_SQL, {"holder": holder, "now_ms": now_ms, "until_ms": until_ms}).rowcount == 1
 
 
 def delivered(conn, receiver, change_id, me):

@@ -10,7 +10,7 @@ seconds, those no write has marked since its look before: a stream of batches in
 fills the hours at its front over several batches, from several clients out of order, and they
 would be computed again after each. Each round computes from a read snapshot, then stores in one
 short write transaction those still as it read them (stale, marked at the same generation):
-writers never wait for the computing, and what a write changed meanwhile is computed again
+writers do not wait for the computing, and what a write changed meanwhile is computed again
 later. The current hour changes with every batch: the keeper computes its first part, up to its
 latest event (or `PART_LAG_MS` before now), from the part before and the events since
 (`keep_current_hour`); the hour's row is stale, with `until_ms` where the part ends. An event
@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import socket
 import threading
 import time
 
@@ -34,18 +35,23 @@ log = logging.getLogger(__name__)
 
 # How long one round of start-up or of a keeper computes stale hours and days (at least one),
 # from a read snapshot, before it stores them in one short write transaction: writers wait for
-# that transaction only, never for the computing.
+# that transaction, not for the computing.
 BUILD_SECONDS = 0.05
 # Stale hours or days looked up at once by such a round.
 _STALE_AT_ONCE = 64
 # How often a server process's keeper looks for stale roll-ups that writes left behind.
 KEEP_EVERY_S = 1.0
+# How long a keeper's turn lasts once taken or renewed at a look: the keepers of the other server
+# processes (and servers) sharing the database look and leave the work to it meanwhile, and take
+# the turn when it ends (its process stopped, or is stuck).
+KEEP_TURN_MS = 10_000
 # How far before now the computed first part of the current hour ends at the latest: events arrive
 # a little late, and out of order across cameras; one before the part's end would clear it.
 PART_LAG_MS = 10_000
 # The `MARK_HOURS` hours before the current one also keep their figures up to every `MARK_MS` in
 # them once computed (`rollup_hour_marks`): a window starting inside such an hour works out the
-# events up to the next mark only, not up to the hour's end. Older hours' marks are dropped.
+# events up to the next mark only, not up to the hour's end, and one ending inside it those
+# after the mark before its end only. Older hours' marks are dropped.
 MARK_HOURS = 24
 _FOREVER = 2 ** 62
 
@@ -53,8 +59,9 @@ _FOREVER = 2 ** 62
 def prepare(path, horizon_ms, now_ms):
     """At server start-up: make the roll-ups hold the signal horizon `horizon_ms` (all stale when
     it changed) and compute every stale hour and day before the current ones (`now_ms`,
-    `catch_up`) and the current hour's first part, so no reader has to. Server processes forked
-    after this find them ready."""
+    `catch_up`; those another server's writes mark meanwhile are left to the keepers) and the
+    current hour's first part, so no reader has to. Server processes forked after this find
+    them ready."""
     conn = connect(path)
     try:
         with transaction(conn):
@@ -72,8 +79,9 @@ def prepare(path, horizon_ms, now_ms):
 
 def catch_up(conn, now_ms, marked_by=None):
     """Compute every stale hour and day before the current ones (`now_ms`) last marked at data
-    generation `marked_by` or before (`None`: any), in rounds of about `BUILD_SECONDS`, each
-    stored in a short write transaction (`bring_up_to_date`). Returns how many it stored."""
+    generation `marked_by` or before (`None`: the generation its first round reads), in rounds
+    of about `BUILD_SECONDS`, each stored in a short write transaction (`bring_up_to_date`); one
+    a write marks meanwhile is left for a later call. Returns how many it stored."""
     stored = 0
     while True:
         computed, saved, marked_by = bring_up_to_date(conn, now_ms, time.monotonic() + BUILD_SECONDS, marked_by)
@@ -118,8 +126,9 @@ def behind(conn, now_ms, marked_by):
 class Keeper:
     """Brings the roll-ups writes left stale up to date, in a thread of a server process that
     looks every `KEEP_EVERY_S` seconds (`keep`), so readers do not work them out from the events
-    meanwhile. Started by the process's first request (`start`): a process forked after start-up
-    has threads of its own."""
+    meanwhile; of the keepers sharing a database, the one whose turn it is (`KEEP_TURN_MS`).
+    Started by the process's first request (`start`): a process forked after start-up has
+    threads of its own."""
 
     def __init__(self, path, clock, busy_timeout_ms):
         self.path, self.clock, self.busy_timeout_ms = path, clock, busy_timeout_ms
@@ -137,10 +146,14 @@ class Keeper:
                 self.pid = os.getpid()
 
     def keep(self, conn):
-        """One look: compute what is stale and no write marked since the look before
-        (`catch_up`), then the current hour's first part (`keep_current_hour`); returns how many
-        hours, days and parts it stored."""
+        """One look, when it is this keeper's turn (taken or renewed here): compute what is stale
+        and no write marked since the look before (`catch_up`), then the current hour's first
+        part (`keep_current_hour`); returns how many hours, days and parts it stored."""
         now_ms = self.clock()
+        holder = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"  # made before the workers fork: one each
+        with transaction(conn):
+            if not queries.take_keeper_turn(conn, holder, now_ms, now_ms + KEEP_TURN_MS):
+                return 0
         marked_by, self.generation = self.generation, queries.generation(conn)
         stored = catch_up(conn, now_ms, marked_by) if behind(conn, now_ms, marked_by) else 0
         return stored + keep_current_hour(conn, now_ms)
@@ -329,8 +342,12 @@ def forget_changed_hours(conn, changed):
             settled.append({"worker_id": worker_id, "ts_ms": high[0], "state": high[1], "workstation_id": high[2],
                             "first": unknown_from, "end": next_hour, "hour_ms": HOUR_MS})
     conn.executemany(queries.MARK_STALE_SQL["hour"], _marks(ranges, generation))
+    # Rows settled in place: their hours are marked, so a roll-up computed meanwhile is not
+    # stored, and their marks, which do not hold the worker's unknown time, are dropped.
     conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
-    conn.executemany(queries.TOUCH_HOURS_SQL, _marks([(row["first"], row["end"]) for row in settled], generation))
+    settled_ranges = _merged([(row["first"], row["end"]) for row in settled])
+    conn.executemany(queries.TOUCH_HOURS_SQL, [(generation, *hours) for hours in settled_ranges])
+    conn.executemany(queries.FORGET_MARKS_IN_SQL, settled_ranges)
     conn.executemany(queries.MARK_STALE_SQL["day"], _marks(days, generation))
     conn.execute(queries.FORGET_PARTS_SQL, (changed.first_ms,))
 

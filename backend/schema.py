@@ -327,10 +327,17 @@ SQLITE_MIGRATIONS = [
     """,
     # 19: the data generation (`data_version`) of the write that last marked each hour and day,
     # so a roll-up computed outside the writers' lock is stored only if no write marked it since,
-    # and the hours a stream of batches is still filling wait until it has moved on.
+    # and the hours a stream of batches is still filling wait until it has moved on; and whose
+    # turn it is to compute them, so the keepers of several server processes do not all do it.
     MARKED_SQL := """
     ALTER TABLE rollup_hours ADD COLUMN marked BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE rollup_days ADD COLUMN marked BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE rollup_keeper (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        holder TEXT NOT NULL,
+        until_ms BIGINT NOT NULL
+    );
+    INSERT INTO rollup_keeper (id, holder, until_ms) VALUES (1, '', 0);
     """,
 ]
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)

@@ -15,7 +15,9 @@ from their own events, carrying the state in from the roll-up before; the empty 
 arithmetically. A window that ends in a stale hour whose first part is computed (the current
 hour's, `until_ms`) reads the part and works out only the events after it; one that starts
 inside a recent hour with marks (`MARK_MS`) counts the hour whole, less its figures up to the
-next mark, and works out only the events before that mark. Each figure is a sum over disjoint
+next mark, and works out only the events before that mark; one that ends inside such an hour
+counts its figures up to the mark before its end and works out only the events after it. Each
+figure is a sum over disjoint
 stretches of time (occupancy too: a union of intervals cut anywhere is the sum of the pieces'
 unions), so the answer is exactly the one worked out from the events alone; tests hold them
 equal. A sweep can also count into slots of whole hours or days: the charts of long windows. A

@@ -235,6 +235,7 @@ def test_the_migration_fills_the_roll_up_from_the_events(stored, config):
         conn.execute("DROP TABLE rollup_hour_marks")
         conn.execute("ALTER TABLE rollup_hours DROP COLUMN marked")
         conn.execute("ALTER TABLE rollup_days DROP COLUMN marked")
+        conn.execute("DROP TABLE rollup_keeper")
         conn.set_schema_version(MODEL_DAYS_VERSION - 1)
     finally:
         conn.close()

@@ -529,6 +529,17 @@ def test_windows_starting_inside_recent_hours_count_them_less_their_figures_up_t
     assert_windows_equal_from_scratch()
     assert used.count((False, True)) == used.count((True, True)) == paths * 4 * 5
     assert stored_rows(app) == rebuilt_rows(app)
+    # A new worker's first state event, late, two hours before: with a horizon its unknown time
+    # past the horizon is written straight into the later hours' rows, and their marks, which
+    # lack it, are dropped; without one those hours are stale. Either way no mark is read.
+    post_events(client, event_at(hour_ms - 2 * HOUR, "W8", "S1", "working"), status=201)
+    used.clear()
+    ends.clear()
+    assert_windows_equal_from_scratch()
+    assert (False, True) not in used and (True, True) not in used and ends.count(None) == len(ends)
+    assert not horizon or all(hour < hour_ms // HOUR - 1 for hour in marked_hours(app))
+    keep_up(app)
+    assert stored_rows(app) == rebuilt_rows(app)
     # The charts of a long window ending now read the current hour's part too.
     post_events(client, event_at(clock.ms - 20 * 60_000, "W2", "S2", "idle"), status=201)
     keep_up(app)
@@ -735,3 +746,24 @@ def assert_charts_equal_the_events(client, windows, monkeypatch):
         metrics = client.get(f"/metrics/workers?{window}").get_json()["workers"]
         assert metrics == client.get(f"/metrics/workers?{window}&min_confidence=0").get_json()["workers"]
 
+
+
+def test_the_keepers_of_several_processes_take_turns(config, clock):
+    # Each server process has a keeper; one of them computes at a time, its turn renewed at each
+    # look, and another takes the turn once it has ended (that process stopped looking).
+    clock.ms = BASE + 2 * DAY
+    app = create_app(config)
+    client = app.test_client()
+    first, second = (rollups.Keeper(app.config["DATABASE_PATH"], clock, 5000) for _ in range(2))
+    conn = connect(app.config["DATABASE_PATH"])
+    try:
+        assert first.keep(conn) == 0 and second.keep(conn) == 0  # the first takes the turn
+        post_events(client, event_at(BASE + HOUR, "W1", "S1", "working"), status=201)
+        assert second.keep(conn) == 0 and first.keep(conn) == 0  # marked after the first's look before
+        assert second.keep(conn) == 0 and first.keep(conn) == 2 and not stale_hours(app)  # the hour, then its day
+        post_events(client, event_at(BASE + 3 * HOUR, "W1", "S1", "idle"), status=201)
+        clock.ms += rollups.KEEP_TURN_MS
+        assert second.keep(conn) == 0 and first.keep(conn) == 0  # the second's turn, from its first look
+        assert stale_hours(app) and second.keep(conn) == 2 and not stale_hours(app)
+    finally:
+        conn.close()
