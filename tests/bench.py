@@ -67,6 +67,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from backend.db import connect  # noqa: E402
 from backend.edge.outbox import new_event_id  # noqa: E402
 from tests.servers import GUNICORN as SERVER_COMMAND  # noqa: E402  (needs the path above)
 from tests.servers import Server  # noqa: E402
@@ -482,7 +483,7 @@ def measure_wide_floor(directory, events):
         if loaded["errors"]:
             raise RuntimeError(f"loading the wide floor failed: {loaded['examples']}")
         del bodies[:]
-        settled = rollups_settled(server.database_path)
+        settled = rollups_settled(server)
         say(f"{WIDE_WORKERS:,} workers: metrics (roll-ups " +
             (f"caught up in {settled:.1f} s" if settled is not None else f"still behind after {SETTLE_S} s") + ") ...")
         medians, _ = measure_metrics(server, latest_ms, ("8-hour window",))
@@ -491,21 +492,22 @@ def measure_wide_floor(directory, events):
     return {(path, f"8-hour window, {WIDE_WORKERS:,} workers"): seconds for (path, _), seconds in medians.items()}
 
 
-def rollups_settled(database_path):
-    """Wait until no hour before the current one is stale and the current hour's first part is
-    computed (when it has events): the seconds that took, or `None` after `SETTLE_S`."""
+def rollups_settled(server):
+    """Wait until no hour before the current one is stale in `server`'s database (its SQLite
+    file or PostgreSQL database) and the current hour's first part is computed (when it has
+    events): the seconds that took, or `None` after `SETTLE_S`."""
     started = time.monotonic()
-    while time.monotonic() - started < SETTLE_S:
-        conn = sqlite3.connect(f"file:{database_path}?mode=ro", uri=True)
-        try:
+    conn = connect(server.env.get("DATABASE_URL") or server.database_path, create=False)
+    try:
+        while time.monotonic() - started < SETTLE_S:
             waiting = conn.execute(
                 "SELECT COUNT(*) FROM rollup_hours WHERE stale = 1 AND (hour < ? OR until_ms IS NULL)",
                 (time.time_ns() // 1_000_000 // HOUR_MS,)).fetchone()[0]
-        finally:
-            conn.close()
-        if not waiting:
-            return time.monotonic() - started
-        time.sleep(0.2)
+            if not waiting:
+                return time.monotonic() - started
+            time.sleep(0.2)
+    finally:
+        conn.close()
     return None
 
 

@@ -14,10 +14,11 @@ on a fresh store, and measures:
    the hour of the run. The rate over the load's last tenth beside its first tells whether
    ingestion slows as the history grows; the rate of every tenth, printed under the table,
    shows where it does.
-2. One dashboard refresh on "whole data", "last 7 days" and "this shift": the requests the page
-   makes for one refresh (`page_refresh`), one after another on new connections; the sum of their
-   times (what the server spent on them, the client's share is small) and the bytes they moved.
-   The median of 3 refreshes after a first one.
+2. Once the keepers have computed the roll-ups the load left stale (how long after the load is
+   printed under the table), one dashboard refresh on "whole data", "last 7 days" and "this
+   shift": the requests the page makes for one refresh (`page_refresh`), one after another on
+   new connections; the sum of their times (what the server spent on them, the client's share is
+   small) and the bytes they moved. The median of 3 refreshes after a first one.
 3. 20 cameras posting single events (one a second each) for 30 s while 5 dashboards poll every
    5 s with the ETags of their last answers, as the page does: the cameras' p99 latency.
 4. The server is stopped and started again: the seconds from the start until the first refresh
@@ -207,7 +208,10 @@ def run_size(events, directory, store_env):
         loaded, latest_ms = load_history(server, events, now_ms)
         rss_mb = {"loading the history": bench.largest_peak_rss_mb(server)}
         bench.reset_peak_rss(server)
-        bench.say(f"{events:,} events: dashboard refreshes ...")
+        settled = bench.rollups_settled(server)
+        bench.say(f"{events:,} events: dashboard refreshes (roll-ups " +
+                  (f"caught up in {settled:.1f} s" if settled is not None else f"still behind after {bench.SETTLE_S} s")
+                  + ") ...")
         refreshes = measure_refreshes(server, now_ms)
         bench.say(f"{events:,} events: cameras beside polling dashboards ...")
         load = measure_load(server, now_ms)
@@ -218,7 +222,7 @@ def run_size(events, directory, store_env):
     finally:
         server.stop()
     return {"events": events, "load_seconds": loaded["seconds"], "history_end": bench.iso(latest_ms),
-            "load_tenths_per_s": loaded["tenths_per_s"],
+            "load_tenths_per_s": loaded["tenths_per_s"], "settled_s": settled,
             "refreshes": refreshes, "load": load, "restart": restart, "peak_rss_mb": rss_mb}
 
 
@@ -312,6 +316,10 @@ def main():
         print(f"\n{size['events']:,} events (loaded in {size['load_seconds']:.0f} s, up to {size['history_end']}):\n")
         bench.print_table(results_table(size))
         print("\nloading, events/s in each tenth: " + ", ".join(f"{rate:,.0f}" for rate in size["load_tenths_per_s"]))
+        settled = size["settled_s"]
+        print("roll-ups up to date " + (f"{settled:.1f} s after the load" if settled is not None
+                                        else f"still behind {bench.SETTLE_S} s after the load")
+              + " (the refreshes are measured then)")
     if len(results) > 1:
         first, last = results[0], results[-1]
         growth = [last["refreshes"][name]["seconds"] / max(first["refreshes"][name]["seconds"], 1e-6)
