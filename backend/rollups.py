@@ -111,7 +111,8 @@ def keep_current_hour(conn, now_ms):
         until_ms = min(now_ms - PART_LAG_MS, latest_ms)
         if until_ms <= start_ms:
             return 0
-        _compute_hour(conn, hour, state_before(conn, start_ms), horizon[0], until_ms)[0](conn)
+        store, _last = _compute_hour(conn, hour, state_before(conn, start_ms), horizon[0], until_ms)
+        store(conn)
     return 1
 
 

@@ -17,12 +17,11 @@ hour's, `until_ms`) reads the part and works out only the events after it; one t
 inside a recent hour with marks (`MARK_MS`) counts the hour whole, less its figures up to the
 next mark, and works out only the events before that mark; one that ends inside such an hour
 counts its figures up to the mark before its end and works out only the events after it. Each
-figure is a sum over disjoint
-stretches of time (occupancy too: a union of intervals cut anywhere is the sum of the pieces'
-unions), so the answer is exactly the one worked out from the events alone; tests hold them
-equal. A sweep can also count into slots of whole hours or days: the charts of long windows. A
-query with another horizon than the stored one, or with a site or confidence filter, is
-answered from the events.
+figure is a sum over disjoint stretches of time (occupancy too: a union of intervals cut
+anywhere is the sum of the pieces' unions), so the answer is exactly the one worked out from the
+events alone; tests hold them equal. A sweep can also count into slots of whole hours or days:
+the charts of long windows. A query with another horizon than the stored one, or with a site or
+confidence filter, is answered from the events.
 """
 
 import json
