@@ -166,10 +166,16 @@ class Sweep:
         mark_ms = end_ms // MARK_MS * MARK_MS
         if start_ms % HOUR_MS or mark_ms <= start_ms:
             return None
-        row = self.conn.execute(queries.HOUR_MARK_SQL, (start_ms // HOUR_MS, mark_ms)).fetchone()
-        if row is None or self._planned_kind(start_ms, start_ms + HOUR_MS) != "all":
+        row = self._mark_row(start_ms // HOUR_MS, mark_ms)
+        return None if row is None else (mark_ms, row)
+
+    def _mark_row(self, hour, mark_ms):
+        """The row of `HOUR_MARK_SQL` of computed `hour` at `mark_ms`, when the hour counts all;
+        else `None`."""
+        row = self.conn.execute(queries.HOUR_MARK_SQL, (hour, mark_ms)).fetchone()
+        if row is None or self._planned_kind(hour * HOUR_MS, (hour + 1) * HOUR_MS) != "all":
             return None
-        return mark_ms, row
+        return row
 
     def _after_mark(self, mark, end_ms, closed):
         """Count the hour up to `mark` (`_mark`) from its figures there, then the events up to
@@ -186,8 +192,8 @@ class Sweep:
         hour, mark_ms = start_ms // HOUR_MS, -(-start_ms // MARK_MS) * MARK_MS
         if start_ms % HOUR_MS == 0 or mark_ms % HOUR_MS == 0:
             return False
-        row = self.conn.execute(queries.HOUR_MARK_SQL, (hour, mark_ms)).fetchone()
-        if row is None or self._planned_kind(hour * HOUR_MS, (hour + 1) * HOUR_MS) != "all":
+        row = self._mark_row(hour, mark_ms)
+        if row is None:
             return False
         self._events(last, start_ms, mark_ms, closed=False)
         _add_mark(self._slot(start_ms), row, -1)
