@@ -332,7 +332,8 @@ def store_events(conn, events, now_ms, received=None):
         conn.execute(queries.BUMP_GENERATION_SQL)
         _register(conn, stored)
         queries.insert_rows(conn, queries.INSERT_EVENT_SQL, rows)
-        queries.insert_rows(conn, queries.ADD_MODEL_DAYS_SQL, _model_days(stored))
+        for unit, unit_ms in queries.MODEL_UNITS:
+            queries.insert_rows(conn, queries.ADD_MODEL_UNITS_SQL[unit], _model_units(stored, unit_ms))
         rollups.forget_changed_hours(conn, rollups.changes(stored))
     return outcomes
 
@@ -362,20 +363,20 @@ def _register(conn, events):
                         {(e.worker_id, e.ts_ms // queries.DAY_MS) for e in events if e.event_type in STATE_TYPES})
 
 
-def _model_days(events):
-    """`(day, site_id, model_version, confidence, events, first_ms, last_ms)` of `events`, one row
-    per key of the model day roll-up."""
-    days = {}
+def _model_units(events, unit_ms):
+    """`(day or hour, site_id, model_version, confidence, events, first_ms, last_ms)` of `events`,
+    one row per key of the model roll-up of days or hours (`unit_ms`)."""
+    groups = {}
     for e in events:
-        key = (e.ts_ms // queries.DAY_MS, e.site_id, e.model_version, e.confidence)
-        day = days.get(key)
-        if day is None:
-            days[key] = [1, e.ts_ms, e.ts_ms]
+        key = (e.ts_ms // unit_ms, e.site_id, e.model_version, e.confidence)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [1, e.ts_ms, e.ts_ms]
         else:
-            day[0] += 1
-            day[1] = min(day[1], e.ts_ms)
-            day[2] = max(day[2], e.ts_ms)
-    return [(*key, *day) for key, day in days.items()]
+            group[0] += 1
+            group[1] = min(group[1], e.ts_ms)
+            group[2] = max(group[2], e.ts_ms)
+    return [(*key, *group) for key, group in groups.items()]
 
 
 def _stored_by_event_ids(conn, event_ids):

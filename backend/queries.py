@@ -132,30 +132,32 @@ WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type = 'product_count' AND {
 GROUP BY slot
 """
 # Events per model version, slot and distinct confidence, with their first and last instant: from
-# the events of a window (`slot = ts_ms / :bucket_ms`), and from the day roll-up for whole UTC days
-# (`slot = day / :days`, the bucket being `:days` whole days). The scope clause reads the roll-up
-# as it reads the events: site and confidence are columns of its key.
+# the events of a window (`slot = ts_ms / :bucket_ms`), and from the day or hour roll-up for whole
+# UTC days or hours (`slot = day / :units`, the bucket being `:units` whole days; likewise hours).
+# The scope clause reads a roll-up as it reads the events: site and confidence are columns of its key.
 MODEL_EVENTS_SQL = f"""
 SELECT model_version, ts_ms / :bucket_ms AS slot, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms) FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}
 GROUP BY model_version, slot, confidence
 """
-MODEL_DAYS_SQL = f"""
-SELECT model_version, day / :days AS slot, confidence, SUM(events), MIN(first_ms), MAX(last_ms)
-FROM rollup_model_days
-WHERE day BETWEEN :first_day AND :last_day AND {SCOPE}
+# The model roll-ups, largest unit first, with their unit's milliseconds.
+MODEL_UNITS = (("day", DAY_MS), ("hour", MS_PER_HOUR))
+MODEL_UNITS_SQL = {unit: f"""
+SELECT model_version, {unit} / :units AS slot, confidence, SUM(events), MIN(first_ms), MAX(last_ms)
+FROM rollup_model_{unit}s
+WHERE {unit} BETWEEN :first AND :last AND {SCOPE}
 GROUP BY model_version, slot, confidence
-"""
-# Adds a batch's events to their days (`{rows}`: one row per key, as `ingest` groups them).
-ADD_MODEL_DAYS_SQL = """
-INSERT INTO rollup_model_days (day, site_id, model_version, confidence, events, first_ms, last_ms) VALUES {rows}
-ON CONFLICT (day, COALESCE(site_id, ''), COALESCE(model_version, ''), COALESCE(confidence, -1)) DO UPDATE SET
-    events = rollup_model_days.events + excluded.events,
-    first_ms = CASE WHEN excluded.first_ms < rollup_model_days.first_ms
-                    THEN excluded.first_ms ELSE rollup_model_days.first_ms END,
-    last_ms = CASE WHEN excluded.last_ms > rollup_model_days.last_ms
-                   THEN excluded.last_ms ELSE rollup_model_days.last_ms END
-"""
+""" for unit, _ms in MODEL_UNITS}
+# Adds a batch's events to their days or hours (`{rows}`: one row per key, as `ingest` groups them).
+ADD_MODEL_UNITS_SQL = {unit: f"""
+INSERT INTO rollup_model_{unit}s ({unit}, site_id, model_version, confidence, events, first_ms, last_ms) VALUES {{rows}}
+ON CONFLICT ({unit}, COALESCE(site_id, ''), COALESCE(model_version, ''), COALESCE(confidence, -1)) DO UPDATE SET
+    events = rollup_model_{unit}s.events + excluded.events,
+    first_ms = CASE WHEN excluded.first_ms < rollup_model_{unit}s.first_ms
+                    THEN excluded.first_ms ELSE rollup_model_{unit}s.first_ms END,
+    last_ms = CASE WHEN excluded.last_ms > rollup_model_{unit}s.last_ms
+                   THEN excluded.last_ms ELSE rollup_model_{unit}s.last_ms END
+""" for unit, _ms in MODEL_UNITS}
 # A bucket of whole days longer than any instant since 1970: one slot, 0, for a whole window.
 WHOLE_WINDOW_MS = DAY_MS << 30
 WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}"
@@ -199,7 +201,7 @@ LIMIT 1
 CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM workstations", "DELETE FROM site_members",
                  "DELETE FROM worker_state_days", *(f"DELETE FROM rollup_{table}" for table in (
                      "hours", "worker_hours", "station_hours", "hour_marks", "days", "worker_days", "station_days",
-                     "model_days")))
+                     "model_days", "model_hours")))
 
 # Hourly and daily roll-ups (rollups.py keeps them, sweep.py reads them), each statement by unit
 # ("hour" or "day"). Hours are `ts_ms / 3600000`, days `ts_ms / 86400000`; ranges are [first, end).
@@ -558,18 +560,25 @@ def model_groups(conn, scope, start_ms, end_ms, bucket_ms=None):
     one slot, 0) and distinct confidence (`None`: events without one). A key may come more than
     once: its rows add up.
 
-    When each UTC day lies inside one slot (`bucket_ms` a whole number of days), the window's
-    whole days come from the day roll-up and only its partial days at either end from the events,
-    so the cost follows the days and the edges, not the events.
+    The window's whole UTC days come from the day roll-up when each day lies inside one slot
+    (`bucket_ms` a whole number of days), its whole hours left at either end from the hour roll-up
+    when each hour does, and only what is left from the events: the cost follows the days, the
+    hours and the edges, not the events.
     """
-    bucket_ms = bucket_ms or WHOLE_WINDOW_MS
-    first_day, last_day = -(-start_ms // DAY_MS), (end_ms + 1) // DAY_MS - 1
-    if bucket_ms % DAY_MS or first_day > last_day:
-        return _model_events(conn, scope, start_ms, end_ms, bucket_ms)
-    rows = plain(conn).execute(MODEL_DAYS_SQL, {**scope, "days": bucket_ms // DAY_MS, "first_day": first_day,
-                                           "last_day": last_day}).fetchall()
-    return (_model_events(conn, scope, start_ms, first_day * DAY_MS - 1, bucket_ms) + rows
-            + _model_events(conn, scope, (last_day + 1) * DAY_MS, end_ms, bucket_ms))
+    return _model_groups(conn, scope, start_ms, end_ms, bucket_ms or WHOLE_WINDOW_MS, MODEL_UNITS)
+
+
+def _model_groups(conn, scope, start_ms, end_ms, bucket_ms, units):
+    for position, (unit, unit_ms) in enumerate(units):
+        first, last = -(-start_ms // unit_ms), (end_ms + 1) // unit_ms - 1
+        if bucket_ms % unit_ms or first > last:
+            continue
+        rows = plain(conn).execute(MODEL_UNITS_SQL[unit], {**scope, "units": bucket_ms // unit_ms, "first": first,
+                                                            "last": last}).fetchall()
+        smaller = units[position + 1:]
+        return (_model_groups(conn, scope, start_ms, first * unit_ms - 1, bucket_ms, smaller) + rows
+                + _model_groups(conn, scope, (last + 1) * unit_ms, end_ms, bucket_ms, smaller))
+    return _model_events(conn, scope, start_ms, end_ms, bucket_ms)
 
 
 def _model_events(conn, scope, start_ms, end_ms, bucket_ms):

@@ -2,6 +2,27 @@
 from the version it was added at. An upgrade runs the entries a database has not run yet, in one
 transaction (`db.upgrade`); the two lists grow in step, which a test holds."""
 
+
+def _model_hours_sql(id_type, confidence_type):
+    """Migration 20 with each store's column types."""
+    return f"""
+    CREATE TABLE rollup_model_hours (
+        hour BIGINT NOT NULL,
+        site_id {id_type},
+        model_version {id_type},
+        confidence {confidence_type},
+        events BIGINT NOT NULL,
+        first_ms BIGINT NOT NULL,
+        last_ms BIGINT NOT NULL
+    );
+    CREATE UNIQUE INDEX rollup_model_hours_key
+        ON rollup_model_hours (hour, COALESCE(site_id, ''), COALESCE(model_version, ''), COALESCE(confidence, -1));
+    INSERT INTO rollup_model_hours (hour, site_id, model_version, confidence, events, first_ms, last_ms)
+        SELECT ts_ms / 3600000, site_id, model_version, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms)
+        FROM events GROUP BY 1, 2, 3, 4;
+    """
+
+
 # Each entry upgrades the schema by one version; the list index + 1 is the version it produces.
 # Never edit a released entry: append a new one, so older database files upgrade in place.
 SQLITE_MIGRATIONS = [
@@ -339,6 +360,10 @@ SQLITE_MIGRATIONS = [
     );
     INSERT INTO rollup_keeper (id, holder, until_ms) VALUES (1, '', 0);
     """,
+    # 20: events per UTC hour, site, model version and confidence, as the day roll-up (16) holds
+    # them per day, so a confidence series in hourly buckets adds up hours instead of reading
+    # every event.
+    _model_hours_sql("TEXT", "REAL"),
 ]
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)
 
@@ -562,4 +587,5 @@ POSTGRES_MIGRATIONS = [
     HOUR_PARTS_SQL,  # 17: as SQLite's (the same statements on either store)
     HOUR_MARKS_SQL,  # 18: as SQLite's
     MARKED_SQL,  # 19: as SQLite's
+    _model_hours_sql(ID, "DOUBLE PRECISION"),  # 20: as SQLite's, with PostgreSQL's types
 ]

@@ -1,6 +1,6 @@
-"""Model figures from the day roll-up: models, the confidence series and the confidence drift
-over any window equal what the window's events give, on both stores; the roll-up is filled by
-its migration, kept by ingestion and cleared with the events."""
+"""Model figures from the day and hour roll-ups: models, the confidence series and the confidence
+drift over any window equal what the window's events give, on both stores; each roll-up is filled
+by its migration, kept by ingestion and cleared with the events."""
 
 import math
 import random
@@ -11,10 +11,12 @@ import pytest
 from backend import db, schema
 from backend.timeutil import format_instant, parse_instant
 
-DAY_MS = 86_400_000
-# The schema version that brings the model day roll-up.
-MODEL_DAYS_VERSION = next(number for number, script in enumerate(schema.SQLITE_MIGRATIONS, start=1)
-                          if "CREATE TABLE rollup_model_days" in script)
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+UNIT_MS = {"day": DAY_MS, "hour": HOUR_MS}
+# The schema version that brings each model roll-up.
+MODEL_VERSION = {unit: next(number for number, script in enumerate(schema.SQLITE_MIGRATIONS, start=1)
+                            if f"CREATE TABLE rollup_model_{unit}s" in script) for unit in UNIT_MS}
 FIRST_MS = parse_instant("2026-01-05T00:00:00Z")
 LAST_MS = parse_instant("2026-01-15T17:59:59.999Z")  # the app's clock is at 18:00
 VERSIONS = ("m-1", "m-2", None)
@@ -189,71 +191,80 @@ def in_order(rows):
     return sorted((tuple(row) for row in rows), key=lambda row: [(value is None, value or 0) for value in row])
 
 
-def day_rows(conn):
+def unit_rows(conn, unit):
     return in_order(conn.execute(
-        "SELECT day, site_id, model_version, confidence, events, first_ms, last_ms FROM rollup_model_days"))
+        f"SELECT {unit}, site_id, model_version, confidence, events, first_ms, last_ms FROM rollup_model_{unit}s"))
 
 
-def grouped_events(conn):
+def grouped_events(conn, unit):
     return in_order(conn.execute(
-        "SELECT ts_ms / 86400000, site_id, model_version, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms) "
+        f"SELECT ts_ms / {UNIT_MS[unit]}, site_id, model_version, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms) "
         "FROM events GROUP BY 1, 2, 3, 4"))
 
 
-def test_whole_days_are_read_from_the_roll_up(stored, config):
+@pytest.mark.parametrize("unit, window, bucket_seconds", [
+    ("day", {"from": "2026-01-07T00:00:00Z", "to": "2026-01-12T00:00:00Z"}, 86400),
+    ("hour", {"from": "2026-01-08T09:00:00Z", "to": "2026-01-08T14:00:00Z"}, 3600),
+])
+def test_whole_units_are_read_from_their_roll_up(stored, config, unit, window, bucket_seconds):
     client, _events = stored
-    window = {"from": "2026-01-07T00:00:00Z", "to": "2026-01-12T00:00:00Z"}
     before = get(client, "/metrics/models", window)["models"]
     conn = db.connect(config["DATABASE_PATH"])
     try:
-        conn.execute("UPDATE rollup_model_days SET events = events * 2 WHERE day = ?",
-                     (parse_instant("2026-01-08T00:00:00Z") // DAY_MS,))
+        conn.execute(f"UPDATE rollup_model_{unit}s SET events = events * 2 WHERE {unit} = ?",
+                     (parse_instant("2026-01-08T10:00:00Z") // UNIT_MS[unit],))
     finally:
         conn.close()
-    after = get(client, "/metrics/models", {**window, "bucket_seconds": 86400})["models"]
+    after = get(client, "/metrics/models", {**window, "bucket_seconds": bucket_seconds})["models"]
     assert sum(m["event_count"] for m in after) > sum(m["event_count"] for m in before)
 
 
-def test_ingestion_keeps_the_roll_up_as_the_events_group(stored, config):
+@pytest.mark.parametrize("unit", UNIT_MS)
+def test_ingestion_keeps_the_roll_up_as_the_events_group(stored, config, unit):
     conn = db.connect(config["DATABASE_PATH"])
     try:
-        rows = day_rows(conn)
-        assert rows == grouped_events(conn)
-        assert len(rows) < 1500  # the days hold several events per row
+        rows = unit_rows(conn, unit)
+        assert rows == grouped_events(conn, unit)
+        assert len(rows) < 1500  # several events share a row
     finally:
         conn.close()
 
 
-def test_the_migration_fills_the_roll_up_from_the_events(stored, config):
+# What the migrations from each model roll-up's on added, undone so they run again.
+LATER_TABLES = {"day": ("DROP TABLE rollup_model_days", "DROP INDEX rollup_partial_hours",
+                        "ALTER TABLE rollup_hours DROP COLUMN until_ms", "DROP TABLE rollup_hour_marks",
+                        "ALTER TABLE rollup_hours DROP COLUMN marked", "ALTER TABLE rollup_days DROP COLUMN marked",
+                        "DROP TABLE rollup_keeper", "DROP TABLE rollup_model_hours"),
+                "hour": ("DROP TABLE rollup_model_hours",)}
+
+
+@pytest.mark.parametrize("unit", UNIT_MS)
+def test_the_migration_fills_the_roll_up_from_the_events(stored, config, unit):
     path = config["DATABASE_PATH"]
     conn = db.connect(path)
     try:
-        kept = day_rows(conn)
-        conn.execute("DROP TABLE rollup_model_days")
-        conn.execute("DROP INDEX rollup_partial_hours")  # and what the migrations after it added
-        conn.execute("ALTER TABLE rollup_hours DROP COLUMN until_ms")
-        conn.execute("DROP TABLE rollup_hour_marks")
-        conn.execute("ALTER TABLE rollup_hours DROP COLUMN marked")
-        conn.execute("ALTER TABLE rollup_days DROP COLUMN marked")
-        conn.execute("DROP TABLE rollup_keeper")
-        conn.set_schema_version(MODEL_DAYS_VERSION - 1)
+        kept = unit_rows(conn, unit)
+        for statement in LATER_TABLES[unit]:
+            conn.execute(statement)
+        conn.set_schema_version(MODEL_VERSION[unit] - 1)
     finally:
         conn.close()
     db.init_db(path)
     conn = db.connect(path)
     try:
-        assert day_rows(conn) == kept
+        assert unit_rows(conn, unit) == kept
     finally:
         conn.close()
 
 
-def test_reloading_the_demo_clears_the_roll_up(stored, config):
+def test_reloading_the_demo_clears_the_roll_ups(stored, config):
     client, _events = stored
     assert client.post("/seed?replace=all").status_code in (200, 201)
     conn = db.connect(config["DATABASE_PATH"])
     try:
-        rows = day_rows(conn)
-        assert rows == grouped_events(conn)
-        assert not any(row[1] in ("north", "south") for row in rows)  # none of the events posted before
+        for unit in UNIT_MS:
+            rows = unit_rows(conn, unit)
+            assert rows == grouped_events(conn, unit)
+            assert not any(row[1] in ("north", "south") for row in rows)  # none of the events posted before
     finally:
         conn.close()
