@@ -561,9 +561,9 @@ def model_groups(conn, scope, start_ms, end_ms, bucket_ms=None):
     once: its rows add up.
 
     The window's whole UTC days come from the day roll-up when each day lies inside one slot
-    (`bucket_ms` a whole number of days), its whole hours left at either end from the hour roll-up
-    when each hour does, and only what is left from the events: the cost follows the days, the
-    hours and the edges, not the events.
+    (`bucket_ms` a whole number of days), its whole hours from the hour roll-up when each hour
+    does (all of them when days do not fit the slots, else those left at either end), and only
+    what is left from the events: the cost follows the days, the hours and the edges.
     """
     return _model_groups(conn, scope, start_ms, end_ms, bucket_ms or WHOLE_WINDOW_MS, MODEL_UNITS)
 

@@ -4,7 +4,7 @@ transaction (`db.upgrade`); the two lists grow in step, which a test holds."""
 
 
 def _model_hours_sql(id_type, confidence_type):
-    """Migration 20 with each store's column types."""
+    """Migration 20 with each store's column types (a released entry as the others: never edited)."""
     return f"""
     CREATE TABLE rollup_model_hours (
         hour BIGINT NOT NULL,
