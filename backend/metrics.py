@@ -345,24 +345,6 @@ def split_at_buckets(interval, bucket_ms):
         start_ms = end_ms
 
 
-def hourly_tallies(timelines, hour_ms):
-    """Split timelines (cut to whole hours) into per-hour worker state time and station occupancy.
-
-    Returns `{hour: (state_ms by worker, occupancy_ms by station)}` with `hour = ts // hour_ms`.
-    """
-    per_hour = {}
-    for worker_id, timeline in timelines.items():
-        for interval in timeline.intervals:
-            for hour, start_ms, end_ms in split_at_buckets(interval, hour_ms):
-                states, spans = per_hour.setdefault(hour, ({}, {}))
-                totals = states.setdefault(worker_id, dict.fromkeys(TIME_STATES, 0))
-                totals[interval.state] += end_ms - start_ms
-                if interval.state in OCCUPYING_STATES:
-                    spans.setdefault(interval.workstation_id, []).append((start_ms, end_ms))
-    return {hour: (states, {station: union_length_ms(s) for station, s in spans.items()})
-            for hour, (states, spans) in per_hour.items()}
-
-
 def window_json(window):
     """The `window` member every metrics response carries."""
     if window is None:
@@ -487,25 +469,6 @@ def _seconds(ms):
 def _ratio(numerator, denominator):
     """Rounded to 2 decimals; 0 when the denominator is 0 (SPEC §5)."""
     return round(numerator / denominator, 2) if denominator else 0
-
-
-def timeline_json(worker_id, name, timeline, workstation_id=None):
-    """One worker's intervals as the API shows them, optionally only those at one station."""
-    return {
-        "worker_id": worker_id,
-        "name": name,
-        "intervals": [
-            {
-                "from": format_instant(interval.start_ms),
-                "to": format_instant(interval.end_ms),
-                "state": interval.state,
-                "workstation_id": interval.workstation_id,
-                "seconds": _seconds(interval.end_ms - interval.start_ms),
-            }
-            for interval in timeline.intervals
-            if workstation_id is None or interval.workstation_id == workstation_id
-        ],
-    }
 
 
 def bucket_bounds(window, bucket_ms):

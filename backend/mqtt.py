@@ -25,7 +25,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from . import db, ingest, logs
+from . import alerts, db, ingest, logs
 from .app import default_config
 from .errors import ApiError
 
@@ -37,7 +37,6 @@ STORE_ATTEMPTS = 5
 STORE_FIRST_WAIT_S = 0.25
 # A log line names at most this many rejected events' problems; the count says how many there were.
 MAX_LOGGED_ERRORS = 20
-ALERT_CHANGES = ("opened", "closed")
 
 
 def settings(environ=None):
@@ -135,7 +134,7 @@ def publish_alert_change(client, change, topic=None, timeout=10.0):
     one as long as the caller publishes an alert's changes one at a time, each after the last
     returned. Subscribers that must not miss a change subscribe with QoS 1 on a persistent session.
     """
-    if not (isinstance(change, dict) and change.get("change") in ALERT_CHANGES
+    if not (isinstance(change, dict) and change.get("change") in alerts.CHANGES
             and isinstance(change.get("alert"), dict)):
         raise ValueError('an alert change is {"change": "opened"|"closed", "alert": {...}}')
     payload = json.dumps(change, separators=(",", ":"), ensure_ascii=False).encode()

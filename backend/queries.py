@@ -171,7 +171,6 @@ REGISTER_SITE_MEMBER_SQL = ("INSERT INTO site_members (site_id, worker_id, works
                             "ON CONFLICT DO NOTHING")
 REGISTER_STATE_DAY_SQL = "INSERT INTO worker_state_days (worker_id, day) VALUES {rows} ON CONFLICT DO NOTHING"
 NAME_WORKER_SQL = "UPDATE workers SET name = ? WHERE worker_id = ?"
-NAME_WORKSTATION_SQL = "UPDATE workstations SET name = ? WHERE workstation_id = ?"
 INSERT_EVENT_SQL = """
 INSERT INTO events (
     id, event_id, ts_ms, worker_id, workstation_id, event_type,
