@@ -484,12 +484,16 @@ def measure_wide_floor(directory, events):
             raise RuntimeError(f"loading the wide floor failed: {loaded['examples']}")
         del bodies[:]
         settled = rollups_settled(server)
-        say(f"{WIDE_WORKERS:,} workers: metrics (roll-ups " +
-            (f"caught up in {settled:.1f} s" if settled is not None else f"still behind after {SETTLE_S} s") + ") ...")
+        say(f"{WIDE_WORKERS:,} workers: metrics (roll-ups {settled_words(settled)}) ...")
         medians, _ = measure_metrics(server, latest_ms, ("8-hour window",))
     finally:
         server.stop()
     return {(path, f"8-hour window, {WIDE_WORKERS:,} workers"): seconds for (path, _), seconds in medians.items()}
+
+
+def settled_words(settled_s):
+    """How `rollups_settled` went, in words."""
+    return f"caught up in {settled_s:.1f} s" if settled_s is not None else f"still behind after {SETTLE_S} s"
 
 
 def rollups_settled(server):

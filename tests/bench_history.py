@@ -209,9 +209,7 @@ def run_size(events, directory, store_env):
         rss_mb = {"loading the history": bench.largest_peak_rss_mb(server)}
         bench.reset_peak_rss(server)
         settled = bench.rollups_settled(server)
-        bench.say(f"{events:,} events: dashboard refreshes (roll-ups " +
-                  (f"caught up in {settled:.1f} s" if settled is not None else f"still behind after {bench.SETTLE_S} s")
-                  + ") ...")
+        bench.say(f"{events:,} events: dashboard refreshes (roll-ups {bench.settled_words(settled)}) ...")
         refreshes = measure_refreshes(server, now_ms)
         bench.say(f"{events:,} events: cameras beside polling dashboards ...")
         load = measure_load(server, now_ms)
