@@ -1146,6 +1146,26 @@ def test_no_signal_is_shown_as_such_never_as_working(page, server_factory):
     expect(page.locator("#board .tile[data-workstation-id='S-1']")).to_have_attribute("data-state", "working")
 
 
+def test_all_clear_still_counts_a_silent_camera_it_leaves_off_the_list(page, server_factory):
+    server = server_factory()
+    now = datetime.now(UTC).replace(microsecond=0)
+    events = [{"timestamp": iso(now - timedelta(minutes=m)), "worker_id": "W-LIVE", "workstation_id": "S-1",
+               "event_type": "working", "site_id": "hall-1"} for m in range(90, -1, -5)]
+    # Seen leaving an hour ago, and the camera silent since: no signal, but nobody to look for.
+    events += [{"timestamp": iso(now - timedelta(minutes=m)), "worker_id": "W-LEFT", "workstation_id": "S-2",
+                "event_type": state, "site_id": "hall-1"} for m, state in ((90, "working"), (60, "absent"))]
+    server.post("/events", events)
+    open_dashboard(page, server.base, QUIET + "&range=last8h")
+    workers = {w["worker_id"]: w for w in server.get(f"/metrics/workers{api_query(page)}")["workers"]}
+    assert workers["W-LEFT"]["state_at_end"] == "unknown" and workers["W-LEFT"]["last_state"] == "absent"
+
+    expect(page.locator("#attention [data-state='unknown']")).to_have_text("1 no signal")
+    expect(page.locator("#attention .attention-item")).to_have_count(0)
+    clear = page.locator("#attention .attention-empty.is-clear")
+    expect(clear).to_contain_text("1 camera silent, none where someone was at work lately")
+    expect(clear).not_to_contain_text("every camera heard from")
+
+
 def test_attention_lists_the_idle_longest_first(page, server_factory):
     server = server_factory()
     now = datetime.now(UTC).replace(microsecond=0)

@@ -78,6 +78,23 @@ function tally(floor) {
 }
 
 /**
+ * What "all clear" means on this floor. A silent camera the list leaves out (its station is not
+ * in planned time; without a calendar, its worker left or it has been silent for a day) is
+ * still counted above, so the note says so rather than that every camera was heard from.
+ */
+function clearNote(floor) {
+  const silent = floor.workers.filter((w) => w.state === "unknown").length;
+  let cameras = "every camera heard from";
+  if (silent) {
+    const where = floor.calendarKnown ? "none at a station in planned time" : "none where someone was at work lately";
+    cameras = `${silent} camera${silent === 1 ? "" : "s"} silent, ${where}`;
+  }
+  return floor.calendarKnown
+    ? `All clear: nobody idle, ${cameras}, every station staffed in planned time.`
+    : `All clear: nobody idle, ${cameras}. (No shift calendar on this server, so empty stations are not checked.)`;
+}
+
+/**
  * Draw the panel. `floor` is floor.js's floorNow (or null: nothing loaded yet). `names` maps
  * worker and station ids to names (for alert subjects).
  */
@@ -100,10 +117,7 @@ export function renderAttention(root, { floor, names, timeZone, now }) {
   const signature = JSON.stringify([items, Math.floor(now / 60_000), timeZone, [...names]]);
   drawIfChanged(list, signature, () => {
     if (!items.length) {
-      const note = floor.calendarKnown
-        ? "All clear: nobody idle, every camera heard from, every station staffed in planned time."
-        : "All clear: nobody idle and every camera heard from. (No shift calendar on this server, so empty stations are not checked.)";
-      replaceChildren(list, el("li", { class: "attention-empty is-clear", text: note }));
+      replaceChildren(list, el("li", { class: "attention-empty is-clear", text: clearNote(floor) }));
       return;
     }
     replaceChildren(list, items.map((item) => itemNode(item, names, now, timeZone)));
