@@ -191,8 +191,11 @@ def assert_figures_match_api(page, server, worker=None, workstation=None):
             assert float(cells[field]["value"]) == expected[field], (expected["worker_id"], field)
         for field in ("active_seconds", "idle_seconds", "absent_seconds", "unknown_seconds"):
             assert cells[field]["text"] == duration_text(expected[field])
-        assert cells["utilization_pct"]["text"] == percent_text(expected["utilization_pct"])
-        assert cells["units_per_hour"]["text"] == decimal_text(expected["units_per_hour"])
+        # A ratio without a denominator (no time at work) is shown as a dash, not as 0.
+        no_time = expected["active_seconds"] + expected["idle_seconds"] == 0
+        assert cells["utilization_pct"]["text"] == ("—" if no_time else percent_text(expected["utilization_pct"]))
+        assert cells["units_per_hour"]["text"] == ("—" if expected["active_seconds"] == 0
+                                                   else decimal_text(expected["units_per_hour"]))
         assert cells["name"]["value"] == expected["name"]
         assert cells["state_at_end"]["value"] == expected["state_at_end"]
         assert cells["state_at_end"]["text"] == STATE_TEXT.get(expected["state_at_end"], "—")
@@ -1311,6 +1314,46 @@ def test_shift_report_marks_a_station_behind_target_and_exports_it(page, shift_f
 
 
 SCREENSHOTS = pathlib.Path(REPO_ROOT) / "docs"
+
+
+def test_a_ratio_without_a_denominator_is_shown_as_a_dash_with_its_reason(page, shift_floor):
+    server = shift_floor
+    now = datetime.now(UTC).replace(microsecond=0)
+    # A hall whose one shift falls on another weekday: its station is not planned in this shift.
+    other_day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[(now.weekday() + 3) % 7]
+    status, answer = server.request("PUT", "/sites/hall-2", {"name": "Hall 2", "time_zone": "UTC", "shifts": [
+        {"name": "Other day", "start": "06:00", "end": "07:00", "days": [other_day]}]})
+    assert status == 200, answer
+    server.post("/events", [{"timestamp": iso(now - timedelta(minutes=m)), "worker_id": "W-OFF",
+                             "workstation_id": "S-OFF", "event_type": "working", "site_id": "hall-2"}
+                            for m in (30, 20, 10)])
+    open_dashboard(page, server.base, QUIET)
+    assert page_query(page)["planned_only"] == "true"
+    stations = {s["workstation_id"]: s for s in server.get(f"/metrics/workstations{api_query(page)}")["workstations"]}
+    assert stations["S-OFF"]["planned_seconds"] == 0 and stations["S-OFF"]["utilization_pct"] == 0
+    assert stations["S-SLOW"]["planned_seconds"] > 0 and stations["S-SLOW"]["utilization_pct"] > 0
+
+    def cell(table, id_attr, row_id, column):
+        return page.locator(f"#{table} tr[{id_attr}='{row_id}'] td[data-col='{column}']")
+
+    off = cell("workstation-table", "data-workstation-id", "S-OFF", "utilization_pct")
+    expect(off).to_have_text("—")
+    expect(off).to_have_attribute("title", "Not planned in this window")
+    expect(off).to_have_attribute("data-value", "0")  # the API's figure, kept for sorting and tests
+    expect(cell("workstation-table", "data-workstation-id", "S-SLOW", "utilization_pct")).to_have_text(
+        percent_text(stations["S-SLOW"]["utilization_pct"]))
+    # Its worker had no planned time at work either; the idle one has a utilization of 0 %.
+    expect(cell("worker-table", "data-worker-id", "W-OFF", "utilization_pct")).to_have_attribute(
+        "title", "No working or idle time in this window")
+    expect(cell("worker-table", "data-worker-id", "W-SLOW", "utilization_pct")).to_have_text(percent_text(0))
+
+    bar = page.locator("#station-util-chart .util-bar[data-id='S-OFF']")
+    expect(bar).to_have_class(re.compile(r"\bis-none\b"))
+    expect(bar.locator(".row-value")).to_have_text("—")
+    expect(page.locator("#worker-util-chart .util-bar[data-id='W-SLOW']")).to_have_class(re.compile(r"\bis-low\b"))
+    # The chart's summary holds only the stations with a figure (both busy) against the threshold.
+    assert re.search(r"\b0 of 2 below", page.locator("#station-util-chart svg title").first.text_content())
+    assert_figures_match_api(page, server)
 
 
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1",

@@ -6,7 +6,9 @@ import { frame, placeholder, widthOf, niceTicks, chartTextSize, cssNumber, fitTe
 
 /**
  * Draw the bars into `container`.
- * `data`: {items: [{id, label, value}], what: "worker" | "workstation", threshold (utilization %)}
+ * `data`: {items: [{id, label, value, none}], what: "worker" | "workstation", threshold (utilization %)}
+ * An item with `none` (why it has no figure, as the tables give it) is drawn as "—", no bar, and
+ * is not held against the threshold.
  */
 export function drawUtilizationBars(container, data) {
   const { items, what, threshold } = data;
@@ -25,10 +27,12 @@ export function drawUtilizationBars(container, data) {
   const height = top + items.length * rowH + 22;
   const trackW = width - labelW - valueW;
   const hasThreshold = Number.isFinite(threshold) && threshold > 0 && threshold < 100;
-  let title = `Utilization by ${what}: ${items.map((item) => `${item.label} ${fmt.percent(item.value)}`).join(", ")}.`;
+  const shown = (item) => (item.none ? "—" : fmt.percent(item.value));
+  const judged = items.filter((item) => !item.none && Number.isFinite(item.value));
+  let title = `Utilization by ${what}: ${items.map((item) => `${item.label} ${item.none ? item.none.toLowerCase() : shown(item)}`).join(", ")}.`;
   if (hasThreshold) {
-    const under = items.filter((item) => Number.isFinite(item.value) && item.value < threshold).length;
-    title += ` ${under} of ${items.length} below ${fmt.percent(threshold)}.`;
+    const under = judged.filter((item) => item.value < threshold).length;
+    title += ` ${under} of ${judged.length} below ${fmt.percent(threshold)}.`;
   }
   const chart = frame({ width, height, title, className: "bars-svg" });
 
@@ -50,17 +54,19 @@ export function drawUtilizationBars(container, data) {
   items.forEach((item, index) => {
     const y = top + index * rowH;
     const barY = y + (rowH - barH) / 2;
-    const value = Number.isFinite(item.value) ? Math.min(Math.max(item.value, 0), 100) : 0;
-    const low = hasThreshold && Number.isFinite(item.value) && item.value < threshold;
-    const look = !hasThreshold ? "is-plain" : low ? "is-low" : "is-ok";
+    const value = !item.none && Number.isFinite(item.value) ? Math.min(Math.max(item.value, 0), 100) : 0;
+    const low = hasThreshold && judged.includes(item) && item.value < threshold;
+    const look = item.none ? "is-none" : !hasThreshold ? "is-plain" : low ? "is-low" : "is-ok";
+    const verdict = item.none ? `, ${item.none.toLowerCase()}` : !hasThreshold ? ""
+      : low ? `, below ${fmt.percent(threshold)}` : `, at or above ${fmt.percent(threshold)}`;
     chart.append(svg("g", { "data-id": item.id, class: `util-bar ${look}` },
-      svg("title", { text: `${item.label}: ${fmt.percent(item.value)}${hasThreshold ? (low ? `, below ${fmt.percent(threshold)}` : `, at or above ${fmt.percent(threshold)}`) : ""}` }),
+      svg("title", { text: `${item.label}: ${shown(item)}${verdict}` }),
       svg("text", { x: labelW - 10, y: barY + barH / 2 + nameSize * 0.36, "text-anchor": "end", class: "row-label" },
         fitText(item.label, labelW - 14, nameSize)),
       svg("rect", { x: labelW, y: barY, width: trackW, height: barH, rx: 3, class: "track" }),
       svg("rect", { x: labelW, y: barY, width: Math.max(value > 0 ? 2 : 0, (value / 100) * trackW), height: barH, rx: 3, class: "bar" }),
       svg("text", { x: width - 4, y: barY + barH / 2 + nameSize * 0.36, "text-anchor": "end", class: "row-value num" },
-        fmt.percent(item.value))));
+        shown(item))));
   });
   replaceChildren(container, chart);
 }

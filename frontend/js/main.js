@@ -279,7 +279,7 @@ function drawAll() {
   const workerNames = new Map(data.workerList.workers.map((w) => [w.worker_id, w.name]));
   const stationNames = new Map(data.stationList.workstations.map((s) => [s.workstation_id, s.name]));
   const windowEnd = win && win.to ? Date.parse(win.to) : null;
-  const context = { timeZone: tz, windowEnd, stationNames };
+  const context = { timeZone: tz, windowEnd, stationNames, plannedOnly: Boolean(data.query.planned_only) };
 
   const names = new Map([
     ...data.stationList.workstations.map((s) => [s.workstation_id, s.name || s.workstation_id]),
@@ -412,16 +412,23 @@ function drawCharts() {
       threshold: models.low_confidence_threshold, recent, timeZone: tz,
     });
   });
-  const workerItems = state.shown.workers.map((w) => ({ id: w.worker_id, label: w.name || w.worker_id, value: w.utilization_pct }));
+  // Occupied over the whole window is low by nature (nights, weekends): stations are judged
+  // against the threshold only over planned time.
+  const planned = Boolean(data.query.planned_only);
+  const context = { plannedOnly: planned };
+  const workerItems = state.shown.workers.map((w) => ({
+    id: w.worker_id, label: w.name || w.worker_id, value: w.utilization_pct,
+    none: render.noFigure(render.WORKER_COLUMNS, "utilization_pct", w, context),
+  }));
   const workerNode = $("worker-util-chart");
   drawIfChanged(workerNode, JSON.stringify([workerItems, workerNode.clientWidth, utilizationThreshold()]), () => {
     charts.drawUtilizationBars(workerNode, { items: workerItems, what: "worker", threshold: utilizationThreshold() });
   });
-  const stationItems = state.shown.workstations.map((s) => ({ id: s.workstation_id, label: s.name || s.workstation_id, value: s.utilization_pct }));
+  const stationItems = state.shown.workstations.map((s) => ({
+    id: s.workstation_id, label: s.name || s.workstation_id, value: s.utilization_pct,
+    none: render.noFigure(render.WORKSTATION_COLUMNS, "utilization_pct", s, context),
+  }));
   const stationNode = $("station-util-chart");
-  // Occupied over the whole window is low by nature (nights, weekends): judged against the
-  // threshold only over planned time.
-  const planned = Boolean(data.query.planned_only);
   const stationThreshold = planned ? utilizationThreshold() : null;
   setText($("station-util-sub"), planned ? "Occupied ÷ planned time" : "Occupied ÷ window length");
   drawIfChanged(stationNode, JSON.stringify([stationItems, stationNode.clientWidth, stationThreshold]), () => {

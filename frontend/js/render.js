@@ -6,7 +6,15 @@ import * as fmt from "./format.js";
 import { clock, dayTime, hourMinute, sameDay } from "./time.js";
 import { seriesSwatch } from "./charts.js";
 
-/** Worker table columns, in order; `key` is the API field shown (and the cell's data-col). */
+const NO_TIME_AT_WORK = "No working or idle time in this window";
+const NOT_PLANNED = "Not planned in this window";
+
+/**
+ * Worker table columns, in order; `key` is the API field shown (and the cell's data-col). A
+ * ratio the API gives as 0 for want of a denominator (SPEC §5) is shown as "—" where `none(row,
+ * context)` gives the reason: a worker with no time at work has no utilization, a station not
+ * planned in a planned-time window none either, rather than a figure of 0 % that reads as failure.
+ */
 export const WORKER_COLUMNS = [
   { key: "name", label: "Worker", kind: "name", idKey: "worker_id" },
   { key: "state_at_end", label: "State", kind: "state" },
@@ -15,9 +23,9 @@ export const WORKER_COLUMNS = [
   { key: "idle_seconds", label: "Idle", kind: "duration" },
   { key: "absent_seconds", label: "Absent", kind: "duration" },
   { key: "unknown_seconds", label: "No signal", kind: "duration" },
-  { key: "utilization_pct", label: "Utilization", kind: "percent" },
+  { key: "utilization_pct", label: "Utilization", kind: "percent", none: (w) => w.active_seconds + w.idle_seconds === 0 && NO_TIME_AT_WORK },
   { key: "units", label: "Units", kind: "integer" },
-  { key: "units_per_hour", label: "Units / h", kind: "decimal" },
+  { key: "units_per_hour", label: "Units / h", kind: "decimal", none: (w) => w.active_seconds === 0 && "No working time in this window" },
   { key: "last_seen", label: "Last seen", kind: "instant" },
 ];
 
@@ -25,11 +33,11 @@ export const WORKER_COLUMNS = [
 export const WORKSTATION_COLUMNS = [
   { key: "name", label: "Workstation", kind: "name", idKey: "workstation_id" },
   { key: "occupancy_seconds", label: "Occupied", kind: "duration" },
-  { key: "utilization_pct", label: "Utilization", kind: "percent" },
+  { key: "utilization_pct", label: "Utilization", kind: "percent", none: (s, context) => context.plannedOnly && s.planned_seconds === 0 && NOT_PLANNED },
   { key: "units", label: "Units", kind: "integer" },
-  { key: "throughput_per_hour", label: "Units / h", kind: "decimal" },
+  { key: "throughput_per_hour", label: "Units / h", kind: "decimal", none: (s) => s.occupancy_seconds === 0 && "Nobody at it in this window" },
   { key: "target_units", label: "Target", kind: "target" },
-  { key: "attainment_pct", label: "Attainment", kind: "percent" },
+  { key: "attainment_pct", label: "Attainment", kind: "percent", none: (s) => s.target_units === 0 && "No units asked for in this window" },
 ];
 
 /**
@@ -99,12 +107,22 @@ function cellText(column, value, context) {
   }
 }
 
+/** Why `row` has no figure in the column `key` of `columns` (its `none`), or "" when it has one. */
+export function noFigure(columns, key, row, context) {
+  const column = columns.find((c) => c.key === key);
+  return (column && column.none && column.none(row, context)) || "";
+}
+
 function cell(column, row, context) {
   const value = row[column.key];
   // data-label names the column where a narrow screen shows each row as a list.
   const td = el("td", { dataset: { col: column.key, label: column.label }, class: isNumeric(column) ? "num" : null });
   if (value !== null && value !== undefined) td.dataset.value = String(value);
-  if (column.kind === "name") {
+  const none = column.none && column.none(row, context);
+  if (none) {
+    td.title = none;
+    td.textContent = "—";
+  } else if (column.kind === "name") {
     const id = row[column.idKey];
     td.append(el("span", { class: "cell-name", text: value ?? id }));
     if (id !== value) td.append(el("span", { class: "cell-sub", text: id }));
