@@ -831,7 +831,7 @@ HELPERS_JS = """async () => {
         kolkataInput: time.toLocalInput(Date.parse('2026-01-15T06:00:00Z'), 'Asia/Kolkata'),
         badInput: time.parseLocalInput('2026-13-01T08:00', 'UTC'),
         reversed: time.rangeBounds('custom', 0, 'UTC', '2026-01-15T10:00', '2026-01-15T08:00').error || null,
-        paces: [[100, 100], [97, 100], [94, 100], [106, 100], [0, 0.5], [5, null]].map(([u, t]) => {
+        paces: [[100, 100], [97, 100], [94, 100], [106, 100], [0, 0.5], [5, null], [3, 0]].map(([u, t]) => {
             const p = fmt.pace(u, t);
             return [p.mark, p.diff, plain(p.text)];
         }),
@@ -856,10 +856,11 @@ def test_formatting_csv_and_time_zone_helpers(page, seeded):
     assert result["kolkataInput"] == "2026-01-15T11:30"
     assert result["badInput"] is None
     assert result["reversed"]
-    # Within 5 % of the target (at least one unit) is on pace; beyond it, ahead or behind by whole units.
+    # Within 5 % of the target (at least one unit) is on pace; beyond it, ahead or behind by whole
+    # units; a target of 0 (nothing planned yet) sets no pace.
     assert result["paces"] == [["on", 0, "On pace"], ["on", -3, "On pace (−3 units)"],
                                ["behind", -6, "Behind by 6 units"], ["ahead", 6, "Ahead by 6 units"],
-                               ["on", 0, "On pace"], [None, None, "No target"]]
+                               ["on", 0, "On pace"], [None, None, "No target"], [None, None, "Nothing due"]]
     assert result["states"] == ["Working", "Idle", "Absent", "No signal"]
     assert result["validZone"] == [True, False]
 
@@ -1327,10 +1328,12 @@ def test_a_ratio_without_a_denominator_is_shown_as_a_dash_with_its_reason(page, 
     server.post("/events", [{"timestamp": iso(now - timedelta(minutes=m)), "worker_id": "W-OFF",
                              "workstation_id": "S-OFF", "event_type": "working", "site_id": "hall-2"}
                             for m in (30, 20, 10)])
+    put_or_skip(server, "/workstations/S-OFF", {"target_units_per_hour": 30})
     open_dashboard(page, server.base, QUIET)
     assert page_query(page)["planned_only"] == "true"
     stations = {s["workstation_id"]: s for s in server.get(f"/metrics/workstations{api_query(page)}")["workstations"]}
     assert stations["S-OFF"]["planned_seconds"] == 0 and stations["S-OFF"]["utilization_pct"] == 0
+    assert stations["S-OFF"]["target_units"] == 0 and stations["S-OFF"]["attainment_pct"] == 0
     assert stations["S-SLOW"]["planned_seconds"] > 0 and stations["S-SLOW"]["utilization_pct"] > 0
 
     def cell(table, id_attr, row_id, column):
@@ -1342,6 +1345,10 @@ def test_a_ratio_without_a_denominator_is_shown_as_a_dash_with_its_reason(page, 
     expect(off).to_have_attribute("data-value", "0")  # the API's figure, kept for sorting and tests
     expect(cell("workstation-table", "data-workstation-id", "S-SLOW", "utilization_pct")).to_have_text(
         percent_text(stations["S-SLOW"]["utilization_pct"]))
+    expect(cell("workstation-table", "data-workstation-id", "S-OFF", "attainment_pct")).to_have_attribute(
+        "title", "No units asked for in this window")
+    expect(cell("workstation-table", "data-workstation-id", "S-SLOW", "attainment_pct")).to_have_text(
+        percent_text(stations["S-SLOW"]["attainment_pct"]))
     # Its worker had no planned time at work either; the idle one has a utilization of 0 %.
     expect(cell("worker-table", "data-worker-id", "W-OFF", "utilization_pct")).to_have_attribute(
         "title", "No working or idle time in this window")
@@ -1354,6 +1361,14 @@ def test_a_ratio_without_a_denominator_is_shown_as_a_dash_with_its_reason(page, 
     # The chart's summary holds only the stations with a figure (both busy) against the threshold.
     assert re.search(r"\b0 of 2 below", page.locator("#station-util-chart svg title").first.text_content())
     assert_figures_match_api(page, server)
+
+    # On the board, a station with nothing due yet keeps no pace; one behind its target does.
+    page.goto(f"{server.base}/{QUIET}&view=board")
+    wait_until_ready(page)
+    off_tile = page.locator("#board .tile[data-workstation-id='S-OFF']")
+    expect(off_tile).to_have_attribute("data-pace", "none")
+    expect(off_tile.locator(".tile-pace")).to_have_text("Nothing due")
+    expect(page.locator("#board .tile[data-workstation-id='S-SLOW']")).to_have_attribute("data-pace", "behind")
 
 
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1",

@@ -74,7 +74,7 @@ function tile(station, names, now, timeZone) {
       el("span", { class: "tile-target", text: target !== null ? ` / ${fmt.integer(target)}` : " units" })),
     el("p", { class: `tile-pace pace-${station.pace.mark || "none"}`, dataset: { pace: station.pace.mark || "none" } },
       el("span", { class: "pace-icon", "aria-hidden": "true" }),
-      station.pace.mark ? station.pace.text : "No target")));
+      station.pace.text)));
   return el("article", {
     class: `tile state-${station.state}${station.alerts.length ? " has-alert" : ""}`,
     dataset: { workstationId: station.workstation_id, state: station.state, pace: station.pace.mark || "none", alerts: station.alerts.length },
@@ -182,7 +182,7 @@ export function startBoard(root, { api, pollSeconds, site }) {
     const units = withTarget.reduce((n, s) => n + s.units, 0);
     const target = withTarget.reduce((n, s) => n + s.target, 0);
     const total = withTarget.length ? fmt.pace(units, target) : null;
-    drawIfChanged(totalNode, JSON.stringify([units, target, total]), () => replaceChildren(totalNode, total
+    drawIfChanged(totalNode, JSON.stringify([units, target, total]), () => replaceChildren(totalNode, total && total.mark
       ? [el("span", { class: "board-total-label", text: "Units / target so far" }),
         el("span", { class: "board-total-count", text: `${fmt.integer(units)} / ${fmt.integer(Math.round(target))}` }),
         el("span", { class: `tile-pace pace-${total.mark}`, dataset: { pace: total.mark } }, el("span", { class: "pace-icon", "aria-hidden": "true" }), total.text)]

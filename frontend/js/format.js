@@ -105,12 +105,13 @@ const PACE_TOLERANCE = 0.05;
 /**
  * Units against a target: {mark: "ahead"|"on"|"behind"|null, diff, text}. `diff` is units minus
  * target, rounded to whole units; within 5 % of the target (at least 1 unit) is on pace. No
- * target (null): mark null.
+ * target (null), or one of 0 (not planned yet): mark null, no pace to keep.
  */
 export function pace(units, target) {
   if (target === null || target === undefined || !Number.isFinite(target) || !Number.isFinite(units)) {
     return { mark: null, diff: null, text: "No target" };
   }
+  if (target === 0) return { mark: null, diff: null, text: "Nothing due" };
   const diff = Math.round(units - target);
   const tolerance = Math.max(1, target * PACE_TOLERANCE);
   const count = (n) => `${integerFormat.format(Math.abs(n))}${NBSP}unit${Math.abs(n) === 1 ? "" : "s"}`;
