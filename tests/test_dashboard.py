@@ -1166,7 +1166,7 @@ def test_all_clear_still_counts_a_silent_camera_it_leaves_off_the_list(page, ser
     expect(page.locator("#attention [data-state='unknown']")).to_have_text("1 no signal")
     expect(page.locator("#attention .attention-item")).to_have_count(0)
     clear = page.locator("#attention .attention-empty.is-clear")
-    expect(clear).to_contain_text("1 camera silent, none where someone was at work lately")
+    expect(clear).to_contain_text("1 camera silent where nobody was at work lately")
     expect(clear).not_to_contain_text("every camera heard from")
 
 

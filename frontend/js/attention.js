@@ -86,8 +86,8 @@ function clearNote(floor) {
   const silent = floor.workers.filter((w) => w.state === "unknown").length;
   let cameras = "every camera heard from";
   if (silent) {
-    const where = floor.calendarKnown ? "none at a station in planned time" : "none where someone was at work lately";
-    cameras = `${silent} camera${silent === 1 ? "" : "s"} silent, ${where}`;
+    const where = floor.calendarKnown ? "where no work is planned now" : "where nobody was at work lately";
+    cameras = `${silent} camera${silent === 1 ? "" : "s"} silent ${where}`;
   }
   return floor.calendarKnown
     ? `All clear: nobody idle, ${cameras}, every station staffed in planned time.`
