@@ -1314,6 +1314,37 @@ def test_shift_report_marks_a_station_behind_target_and_exports_it(page, shift_f
     expect(page.locator("#board .tile[data-workstation-id='S-SLOW']")).to_have_attribute("data-state", "idle")
 
 
+def test_a_shift_result_sets_the_units_of_stations_with_a_target_against_their_target(page, shift_floor):
+    server = shift_floor
+    now = datetime.now(UTC).replace(microsecond=0)
+    # A station without a target makes 40 units in the running shift: they are not the targeted
+    # stations' units, so they neither count against the target nor hide a station behind it.
+    server.post("/events", [{"timestamp": iso(now - timedelta(minutes=m)), "worker_id": "W-FREE",
+                             "workstation_id": "S-FREE", "event_type": "product_count", "count": 10,
+                             "site_id": "hall-1"} for m in (40, 30, 20, 10)])
+    open_dashboard(page, server.base, QUIET)
+    query = page_query(page)
+    report = server.get(f"/metrics/shifts?{urlencode({'from': query['from'], 'to': query['to']})}")
+    running = next(i for i in report["shifts"] if i["status"] == "running")
+    targeted = sum(s["units"] for s in running["workstations"] if s["target_units"] is not None)
+    assert running["factory"]["total_units"] == targeted + 40
+    result = page.locator("#shift-report details.status-running .shift-result")
+    expect(result).to_contain_text(re.compile(rf"^{targeted} of \d+ \("))
+    expect(result).to_contain_text(f" · {targeted + 40} in all")
+    stations = server.get(f"/metrics/workstations{api_query(page)}")["workstations"]
+    at_targets = sum(s["units"] for s in stations if s["target_units"] is not None)
+    expect(page.locator("[data-card='units'] .card-note")).to_contain_text(f"({at_targets} at stations with a target)")
+    # The panel between shifts reads the same helper: a finished shift's figures, by hand.
+    shown = page.evaluate("""async () => {
+        const report = await import('/js/shift-report.js');
+        const r = report.instanceResult({factory: {total_units: 90, target_units: 114, attainment_pct: 73.68},
+            workstations: [{units: 60, target_units: 71.25}, {units: 24, target_units: 42.75},
+                           {units: 6, target_units: null}]});
+        return [r.units, r.targetUnits, r.pace.mark, r.pace.diff];
+    }""")
+    assert shown == [90, 84, "behind", -30]
+
+
 SCREENSHOTS = pathlib.Path(REPO_ROOT) / "docs"
 
 

@@ -221,9 +221,10 @@ function cardLabel(root, name, text) {
 /**
  * The summary cards: the factory's figures, or one worker's when `worker` is given (the worker
  * filter narrows them too). `activeNow` counts the workers whose state at the window's end is
- * working (a silent camera counts as no signal, never as working).
+ * working (a silent camera counts as no signal, never as working); `targetedUnits` are the units
+ * of the stations with a target, against which the factory's attainment is reckoned.
  */
-export function renderCards(root, { factory, worker, activeNow, workerCount, window: win, timeZone, now }) {
+export function renderCards(root, { factory, targetedUnits = null, worker, activeNow, workerCount, window: win, timeZone, now }) {
   const f = factory;
   const w = worker;
   const plural = (n, word) => `${fmt.integer(n)} ${word}${n === 1 ? "" : "s"}`;
@@ -247,8 +248,11 @@ export function renderCards(root, { factory, worker, activeNow, workerCount, win
     card(root, "unknown", f.total_unknown_seconds ?? 0, fmt.duration(f.total_unknown_seconds ?? 0),
       "Cameras silent past the signal horizon: not counted as working");
     const target = f.target_units;
+    // The attainment is of the stations with a target: their units, when not all, are named.
+    const there = targetedUnits !== null && targetedUnits !== f.total_units
+      ? ` (${fmt.integer(targetedUnits)} at stations with a target)` : "";
     card(root, "units", f.total_units, fmt.integer(f.total_units), target !== null && target !== undefined
-      ? `Target ${fmt.integer(Math.round(target))} · attainment ${fmt.percent(f.attainment_pct)}`
+      ? `Target ${fmt.integer(Math.round(target))} · attainment ${fmt.percent(f.attainment_pct)}${there}`
       : `From ${plural(f.event_count, "camera event")} in the window`);
     card(root, "rate", f.average_production_rate, fmt.perHour(f.average_production_rate), "Units per active hour");
     card(root, "utilization", f.average_utilization_pct, fmt.percent(f.average_utilization_pct),

@@ -6,6 +6,7 @@ import { el, replaceChildren, drawIfChanged } from "./dom.js";
 import * as fmt from "./format.js";
 import { hourMinute } from "./time.js";
 import { instanceLabel, zoneOf, siteName } from "./shifts.js";
+import { instanceResult } from "./shift-report.js";
 
 const PACE_ORDER = { behind: 0, on: 1, ahead: 2 };
 
@@ -81,15 +82,15 @@ export function renderShiftNow(root, { shifts, floor, now }) {
       sub.textContent = "No shift is running now.";
       const parts = [];
       if (previous) {
-        const f = previous.factory || {};
-        const p = fmt.pace(f.total_units ?? 0, f.target_units ?? null);
-        parts.push(el("div", { class: "shift-total", dataset: { pace: p.mark || "none" } },
+        const result = instanceResult(previous);
+        const rest = result.units !== result.targetUnits ? ` · ${fmt.integer(result.units)} units in all` : "";
+        parts.push(el("div", { class: "shift-total", dataset: { pace: result.pace.mark || "none" } },
           el("p", { class: "shift-total-label", text: `Previous shift · ${label(previous)}` }),
           el("p", { class: "shift-total-figure" },
-            el("span", { class: "big", text: fmt.integer(f.total_units ?? 0) }),
-            f.target_units !== null && f.target_units !== undefined
-              ? ` of ${fmt.integer(Math.round(f.target_units))} target (${fmt.percent(f.attainment_pct)})` : " units"),
-          paceNode(p)));
+            el("span", { class: "big", text: fmt.integer(result.targetUnits) }),
+            result.target !== null
+              ? ` of ${fmt.integer(Math.round(result.target))} target (${fmt.percent(result.attainment)})${rest}` : " units"),
+          paceNode(result.pace)));
       }
       if (next) {
         const zone = zoneOf(calendars, next.site_id);

@@ -65,15 +65,34 @@ function cell(column, row) {
   return td;
 }
 
+/**
+ * What a shift made against its target: `units` at all its stations; `target` (null: no station
+ * has one), the API's `attainment` and the `pace` of the units at the stations with a target
+ * (`targetUnits`), since the target and attainment are of those stations alone.
+ */
+export function instanceResult(instance) {
+  const f = instance.factory || {};
+  const units = f.total_units ?? 0;
+  const target = f.target_units ?? null;
+  const targetUnits = target === null ? units : (instance.workstations || [])
+    .filter((s) => s.target_units !== null && s.target_units !== undefined)
+    .reduce((sum, s) => sum + (s.units ?? 0), 0);
+  return { units, targetUnits, target, attainment: f.attainment_pct ?? null, pace: fmt.pace(targetUnits, target) };
+}
+
+/** The result in words: "84 of 114 (73.68 %) · 90 in all", or "90 units" without a target. */
+function resultText({ units, targetUnits, target, attainment }) {
+  if (target === null) return `${fmt.integer(units)} units`;
+  const rest = units !== targetUnits ? ` · ${fmt.integer(units)} in all` : "";
+  return `${fmt.integer(targetUnits)} of ${fmt.integer(Math.round(target))} (${fmt.percent(attainment)})${rest}`;
+}
+
 function instanceNode(instance, calendars, open) {
   const zone = zoneOf(calendars, instance.site_id);
   const rows = rowsOf(instance);
   const behind = rows.filter((r) => r.pace.mark === "behind").length;
-  const f = instance.factory || {};
   const site = instance.site_id ? `${siteName(calendars, instance.site_id)} · ` : "";
-  const result = f.target_units !== null && f.target_units !== undefined
-    ? `${fmt.integer(f.total_units ?? 0)} of ${fmt.integer(Math.round(f.target_units))} (${fmt.percent(f.attainment_pct)})`
-    : `${fmt.integer(f.total_units ?? 0)} units`;
+  const result = resultText(instanceResult(instance));
   const details = el("details", { class: `shift-instance status-${instance.status}`, dataset: { shift: instance.shift, start: instance.start, siteId: instance.site_id ?? "" } },
     el("summary", {},
       el("span", { class: "shift-name", text: `${site}${instanceLabel(instance, zone)}` }),
