@@ -65,13 +65,6 @@ export function drawHourly(container, data) {
     { labelY: height - 10, gridTop: margin.top, gridBottom: margin.top + plotH, marks: true });
   chart.append(grid);
 
-  if (Number.isFinite(threshold) && threshold > 0 && threshold < 100) {
-    const ty = yPct(threshold);
-    chart.append(svg("g", { class: "threshold", "aria-hidden": "true" },
-      svg("line", { x1: margin.left, x2: width - margin.right, y1: ty, y2: ty }),
-      svg("text", { x: width - margin.right - 4, y: ty - 5, "text-anchor": "end", text: `utilization threshold ${fmt.percent(threshold)}` })));
-  }
-
   const bars = svg("g", {});
   for (const bucket of buckets) {
     const from = Date.parse(bucket.from);
@@ -93,6 +86,14 @@ export function drawHourly(container, data) {
     bars.append(group);
   }
   chart.append(bars);
+
+  // Over the bars, its label haloed, so a tall bar never hides it.
+  if (Number.isFinite(threshold) && threshold > 0 && threshold < 100) {
+    const ty = yPct(threshold);
+    chart.append(svg("g", { class: "threshold", "aria-hidden": "true", "pointer-events": "none" },
+      svg("line", { x1: margin.left, x2: width - margin.right, y1: ty, y2: ty }),
+      svg("text", { x: width - margin.right - 4, y: ty - 5, "text-anchor": "end", text: `utilization threshold ${fmt.percent(threshold)}` })));
+  }
 
   // The utilization line, broken over buckets nobody was on the floor (no active or idle time).
   const line = svg("g", { "aria-hidden": "true", "pointer-events": "none" });
