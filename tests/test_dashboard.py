@@ -239,8 +239,11 @@ def assert_figures_match_api(page, server, worker=None, workstation=None):
         assert shown_cards["active"]["text"] == duration_text(expected_cards["active"])
         assert shown_cards["idle"]["text"] == duration_text(expected_cards["idle"])
         assert shown_cards["unknown"]["text"] == duration_text(expected_cards["unknown"])
-        assert shown_cards["utilization"]["text"] == percent_text(expected_cards["utilization"])
-        assert shown_cards["rate"]["text"] == f"{decimal_text(expected_cards['rate'])} units/h"
+        # As in the tables, a ratio with nothing to divide by is a dash.
+        no_time = expected_cards["active"] + expected_cards["idle"] == 0
+        assert shown_cards["utilization"]["text"] == ("—" if no_time else percent_text(expected_cards["utilization"]))
+        assert shown_cards["rate"]["text"] == ("—" if expected_cards["active"] == 0
+                                               else f"{decimal_text(expected_cards['rate'])} units/h")
     return factory
 
 
@@ -514,6 +517,9 @@ def test_today_and_last_8_hours_on_old_data_show_zeros(page, old_floor):
     page.select_option("#filter-range", "last8h")
     expect(page.locator("[data-card='units'] .value")).to_have_attribute("data-value", "0")
     expect(page.locator("[data-card='active'] .value")).to_have_text(re.compile(r"^0\s*min$"))
+    # Nobody at work in the window: no utilization, rather than 0 %.
+    expect(page.locator("[data-card='utilization'] .value")).to_have_text("—")
+    expect(page.locator("[data-card='utilization'] .card-note")).to_have_text("No working or idle time in this window")
     assert url_params(page)["range"] == "last8h"
     query = page_query(page)
     span = parse_instant(query["to"]) - parse_instant(query["from"])

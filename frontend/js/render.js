@@ -237,8 +237,12 @@ export function renderCards(root, { factory, targetedUnits = null, worker, activ
     card(root, "idle", w.idle_seconds, fmt.duration(has ? w.idle_seconds : 0), `${name} at a station, not working`);
     card(root, "unknown", w.unknown_seconds, fmt.duration(has ? w.unknown_seconds ?? 0 : 0), `${name}’s camera silent past the signal horizon`);
     card(root, "units", w.units, fmt.integer(has ? w.units : 0), `Made by ${name} in the window`);
-    card(root, "rate", w.units_per_hour, fmt.perHour(has ? w.units_per_hour : 0), "Units per active hour");
-    card(root, "utilization", w.utilization_pct, fmt.percent(has ? w.utilization_pct : 0), "Active ÷ (active + idle)");
+    // As in the table: a ratio with nothing to divide by is "—", with the reason as its note.
+    const noRate = has && noFigure(WORKER_COLUMNS, "units_per_hour", w, {});
+    const noUtilization = has && noFigure(WORKER_COLUMNS, "utilization_pct", w, {});
+    card(root, "rate", w.units_per_hour, noRate ? "—" : fmt.perHour(has ? w.units_per_hour : 0), noRate || "Units per active hour");
+    card(root, "utilization", w.utilization_pct, noUtilization ? "—" : fmt.percent(has ? w.utilization_pct : 0),
+      noUtilization || "Active ÷ (active + idle)");
   } else {
     root.dataset.scope = "factory";
     cardLabel(root, "utilization", "Avg utilization");
@@ -254,9 +258,13 @@ export function renderCards(root, { factory, targetedUnits = null, worker, activ
     card(root, "units", f.total_units, fmt.integer(f.total_units), target !== null && target !== undefined
       ? `Target ${fmt.integer(Math.round(target))} · attainment ${fmt.percent(f.attainment_pct)}${there}`
       : `From ${plural(f.event_count, "camera event")} in the window`);
-    card(root, "rate", f.average_production_rate, fmt.perHour(f.average_production_rate), "Units per active hour");
-    card(root, "utilization", f.average_utilization_pct, fmt.percent(f.average_utilization_pct),
-      "Mean of workers’ active ÷ (active + idle)");
+    const totals = { active_seconds: f.total_active_seconds, idle_seconds: f.total_idle_seconds };
+    const noRate = noFigure(WORKER_COLUMNS, "units_per_hour", totals, {});
+    const noUtilization = noFigure(WORKER_COLUMNS, "utilization_pct", totals, {});
+    card(root, "rate", f.average_production_rate, noRate ? "—" : fmt.perHour(f.average_production_rate),
+      noRate || "Units per active hour");
+    card(root, "utilization", f.average_utilization_pct, noUtilization ? "—" : fmt.percent(f.average_utilization_pct),
+      noUtilization || "Mean of workers’ active ÷ (active + idle)");
   }
   const end = win && win.to ? Date.parse(win.to) : null;
   let note = `of ${plural(workerCount, "worker")}`;
