@@ -1121,17 +1121,25 @@ def test_board_refreshes_by_itself(page, server_factory):
     expect(page.locator("#board .tile[data-workstation-id='WS-09']")).to_have_attribute("data-state", "working")
 
 
-def test_no_signal_is_shown_as_such_never_as_working(page, server_factory):
+def open_beside_a_silent_camera(page, server_factory, silent_worker, silent_events):
+    """A floor of W-LIVE working at S-1 every 5 minutes up to now and `silent_worker` at S-2, whose
+    camera sent only `(minutes ago, state)` events; the page open on the last 8 hours. Returns the
+    server and the workers' figures by id."""
     server = server_factory()
     now = datetime.now(UTC).replace(microsecond=0)
     events = [{"timestamp": iso(now - timedelta(minutes=m)), "worker_id": "W-LIVE", "workstation_id": "S-1",
                "event_type": "working", "site_id": "hall-1"} for m in range(90, -1, -5)]
-    # A camera that sent "working" an hour ago and nothing since: past the 15-minute horizon.
-    events += [{"timestamp": iso(now - timedelta(minutes=m)), "worker_id": "W-GONE", "workstation_id": "S-2",
-                "event_type": "working", "site_id": "hall-1"} for m in (90, 80, 70, 60)]
+    events += [{"timestamp": iso(now - timedelta(minutes=m)), "worker_id": silent_worker, "workstation_id": "S-2",
+                "event_type": state, "site_id": "hall-1"} for m, state in silent_events]
     server.post("/events", events)
     open_dashboard(page, server.base, QUIET + "&range=last8h")
-    workers = {w["worker_id"]: w for w in server.get(f"/metrics/workers{api_query(page)}")["workers"]}
+    return server, {w["worker_id"]: w for w in server.get(f"/metrics/workers{api_query(page)}")["workers"]}
+
+
+def test_no_signal_is_shown_as_such_never_as_working(page, server_factory):
+    # A camera that sent "working" an hour ago and nothing since: past the 15-minute horizon.
+    server, workers = open_beside_a_silent_camera(page, server_factory, "W-GONE",
+                                                  [(m, "working") for m in (90, 80, 70, 60)])
     assert workers["W-GONE"]["state_at_end"] == "unknown" and workers["W-GONE"]["last_state"] == "working"
     assert workers["W-GONE"]["unknown_seconds"] > 0
 
@@ -1157,16 +1165,8 @@ def test_no_signal_is_shown_as_such_never_as_working(page, server_factory):
 
 
 def test_all_clear_still_counts_a_silent_camera_it_leaves_off_the_list(page, server_factory):
-    server = server_factory()
-    now = datetime.now(UTC).replace(microsecond=0)
-    events = [{"timestamp": iso(now - timedelta(minutes=m)), "worker_id": "W-LIVE", "workstation_id": "S-1",
-               "event_type": "working", "site_id": "hall-1"} for m in range(90, -1, -5)]
     # Seen leaving an hour ago, and the camera silent since: no signal, but nobody to look for.
-    events += [{"timestamp": iso(now - timedelta(minutes=m)), "worker_id": "W-LEFT", "workstation_id": "S-2",
-                "event_type": state, "site_id": "hall-1"} for m, state in ((90, "working"), (60, "absent"))]
-    server.post("/events", events)
-    open_dashboard(page, server.base, QUIET + "&range=last8h")
-    workers = {w["worker_id"]: w for w in server.get(f"/metrics/workers{api_query(page)}")["workers"]}
+    _server, workers = open_beside_a_silent_camera(page, server_factory, "W-LEFT", [(90, "working"), (60, "absent")])
     assert workers["W-LEFT"]["state_at_end"] == "unknown" and workers["W-LEFT"]["last_state"] == "absent"
 
     expect(page.locator("#attention [data-state='unknown']")).to_have_text("1 no signal")
