@@ -1335,8 +1335,8 @@ def test_a_shift_result_sets_the_units_of_stations_with_a_target_against_their_t
     targeted = sum(s["units"] for s in running["workstations"] if s["target_units"] is not None)
     assert running["factory"]["total_units"] == targeted + 40
     result = page.locator("#shift-report details.status-running .shift-result")
-    expect(result).to_contain_text(re.compile(rf"^{targeted} of \d+ \("))
-    expect(result).to_contain_text(f" · {targeted + 40} in all")
+    expect(result).to_contain_text(re.compile(rf"^{targeted} of \d+ target \("))
+    expect(result).to_contain_text(f" · {targeted + 40} units in all")
     stations = server.get(f"/metrics/workstations{api_query(page)}")["workstations"]
     at_targets = sum(s["units"] for s in stations if s["target_units"] is not None)
     expect(page.locator("[data-card='units'] .card-note")).to_contain_text(f"({at_targets} at stations with a target)")
@@ -1346,9 +1346,55 @@ def test_a_shift_result_sets_the_units_of_stations_with_a_target_against_their_t
         const r = report.instanceResult({factory: {total_units: 90, target_units: 114, attainment_pct: 73.68},
             workstations: [{units: 60, target_units: 71.25}, {units: 24, target_units: 42.75},
                            {units: 6, target_units: null}]});
-        return [r.units, r.targetUnits, r.pace.mark, r.pace.diff];
+        return [r.units, r.targetUnits, r.pace.mark, r.pace.diff, r.figure, r.rest.replace(/\\u00a0/g, ' ')];
     }""")
-    assert shown == [90, 84, "behind", -30]
+    assert shown == [90, 84, "behind", -30, 84, " of 114 target (73.68 %) · 90 units in all"]
+
+
+def test_between_shifts_the_last_shift_is_read_as_it_ended(page, server_factory):
+    server = server_factory()
+    now = datetime.now(UTC).replace(microsecond=0)
+    begin = (now - timedelta(hours=5)).replace(minute=0, second=0)
+    end = begin + timedelta(hours=3)  # ended two to three hours ago; none runs now
+    put_or_skip(server, "/calendar", {"time_zone": "UTC", "shifts": [
+        {"name": "Past", "start": begin.strftime("%H:%M"), "end": end.strftime("%H:%M")}]})
+    events = []
+    for minute in range(0, 180, 10):
+        at = iso(begin + timedelta(minutes=minute))
+        events += [{"timestamp": at, "worker_id": "W-T", "workstation_id": "S-T", "event_type": "working",
+                    "site_id": "hall-1"},
+                   {"timestamp": at, "worker_id": "W-T", "workstation_id": "S-T", "event_type": "product_count",
+                    "count": 1, "site_id": "hall-1"}]
+    # Units at a station without a target, by a worker with no state events (no time at work).
+    events += [{"timestamp": iso(begin + timedelta(minutes=m)), "worker_id": "W-F", "workstation_id": "S-F",
+                "event_type": "product_count", "count": 5, "site_id": "hall-1"} for m in (15, 45, 75, 105)]
+    server.post("/events", events)
+    put_or_skip(server, "/workstations/S-T", {"target_units_per_hour": 30})
+    open_dashboard(page, server.base, QUIET)
+
+    previous = next(i for i in shift_instances(server, now - timedelta(hours=30), now)
+                    if i["status"] == "done" and parse_instant(i["start"]) == begin)
+    targeted = sum(s["units"] for s in previous["workstations"] if s["target_units"] is not None)
+    assert targeted == 18 and previous["factory"]["total_units"] == 38
+    figure = page.locator("#shift-now .shift-total-figure")
+    expect(figure).to_contain_text(f"{targeted} of {round(previous['factory']['target_units'])} target")
+    expect(figure).to_contain_text("· 38 units in all")
+    expect(page.locator("#shift-now .shift-total")).to_have_attribute("data-pace", "behind")
+    # W-T's camera is silent now, at a station with no work planned now: all clear, and said so.
+    expect(page.locator("#attention [data-state='unknown']")).to_have_text("1 no signal")
+    expect(page.locator("#attention .attention-empty.is-clear")).to_contain_text(
+        "1 camera silent where no work is planned now")
+    # The threshold is drawn over the hourly bars.
+    assert page.evaluate("""() => { const chart = document.querySelector('#hourly-chart svg');
+        const bar = chart.querySelector('.hour-bar'), line = chart.querySelector('.threshold');
+        return Boolean(bar && line && (bar.compareDocumentPosition(line) & Node.DOCUMENT_POSITION_FOLLOWING)); }""")
+
+    # A worker with no time at work in the shift has no utilization nor rate on the cards.
+    page.goto(f"{server.base}/{QUIET}&worker=W-F")
+    wait_until_ready(page)
+    expect(page.locator("[data-card='utilization'] .value")).to_have_text("—")
+    expect(page.locator("[data-card='utilization'] .card-note")).to_have_text("No working or idle time in planned time")
+    expect(page.locator("[data-card='rate'] .value")).to_have_text("—")
 
 
 SCREENSHOTS = pathlib.Path(REPO_ROOT) / "docs"
@@ -1379,7 +1425,14 @@ def test_a_ratio_without_a_denominator_is_shown_as_a_dash_with_its_reason(page, 
     off = cell("workstation-table", "data-workstation-id", "S-OFF", "utilization_pct")
     expect(off).to_have_text("—")
     expect(off).to_have_attribute("title", "Not planned in this window")
-    expect(off).to_have_attribute("data-value", "0")  # the API's figure, kept for sorting and tests
+    expect(off).to_have_attribute("data-value", "0")  # the API's figure, kept for tests and the CSV
+    expect(off).to_have_attribute("aria-label", "— (Not planned in this window)")
+    # Sorted by utilization either way, a station without a figure comes last, not as the lowest.
+    header = page.locator("#workstation-table th[data-col='utilization_pct']")
+    for direction in ("descending", "ascending"):
+        header.locator("button").click()
+        expect(header).to_have_attribute("aria-sort", direction)  # the body is redrawn with the header
+        expect(page.locator("#workstation-table tbody tr").last).to_have_attribute("data-workstation-id", "S-OFF")
     expect(cell("workstation-table", "data-workstation-id", "S-SLOW", "utilization_pct")).to_have_text(
         percent_text(stations["S-SLOW"]["utilization_pct"]))
     expect(cell("workstation-table", "data-workstation-id", "S-OFF", "attainment_pct")).to_have_attribute(
@@ -1388,7 +1441,7 @@ def test_a_ratio_without_a_denominator_is_shown_as_a_dash_with_its_reason(page, 
         percent_text(stations["S-SLOW"]["attainment_pct"]))
     # Its worker had no planned time at work either; the idle one has a utilization of 0 %.
     expect(cell("worker-table", "data-worker-id", "W-OFF", "utilization_pct")).to_have_attribute(
-        "title", "No working or idle time in this window")
+        "title", "No working or idle time in planned time")
     expect(cell("worker-table", "data-worker-id", "W-SLOW", "utilization_pct")).to_have_text(percent_text(0))
 
     bar = page.locator("#station-util-chart .util-bar[data-id='S-OFF']")

@@ -114,7 +114,7 @@ export function renderAttention(root, { floor, names, timeZone, now }) {
   const { parts } = tally(floor);
   drawIfChanged(summary, JSON.stringify(parts), () => replaceChildren(summary,
     parts.map((p) => el("li", { class: `tally tally-${p.state}`, dataset: { state: p.state } }, el("span", { class: "tally-dot", "aria-hidden": "true" }), p.text))));
-  const signature = JSON.stringify([items, Math.floor(now / 60_000), timeZone, [...names]]);
+  const signature = JSON.stringify([items, items.length ? "" : clearNote(floor), Math.floor(now / 60_000), timeZone, [...names]]);
   drawIfChanged(list, signature, () => {
     if (!items.length) {
       replaceChildren(list, el("li", { class: "attention-empty is-clear", text: clearNote(floor) }));

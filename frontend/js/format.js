@@ -99,6 +99,9 @@ export function since(seconds) {
   return `${integerFormat.format(hours)}${NBSP}h ${minutes % 60}${NBSP}min`;
 }
 
+// Why a station with a target of 0 has no attainment (nor pace).
+export const NOTHING_ASKED = "No units asked for in this window";
+
 // "On pace" is within this share of the target (and at least one unit) either side.
 const PACE_TOLERANCE = 0.05;
 

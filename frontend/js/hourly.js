@@ -73,7 +73,8 @@ export function drawHourly(container, data) {
     const full = Math.max(1, x(to) - bx);
     const gap = full > 8 ? Math.min(6, full * 0.18) : 0;
     const count = bucket.units || 0;
-    let tip = `${slot(from, to)}: ${fmt.integer(count)} units, utilization ${fmt.percent(bucket.utilization_pct)}, active ${fmt.duration(bucket.active_seconds)}, idle ${fmt.duration(bucket.idle_seconds)}`;
+    const staffed = (bucket.active_seconds || 0) + (bucket.idle_seconds || 0) > 0;
+    let tip = `${slot(from, to)}: ${fmt.integer(count)} units, utilization ${staffed ? fmt.percent(bucket.utilization_pct) : "— (nobody at work)"}, active ${fmt.duration(bucket.active_seconds)}, idle ${fmt.duration(bucket.idle_seconds)}`;
     if (bucket.unknown_seconds) tip += `, no signal ${fmt.duration(bucket.unknown_seconds)}`;
     const group = svg("g", {}, svg("title", { text: tip }),
       svg("rect", { x: bx, y: margin.top, width: full, height: plotH, fill: "transparent" }));

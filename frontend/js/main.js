@@ -292,6 +292,7 @@ function drawAll() {
     factory: data.factory.factory,
     targetedUnits: data.workstations.workstations.filter((s) => s.target_units !== null && s.target_units !== undefined)
       .reduce((sum, s) => sum + s.units, 0),
+    plannedOnly: context.plannedOnly,
     worker: view.worker ? chosen || { worker_id: view.worker } : null,
     // "Working now" counts only workers whose state at the window's end is working: a camera
     // that went silent is no signal, never working.

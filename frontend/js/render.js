@@ -6,8 +6,8 @@ import * as fmt from "./format.js";
 import { clock, dayTime, hourMinute, sameDay } from "./time.js";
 import { seriesSwatch } from "./charts.js";
 
-const NO_TIME_AT_WORK = "No working or idle time in this window";
-const NOT_PLANNED = "Not planned in this window";
+// Where the time was looked at: the planned time of a shift window, else the whole window.
+const within = (context) => (context.plannedOnly ? "in planned time" : "in this window");
 
 /**
  * Worker table columns, in order; `key` is the API field shown (and the cell's data-col). A
@@ -23,9 +23,11 @@ export const WORKER_COLUMNS = [
   { key: "idle_seconds", label: "Idle", kind: "duration" },
   { key: "absent_seconds", label: "Absent", kind: "duration" },
   { key: "unknown_seconds", label: "No signal", kind: "duration" },
-  { key: "utilization_pct", label: "Utilization", kind: "percent", none: (w) => w.active_seconds + w.idle_seconds === 0 && NO_TIME_AT_WORK },
+  { key: "utilization_pct", label: "Utilization", kind: "percent",
+    none: (w, context) => w.active_seconds + w.idle_seconds === 0 && `No working or idle time ${within(context)}` },
   { key: "units", label: "Units", kind: "integer" },
-  { key: "units_per_hour", label: "Units / h", kind: "decimal", none: (w) => w.active_seconds === 0 && "No working time in this window" },
+  { key: "units_per_hour", label: "Units / h", kind: "decimal",
+    none: (w, context) => w.active_seconds === 0 && `No working time ${within(context)}` },
   { key: "last_seen", label: "Last seen", kind: "instant" },
 ];
 
@@ -33,11 +35,13 @@ export const WORKER_COLUMNS = [
 export const WORKSTATION_COLUMNS = [
   { key: "name", label: "Workstation", kind: "name", idKey: "workstation_id" },
   { key: "occupancy_seconds", label: "Occupied", kind: "duration" },
-  { key: "utilization_pct", label: "Utilization", kind: "percent", none: (s, context) => context.plannedOnly && s.planned_seconds === 0 && NOT_PLANNED },
+  { key: "utilization_pct", label: "Utilization", kind: "percent",
+    none: (s, context) => context.plannedOnly && s.planned_seconds === 0 && "Not planned in this window" },
   { key: "units", label: "Units", kind: "integer" },
-  { key: "throughput_per_hour", label: "Units / h", kind: "decimal", none: (s) => s.occupancy_seconds === 0 && "Nobody at it in this window" },
+  { key: "throughput_per_hour", label: "Units / h", kind: "decimal",
+    none: (s, context) => s.occupancy_seconds === 0 && `Nobody at it ${within(context)}` },
   { key: "target_units", label: "Target", kind: "target" },
-  { key: "attainment_pct", label: "Attainment", kind: "percent", none: (s) => s.target_units === 0 && "No units asked for in this window" },
+  { key: "attainment_pct", label: "Attainment", kind: "percent", none: (s) => s.target_units === 0 && fmt.NOTHING_ASKED },
 ];
 
 /**
@@ -68,15 +72,20 @@ export function isNumeric(column) {
   return NUMERIC_KINDS.has(column.kind);
 }
 
-/** Rows sorted by `sort` ({key, dir}); missing values last; ties keep the API's order. */
-export function sortRows(rows, sort, columns) {
-  if (!sort || !columns.some((c) => c.key === sort.key)) return rows.slice();
+/**
+ * Rows sorted by `sort` ({key, dir}); missing values, and those with no figure (a column's
+ * `none` in `context`), last; ties keep the API's order.
+ */
+export function sortRows(rows, sort, columns, context = {}) {
+  const column = sort && columns.find((c) => c.key === sort.key);
+  if (!column) return rows.slice();
   const sign = sort.dir === "desc" ? -1 : 1;
+  const value = (row) => (column.none && column.none(row, context) ? null : row[sort.key]);
   return rows
     .map((row, index) => ({ row, index }))
     .sort((a, b) => {
-      const x = a.row[sort.key];
-      const y = b.row[sort.key];
+      const x = value(a.row);
+      const y = value(b.row);
       const xMissing = x === null || x === undefined;
       const yMissing = y === null || y === undefined;
       if (xMissing || yMissing) return xMissing === yMissing ? a.index - b.index : xMissing ? 1 : -1;
@@ -121,6 +130,7 @@ function cell(column, row, context) {
   const none = column.none && column.none(row, context);
   if (none) {
     td.title = none;
+    td.setAttribute("aria-label", `— (${none})`);
     td.textContent = "—";
   } else if (column.kind === "name") {
     const id = row[column.idKey];
@@ -178,8 +188,8 @@ export function renderTable(table, { columns, rows, sort, idKey, idAttr, emptyTe
     else th.removeAttribute("aria-sort");
   }
   const body = table.tBodies[0] || table.createTBody();
-  const sorted = sortRows(rows, sort, columns);
-  const signature = JSON.stringify([sorted, context.timeZone, context.windowEnd, [...context.stationNames]]);
+  const sorted = sortRows(rows, sort, columns, context);
+  const signature = JSON.stringify([sorted, context.timeZone, context.windowEnd, context.plannedOnly, [...context.stationNames]]);
   drawIfChanged(body, signature, () => {
     if (sorted.length === 0) {
       replaceChildren(body, el("tr", { class: "empty-row" }, el("td", { colspan: columns.length, text: emptyText })));
@@ -222,12 +232,16 @@ function cardLabel(root, name, text) {
  * The summary cards: the factory's figures, or one worker's when `worker` is given (the worker
  * filter narrows them too). `activeNow` counts the workers whose state at the window's end is
  * working (a silent camera counts as no signal, never as working); `targetedUnits` are the units
- * of the stations with a target, against which the factory's attainment is reckoned.
+ * of the stations with a target, against which the factory's attainment is reckoned;
+ * `plannedOnly` whether the window counts planned time only. A ratio with nothing to divide by
+ * shows "—" with the reason as its note, as in the tables.
  */
-export function renderCards(root, { factory, targetedUnits = null, worker, activeNow, workerCount, window: win, timeZone, now }) {
+export function renderCards(root, { factory, targetedUnits = null, plannedOnly = false, worker, activeNow, workerCount,
+  window: win, timeZone, now }) {
   const f = factory;
   const w = worker;
   const plural = (n, word) => `${fmt.integer(n)} ${word}${n === 1 ? "" : "s"}`;
+  const context = { plannedOnly };
   if (w) {
     const name = w.name || w.worker_id;
     const has = w.active_seconds !== undefined;
@@ -237,11 +251,11 @@ export function renderCards(root, { factory, targetedUnits = null, worker, activ
     card(root, "idle", w.idle_seconds, fmt.duration(has ? w.idle_seconds : 0), `${name} at a station, not working`);
     card(root, "unknown", w.unknown_seconds, fmt.duration(has ? w.unknown_seconds ?? 0 : 0), `${name}’s camera silent past the signal horizon`);
     card(root, "units", w.units, fmt.integer(has ? w.units : 0), `Made by ${name} in the window`);
-    // As in the table: a ratio with nothing to divide by is "—", with the reason as its note.
-    const noRate = has && noFigure(WORKER_COLUMNS, "units_per_hour", w, {});
-    const noUtilization = has && noFigure(WORKER_COLUMNS, "utilization_pct", w, {});
-    card(root, "rate", w.units_per_hour, noRate ? "—" : fmt.perHour(has ? w.units_per_hour : 0), noRate || "Units per active hour");
-    card(root, "utilization", w.utilization_pct, noUtilization ? "—" : fmt.percent(has ? w.utilization_pct : 0),
+    const missing = "No figures for this worker in this scope";
+    const noRate = has ? noFigure(WORKER_COLUMNS, "units_per_hour", w, context) : missing;
+    const noUtilization = has ? noFigure(WORKER_COLUMNS, "utilization_pct", w, context) : missing;
+    card(root, "rate", w.units_per_hour, noRate ? "—" : fmt.perHour(w.units_per_hour), noRate || "Units per active hour");
+    card(root, "utilization", w.utilization_pct, noUtilization ? "—" : fmt.percent(w.utilization_pct),
       noUtilization || "Active ÷ (active + idle)");
   } else {
     root.dataset.scope = "factory";
@@ -255,12 +269,15 @@ export function renderCards(root, { factory, targetedUnits = null, worker, activ
     // The attainment is of the stations with a target: their units, when not all, are named.
     const there = targetedUnits !== null && targetedUnits !== f.total_units
       ? ` (${fmt.integer(targetedUnits)} at stations with a target)` : "";
-    card(root, "units", f.total_units, fmt.integer(f.total_units), target !== null && target !== undefined
-      ? `Target ${fmt.integer(Math.round(target))} · attainment ${fmt.percent(f.attainment_pct)}${there}`
-      : `From ${plural(f.event_count, "camera event")} in the window`);
+    let note = `From ${plural(f.event_count, "camera event")} in the window`;
+    if (target === 0) note = `Target 0: ${fmt.NOTHING_ASKED.toLowerCase()}`;
+    else if (target !== null && target !== undefined) {
+      note = `Target ${fmt.integer(Math.round(target))} · attainment ${fmt.percent(f.attainment_pct)}${there}`;
+    }
+    card(root, "units", f.total_units, fmt.integer(f.total_units), note);
     const totals = { active_seconds: f.total_active_seconds, idle_seconds: f.total_idle_seconds };
-    const noRate = noFigure(WORKER_COLUMNS, "units_per_hour", totals, {});
-    const noUtilization = noFigure(WORKER_COLUMNS, "utilization_pct", totals, {});
+    const noRate = noFigure(WORKER_COLUMNS, "units_per_hour", totals, context);
+    const noUtilization = noFigure(WORKER_COLUMNS, "utilization_pct", totals, context);
     card(root, "rate", f.average_production_rate, noRate ? "—" : fmt.perHour(f.average_production_rate),
       noRate || "Units per active hour");
     card(root, "utilization", f.average_utilization_pct, noUtilization ? "—" : fmt.percent(f.average_utilization_pct),

@@ -83,13 +83,9 @@ export function renderShiftNow(root, { shifts, floor, now }) {
       const parts = [];
       if (previous) {
         const result = instanceResult(previous);
-        const rest = result.units !== result.targetUnits ? ` · ${fmt.integer(result.units)} units in all` : "";
         parts.push(el("div", { class: "shift-total", dataset: { pace: result.pace.mark || "none" } },
           el("p", { class: "shift-total-label", text: `Previous shift · ${label(previous)}` }),
-          el("p", { class: "shift-total-figure" },
-            el("span", { class: "big", text: fmt.integer(result.targetUnits) }),
-            result.target !== null
-              ? ` of ${fmt.integer(Math.round(result.target))} target (${fmt.percent(result.attainment)})${rest}` : " units"),
+          el("p", { class: "shift-total-figure" }, el("span", { class: "big", text: fmt.integer(result.figure) }), result.rest),
           paceNode(result.pace)));
       }
       if (next) {

@@ -11,7 +11,7 @@ export const SHIFT_STATION_COLUMNS = [
   { key: "planned_seconds", label: "Planned", kind: "duration" },
   { key: "target_units", label: "Target", kind: "units" },
   { key: "units", label: "Actual", kind: "units" },
-  { key: "attainment_pct", label: "Attainment", kind: "percent" },
+  { key: "attainment_pct", label: "Attainment", kind: "percent", none: (s) => s.target_units === 0 && fmt.NOTHING_ASKED },
   { key: "pace", label: "Against target", kind: "pace" },
 ];
 
@@ -51,6 +51,13 @@ function cell(column, row) {
   const value = column.key === "pace" ? row.pace.mark : row[column.key];
   const td = el("td", { dataset: { col: column.key, label: column.label }, class: column.kind && column.kind !== "pace" ? "num" : null });
   if (value !== null && value !== undefined) td.dataset.value = String(value);
+  const none = column.none && column.none(row);
+  if (none) {
+    td.title = none;
+    td.setAttribute("aria-label", `— (${none})`);
+    td.textContent = "—";
+    return td;
+  }
   switch (column.kind) {
     case "duration": td.textContent = fmt.duration(value); break;
     case "units": td.textContent = value === null || value === undefined ? "—" : fmt.integer(Math.round(value)); break;
@@ -68,23 +75,26 @@ function cell(column, row) {
 /**
  * What a shift made against its target: `units` at all its stations; `target` (null: no station
  * has one), the API's `attainment` and the `pace` of the units at the stations with a target
- * (`targetUnits`), since the target and attainment are of those stations alone.
+ * (`targetUnits`), since the target and attainment are of those stations alone. In words, a
+ * `figure` and the `rest` after it: "84" and " of 114 target (73.68 %) · 90 units in all"; with
+ * no target, or one of 0 (nothing due), all the units: "90" and " units".
  */
 export function instanceResult(instance) {
   const f = instance.factory || {};
   const units = f.total_units ?? 0;
   const target = f.target_units ?? null;
-  const targetUnits = target === null ? units : (instance.workstations || [])
+  const stations = instance.workstations;
+  const targetUnits = target === null || !stations ? units : stations
     .filter((s) => s.target_units !== null && s.target_units !== undefined)
     .reduce((sum, s) => sum + (s.units ?? 0), 0);
-  return { units, targetUnits, target, attainment: f.attainment_pct ?? null, pace: fmt.pace(targetUnits, target) };
-}
-
-/** The result in words: "84 of 114 (73.68 %) · 90 in all", or "90 units" without a target. */
-function resultText({ units, targetUnits, target, attainment }) {
-  if (target === null) return `${fmt.integer(units)} units`;
-  const rest = units !== targetUnits ? ` · ${fmt.integer(units)} in all` : "";
-  return `${fmt.integer(targetUnits)} of ${fmt.integer(Math.round(target))} (${fmt.percent(attainment)})${rest}`;
+  const attainment = f.attainment_pct ?? null;
+  const result = { units, targetUnits, target, attainment, pace: fmt.pace(targetUnits, target), figure: units, rest: " units" };
+  if (target) {
+    const all = units !== targetUnits ? ` · ${fmt.integer(units)} units in all` : "";
+    result.figure = targetUnits;
+    result.rest = ` of ${fmt.integer(Math.round(target))} target (${fmt.percent(attainment)})${all}`;
+  }
+  return result;
 }
 
 function instanceNode(instance, calendars, open) {
@@ -92,7 +102,8 @@ function instanceNode(instance, calendars, open) {
   const rows = rowsOf(instance);
   const behind = rows.filter((r) => r.pace.mark === "behind").length;
   const site = instance.site_id ? `${siteName(calendars, instance.site_id)} · ` : "";
-  const result = resultText(instanceResult(instance));
+  const { figure, rest } = instanceResult(instance);
+  const result = `${fmt.integer(figure)}${rest}`;
   const details = el("details", { class: `shift-instance status-${instance.status}`, dataset: { shift: instance.shift, start: instance.start, siteId: instance.site_id ?? "" } },
     el("summary", {},
       el("span", { class: "shift-name", text: `${site}${instanceLabel(instance, zone)}` }),
