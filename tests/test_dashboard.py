@@ -1395,6 +1395,11 @@ def test_between_shifts_the_last_shift_is_read_as_it_ended(page, server_factory)
     expect(page.locator("[data-card='utilization'] .value")).to_have_text("—")
     expect(page.locator("[data-card='utilization'] .card-note")).to_have_text("No working or idle time in planned time")
     expect(page.locator("[data-card='rate'] .value")).to_have_text("—")
+    # Over the last 8 hours (all time, not only planned) its strip is empty for want of any state.
+    page.goto(f"{server.base}/{QUIET}&range=last8h")
+    wait_until_ready(page)
+    expect(page.locator("#timeline-chart .timeline-row[data-worker-id='W-F'] .strip-note")).to_have_text(
+        "No state known in this window")
 
 
 SCREENSHOTS = pathlib.Path(REPO_ROOT) / "docs"
@@ -1443,6 +1448,11 @@ def test_a_ratio_without_a_denominator_is_shown_as_a_dash_with_its_reason(page, 
     expect(cell("worker-table", "data-worker-id", "W-OFF", "utilization_pct")).to_have_attribute(
         "title", "No working or idle time in planned time")
     expect(cell("worker-table", "data-worker-id", "W-SLOW", "utilization_pct")).to_have_text(percent_text(0))
+
+    # Its worker's strip is empty, and says why.
+    expect(page.locator("#timeline-chart .timeline-row[data-worker-id='W-OFF'] .strip-note")).to_have_text(
+        "Nothing in planned time")
+    expect(page.locator("#timeline-chart .timeline-row[data-worker-id='W-SLOW'] .strip-note")).to_have_count(0)
 
     bar = page.locator("#station-util-chart .util-bar[data-id='S-OFF']")
     expect(bar).to_have_class(re.compile(r"\bis-none\b"))

@@ -381,12 +381,15 @@ function drawCharts() {
   const minute = Math.floor(now / 60_000);
   const timelineNode = $("timeline-chart");
   const timeline = data.timeline;
-  drawIfChanged(timelineNode, JSON.stringify([timeline, timelineNode.clientWidth, tz, minute]), () => {
+  drawIfChanged(timelineNode, JSON.stringify([timeline, timelineNode.clientWidth, tz, minute, data.query.planned_only]), () => {
     if (!timeline) {
       timelineNode.replaceChildren(emptyNote("The server gives no timeline for this selection."));
       return;
     }
-    charts.drawTimeline(timelineNode, { window: timeline.window, workers: timeline.workers, slots: timeline.slots, timeZone: tz, now });
+    charts.drawTimeline(timelineNode, {
+      window: timeline.window, workers: timeline.workers, slots: timeline.slots, timeZone: tz, now,
+      planned: Boolean(data.query.planned_only),
+    });
   });
   const hourlyNode = $("hourly-chart");
   const hourly = data.hourly;

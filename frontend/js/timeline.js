@@ -108,10 +108,11 @@ export function plotWidth(width) {
 /**
  * Draw the timeline into `container`.
  * `data`: {window: {from, to}, workers: [{worker_id, name, intervals: [{from, to, state, workstation_id, seconds}], slots}],
- * slots, timeZone, now}: a timeline body of the API (its strips as intervals, or in `slots`).
+ * slots, timeZone, now, planned}: a timeline body of the API (its strips as intervals, or in
+ * `slots`); `planned` when the window counts planned time only (an empty strip says so).
  */
 export function drawTimeline(container, data) {
-  const { window: win, workers, slots, timeZone, now } = data;
+  const { window: win, workers, slots, timeZone, now, planned = false } = data;
   if (!win || !win.from || !win.to || !workers) {
     placeholder(container, "No events in this window, so there is no timeline to draw.");
     return;
@@ -203,6 +204,11 @@ export function drawTimeline(container, data) {
         }));
         lastLabelled = station;
       }
+    }
+    if (!bands.length) {
+      // An empty strip says why, so it does not read as missing data.
+      row.append(svg("text", { x: labelW + 8, y: bandY + bandH / 2 + 4, class: "strip-note", text: planned
+        ? "Nothing in planned time" : "No state known in this window" }));
     }
     row.append(...below, ...above);
     chart.append(row);
