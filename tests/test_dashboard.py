@@ -1166,7 +1166,7 @@ def test_no_signal_is_shown_as_such_never_as_working(page, server_factory):
 
 def test_all_clear_still_counts_a_silent_camera_it_leaves_off_the_list(page, server_factory):
     # Seen leaving an hour ago, and the camera silent since: no signal, but nobody to look for.
-    _server, workers = open_beside_a_silent_camera(page, server_factory, "W-LEFT", [(90, "working"), (60, "absent")])
+    server, workers = open_beside_a_silent_camera(page, server_factory, "W-LEFT", [(90, "working"), (60, "absent")])
     assert workers["W-LEFT"]["state_at_end"] == "unknown" and workers["W-LEFT"]["last_state"] == "absent"
 
     expect(page.locator("#attention [data-state='unknown']")).to_have_text("1 no signal")
@@ -1174,6 +1174,12 @@ def test_all_clear_still_counts_a_silent_camera_it_leaves_off_the_list(page, ser
     clear = page.locator("#attention .attention-empty.is-clear")
     expect(clear).to_contain_text("1 camera silent where nobody was at work lately")
     expect(clear).not_to_contain_text("every camera heard from")
+    # On the board the station stands empty: its worker was seen leaving, not there unheard.
+    page.goto(f"{server.base}/{QUIET}&view=board")
+    wait_until_ready(page)
+    left = page.locator("#board .tile[data-workstation-id='S-2']")
+    expect(left).to_have_attribute("data-state", "empty")
+    expect(left.locator(".tile-person")).to_have_count(0)
 
 
 def test_attention_lists_the_idle_longest_first(page, server_factory):

@@ -70,7 +70,9 @@ export function floorNow(input) {
   const floorStations = (stations || []).map((item) => {
     const id = item.workstation_id;
     const site = stationSites.get(id) ?? item.site_id ?? null;
-    const here = people.filter((p) => p.station === id && PRESENT.has(p.state));
+    // At the station: working, idle, or silent since; not one seen leaving (absent) before the
+    // camera fell silent.
+    const here = people.filter((p) => p.station === id && PRESENT.has(p.state) && !(p.state === "unknown" && p.lastState === "absent"));
     const instance = calendarKnown ? governingInstance(running, site, calendars) : null;
     const pause = instance ? breakAt(instance, calendars, now) : null;
     const planned = calendarKnown ? Boolean(instance) && !pause : null;
