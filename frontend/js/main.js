@@ -11,7 +11,7 @@ import { loadShifts, loadFloor } from "./live.js";
 import { shiftRange, zoneOf, siteName } from "./shifts.js";
 import { renderAttention } from "./attention.js";
 import { renderShiftNow } from "./shift-now.js";
-import { renderShiftReport, shiftCsv } from "./shift-report.js";
+import { renderShiftReport, shiftCsv, unitsAtTargets } from "./shift-report.js";
 import { startBoard } from "./board.js";
 
 const $ = (id) => document.getElementById(id);
@@ -290,8 +290,7 @@ function drawAll() {
   const chosen = view.worker ? allWorkers.find((w) => w.worker_id === view.worker) || null : null;
   render.renderCards($("summary-cards"), {
     factory: data.factory.factory,
-    targetedUnits: data.workstations.workstations.filter((s) => s.target_units !== null && s.target_units !== undefined)
-      .reduce((sum, s) => sum + s.units, 0),
+    targetedUnits: unitsAtTargets(data.workstations.workstations),
     plannedOnly: context.plannedOnly,
     worker: view.worker ? chosen || { worker_id: view.worker } : null,
     // "Working now" counts only workers whose state at the window's end is working: a camera
@@ -379,16 +378,18 @@ function drawCharts() {
   const tz = timeZone();
   const now = Date.now();
   const minute = Math.floor(now / 60_000);
+  // Occupied over the whole window is low by nature (nights, weekends): stations are judged
+  // against the threshold only over planned time.
+  const planned = Boolean(data.query.planned_only);
   const timelineNode = $("timeline-chart");
   const timeline = data.timeline;
-  drawIfChanged(timelineNode, JSON.stringify([timeline, timelineNode.clientWidth, tz, minute, data.query.planned_only]), () => {
+  drawIfChanged(timelineNode, JSON.stringify([timeline, timelineNode.clientWidth, tz, minute, planned]), () => {
     if (!timeline) {
       timelineNode.replaceChildren(emptyNote("The server gives no timeline for this selection."));
       return;
     }
     charts.drawTimeline(timelineNode, {
-      window: timeline.window, workers: timeline.workers, slots: timeline.slots, timeZone: tz, now,
-      planned: Boolean(data.query.planned_only),
+      window: timeline.window, workers: timeline.workers, slots: timeline.slots, timeZone: tz, now, planned,
     });
   });
   const hourlyNode = $("hourly-chart");
@@ -418,9 +419,6 @@ function drawCharts() {
       threshold: models.low_confidence_threshold, recent, timeZone: tz,
     });
   });
-  // Occupied over the whole window is low by nature (nights, weekends): stations are judged
-  // against the threshold only over planned time.
-  const planned = Boolean(data.query.planned_only);
   const context = { plannedOnly: planned };
   const workerItems = state.shown.workers.map((w) => ({
     id: w.worker_id, label: w.name || w.worker_id, value: w.utilization_pct,

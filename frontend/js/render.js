@@ -116,6 +116,13 @@ function cellText(column, value, context) {
   }
 }
 
+/** Show "—" in the table cell `td` that has no figure, its `reason` on hover and as its name. */
+export function showNoFigure(td, reason) {
+  td.title = reason;
+  td.setAttribute("aria-label", `— (${reason})`);
+  td.textContent = "—";
+}
+
 /** Why `row` has no figure in the column `key` of `columns` (its `none`), or "" when it has one. */
 export function noFigure(columns, key, row, context) {
   const column = columns.find((c) => c.key === key);
@@ -129,9 +136,7 @@ function cell(column, row, context) {
   if (value !== null && value !== undefined) td.dataset.value = String(value);
   const none = column.none && column.none(row, context);
   if (none) {
-    td.title = none;
-    td.setAttribute("aria-label", `— (${none})`);
-    td.textContent = "—";
+    showNoFigure(td, none);
   } else if (column.kind === "name") {
     const id = row[column.idKey];
     td.append(el("span", { class: "cell-name", text: value ?? id }));
@@ -242,6 +247,8 @@ export function renderCards(root, { factory, targetedUnits = null, plannedOnly =
   const w = worker;
   const plural = (n, word) => `${fmt.integer(n)} ${word}${n === 1 ? "" : "s"}`;
   const context = { plannedOnly };
+  // A ratio card: its figure, or "—" with the reason it has none (`reason`) as its note.
+  const ratioCard = (name, value, text, reason, note) => card(root, name, value, reason ? "—" : text, reason || note);
   if (w) {
     const name = w.name || w.worker_id;
     const has = w.active_seconds !== undefined;
@@ -254,9 +261,8 @@ export function renderCards(root, { factory, targetedUnits = null, plannedOnly =
     const missing = "No figures for this worker in this scope";
     const noRate = has ? noFigure(WORKER_COLUMNS, "units_per_hour", w, context) : missing;
     const noUtilization = has ? noFigure(WORKER_COLUMNS, "utilization_pct", w, context) : missing;
-    card(root, "rate", w.units_per_hour, noRate ? "—" : fmt.perHour(w.units_per_hour), noRate || "Units per active hour");
-    card(root, "utilization", w.utilization_pct, noUtilization ? "—" : fmt.percent(w.utilization_pct),
-      noUtilization || "Active ÷ (active + idle)");
+    ratioCard("rate", w.units_per_hour, fmt.perHour(w.units_per_hour), noRate, "Units per active hour");
+    ratioCard("utilization", w.utilization_pct, fmt.percent(w.utilization_pct), noUtilization, "Active ÷ (active + idle)");
   } else {
     root.dataset.scope = "factory";
     cardLabel(root, "utilization", "Avg utilization");
@@ -278,10 +284,9 @@ export function renderCards(root, { factory, targetedUnits = null, plannedOnly =
     const totals = { active_seconds: f.total_active_seconds, idle_seconds: f.total_idle_seconds };
     const noRate = noFigure(WORKER_COLUMNS, "units_per_hour", totals, context);
     const noUtilization = noFigure(WORKER_COLUMNS, "utilization_pct", totals, context);
-    card(root, "rate", f.average_production_rate, noRate ? "—" : fmt.perHour(f.average_production_rate),
-      noRate || "Units per active hour");
-    card(root, "utilization", f.average_utilization_pct, noUtilization ? "—" : fmt.percent(f.average_utilization_pct),
-      noUtilization || "Mean of workers’ active ÷ (active + idle)");
+    ratioCard("rate", f.average_production_rate, fmt.perHour(f.average_production_rate), noRate, "Units per active hour");
+    ratioCard("utilization", f.average_utilization_pct, fmt.percent(f.average_utilization_pct), noUtilization,
+      "Mean of workers’ active ÷ (active + idle)");
   }
   const end = win && win.to ? Date.parse(win.to) : null;
   let note = `of ${plural(workerCount, "worker")}`;

@@ -4,6 +4,7 @@
 import { el, replaceChildren, drawIfChanged, setText } from "./dom.js";
 import * as fmt from "./format.js";
 import { instanceLabel, zoneOf, siteName } from "./shifts.js";
+import { showNoFigure } from "./render.js";
 
 /** The report's columns, also the CSV's (after the shift's own fields). */
 export const SHIFT_STATION_COLUMNS = [
@@ -53,9 +54,7 @@ function cell(column, row) {
   if (value !== null && value !== undefined) td.dataset.value = String(value);
   const none = column.none && column.none(row);
   if (none) {
-    td.title = none;
-    td.setAttribute("aria-label", `— (${none})`);
-    td.textContent = "—";
+    showNoFigure(td, none);
     return td;
   }
   switch (column.kind) {
@@ -72,6 +71,12 @@ function cell(column, row) {
   return td;
 }
 
+/** The units made at those of `stations` (metrics items) with a target. */
+export function unitsAtTargets(stations) {
+  return stations.filter((s) => s.target_units !== null && s.target_units !== undefined)
+    .reduce((sum, s) => sum + (s.units ?? 0), 0);
+}
+
 /**
  * What a shift made against its target: `units` at all its stations; `target` (null: no station
  * has one), the API's `attainment` and the `pace` of the units at the stations with a target
@@ -84,9 +89,7 @@ export function instanceResult(instance) {
   const units = f.total_units ?? 0;
   const target = f.target_units ?? null;
   const stations = instance.workstations;
-  const targetUnits = target === null || !stations ? units : stations
-    .filter((s) => s.target_units !== null && s.target_units !== undefined)
-    .reduce((sum, s) => sum + (s.units ?? 0), 0);
+  const targetUnits = target === null || !stations ? units : unitsAtTargets(stations);
   const attainment = f.attainment_pct ?? null;
   const result = { units, targetUnits, target, attainment, pace: fmt.pace(targetUnits, target), figure: units, rest: " units" };
   if (target) {
