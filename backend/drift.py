@@ -39,21 +39,13 @@ class DriftRules:
         }
 
 
-def model_stats(rows, low_threshold):
-    """Per model version: event count, mean and 10th-percentile confidence, low share, first/last.
-
-    `rows` yields `(model_version, ts_ms, confidence)`; a confidence may be `None` (counted as an
-    event, left out of the confidence figures). The 10th percentile is the nearest-rank one: the
-    smallest confidence with at least 10 % of the confidences at or below it.
-    """
-    return confidence_stats([(version, 0, confidence, 1, ts_ms, ts_ms) for version, ts_ms, confidence in rows],
-                            low_threshold)
-
-
 def confidence_stats(groups, low_threshold):
-    """`model_stats` from model groups `(model_version, slot, confidence, events, first_ms,
-    last_ms)` as `queries.model_groups` reads them (the slot plays no part): memory grows with the
-    groups, not with the events."""
+    """Per model version: event count, mean and 10th-percentile confidence, low share, first and
+    last seen, from model groups `(model_version, slot, confidence, events, first_ms, last_ms)` as
+    `queries.model_groups` reads them (the slot plays no part; a confidence of `None` counts as an
+    event, left out of the confidence figures). The 10th percentile is the nearest-rank one: the
+    smallest confidence with at least 10 % of the confidences at or below it. Memory grows with
+    the groups, not with the events."""
     versions = {}
     for version, _slot, confidence, count, first_ms, last_ms in groups:
         group = versions.get(version)

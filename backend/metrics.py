@@ -481,20 +481,6 @@ def bucket_bounds(window, bucket_ms):
     return first_slot, last_slot - first_slot + 1
 
 
-def time_buckets(window, bucket_ms, timelines, unit_rows):
-    """Active, idle and absent time and units per bucket across the window.
-
-    `timelines` are the (already filtered) workers' timelines; `unit_rows` are
-    `(slot, units)` with `slot = ts_ms // bucket_ms` of product counts inside the window. The
-    buckets' sums equal the window's totals: every interval is split at bucket boundaries.
-    """
-    tally = BucketTally(window, bucket_ms)
-    for timeline in timelines:
-        for interval in timeline.intervals:
-            tally.add(interval)
-    return tally.json(unit_rows)
-
-
 class BucketTally:
     """Time in each state per bucket across a window, taken in one interval at a time, so the
     intervals never have to be held at once."""

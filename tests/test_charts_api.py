@@ -5,19 +5,27 @@ from datetime import datetime
 
 import pytest
 
-from backend.metrics import Interval, Timeline, Window, time_buckets
+from backend.metrics import BucketTally, Interval, Window
 from tests.helpers import assert_problem, event, post_events, strip_seconds
 
 HOUR = 3_600_000
 BASE = 1_768_464_000_000  # 2026-01-15T08:00:00Z, on an hour boundary
 
 
+def time_buckets(window, bucket_ms, intervals, unit_rows):
+    """The buckets of `intervals` with units from `(slot, units)` rows, as the API shows them."""
+    tally = BucketTally(window, bucket_ms)
+    for interval in intervals:
+        tally.add(interval)
+    return tally.json(unit_rows)
+
+
 def test_buckets_split_intervals_at_hour_boundaries():
     window = Window(BASE + HOUR // 2, BASE + 2 * HOUR)  # 08:30-10:00
-    timeline = Timeline([Interval(BASE + HOUR // 2, BASE + 90 * 60_000, "working", "S1"),
-                         Interval(BASE + 90 * 60_000, BASE + 2 * HOUR, "idle", "S1")])
+    intervals = [Interval(BASE + HOUR // 2, BASE + 90 * 60_000, "working", "S1"),
+                 Interval(BASE + 90 * 60_000, BASE + 2 * HOUR, "idle", "S1")]
     units = [((BASE + HOUR // 2) // HOUR, 2), ((BASE + 2 * HOUR) // HOUR, 5)]  # the last one at 10:00 exactly
-    buckets = time_buckets(window, HOUR, [timeline], units)
+    buckets = time_buckets(window, HOUR, intervals, units)
     assert [(b["from"], b["to"]) for b in buckets] == [
         ("2026-01-15T08:30:00Z", "2026-01-15T09:00:00Z"), ("2026-01-15T09:00:00Z", "2026-01-15T10:00:00Z")]
     assert [(b["active_seconds"], b["idle_seconds"], b["units"]) for b in buckets] == [(1800, 0, 2), (1800, 1800, 5)]

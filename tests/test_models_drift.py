@@ -2,12 +2,18 @@
 
 import pytest
 
-from backend.drift import DriftRules, confidence_drift, confidence_series, mix_shift, model_stats
+from backend.drift import DriftRules, confidence_drift, confidence_series, confidence_stats, mix_shift
 from backend.metrics import Interval, Timeline, Window
 from tests.helpers import assert_problem, event, post_events
 
 MIN = 60_000
 BASE = 1_768_464_000_000  # 2026-01-15T08:00:00Z
+
+
+def model_stats(rows, low_threshold):
+    """`confidence_stats` of `(model_version, ts_ms, confidence)` rows: one model group per event."""
+    return confidence_stats([(version, 0, confidence, 1, ts_ms, ts_ms) for version, ts_ms, confidence in rows],
+                            low_threshold)
 
 
 def test_model_stats_per_version():
