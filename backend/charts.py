@@ -37,51 +37,57 @@ def intervals(conn, query, window, worker_ids, setup=None):
     and with `planned_only` only their planned parts, from `setup`, a `reports.FloorSetup`, when
     given), each worker's in time order.
 
-    Workers are interleaved as their events come from the time index; each event's interval is
-    yielded once the worker's next event is read. Only the latest event per worker is held.
+    Workers are interleaved as their events come from the time index. A worker's events that
+    only confirm its state (heartbeats, `metrics.confirms`) make one run, whose intervals are
+    yielded once an event that ends it is read: only each worker's run under way is held.
     """
     if not worker_ids:
         return
     wanted = set(worker_ids)
     floor = reports.floor_setup(conn, query, window, setup) if query.planned_only else None
-    previous = {}
+    gap_ms = query.max_gap_ms
+    runs = {}  # worker id -> [its run's first state event, the run's latest instant] (`metrics.confirms`)
 
-    def pieces(worker_id, event, until_ms):
-        found = metrics.state_pieces(event, until_ms, window, query.max_gap_ms)
+    def pieces(worker_id, run, until_ms):
+        found = metrics.state_pieces(run[0], until_ms, window, gap_ms, run[1])
         if floor is None:
             return [(worker_id, piece) for piece in found]
         return [(worker_id, part) for piece in found
                 for part in _planned_parts(piece, floor.plan(piece.workstation_id))]
 
+    def follow(rows):
+        """The intervals of the runs that the state events `rows` end (`(worker_id, ts_ms, state,
+        workstation_id)` in time order); an event that confirms its worker's run extends it."""
+        for worker_id, ts_ms, state, station_id in rows:
+            run = runs.get(worker_id)
+            event = (ts_ms, state, station_id)
+            if run is not None and metrics.confirms(run[0], run[1], event, gap_ms):
+                run[1] = ts_ms
+            elif worker_id in wanted:
+                runs[worker_id] = [event, ts_ms]
+                if run is not None:
+                    yield from pieces(worker_id, run, ts_ms)
+
     # The state carried in: for all workers, from the roll-up of the hour before when it is kept.
     if query.site_id is None and query.min_confidence is None and len(wanted) > 1 and sweep.stored_horizon(conn):
-        previous = {worker_id: event for worker_id, event in sweep.state_before(conn, window.start_ms).items()
-                    if worker_id in wanted}
+        carried = sweep.state_before(conn, window.start_ms)
+        runs.update((worker_id, [event, event[0]]) for worker_id, event in carried.items() if worker_id in wanted)
         first_ms = window.start_ms
     else:  # with the events at the start instant itself
-        for worker_id, events in queries.state_events(conn, query.scope, list(worker_ids), window.start_ms,
-                                                      window.start_ms).items():
-            for event in events:
-                if worker_id in previous:
-                    yield from pieces(worker_id, previous[worker_id], event[0])
-                previous[worker_id] = event
+        yield from follow((worker_id, *event) for worker_id, events in queries.state_events(
+            conn, query.scope, list(worker_ids), window.start_ms, window.start_ms).items() for event in events)
         first_ms = window.start_ms + 1
     if window.end_ms >= first_ms:
         cursor = queries.plain(conn)
         bound = {**query.scope, "start_ms": first_ms, "end_ms": window.end_ms}
         if len(wanted) == 1:
             (only,) = wanted
-            rows = ((only, *row) for row in cursor.execute(queries.WINDOW_STATES_SQL, {**bound, "worker_id": only}))
+            yield from follow((only, *row) for row in cursor.execute(queries.WINDOW_STATES_SQL,
+                                                                     {**bound, "worker_id": only}))
         else:
-            rows = cursor.execute(queries.WINDOW_ALL_STATES_SQL, bound)
-        for worker_id, ts_ms, state, station_id in rows:
-            if worker_id not in wanted:
-                continue
-            if worker_id in previous:
-                yield from pieces(worker_id, previous[worker_id], ts_ms)
-            previous[worker_id] = (ts_ms, state, station_id)
-    for worker_id, event in previous.items():
-        yield from pieces(worker_id, event, window.end_ms)
+            yield from follow(cursor.execute(queries.WINDOW_ALL_STATES_SQL, bound))
+    for worker_id, run in runs.items():
+        yield from pieces(worker_id, run, window.end_ms)
 
 
 def _planned_parts(interval, plan):

@@ -148,36 +148,52 @@ def worker_timeline(state_events, window, max_gap_ms=None):
     timestamps, by arrival. It must include the worker's latest state event before the window
     start (the state carried in); earlier ones are harmless. Each event holds until the next
     one, the last until the window end; with the signal horizon `max_gap_ms` a state holds at
-    most that long past its event, and the rest is `unknown` time.
+    most that long past its event, and the rest is `unknown` time. Events that only confirm the
+    state (heartbeats, `confirms`) make one interval with the event they confirm.
     """
     timeline = Timeline()
     intervals, start_ms, end_ms = timeline.intervals, window.start_ms, window.end_ms
-    previous = None
+    previous = heard_ms = None  # the first state event of the run under way, and when it was last confirmed
     for event in state_events:
-        if previous is not None:
-            _add_pieces(intervals, previous, event[0], start_ms, end_ms, max_gap_ms)
         if event[0] <= end_ms:
             timeline.last_event = event
+        if previous is not None:
+            if confirms(previous, heard_ms, event, max_gap_ms):
+                heard_ms = event[0]
+                continue
+            _add_pieces(intervals, previous, event[0], start_ms, end_ms, max_gap_ms, heard_ms)
         previous = event
+        heard_ms = event[0]
     if previous is not None:
-        _add_pieces(intervals, previous, end_ms, start_ms, end_ms, max_gap_ms)
+        _add_pieces(intervals, previous, end_ms, start_ms, end_ms, max_gap_ms, heard_ms)
     return timeline
 
 
-def state_pieces(event, until_ms, window, max_gap_ms):
+def confirms(run, heard_ms, event, max_gap_ms):
+    """Whether `event` only confirms the state of a run of events that began with `run` and was
+    last heard at `heard_ms`: the same state at the same workstation, within the signal horizon
+    (a heartbeat). The state then holds on without a break, and the run is one interval."""
+    return (event[1] == run[1] and event[2] == run[2]
+            and (max_gap_ms is None or event[0] - heard_ms <= max_gap_ms))
+
+
+def state_pieces(event, until_ms, window, max_gap_ms, heard_ms=None):
     """The intervals of one state event held until `until_ms` (the worker's next state event or
-    the window end), cut to the window: its state up to the signal horizon `max_gap_ms`, then
+    the window end), cut to the window: its state up to the signal horizon `max_gap_ms` after it
+    was last heard (`heard_ms`, when heartbeats confirmed it after the event; `confirms`), then
     `unknown` time."""
     pieces = []
-    _add_pieces(pieces, event, until_ms, window.start_ms, window.end_ms, max_gap_ms)
+    _add_pieces(pieces, event, until_ms, window.start_ms, window.end_ms, max_gap_ms, heard_ms)
     return pieces
 
 
-def _add_pieces(pieces, event, until_ms, window_start_ms, window_end_ms, max_gap_ms):
+def _add_pieces(pieces, event, until_ms, window_start_ms, window_end_ms, max_gap_ms, heard_ms=None):
     """Append `state_pieces` of `event` to `pieces` (the window given by its ends)."""
     start_ms, state, workstation_id = event
-    if max_gap_ms is not None and until_ms - start_ms > max_gap_ms:
-        horizon_ms = start_ms + max_gap_ms
+    if heard_ms is None:
+        heard_ms = start_ms
+    if max_gap_ms is not None and until_ms - heard_ms > max_gap_ms:
+        horizon_ms = heard_ms + max_gap_ms
         low, high = max(start_ms, window_start_ms), min(horizon_ms, window_end_ms)
         if high > low:
             pieces.append(Interval(low, high, state, workstation_id))

@@ -118,11 +118,10 @@ GROUP BY worker_id, workstation_id
 """
 # Product counts with their instants, for holding each against planned time.
 WINDOW_UNIT_INSTANTS_SQL = f"""
-SELECT worker_id, workstation_id, SUM(count), ts_ms FROM events
+SELECT worker_id, workstation_id, count, ts_ms FROM events
 WHERE ts_ms BETWEEN :start_ms AND :end_ms AND event_type = 'product_count' AND {SCOPE}
     AND (:worker_id IS NULL OR worker_id = :worker_id)
     AND (:workstation_id IS NULL OR workstation_id = :workstation_id)
-GROUP BY worker_id, workstation_id, ts_ms
 """
 WINDOW_UNITS_BY_SLOT_SQL = f"""
 SELECT ts_ms / :bucket_ms AS slot, SUM(count) FROM events
@@ -540,7 +539,7 @@ def window_units(conn, scope, start_ms, end_ms):
 
 
 def window_unit_instants(conn, scope, start_ms, end_ms, worker_id=None, workstation_id=None):
-    """`(worker_id, workstation_id, units, ts_ms)` of the window's product counts, summed per instant."""
+    """`(worker_id, workstation_id, units, ts_ms)` of each of the window's product counts."""
     params = {**scope, "start_ms": start_ms, "end_ms": end_ms, "worker_id": worker_id,
               "workstation_id": workstation_id}
     return plain(conn).execute(WINDOW_UNIT_INSTANTS_SQL, params).fetchall()

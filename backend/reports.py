@@ -170,7 +170,7 @@ def events_report(conn, query, window, workers, workstations, floor=None, parts=
 
 
 def _units(conn, query, window):
-    """The window's unit rows: summed per worker and station, or with `planned_only` per instant too."""
+    """The window's unit rows: summed per worker and station, or with `planned_only` each with its instant."""
     if query.planned_only:
         return queries.window_unit_instants(conn, query.scope, window.start_ms, window.end_ms)
     return queries.window_units(conn, query.scope, window.start_ms, window.end_ms)

@@ -104,6 +104,18 @@ def test_gap_cap_applies_before_clipping_to_the_window():
         (0, 30, "working", "S1"), (30, 60, "unknown", "S1")]
 
 
+def test_heartbeats_make_one_interval_whose_horizon_runs_from_the_last_of_them():
+    # Working at S1 confirmed every 10 minutes, then 20 minutes without a word (the horizon is 15);
+    # the same state at another station, or another state, starts a new interval.
+    events = [(at(0), "working", "S1"), (at(10), "working", "S1"), (at(20), "working", "S1"),
+              (at(40), "working", "S1"), (at(45), "working", "S2"), (at(50), "idle", "S2"), (at(55), "idle", "S2")]
+    timeline = worker_timeline(events, Window(at(5), at(60)), max_gap_ms=15 * MIN)
+    assert spans(timeline) == [(5, 35, "working", "S1"), (35, 40, "unknown", "S1"), (40, 45, "working", "S1"),
+                               (45, 50, "working", "S2"), (50, 60, "idle", "S2")]
+    assert timeline.last_event == (at(55), "idle", "S2")
+    assert spans(worker_timeline(events[:4], Window(at(0), at(60)))) == [(0, 60, "working", "S1")]  # no horizon
+
+
 @pytest.mark.parametrize("last_minute, horizon, expected", [
     (50, 15, "working"),  # confirmed 10 minutes before the end: still in force
     (45, 15, "working"),  # the horizon runs out exactly at the end
