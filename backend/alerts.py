@@ -257,9 +257,11 @@ def lookback(now_ms):
 def conditions(rules, floor_state, now_ms):
     """The conditions that hold at `now_ms`: `{(rule_id, subject): Condition}`, in rule order.
 
-    - `worker_idle`: the worker is idle at `now` (within the signal horizon), and the planned time
-      of its current idle spell (its unbroken idle time up to now, in the planned time of the site
-      of each interval's workstation) is longer than `minutes`;
+    - `worker_idle`: the worker is idle at `now` (within the signal horizon), `now` lies in the
+      planned time of its workstation, and the planned time of its current idle spell (its
+      unbroken idle time up to now, in the planned time of the site of each interval's
+      workstation) is longer than `minutes`; so, as a station is never unstaffed during a break,
+      nobody is idle too long during one, nor once the shift has ended;
     - `station_unstaffed`: `now` lies in the station's planned time, and the planned time since
       anyone was last working or idle there (in the last 24 h) is at least `minutes`; a break is
       not planned time, so a station is never unstaffed during one;
@@ -285,7 +287,8 @@ def conditions(rules, floor_state, now_ms):
 def _worker_idle(rule, state, window, timelines):
     for worker_id, name in state.workers:
         timeline = timelines[worker_id]
-        if metrics.state_at_end(timeline.last_event, window, state.max_gap_ms) != "idle":
+        if (metrics.state_at_end(timeline.last_event, window, state.max_gap_ms) != "idle"
+                or not _planned_now(state.floor.plan(timeline.last_event[2]), window.end_ms)):
             continue
         spell = _current_spell(timeline.intervals, "idle", window.end_ms)
         planned_ms = sum(calendars.overlap_ms(interval.start_ms, interval.end_ms,

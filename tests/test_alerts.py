@@ -86,6 +86,15 @@ def test_an_idle_spell_over_a_break_counts_the_planned_time_on_either_side(now, 
     assert bool(holding(IDLE_10, state, ms(now))) is holds
 
 
+@pytest.mark.parametrize("now, holds", [("09:05", False), ("09:20", True), ("13:59", True), ("14:01", False),
+                                        ("16:00", False)])
+def test_an_idle_alert_holds_only_while_planned_time_is_under_way(now, holds):
+    # Idle from 08:30 on: 30 planned minutes by the break, which is no planned time; after the
+    # shift ends at 14:00 nobody is kept waiting for help, however long the spell was.
+    state = floor_at(ms(now), [("08:30", "idle", "S1")])
+    assert bool(holding(IDLE_10, state, ms(now))) is holds
+
+
 def test_working_ends_an_idle_spell():
     state = floor_at(ms("06:44"), [("06:00", "idle", "S1"), ("06:30", "working", "S1"), ("06:35", "idle", "S1")])
     assert holding(IDLE_10, state, ms("06:44")) == {}
