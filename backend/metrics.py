@@ -483,8 +483,14 @@ def _seconds(ms):
 
 
 def _ratio(numerator, denominator):
-    """Rounded to 2 decimals; 0 when the denominator is 0 (SPEC §5)."""
-    return round(numerator / denominator, 2) if denominator else 0
+    """Rounded to 2 decimals, half up; 0 when the denominator is 0 (SPEC §5). A ratio of whole
+    numbers (milliseconds, units) is rounded from its exact value, so 60.535 % reads 60.54 as on
+    paper, not 60.53 as its nearest binary fraction would."""
+    if not denominator:
+        return 0
+    if isinstance(numerator, int) and isinstance(denominator, int):
+        return (200 * numerator + denominator) // (2 * denominator) / 100
+    return round(numerator / denominator, 2)
 
 
 def bucket_bounds(window, bucket_ms):

@@ -81,7 +81,8 @@ SITE = Param("site_id", "string", "Only this site's events count.", example="pla
 MIN_CONFIDENCE = Param("min_confidence", "number", "Events below it do not count; an event without a "
                                                    "confidence always does.", 0, 1)
 MAX_GAP = Param("max_gap_seconds", "number", "Signal horizon: how long a state holds past its event before "
-                                             "the time is unknown; `0` means none (overrides "
+                                             "the time is unknown; `0` means none, else at least "
+                                             "0.001, taken to the millisecond (overrides "
                                              "`STATE_MAX_GAP_SECONDS`).", 0, 10 * 365 * DAY_SECONDS)
 PLANNED_ONLY = Param("planned_only", "boolean", "Only planned time counts: state time (unknown time too) where it "
                                                 "overlaps the planned time of its workstation's site, units "

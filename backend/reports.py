@@ -43,6 +43,8 @@ class MetricsQuery:
         values, errors = params.parse_args(args, (*params.METRICS, *extra))
         if values["from"] is not None and values["to"] is not None and values["from"] > values["to"]:
             errors.append(field_error("from", "must not be later than `to`"))
+        if values["max_gap_seconds"] and values["max_gap_seconds"] < 0.001:  # instants are whole milliseconds
+            errors.append(field_error("max_gap_seconds", "must be 0 (no horizon) or at least 0.001"))
         if errors:
             raise params.invalid_query(errors)
         gap_seconds = values["max_gap_seconds"]
@@ -66,7 +68,7 @@ class MetricsQuery:
 
 
 def gap_ms(seconds):
-    """A signal horizon in milliseconds; `0` or `None` seconds: none."""
+    """A signal horizon in whole milliseconds, as instants are (rounded); `0` or `None` seconds: none."""
     return round(seconds * 1000) if seconds else None
 
 
