@@ -2,6 +2,9 @@
 
 import sqlite3
 
+from backend import rollups
+from backend.db import connect
+
 
 def event(timestamp, worker_id="W1", event_type="working", workstation_id="S1", **fields):
     """An event body as a camera would post it."""
@@ -138,3 +141,14 @@ def strip_seconds(timeline, row, state):
         return sum(slot[column] for slot in row["slots"])
     return sum(i["split"].get(state, 0) if i["state"] == "mixed" else i["seconds"] * (i["state"] == state)
                for i in row["intervals"])
+
+
+def keep_up(app):
+    """What the roll-up keepers' looks add up to once writes stop: every stale hour and day
+    computed, and the current hour's first part (README "Hourly and daily roll-ups")."""
+    conn = connect(app.config["DATABASE_PATH"])
+    try:
+        rollups.catch_up(conn, app.config["CLOCK"]())
+        rollups.keep_current_hour(conn, app.config["CLOCK"]())
+    finally:
+        conn.close()

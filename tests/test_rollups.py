@@ -16,7 +16,7 @@ from backend.app import create_app
 from backend.db import connect, transaction
 from backend.reports import MetricsQuery, events_report, resolve
 from backend.timeutil import format_instant, parse_instant
-from tests.helpers import post_events
+from tests.helpers import keep_up, post_events
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -103,17 +103,6 @@ def rolled_up_hours(app):
 
 def stale_hours(app):
     return [hour for (hour,) in read(app, "SELECT hour FROM rollup_hours WHERE stale = 1 ORDER BY hour")]
-
-
-def keep_up(app):
-    """What the keepers' looks add up to once writes stop: every stale hour and day computed,
-    and the current hour's first part."""
-    conn = connect(app.config["DATABASE_PATH"])
-    try:
-        rollups.catch_up(conn, app.config["CLOCK"]())
-        rollups.keep_current_hour(conn, app.config["CLOCK"]())
-    finally:
-        conn.close()
 
 
 def stored_rows(app):

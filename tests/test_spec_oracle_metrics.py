@@ -30,10 +30,8 @@ from urllib.parse import quote
 
 import pytest
 
-from backend import rollups
 from backend.app import create_app
-from backend.db import connect
-from tests.helpers import get_ok
+from tests.helpers import get_ok, keep_up
 
 NOW = "2026-01-15T18:00:00Z"
 STATES = ("working", "idle", "absent")
@@ -521,18 +519,6 @@ def random_queries(rng, floor, now_ms, count):
             q["max_gap_seconds"] = rng.choice(["0", "60", "300", "900", "1800", "450.5", "7200"])
         queries.append(q)
     return queries
-
-
-def keep_up(app):
-    """What the roll-up keeper's looks add up to once writes stop (README "Hourly and daily
-    roll-ups"): every stale hour and day computed, and the current hour's first part. The figures
-    must not change by it; the windows after it are read partly from the roll-ups."""
-    conn = connect(app.config["DATABASE_PATH"])
-    try:
-        rollups.catch_up(conn, app.config["CLOCK"]())
-        rollups.keep_current_hour(conn, app.config["CLOCK"]())
-    finally:
-        conn.close()
 
 
 def run_floor(config, clock, seed, queries=(8, 25, 30, 15)):
