@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask
 from flask_cors import CORS
 
-from . import api, compress, dashboard, db, errors, limits, logs, reports, rollups, seed
+from . import api, compress, dashboard, db, errors, limits, logs, params, reports, rollups, seed
 from .drift import DriftRules
 from .errors import StartupError
 
@@ -155,8 +155,9 @@ def create_app(test_config=None):
     except (ValueError, ZoneInfoNotFoundError):
         raise StartupError(f"FACTORY_TZ={app.config['FACTORY_TZ']!r} is not a known IANA time zone") from None
     gap = app.config["STATE_MAX_GAP_SECONDS"]
-    if gap is not None and not (gap == 0 or 0.001 <= gap):
-        raise StartupError(f"STATE_MAX_GAP_SECONDS must be 0 (no horizon) or at least 0.001 seconds, not {gap}")
+    if gap is not None and not (gap == 0 or params.MIN_GAP_SECONDS <= gap):
+        raise StartupError(f"STATE_MAX_GAP_SECONDS must be 0 (no horizon) or at least {params.MIN_GAP_SECONDS} "
+                           f"seconds, not {gap}")
     if app.config["HEAVY_REQUESTS"] < 1:
         raise StartupError(f"HEAVY_REQUESTS must be at least 1, not {app.config['HEAVY_REQUESTS']}: "
                            "with no turn no metrics read would ever be answered")

@@ -58,7 +58,8 @@ def intervals(conn, query, window, worker_ids, setup=None):
     def follow(rows):
         """The intervals of the runs that the state events `rows` end (`(worker_id, ts_ms, state,
         workstation_id)` in time order); an event that confirms its worker's run extends it."""
-        for worker_id, ts_ms, state, station_id in rows:
+        # The request's limit is checked between rows: a long run of heartbeats yields nothing.
+        for worker_id, ts_ms, state, station_id in limits.checked(rows, CHECK_EVERY):
             run = runs.get(worker_id)
             event = (ts_ms, state, station_id)
             if run is not None and metrics.confirms(run[0], run[1], event, gap_ms):
@@ -335,15 +336,14 @@ class _Charts:
         return True
 
 
-# How many intervals the charts take between two looks at the request's limit (`limits`).
+# How many state events the charts read between two looks at the request's limit (`limits`).
 CHECK_EVERY = 1000
 
 
 def _fill(conn, query, window, worker_ids, charts, setup=None):
     if charts.from_rollups(conn, query):
         return charts
-    # The request's limit is checked between intervals: SQL is not all a long window costs.
-    for worker_id, interval in limits.checked(intervals(conn, query, window, worker_ids, setup), CHECK_EVERY):
+    for worker_id, interval in intervals(conn, query, window, worker_ids, setup):
         charts.take(worker_id, interval)
     return charts
 

@@ -80,10 +80,12 @@ TO = Param("to", "date-time", "Window end (ISO-8601; between 1970 and 9999 UTC);
 SITE = Param("site_id", "string", "Only this site's events count.", example="plant-north")
 MIN_CONFIDENCE = Param("min_confidence", "number", "Events below it do not count; an event without a "
                                                    "confidence always does.", 0, 1)
+# The shortest signal horizon: instants are whole milliseconds (`0` is none at all).
+MIN_GAP_SECONDS = 0.001
 MAX_GAP = Param("max_gap_seconds", "number", "Signal horizon: how long a state holds past its event before "
-                                             "the time is unknown; `0` means none, else at least "
-                                             "0.001, taken to the millisecond (overrides "
-                                             "`STATE_MAX_GAP_SECONDS`).", 0, 10 * 365 * DAY_SECONDS)
+                                             f"the time is unknown; `0` means none, else at least {MIN_GAP_SECONDS}, "
+                                             "taken to the millisecond (overrides `STATE_MAX_GAP_SECONDS`).",
+                0, 10 * 365 * DAY_SECONDS)
 PLANNED_ONLY = Param("planned_only", "boolean", "Only planned time counts: state time (unknown time too) where it "
                                                 "overlaps the planned time of its workstation's site, units "
                                                 "stamped in it (ends included). Event counts are unchanged.",

@@ -43,11 +43,12 @@ class MetricsQuery:
         values, errors = params.parse_args(args, (*params.METRICS, *extra))
         if values["from"] is not None and values["to"] is not None and values["from"] > values["to"]:
             errors.append(field_error("from", "must not be later than `to`"))
-        if values["max_gap_seconds"] and values["max_gap_seconds"] < 0.001:  # instants are whole milliseconds
-            errors.append(field_error("max_gap_seconds", "must be 0 (no horizon) or at least 0.001"))
+        gap_seconds = values["max_gap_seconds"]
+        if gap_seconds and gap_seconds < params.MIN_GAP_SECONDS:
+            errors.append(field_error("max_gap_seconds",
+                                      f"must be 0 (no horizon) or at least {params.MIN_GAP_SECONDS}"))
         if errors:
             raise params.invalid_query(errors)
-        gap_seconds = values["max_gap_seconds"]
         if gap_seconds is None:
             gap_seconds = default_max_gap_seconds
         return cls(
@@ -68,8 +69,9 @@ class MetricsQuery:
 
 
 def gap_ms(seconds):
-    """A signal horizon in whole milliseconds, as instants are (rounded); `0` or `None` seconds: none."""
-    return round(seconds * 1000) if seconds else None
+    """A signal horizon in whole milliseconds, as instants are (rounded half up); `0` or `None`
+    seconds: none."""
+    return math.floor(seconds * 1000 + 0.5) if seconds else None
 
 
 def fingerprint(conn, query, now_ms, request_key):

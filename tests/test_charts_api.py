@@ -132,24 +132,30 @@ def test_heartbeats_are_one_spell(client):
                           "workstation_id": "S1", "seconds": 3600.0}]
 
 
+@pytest.mark.parametrize("start", ["08:00", "08:20"])
 @pytest.mark.parametrize("query", ["", "worker_id=W1&", "min_confidence=0&", "workstation_id=S1&"])
-def test_a_run_of_heartbeats_holds_until_the_horizon_after_the_last_of_them(client, query):
+def test_a_run_of_heartbeats_holds_until_the_horizon_after_the_last_of_them(client, query, start):
     # W1 confirms its work every 5 minutes until 08:55, then says nothing until 09:30: with a
     # horizon of 15 minutes the work holds until 09:10, and the 20 minutes after are unknown. W2
-    # said it was working at 08:00 only: its work holds until 08:15.
+    # said it was working at 08:00 only: its work holds until 08:15. From 08:20 the run of W1 is
+    # carried in (from the roll-ups of the whole floor, or from the events when filtered).
     post_events(client, *[event(f"2026-01-15T08:{m:02d}:00Z") for m in range(0, 60, 5)],
                 event("2026-01-15T09:30:00Z", event_type="absent"),
                 event("2026-01-15T08:00:00Z", worker_id="W2"), event("2026-01-15T09:30:00Z", worker_id="W2"),
                 status=201)
-    timeline = client.get(f"/metrics/timeline?{query}max_gap_seconds=900&width=90").get_json()
-    intervals = timeline["workers"][0]["intervals"]
+    query += f"from=2026-01-15T{start}:00Z&max_gap_seconds=900"
+    intervals = client.get(f"/metrics/timeline?{query}&width=90").get_json()["workers"][0]["intervals"]
     assert [(i["from"], i["to"], i["state"]) for i in intervals] == [
-        ("2026-01-15T08:00:00Z", "2026-01-15T09:10:00Z", "working"),
+        (f"2026-01-15T{start}:00Z", "2026-01-15T09:10:00Z", "working"),
         ("2026-01-15T09:10:00Z", "2026-01-15T09:30:00Z", "unknown")]
-    hourly = client.get(f"/metrics/hourly?{query}max_gap_seconds=900").get_json()["buckets"]
-    w2 = [(900, 2700), (0, 1800)] if "worker_id" not in query else [(0, 0), (0, 0)]
+    hourly = client.get(f"/metrics/hourly?{query}").get_json()["buckets"]
+    late = 1200 if start == "08:20" else 0  # the part of the first hour before the window
+    if "worker_id" in query:
+        w2 = [(0, 0), (0, 0)]
+    else:  # W2's work ran out at 08:15, before a window from 08:20
+        w2 = [(0, 2400), (0, 1800)] if late else [(900, 2700), (0, 1800)]
     assert [(b["active_seconds"], b["unknown_seconds"]) for b in hourly] == [
-        (3600 + w2[0][0], w2[0][1]), (600 + w2[1][0], 1200 + w2[1][1])]
+        (3600 - late + w2[0][0], w2[0][1]), (600 + w2[1][0], 1200 + w2[1][1])]
 
 
 def test_timeline_filters_to_one_worker_and_one_station(demo_floor):
