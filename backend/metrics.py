@@ -177,21 +177,19 @@ def confirms(run, heard_ms, event, max_gap_ms):
             and (max_gap_ms is None or event[0] - heard_ms <= max_gap_ms))
 
 
-def state_pieces(event, until_ms, window, max_gap_ms, heard_ms=None):
+def state_pieces(event, until_ms, window, max_gap_ms, heard_ms):
     """The intervals of one state event held until `until_ms` (the worker's next state event or
     the window end), cut to the window: its state up to the signal horizon `max_gap_ms` after it
-    was last heard (`heard_ms`, when heartbeats confirmed it after the event; `confirms`), then
-    `unknown` time."""
+    was last heard (`heard_ms`: the event's own instant, or that of the last heartbeat that
+    confirmed it, `confirms`), then `unknown` time."""
     pieces = []
     _add_pieces(pieces, event, until_ms, window.start_ms, window.end_ms, max_gap_ms, heard_ms)
     return pieces
 
 
-def _add_pieces(pieces, event, until_ms, window_start_ms, window_end_ms, max_gap_ms, heard_ms=None):
+def _add_pieces(pieces, event, until_ms, window_start_ms, window_end_ms, max_gap_ms, heard_ms):
     """Append `state_pieces` of `event` to `pieces` (the window given by its ends)."""
     start_ms, state, workstation_id = event
-    if heard_ms is None:
-        heard_ms = start_ms
     if max_gap_ms is not None and until_ms - heard_ms > max_gap_ms:
         horizon_ms = heard_ms + max_gap_ms
         low, high = max(start_ms, window_start_ms), min(horizon_ms, window_end_ms)

@@ -51,7 +51,7 @@ def floor(client):
 @pytest.fixture
 def pieces_made(monkeypatch):
     """The state events the time model has turned into intervals, in order; the charts look at
-    the request's limit after every interval."""
+    the request's limit between every two rows they read."""
     made = []
     original = metrics.state_pieces
 
