@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from . import calendars, charts, metrics, params, queries, reports
+from . import alert_store, calendars, charts, metrics, params, queries, reports
 from .db import transaction
 from .errors import field_error
 from .timeutil import format_instant
@@ -444,7 +444,7 @@ def change_body(change, alert):
 
 def load_rules(conn):
     """The configured rules, as `Rule`s in their order."""
-    return [Rule(*row) for row in queries.alert_rules(conn)]
+    return [Rule(*row) for row in alert_store.alert_rules(conn)]
 
 
 def read_floor(conn, now_ms, max_gap_seconds, factory_tz, drift_rules, kinds=KINDS):
@@ -480,33 +480,33 @@ def record(conn, found, now_ms, extra_receivers=()):
     alerts, so two notifiers record each opening and closing once.
     """
     with transaction(conn):
-        last = queries.alerts_evaluated_at(conn)
+        last = alert_store.alerts_evaluated_at(conn)
         if last is not None and now_ms <= last:
             return None
-        queries.set_alerts_evaluated_at(conn, now_ms)
-        to_close, to_open = changes(queries.open_alerts(conn), found)
-        receivers = [url for url, _secret in queries.alert_webhooks(conn)] + list(extra_receivers)
+        alert_store.set_alerts_evaluated_at(conn, now_ms)
+        to_close, to_open = changes(alert_store.open_alerts(conn), found)
+        receivers = [url for url, _secret in alert_store.alert_webhooks(conn)] + list(extra_receivers)
         recorded = []
         for alert_id in to_close:
-            queries.close_alert(conn, alert_id, now_ms)
+            alert_store.close_alert(conn, alert_id, now_ms)
             recorded.append(_queue(conn, alert_id, "closed", receivers))
         for condition in to_open:
-            alert_id = queries.insert_alert(conn, condition.rule_id, condition.kind, condition.subject, now_ms,
+            alert_id = alert_store.insert_alert(conn, condition.rule_id, condition.kind, condition.subject, now_ms,
                                             json.dumps(condition.detail))
             recorded.append(_queue(conn, alert_id, "opened", receivers))
         return recorded
 
 
 def _queue(conn, alert_id, change, receivers):
-    alert = alert_json(queries.get_alert(conn, alert_id))
-    change_id = queries.queue_alert_change(conn, alert_id, change, change_body(change, alert).decode(), receivers)
+    alert = alert_json(alert_store.get_alert(conn, alert_id))
+    change_id = alert_store.queue_alert_change(conn, alert_id, change, change_body(change, alert).decode(), receivers)
     return change_id, change, alert
 
 
 def rules_json(conn):
     """`GET /alerts/rules`: the rules, and the webhooks by URL only: secrets never leave the server."""
     return {"rules": [rule_json(rule) for rule in load_rules(conn)],
-            "webhooks": [{"url": url} for url, _secret in queries.alert_webhooks(conn)]}
+            "webhooks": [{"url": url} for url, _secret in alert_store.alert_webhooks(conn)]}
 
 
 def put_rules(conn, body):
@@ -515,15 +515,15 @@ def put_rules(conn, body):
     Changes still queued for a webhook that is left out are dropped with it.
     """
     with transaction(conn):
-        parsed, errors = parse_rules(body, dict(queries.alert_webhooks(conn)))
+        parsed, errors = parse_rules(body, dict(alert_store.alert_webhooks(conn)))
         if errors:
             raise reports.invalid_body(errors, "set of alert rules")
         rules, webhooks = parsed
-        queries.save_alert_rules(conn, [tuple(rule) for rule in rules], webhooks)
+        alert_store.save_alert_rules(conn, [tuple(rule) for rule in rules], webhooks)
     return rules_json(conn)
 
 
 def list_alerts(conn, state, limit):
     """`GET /alerts`: alerts in `state` (`open`, `closed`, `all`), newest first, at most `limit`."""
-    rows = queries.list_alerts(conn, state, limit + 1)
+    rows = alert_store.list_alerts(conn, state, limit + 1)
     return {"alerts": [alert_json(row) for row in rows[:limit]], "limit": limit, "has_more": len(rows) > limit}

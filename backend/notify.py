@@ -47,7 +47,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-from . import alerts, db, logs, queries
+from . import alert_store, alerts, db, logs
 from .app import _env_number, default_config
 from .errors import StartupError
 
@@ -171,12 +171,12 @@ class Notifier:
         all receivers at once. Returns `(attempts made, seconds until the next head falls due or
         `None`)`."""
         conn = self.db.get()
-        if not queries.pending_deliveries(conn):
+        if not alert_store.pending_deliveries(conn):
             return 0, None
         now_ms = self.wall_ms()
         claimed, wait_ms = [], None
         with db.transaction(conn):
-            for head in queries.delivery_heads(conn):
+            for head in alert_store.delivery_heads(conn):
                 if not self._can_send(head):
                     continue
                 held = head["claimed_by"] not in (None, self.me) and head["claimed_until_ms"] > now_ms
@@ -185,7 +185,7 @@ class Notifier:
                     wait_ms = due_ms - now_ms if wait_ms is None else min(wait_ms, due_ms - now_ms)
                     continue
                 lease_ms = round(self.settings["lease_s"] * 1000)
-                if queries.claim_delivery(conn, head["receiver"], head["change_id"], self.me, now_ms,
+                if alert_store.claim_delivery(conn, head["receiver"], head["change_id"], self.me, now_ms,
                                           now_ms + lease_ms):
                     claimed.append(head)
         if not claimed:
@@ -219,13 +219,13 @@ class Notifier:
         fields = {"receiver": receiver_name(head["receiver"]), "change_id": head["change_id"],
                   "attempt": head["attempts"] + 1}
         if error is None:
-            if queries.delivered(conn, head["receiver"], head["change_id"], self.me):
+            if alert_store.delivered(conn, head["receiver"], head["change_id"], self.me):
                 log.info("alert change delivered", extra={"fields": fields})
             else:  # the claim ran out while sending: another notifier sends it again
                 log.warning("alert change delivered after its claim ran out", extra={"fields": fields})
             return
         wait_s = backoff_s(head["attempts"] + 1, self.settings["retry_base_s"], self.settings["retry_max_s"], self.rng)
-        queries.retry_delivery(conn, head["receiver"], head["change_id"], self.me, now_ms + round(wait_s * 1000),
+        alert_store.retry_delivery(conn, head["receiver"], head["change_id"], self.me, now_ms + round(wait_s * 1000),
                                error[:500])
         log.warning("alert change not delivered; trying again", extra={"fields": {
             **fields, "error": error, "retry_in_s": round(wait_s, 3)}})

@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 
-from backend import alerts, calendars, db, metrics, queries
+from backend import alert_store, alerts, calendars, db, metrics
 from backend.alerts import Condition, FloorState, Rule
 from backend.timeutil import parse_instant
 from tests.helpers import assert_problem, at, event, get_ok, post_events
@@ -261,20 +261,20 @@ def test_one_spell_of_a_condition_is_one_alert(conn):
         ("closed", opened[0][2]["id"], at("10:03"))]
     reopened = alerts.record(conn, spell(), ms("10:04"))  # a new spell: a new alert
     assert reopened[0][2]["id"] != opened[0][2]["id"]
-    assert [row["closed_at_ms"] for row in queries.list_alerts(conn, "all", 10)] == [None, ms("10:03")]
+    assert [row["closed_at_ms"] for row in alert_store.list_alerts(conn, "all", 10)] == [None, ms("10:03")]
 
 
 def test_an_evaluation_older_than_a_stored_one_changes_nothing(conn):
     alerts.record(conn, spell(), ms("10:05"))
     assert alerts.record(conn, {}, ms("10:04")) is None
     assert alerts.record(conn, {}, ms("10:05")) is None
-    assert len(queries.open_alerts(conn)) == 1
+    assert len(alert_store.open_alerts(conn)) == 1
 
 
 def test_the_unique_open_alert_index_refuses_a_second_open_alert_for_a_rule_and_subject(conn):
     alerts.record(conn, spell(), ms("10:00"))
     with pytest.raises(sqlite3.IntegrityError):
-        queries.insert_alert(conn, "silent", "no_signal", "W1", ms("10:01"), "{}")
+        alert_store.insert_alert(conn, "silent", "no_signal", "W1", ms("10:01"), "{}")
 
 
 def test_each_change_is_queued_once_for_every_webhook(client, conn):
@@ -325,7 +325,7 @@ def test_rules_are_stored_and_read_back_without_their_secrets(client, conn):
     assert "s3cret" not in client.get("/alerts/rules").get_data(as_text=True)
     # What GET shows can be sent back as it is: a webhook without `secret` keeps its own.
     assert client.put("/alerts/rules", json=shown).status_code == 200
-    assert queries.alert_webhooks(conn) == [("https://hooks.example.com/floor", "s3cret")]
+    assert alert_store.alert_webhooks(conn) == [("https://hooks.example.com/floor", "s3cret")]
 
 
 def test_invalid_rules_are_refused_with_every_problem(client):
