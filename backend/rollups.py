@@ -22,6 +22,7 @@ figures from the hour's start to every `sweep.MARK_MS` (`rollup_hour_marks`).
 import json
 import logging
 import math
+import operator
 import os
 import socket
 import threading
@@ -247,12 +248,16 @@ def _compute_hour(conn, hour, last, horizon_ms, until_ms=None, marks=False):
     return store, {worker_id: event for worker_id, event in last.items() if event is not None}
 
 
+# A worker's milliseconds in each of `TIME_STATES`, in that order, from its `{state: ms}`.
+_STATE_MS = operator.itemgetter(*metrics.TIME_STATES)
+
+
 def _rows(tally):
     """The rows of a tally: `(worker_id, *ms in each of TIME_STATES, units)` and
     `(workstation_id, occupancy_ms, units)`, each by id."""
     empty = dict.fromkeys(metrics.TIME_STATES, 0)
-    workers = [(worker_id, *(tally.state_ms.get(worker_id, empty)[state] for state in metrics.TIME_STATES),
-                tally.worker_units.get(worker_id, 0)) for worker_id in sorted({*tally.state_ms, *tally.worker_units})]
+    workers = [(worker_id, *_STATE_MS(tally.state_ms.get(worker_id, empty)), tally.worker_units.get(worker_id, 0))
+               for worker_id in sorted({*tally.state_ms, *tally.worker_units})]
     stations = [(station_id, tally.occupancy_ms.get(station_id, 0), tally.station_units.get(station_id, 0))
                 for station_id in sorted({*tally.occupancy_ms, *tally.station_units})]
     return workers, stations
