@@ -332,8 +332,8 @@ def store_events(conn, events, now_ms, received=None):
         conn.execute(queries.BUMP_GENERATION_SQL)
         _register(conn, stored)
         queries.insert_rows(conn, queries.INSERT_EVENT_SQL, rows)
-        for unit, unit_ms in queries.MODEL_UNITS:
-            queries.insert_rows(conn, queries.ADD_MODEL_UNITS_SQL[unit], _model_units(stored, unit_ms))
+        for unit, _unit_ms in queries.MODEL_UNITS:
+            conn.execute(queries.ADD_MODEL_UNITS_SQL[unit], {"first_id": rows[0][0], "end_id": next_id})
         rollups.forget_changed_hours(conn, rollups.changes(stored))
     return outcomes
 
@@ -361,22 +361,6 @@ def _register(conn, events):
                         {(e.site_id, e.worker_id, e.workstation_id) for e in events if e.site_id is not None})
     queries.insert_rows(conn, queries.REGISTER_STATE_DAY_SQL,
                         {(e.worker_id, e.ts_ms // queries.DAY_MS) for e in events if e.event_type in STATE_TYPES})
-
-
-def _model_units(events, unit_ms):
-    """`(day or hour, site_id, model_version, confidence, events, first_ms, last_ms)` of `events`,
-    one row per key of the model roll-up of days or hours (`unit_ms`)."""
-    groups = {}
-    for e in events:
-        key = (e.ts_ms // unit_ms, e.site_id, e.model_version, e.confidence)
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [1, e.ts_ms, e.ts_ms]
-        else:
-            group[0] += 1
-            group[1] = min(group[1], e.ts_ms)
-            group[2] = max(group[2], e.ts_ms)
-    return [(*key, *group) for key, group in groups.items()]
 
 
 def _stored_by_event_ids(conn, event_ids):

@@ -147,16 +147,19 @@ FROM rollup_model_{unit}s
 WHERE {unit} BETWEEN :first AND :last AND {SCOPE}
 GROUP BY model_version, slot, confidence
 """ for unit, _ms in MODEL_UNITS}
-# Adds a batch's events to their days or hours (`{rows}`: one row per key, as `ingest` groups them).
+# Adds the events stored with row ids `[:first_id, :end_id)` (one write's) to their days or hours.
 ADD_MODEL_UNITS_SQL = {unit: f"""
-INSERT INTO rollup_model_{unit}s ({unit}, site_id, model_version, confidence, events, first_ms, last_ms) VALUES {{rows}}
+INSERT INTO rollup_model_{unit}s ({unit}, site_id, model_version, confidence, events, first_ms, last_ms)
+SELECT ts_ms / {unit_ms}, site_id, model_version, confidence, COUNT(*), MIN(ts_ms), MAX(ts_ms)
+FROM events WHERE id >= :first_id AND id < :end_id
+GROUP BY 1, 2, 3, 4
 ON CONFLICT ({unit}, COALESCE(site_id, ''), COALESCE(model_version, ''), COALESCE(confidence, -1)) DO UPDATE SET
     events = rollup_model_{unit}s.events + excluded.events,
     first_ms = CASE WHEN excluded.first_ms < rollup_model_{unit}s.first_ms
                     THEN excluded.first_ms ELSE rollup_model_{unit}s.first_ms END,
     last_ms = CASE WHEN excluded.last_ms > rollup_model_{unit}s.last_ms
                    THEN excluded.last_ms ELSE rollup_model_{unit}s.last_ms END
-""" for unit, _ms in MODEL_UNITS}
+""" for unit, unit_ms in MODEL_UNITS}
 # A bucket of whole days longer than any instant since 1970: one slot, 0, for a whole window.
 WHOLE_WINDOW_MS = DAY_MS << 30
 WINDOW_EVENT_COUNT_SQL = f"SELECT COUNT(*) FROM events WHERE ts_ms BETWEEN :start_ms AND :end_ms AND {SCOPE}"
