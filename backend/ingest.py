@@ -332,8 +332,8 @@ def store_events(conn, events, now_ms, received=None):
         conn.execute(queries.BUMP_GENERATION_SQL)
         _register(conn, stored)
         queries.insert_rows(conn, queries.INSERT_EVENT_SQL, rows)
-        for unit, _unit_ms in queries.MODEL_UNITS:
-            conn.execute(queries.ADD_MODEL_UNITS_SQL[unit], {"first_id": rows[0][0], "end_id": next_id})
+        for add_model_units_sql in queries.ADD_MODEL_UNITS_SQL.values():
+            conn.execute(add_model_units_sql, {"first_id": rows[0][0], "end_id": next_id})
         rollups.forget_changed_hours(conn, rollups.changes(stored))
     return outcomes
 
