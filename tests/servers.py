@@ -110,3 +110,9 @@ class Server:
         status, answer = self.request("POST", path, body, headers)
         assert status in (200, 201), (path, status, answer)
         return answer
+
+    def put(self, path, body):
+        """The JSON body of a PUT that must succeed."""
+        status, answer = self.request("PUT", path, body)
+        assert status == 200, (path, status, answer)
+        return answer

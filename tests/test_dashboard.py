@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from backend import notify
+from backend.app import create_app
 from tests.browser import (
     cards,
     chromium_path,
@@ -839,7 +841,7 @@ HELPERS_JS = """async () => {
         reversed: time.rangeBounds('custom', 0, 'UTC', '2026-01-15T10:00', '2026-01-15T08:00').error || null,
         paces: [[100, 100], [97, 100], [94, 100], [106, 100], [0, 0.5], [5, null], [3, 0]].map(([u, t]) => {
             const p = fmt.pace(u, t);
-            return [p.mark, p.diff, plain(p.text)];
+            return [p.mark, p.diff, plain(p.text), plain(p.short)];
         }),
         states: ['working', 'idle', 'absent', 'unknown'].map(fmt.stateLabel),
         validZone: [time.isValidTimeZone('Europe/Berlin'), time.isValidTimeZone('Mars/Olympus')],
@@ -864,9 +866,11 @@ def test_formatting_csv_and_time_zone_helpers(page, seeded):
     assert result["reversed"]
     # Within 5 % of the target (at least one unit) is on pace; beyond it, ahead or behind by whole
     # units; a target of 0 (nothing planned yet) sets no pace.
-    assert result["paces"] == [["on", 0, "On pace"], ["on", -3, "On pace (−3 units)"],
-                               ["behind", -6, "Behind by 6 units"], ["ahead", 6, "Ahead by 6 units"],
-                               ["on", 0, "On pace"], [None, None, "No target"], [None, None, "Nothing due"]]
+    assert result["paces"] == [["on", 0, "On pace", "On pace"], ["on", -3, "On pace (−3 units)", "On pace"],
+                               ["behind", -6, "Behind by 6 units", "6 behind"],
+                               ["ahead", 6, "Ahead by 6 units", "6 ahead"],
+                               ["on", 0, "On pace", "On pace"], [None, None, "No target", "No target"],
+                               [None, None, "Nothing due", "Nothing due"]]
     assert result["states"] == ["Working", "Idle", "Absent", "No signal"]
     assert result["validZone"] == [True, False]
 
@@ -1040,13 +1044,49 @@ def board_events(stations, now):
     return events
 
 
+# Names as a real floor has them: some long, some not Latin, one person more at a few stations.
+BOARD_STATION_NAMES = ["Final assembly cell 3 (left)", "Packaging & palletising 12", "Injection moulding 2",
+                       "Spot welding robot B", "Powder coating booth", "End-of-line audit", "Label & ship"]
+BOARD_WORKER_NAMES = ["Anna-Lena Schmidt-Hoffmann", "Maria José García Fernández", "Guðrún Jónsdóttir",
+                      "Oleksandr Shevchenko", "Nguyễn Văn An", "Zoë Van der Berg"]
+
+
 @pytest.fixture(scope="module")
 def floor_of_30(tmp_path_factory):
-    """A server with 30 stations staffed for the last hour, up to the moment it starts."""
+    """A server with 30 stations staffed for the last hour, up to the moment it starts, as a
+    crowded board shows them: long names, targets, a shift under way, a station left empty, two
+    or four people at some stations and the open alerts of the rules of SPEC §9."""
     server = Server(tmp_path_factory.mktemp("thirty")).start()
-    events = board_events(30, datetime.now(UTC).replace(microsecond=0))
+    now = datetime.now(UTC).replace(microsecond=0)
+    events = board_events(30, now)
+    for number, station in ((40, "WS-05"), (41, "WS-11"), (42, "WS-07"), (43, "WS-07"), (44, "WS-07")):
+        events += [{"timestamp": iso(now - timedelta(minutes=minute)), "worker_id": f"W-{number}",
+                    "workstation_id": station, "event_type": "working", "site_id": "hall-1"}
+                   for minute in range(30, -1, -3)]
+    left = iso(now - timedelta(minutes=50))  # W-04 left WS-04 50 minutes ago
+    events = [e for e in events if e["worker_id"] != "W-04" or e["timestamp"] < left]
+    events += [{"timestamp": left, "worker_id": "W-04", "workstation_id": "WS-04", "event_type": "absent",
+                "site_id": "hall-1"}]
     for first in range(0, len(events), 500):
         server.post("/events", events[first:first + 500])
+    for number in range(1, 31):
+        name = BOARD_STATION_NAMES[number % len(BOARD_STATION_NAMES)] + f" {number}"
+        server.put(f"/workstations/WS-{number:02d}",
+            {"name": name, "site_id": "hall-1", "target_units_per_hour": None if number % 6 == 0 else 40})
+    for number in (*range(1, 31), 40, 41, 42, 43, 44):
+        server.put(f"/workers/W-{number:02d}", {"name": BOARD_WORKER_NAMES[number % len(BOARD_WORKER_NAMES)]})
+    server.put("/calendar", calendar_around(now)[0])
+    server.put("/alerts/rules", {"rules": [
+        {"id": "idle-long", "kind": "worker_idle", "minutes": 10},
+        {"id": "empty", "kind": "station_unstaffed", "minutes": 15},
+        {"id": "silent", "kind": "no_signal", "minutes": 15},
+        {"id": "slow", "kind": "pace_below", "percent": 80}], "webhooks": []})
+    app = create_app({"DATABASE_PATH": server.database_path, "ROLLUP_KEEPER": False})
+    notifier = notify.Notifier(app.config, notify.settings())
+    try:
+        assert notifier.evaluate()  # the alerts open
+    finally:
+        notifier.close()
     yield server
     server.stop()
 
@@ -1062,11 +1102,20 @@ BOARD_JS = """() => {
         const inside = box.left >= 0 && box.top >= 0
             && box.right <= innerWidth + 0.5 && box.bottom <= innerHeight + 0.5;
         if (!inside) outside.push(id);
-        const parts = '.tile-head, .tile-people, .tile-empty, .tile-count, .tile-pace, .tile-alert';
+        const parts = '.tile-head, .tile-person, .tile-empty, .tile-count, .tile-pace, .tile-alert';
         for (const part of tile.querySelectorAll(parts)) {
             const inner = part.getBoundingClientRect();
             const out = inner.right > box.right + 0.5 || inner.bottom > box.bottom + 0.5 || inner.left < box.left - 0.5;
-            if (out) spilled.push([id, part.className]);
+            // Squeezed: a part shorter than its own line of type.
+            const squeezed = inner.height < 0.9 * parseFloat(getComputedStyle(part).fontSize);
+            if (out || squeezed) spilled.push([id, part.className, Math.round(inner.height)]);
+        }
+        // Text cut short ends in an ellipsis, never mid-word.
+        const texts = '.tile-name, .person-name, .tile-alert-text, .pace-text, .tile-empty';
+        for (const text of tile.querySelectorAll(texts)) {
+            if (text.scrollWidth > text.clientWidth + 0.5 && getComputedStyle(text).textOverflow !== 'ellipsis') {
+                spilled.push([id, text.className, 'cut']);
+            }
         }
     }
     const size = (tile, part) => parseFloat(getComputedStyle(tile.querySelector(part)).fontSize);
@@ -1093,6 +1142,18 @@ def test_board_shows_30_stations_without_scrolling(browser, floor_of_30, width, 
         board = page.evaluate(BOARD_JS)
         assert board["scroll"][0] <= board["scroll"][1] and board["scroll"][2] <= board["scroll"][3], board["scroll"]
         assert board["outside"] == [] and board["spilled"] == [], board
+        # The crowded parts are there: alerts on tiles, two people, four people as one and "+3 more".
+        assert page.locator("#board .tile.has-alert").count() >= 3
+        expect(page.locator("#board .tile[data-workstation-id='WS-05'] .tile-person")).to_have_count(2)
+        crowded = page.locator("#board .tile[data-workstation-id='WS-07'] .tile-person")
+        expect(crowded).to_have_count(2)
+        expect(crowded.nth(1)).to_have_text("+3 more")
+        empty = page.locator("#board .tile[data-workstation-id='WS-04']")
+        expect(empty).to_have_attribute("data-state", "unstaffed")
+        # Of its three alerts (the worker gone silent, the station unstaffed, below pace) the tile
+        # names the most urgent.
+        expect(empty.locator(".tile-alert-text")).to_have_text(re.compile(r"^No signal: .+ \(\+2\)$"))
+        expect(empty.locator(".tile-empty")).to_have_text(re.compile(r"^Nobody here for 50\s*min$"))
         assert board["controls"] == 0  # nothing to press on a wall screen
         # Type scales with the screen: the units figure is at least 2.4 % of the screen's height.
         assert board["smallestFigure"] >= 0.024 * height, board["smallestFigure"]

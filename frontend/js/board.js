@@ -7,12 +7,13 @@ import * as fmt from "./format.js";
 import { clock, hourMinute, isValidTimeZone } from "./time.js";
 import { loadShifts, loadFloor, optional } from "./live.js";
 import { zoneOf, siteName } from "./shifts.js";
-import { alertText } from "./attention.js";
+import { ALERT_KINDS, alertText } from "./attention.js";
 
 // The shape a tile is laid out for (width over height); the grid picks the column count whose
 // tiles of this shape come out largest.
 const TILE_ASPECT = 1.55;
-const MAX_PEOPLE = 2;
+// A tile has room for this many lines of people; more are one person and "+N more".
+const PEOPLE_LINES = 2;
 
 /** Columns and rows for `count` tiles in a `width` x `height` area: the largest tiles of the set shape. */
 export function boardGrid(count, width, height) {
@@ -53,16 +54,21 @@ function tile(station, names, now, timeZone) {
   const label = station.state === "off" && station.inBreak ? "Break" : fmt.stateLabel(station.state);
   const children = [];
   if (station.alerts.length) {
-    const first = alertText(station.alerts[0], names, now, timeZone);
+    // The tile names its station already: an alert about it says only its kind, one about a
+    // worker there names the worker.
+    const first = station.alerts[0];
+    const title = first.subject === station.workstation_id
+      ? ALERT_KINDS[first.kind] || first.kind : alertText(first, names, now, timeZone).title;
     children.push(el("p", { class: "tile-alert" }, el("span", { class: "tile-alert-icon", "aria-hidden": "true", text: "!" }),
-      station.alerts.length > 1 ? `${first.title} (+${station.alerts.length - 1})` : first.title));
+      el("span", { class: "tile-alert-text", text: station.alerts.length > 1 ? `${title} (+${station.alerts.length - 1})` : title })));
   }
   children.push(el("div", { class: "tile-head" },
     el("h2", { class: "tile-name", text: station.name }),
     el("span", { class: "tile-state", text: label })));
   if (station.people.length) {
-    const shown = station.people.slice(0, MAX_PEOPLE).map((p) => personLine(p, station.state, now));
-    if (station.people.length > MAX_PEOPLE) shown.push(el("li", { class: "tile-person more", text: `+${station.people.length - MAX_PEOPLE} more` }));
+    const named = station.people.length > PEOPLE_LINES ? PEOPLE_LINES - 1 : station.people.length;
+    const shown = station.people.slice(0, named).map((p) => personLine(p, station.state, now));
+    if (station.people.length > named) shown.push(el("li", { class: "tile-person more", text: `+${station.people.length - named} more` }));
     children.push(el("ul", { class: "tile-people" }, shown));
   } else {
     children.push(el("p", { class: "tile-empty", text: stateText(station, now) }));
@@ -74,7 +80,7 @@ function tile(station, names, now, timeZone) {
       el("span", { class: "tile-target", text: target !== null ? ` / ${fmt.integer(target)}` : " units" })),
     el("p", { class: `tile-pace pace-${station.pace.mark || "none"}`, dataset: { pace: station.pace.mark || "none" } },
       el("span", { class: "pace-icon", "aria-hidden": "true" }),
-      station.pace.text)));
+      el("span", { class: "pace-text", text: station.pace.short }))));
   return el("article", {
     class: `tile state-${station.state}${station.alerts.length ? " has-alert" : ""}`,
     dataset: { workstationId: station.workstation_id, state: station.state, pace: station.pace.mark || "none", alerts: station.alerts.length },

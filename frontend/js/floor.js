@@ -7,6 +7,14 @@ import { pace } from "./format.js";
 import { governingInstance, breakAt } from "./shifts.js";
 import { mergeIntervals } from "./timeline.js";
 
+// Open alerts by what needs someone first (SPEC §8: idle for long, no signal, a station
+// unstaffed), then the rest; the newest first within a kind.
+const URGENCY = ["worker_idle", "no_signal", "station_unstaffed", "pace_below", "drift"];
+const urgency = (alert) => {
+  const rank = URGENCY.indexOf(alert.kind);
+  return rank < 0 ? URGENCY.length : rank;
+};
+
 // A worker silent for longer than this is gone for the day, not a camera to look at.
 const SILENT_FOR_LONG_MS = 24 * 60 * 60 * 1000;
 const PRESENT = new Set(["working", "idle", "unknown"]);
@@ -65,7 +73,8 @@ export function floorNow(input) {
 
   // An alert about a station of another site is not this scope's; workers and models stay.
   const inScope = new Set((stations || []).map((s) => s.workstation_id));
-  const openAlerts = (alerts || []).filter((a) => inScope.has(a.subject) || !stationSites.has(a.subject));
+  const openAlerts = (alerts || []).filter((a) => inScope.has(a.subject) || !stationSites.has(a.subject))
+    .sort((a, b) => urgency(a) - urgency(b)); // stable: the API's newest first within a kind
   const stationOfWorker = new Map(people.map((p) => [p.worker_id, p.station]));
   const floorStations = (stations || []).map((item) => {
     const id = item.workstation_id;

@@ -106,19 +106,21 @@ export const NOTHING_ASKED = "No units asked for in this window";
 const PACE_TOLERANCE = 0.05;
 
 /**
- * Units against a target: {mark: "ahead"|"on"|"behind"|null, diff, text}. `diff` is units minus
- * target, rounded to whole units; within 5 % of the target (at least 1 unit) is on pace. No
- * target (null), or one of 0 (not planned yet): mark null, no pace to keep.
+ * Units against a target: {mark: "ahead"|"on"|"behind"|null, diff, text, short}. `diff` is units
+ * minus target, rounded to whole units; within 5 % of the target (at least 1 unit) is on pace. No
+ * target (null), or one of 0 (not planned yet): mark null, no pace to keep. `short` says it in
+ * fewer words, for a board tile: "6 behind".
  */
 export function pace(units, target) {
   if (target === null || target === undefined || !Number.isFinite(target) || !Number.isFinite(units)) {
-    return { mark: null, diff: null, text: "No target" };
+    return { mark: null, diff: null, text: "No target", short: "No target" };
   }
-  if (target === 0) return { mark: null, diff: null, text: "Nothing due" };
+  if (target === 0) return { mark: null, diff: null, text: "Nothing due", short: "Nothing due" };
   const diff = Math.round(units - target);
   const tolerance = Math.max(1, target * PACE_TOLERANCE);
-  const count = (n) => `${integerFormat.format(Math.abs(n))}${NBSP}unit${Math.abs(n) === 1 ? "" : "s"}`;
-  if (units - target <= -tolerance) return { mark: "behind", diff, text: `Behind by ${count(diff)}` };
-  if (units - target >= tolerance) return { mark: "ahead", diff, text: `Ahead by ${count(diff)}` };
-  return { mark: "on", diff, text: diff === 0 ? "On pace" : `On pace (${diff > 0 ? "+" : "−"}${count(diff)})` };
+  const number = (n) => integerFormat.format(Math.abs(n));
+  const count = (n) => `${number(n)}${NBSP}unit${Math.abs(n) === 1 ? "" : "s"}`;
+  if (units - target <= -tolerance) return { mark: "behind", diff, text: `Behind by ${count(diff)}`, short: `${number(diff)} behind` };
+  if (units - target >= tolerance) return { mark: "ahead", diff, text: `Ahead by ${count(diff)}`, short: `${number(diff)} ahead` };
+  return { mark: "on", diff, text: diff === 0 ? "On pace" : `On pace (${diff > 0 ? "+" : "−"}${count(diff)})`, short: "On pace" };
 }
