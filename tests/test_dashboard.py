@@ -619,6 +619,24 @@ def test_api_down_banner_appears_keeps_figures_and_clears_when_the_api_is_back(p
     assert cards(page) == before
 
 
+def test_board_offline_keeps_its_figures_and_says_from_when_in_the_zone_of_its_clock(page, server_factory):
+    server = server_factory()
+    now = datetime.now(UTC).replace(microsecond=0)
+    server.post("/events", board_events(4, now))
+    # The floor's calendar in a zone half an hour off any whole-hour one; the server's own is UTC.
+    server.put("/calendar", {"time_zone": "Asia/Kolkata",
+                             "shifts": [{"name": "Day", "start": "00:00", "end": "23:59"}]})
+    open_dashboard(page, server.base, "?poll=1&view=board")
+    tiles = page.locator("#board .tile").evaluate_all("els => els.map(e => e.outerHTML)")
+    clock = page.locator("[data-board-clock]").inner_text()
+    assert re.fullmatch(r"\d\d:\d\d", clock)
+    server.stop()
+    status = page.locator("[data-board-status]")
+    expect(status).to_have_text(f"Offline · figures from {clock}", timeout=15_000)
+    expect(page.locator("#board")).to_have_attribute("data-state", "down")
+    assert page.locator("#board .tile").evaluate_all("els => els.map(e => e.outerHTML)") == tiles
+
+
 # ---------------------------------------------------------------- reload demo data
 
 def test_reload_button_loads_the_demo_into_an_empty_server(page, server_factory):

@@ -102,6 +102,7 @@ export function startBoard(root, { api, pollSeconds, site }) {
   let timer = 0;
   let controller = null;
   let lastGood = 0;
+  let lastZone = null; // the zone the figures on screen were drawn in
   let count = 0;
 
   const layout = () => {
@@ -148,6 +149,7 @@ export function startBoard(root, { api, pollSeconds, site }) {
       const zone = timeZone(shifts);
       draw({ shifts, live, stationList, now, zone });
       lastGood = now;
+      lastZone = zone;
       count += 1;
       root.dataset.state = "live";
       setText(statusNode, "");
@@ -156,8 +158,7 @@ export function startBoard(root, { api, pollSeconds, site }) {
     } catch (error) {
       if (error.aborted) return;
       root.dataset.state = "down";
-      const zone = timeZone(null);
-      setText(statusNode, lastGood ? `Offline · figures from ${hourMinute(lastGood, zone)}` : `Can’t load: ${error.message}`);
+      setText(statusNode, lastGood ? `Offline · figures from ${hourMinute(lastGood, lastZone)}` : `Can’t load: ${error.message}`);
     } finally {
       const seconds = Number(settings && settings.poll_seconds);
       timer = setTimeout(refresh, (pollSeconds || (Number.isFinite(seconds) && seconds > 0 ? seconds : 5)) * 1000);
