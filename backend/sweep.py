@@ -148,6 +148,9 @@ class Sweep:
         """`stretch` from the hourly roll-ups, the edges from the events."""
         first, end = -(-start_ms // HOUR_MS), end_ms // HOUR_MS
         if end <= first:
+            if start_ms < first * HOUR_MS < end_ms:  # across one hour's start, no whole hour: a part in each
+                last = self.edge(last, start_ms, first * HOUR_MS, closed=False)
+                return self.edge(last, first * HOUR_MS, end_ms, closed)
             return self.edge(last, start_ms, end_ms, closed)
         if self._before_mark(last, start_ms):
             first -= 1  # the hour `start_ms` lies in counts whole, less its figures up to the mark
