@@ -1094,19 +1094,24 @@ def floor_of_30(tmp_path_factory):
     for number in (*range(1, 31), 40, 41, 42, 43, 44):
         server.put(f"/workers/W-{number:02d}", {"name": BOARD_WORKER_NAMES[number % len(BOARD_WORKER_NAMES)]})
     server.put("/calendar", calendar_around(now)[0])
-    server.put("/alerts/rules", {"rules": [
-        {"id": "idle-long", "kind": "worker_idle", "minutes": 10},
-        {"id": "empty", "kind": "station_unstaffed", "minutes": 15},
-        {"id": "silent", "kind": "no_signal", "minutes": 15},
-        {"id": "slow", "kind": "pace_below", "percent": 80}], "webhooks": []})
+    open_alerts(server, [{"id": "idle-long", "kind": "worker_idle", "minutes": 10},
+                         {"id": "empty", "kind": "station_unstaffed", "minutes": 15},
+                         {"id": "silent", "kind": "no_signal", "minutes": 15},
+                         {"id": "slow", "kind": "pace_below", "percent": 80}])
+    yield server
+    server.stop()
+
+
+def open_alerts(server, rules):
+    """Set the alert `rules` and evaluate them once, as the notifier does, on the server's database:
+    the alerts whose conditions hold now open."""
+    server.put("/alerts/rules", {"rules": rules, "webhooks": []})
     app = create_app({"DATABASE_PATH": server.database_path, "ROLLUP_KEEPER": False})
     notifier = notify.Notifier(app.config, notify.settings())
     try:
-        assert notifier.evaluate()  # the alerts open
+        assert notifier.evaluate()
     finally:
         notifier.close()
-    yield server
-    server.stop()
 
 
 BOARD_JS = """() => {
@@ -1186,6 +1191,32 @@ def test_board_shows_30_stations_without_scrolling(browser, floor_of_30, width, 
         expect(idle).to_have_text(re.compile(r"^2\d\s*min$"))
     finally:
         context.close()
+
+
+def test_a_sites_board_shows_its_own_alerts_and_the_page_what_an_alert_found(page, server_factory):
+    server = server_factory()
+    now = datetime.now(UTC).replace(microsecond=0)
+    events = []
+    for site, worker, station in (("north", "W-N", "S-N"), ("south", "W-S", "S-S")):
+        events += [{"timestamp": iso(now - timedelta(minutes=minute)), "worker_id": worker, "workstation_id": station,
+                    "event_type": "idle", "site_id": site} for minute in range(40, -1, -4)]
+    server.post("/events", events)
+    server.put("/calendar", calendar_around(now)[0])
+    server.put("/workstations/S-N", {"name": "Press N", "site_id": "north", "target_units_per_hour": 60})
+    open_alerts(server, [{"id": "idle-long", "kind": "worker_idle", "minutes": 10},
+                         {"id": "slow", "kind": "pace_below", "percent": 80}])
+    assert {(a["kind"], a["subject"]) for a in server.get("/alerts")["alerts"]} == {
+        ("worker_idle", "W-N"), ("worker_idle", "W-S"), ("pace_below", "S-N")}
+
+    open_dashboard(page, server.base, "?view=board&site=north")
+    bar = page.locator("[data-board-alerts] li")
+    expect(bar).to_have_count(2)  # the south worker's alert is not this board's
+    assert sorted(bar.evaluate_all("els => els.map(e => e.dataset.subject)")) == ["S-N", "W-N"]
+    expect(bar.first).to_have_attribute("data-subject", "W-N")  # idle before pace
+
+    open_dashboard(page, server.base, QUIET)
+    pace = page.locator("#attention .attention-item[data-kind='alert'][data-subject='S-N'] .attention-detail")
+    expect(pace).to_contain_text("0 of 60 units in the last hour of planned time")
 
 
 def test_board_refreshes_by_itself(page, server_factory):

@@ -17,13 +17,26 @@ export const ALERT_KINDS = {
 
 const at = (ms, now, timeZone) => (sameDay(ms, now, timeZone) ? hourMinute(ms, timeZone) : dayTime(ms, timeZone));
 
-/** One alert as `{title, detail}` text, naming its subject when the floor knows it. */
+/** What an alert's `detail` (SPEC §9, an object by rule kind) adds to its title, or "". */
+function detailText(alert) {
+  const detail = alert.detail;
+  if (typeof detail === "string") return detail;
+  if (!detail || typeof detail !== "object") return "";
+  if (alert.kind === "pace_below" && Number.isFinite(detail.units) && Number.isFinite(detail.target_units)) {
+    return `${fmt.integer(detail.units)} of ${fmt.integer(Math.round(detail.target_units))} units in the last hour of planned time`;
+  }
+  return typeof detail.reason === "string" ? detail.reason : "";
+}
+
+/** One alert as `{title, detail}` text, naming its subject when the floor or the alert knows it. */
 export function alertText(alert, names, now, timeZone) {
   const kind = ALERT_KINDS[alert.kind] || alert.kind || "Alert";
-  const subject = names.get(alert.subject) || alert.subject || "";
+  const named = alert.detail && typeof alert.detail === "object" ? alert.detail.name : null;
+  const subject = names.get(alert.subject) || named || alert.subject || "";
   const opened = Date.parse(alert.opened_at);
   const parts = [`open since ${at(opened, now, timeZone)} (${fmt.since((now - opened) / 1000)})`];
-  if (typeof alert.detail === "string" && alert.detail) parts.push(alert.detail);
+  const more = detailText(alert);
+  if (more) parts.push(more);
   return { title: subject ? `${kind}: ${subject}` : kind, detail: parts.join(" · ") };
 }
 

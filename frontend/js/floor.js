@@ -71,9 +71,17 @@ export function floorNow(input) {
     }
   }
 
-  // An alert about a station of another site is not this scope's; workers and models stay.
+  // An alert about a station or a worker of another site is not this scope's; model versions
+  // belong to every site. The alert's detail says what its subject is (SPEC §9).
   const inScope = new Set((stations || []).map((s) => s.workstation_id));
-  const openAlerts = (alerts || []).filter((a) => inScope.has(a.subject) || !stationSites.has(a.subject))
+  const workersInScope = new Set((workers || []).map((w) => w.worker_id));
+  const ours = (alert) => {
+    const kind = alert.detail && alert.detail.subject_kind;
+    if (kind === "worker") return workersInScope.has(alert.subject);
+    if (kind === "workstation") return inScope.has(alert.subject);
+    return kind === "model_version" || inScope.has(alert.subject) || !stationSites.has(alert.subject);
+  };
+  const openAlerts = (alerts || []).filter(ours)
     .sort((a, b) => urgency(a) - urgency(b)); // stable: the API's newest first within a kind
   const stationOfWorker = new Map(people.map((p) => [p.worker_id, p.station]));
   const floorStations = (stations || []).map((item) => {
