@@ -607,16 +607,25 @@ def test_api_down_banner_appears_keeps_figures_and_clears_when_the_api_is_back(p
     expect(banner).to_be_visible(timeout=15_000)
     expect(banner).to_have_attribute("role", "alert")
     expect(page.locator("#live-label")).to_have_text("Offline")
-    # The last figures stay on screen while the API is away.
+    # The last figures stay on screen while the API is away, named by the range they are of,
+    # even when another range is picked meanwhile.
     assert cards(page) == before
     expect(page.locator("#worker-table tbody tr[data-worker-id]")).to_have_count(6)
+    caption = page.locator("#window-caption")
+    expect(caption).to_contain_text("Whole data")
+    drawn = page.evaluate("Number(document.body.dataset.drawCount)")
+    page.select_option("#filter-range", "last7d")
+    page.wait_for_function(f"Number(document.body.dataset.drawCount) > {drawn}")  # drawn after the failed try
+    expect(caption).to_contain_text("Whole data")
+    expect(caption).not_to_contain_text("Last 7 days")
+    assert cards(page) == before
     count = render_count(page)
 
     server.start()  # the same port and database
     expect(banner).to_be_hidden(timeout=15_000)
     wait_for_render_after(page, count)
     expect(page.locator("#live-label")).to_have_text("Live")
-    assert cards(page) == before
+    expect(caption).to_contain_text("Last 7 days")  # the range picked meanwhile, now with its figures
 
 
 def test_board_offline_keeps_its_figures_and_says_from_when_in_the_zone_of_its_clock(page, server_factory):

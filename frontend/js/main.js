@@ -31,14 +31,14 @@ const state = {
   down: null, // {message} while the API cannot be reached
   lastGood: 0, // when `data` arrived (epoch ms)
   message: "", // the status line: loading, errors, results of actions
-  renders: 0,
+  renders: 0, // refreshes that brought figures (body data-render-count)
+  draws: 0, // times the page was drawn, also with the API away (body data-draw-count)
   seenEvents: new Set(),
   adminToken: "", // kept in memory only, for this page's life
   announce: false, // say what is shown once the next refresh completes (after a view change)
   shown: { workers: [], workstations: [], shifts: [] }, // the rows on screen, in screen order (for CSV)
   shifts: null, // the calendars and the shift instances around now (live.js loadShifts)
   live: null, // the floor now (live.js loadFloor)
-  range: null, // the resolved window of the view: {from, to, planned, note, instances}
   setup: null, // sites, calendar, worker and workstation lists (loadSetup): read at load, not every poll
 };
 
@@ -89,15 +89,17 @@ function resolveRange(now) {
   return { ...rangeBounds(view.range, now, timeZone(), view.from, view.to), planned: false, note: "" };
 }
 
-/** The query every metrics call of this refresh shares, or `{error}` for a custom range that is wrong. */
+/**
+ * The query every metrics call of this refresh shares and the range it resolves (`{from, to,
+ * planned, note, instances}`), or `{error}` for a custom range that is wrong.
+ */
 function metricsQuery(now) {
   const { view } = state;
   const bounds = resolveRange(now);
   if (bounds.error) return { error: bounds.error };
-  state.range = bounds;
   const params = { from: iso(bounds.from), to: iso(bounds.to), site_id: view.site };
   if (bounds.planned) params.planned_only = "true";
-  return { params };
+  return { params, bounds };
 }
 
 /** Await `promise`; a 404 (the server does not offer this, or not for this selection) gives null. */
@@ -203,7 +205,12 @@ async function refresh() {
     state.live = live;
     $("token-open").hidden = true;
     const wasDown = Boolean(state.down);
-    state.data = { factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites, models, drift, report, now, query: metrics };
+    // The figures keep the range they were asked for: while the API is away, a range picked since
+    // does not relabel them.
+    state.data = {
+      factory, workers, workstations, timeline, hourly, feed, workerList, stationList, sites, models, drift, report, now,
+      query: metrics, range: query.bounds, rangeKey: view.range,
+    };
     state.down = null;
     state.lastGood = now;
     drawAll();
@@ -264,6 +271,8 @@ function applySettings() {
 
 /** Redraw every part of the page from state. */
 function drawAll() {
+  state.draws += 1;
+  document.body.dataset.drawCount = String(state.draws);
   drawFilters();
   drawLive();
   const data = state.data;
@@ -301,9 +310,9 @@ function drawAll() {
     timeZone: tz,
     now: data.now,
   });
-  const range = state.range || {};
+  const range = data.range || {};
   render.renderWindowCaption($("window-caption"), {
-    window: win, timeZone: tz, rangeLabel: RANGE_LABELS[view.range],
+    window: win, timeZone: tz, rangeLabel: RANGE_LABELS[data.rangeKey],
     note: [range.note, range.planned ? "planned time only" : ""].filter(Boolean).join(" "),
   });
   state.shown.shifts = renderShiftReport($("shift-report"), {
