@@ -453,6 +453,20 @@ def shift_instances(calendar, start_ms, end_ms, limit=None):
     return [item[3] for item in found]
 
 
+def planned_in_force(calendar, instant_ms, start_ms, end_ms):
+    """Planned time inside `[start_ms, end_ms)` of the shift instances in force at `instant_ms`
+    (under way at the millisecond before it), minus their breaks, sorted and merged; none when no
+    shift is under way then."""
+    pieces = []
+    for instance in shift_instances(calendar, instant_ms - 1, instant_ms):
+        for s, e in instance.planned:
+            s, e = max(s, start_ms), min(e, end_ms)
+            if e > s:
+                pieces.append((s, e))
+    pieces.sort()
+    return _merge(pieces)
+
+
 def planned_intervals(calendar, start_ms, end_ms):
     """Planned time inside `[start_ms, end_ms)`: shift instances minus breaks, sorted and merged.
 

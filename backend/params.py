@@ -90,6 +90,11 @@ PLANNED_ONLY = Param("planned_only", "boolean", "Only planned time counts: state
                                                 "overlaps the planned time of its workstation's site, units "
                                                 "stamped in it (ends included). Event counts are unchanged.",
                      default=False)
+SHIFT = Param("shift", "string", "`current`: only the planned time of the shift under way at the window's end "
+                                "counts (`planned_only` then holds), each workstation's site's own: a shift of "
+                                "that site that ended earlier in the window does not count, nor does a site with "
+                                "no shift under way then.",
+              choices=("current",))
 BUCKET = Param("bucket_seconds", "integer", "Bucket size; default an hour (a UTC day over windows longer "
                                             f"than a week). More than {MAX_BUCKETS} buckets over the window "
                                             "is `422`.", 60, 31 * DAY_SECONDS)
@@ -101,7 +106,7 @@ WIDTH = Param("width", "integer", "How many pixels wide the chart is drawn. A ti
                                   "per pixel.", 50, 10_000, default=2000)
 
 # What each endpoint takes. Every metrics endpoint takes METRICS; the others add their own.
-METRICS = (FROM, TO, SITE, MIN_CONFIDENCE, MAX_GAP, PLANNED_ONLY)
+METRICS = (FROM, TO, SITE, MIN_CONFIDENCE, MAX_GAP, PLANNED_ONLY, SHIFT)
 CHART = (
     Param("worker_id", "string", "Only this worker (`404` when not in scope).", example="W-02"),
     Param("workstation_id", "string", "Only time and units at this workstation (`404` when not in scope).",

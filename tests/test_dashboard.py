@@ -1395,6 +1395,7 @@ def test_this_shift_and_previous_shift_presets_come_from_the_calendar(page, shif
     assert [i["shift"] for i in running] == ["Now"]
     query = page_query(page)
     assert query["planned_only"] == "true" and parse_instant(query["from"]) == parse_instant(running[0]["start"])
+    assert query["shift"] == "current"  # each station counts only its own site's running shift
     assert_figures_match_api(page, server)
     expect(page.locator("#shift-now")).to_be_visible()
     expect(page.locator("#shift-now [data-shift-sub]")).to_contain_text("Now,")
@@ -1404,6 +1405,7 @@ def test_this_shift_and_previous_shift_presets_come_from_the_calendar(page, shif
     previous = [i for i in shift_instances(server, now - timedelta(hours=30), now) if i["status"] == "done"][-1]
     stamp = lambda text: parse_instant(text).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
     wait_for_query(page, **{"from": stamp(previous["start"]), "to": stamp(previous["end"]), "planned_only": "true"})
+    assert "shift" not in page_query(page)
     assert_figures_match_api(page, server)
     page.reload()
     wait_until_ready(page)

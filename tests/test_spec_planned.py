@@ -409,6 +409,33 @@ def test_each_shifts_figures_equal_the_metrics_endpoints_for_its_time_with_plann
     assert (e1["units"], e1["planned_seconds"], e1["target_units"], e1["attainment_pct"]) == (30, 27900, 38.75, 77.42)
 
 
+def test_shift_current_counts_only_each_sites_shift_under_way_as_the_shift_report_does(client):
+    two_sites_over_two_days(client)
+    # At 18:00 east's Late (13:00-21:00Z) and the factory's (14:00-22:00Z) are under way: "this
+    # shift" over both runs from 13:00, where the factory's Early still had an hour to go.
+    this_shift = {"from": at("13:00"), "to": at("18:00"), **PLANNED}
+    current = {**this_shift, "shift": "current"}
+    s1, e1 = station(client, "S1", this_shift), station(client, "E1", this_shift)
+    assert (s1["planned_seconds"], e1["planned_seconds"]) == (5 * HOUR, 5 * HOUR)
+    s1, e1 = station(client, "S1", current), station(client, "E1", current)
+    assert (s1["planned_seconds"], s1["occupancy_seconds"], s1["target_units"]) == (4 * HOUR, 4 * HOUR, 12)
+    assert e1["planned_seconds"] == 5 * HOUR
+    assert times(worker(client, "W1", this_shift))[0] == 5 * HOUR
+    assert times(worker(client, "W1", current))[0] == 4 * HOUR
+    # Each station's figures are those of its own site's running instance in the shift report.
+    running = {s["site_id"]: s for s in get_ok(client, "/metrics/shifts", {"from": at("13:00")})["shifts"]
+               if s["status"] == "running"}
+    assert {s["workstation_id"]: s for s in running[None]["workstations"]}["S1"] == s1
+    assert {s["workstation_id"]: s for s in running["east"]["workstations"]}["E1"] == e1
+    # A window ending at 13:30 ends in the factory's Early: for S1 that shift alone counts.
+    early = station(client, "S1", {**current, "to": at("13:30")})
+    assert early["planned_seconds"] == HOUR // 2
+    # It counts planned time: `planned_only` need not be given with it.
+    assert station(client, "S1", {"from": at("13:00"), "to": at("18:00"), "shift": "current"}) == s1
+    problem = assert_problem(client.get("/metrics/workstations", query_string={**current, "shift": "now"}), 422)
+    assert [error["field"] for error in problem["errors"]] == ["shift"], problem
+
+
 def test_the_shift_report_defaults_to_the_last_seven_days_and_takes_at_most_200_instances(client):
     put_ok(client, "/calendar", {"time_zone": "UTC", "shifts": [EARLY]})
     body = get_ok(client, "/metrics/shifts")

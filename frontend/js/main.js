@@ -99,6 +99,7 @@ function metricsQuery(now) {
   if (bounds.error) return { error: bounds.error };
   const params = { from: iso(bounds.from), to: iso(bounds.to), site_id: view.site };
   if (bounds.planned) params.planned_only = "true";
+  if (bounds.current) params.shift = "current";
   return { params, bounds };
 }
 

@@ -85,16 +85,17 @@ export function instanceLabel(instance, timeZone) {
 }
 
 /**
- * The window of a shift preset at `now`: `{from, to, planned: true, instances, note}`, or null
- * when the calendar gives no shift to show. "shift" is every running instance, from the earliest
- * start up to now (the previous shift when none runs, saying so); "prevshift" is the done
+ * The window of a shift preset at `now`: `{from, to, planned: true, current, instances, note}`,
+ * or null when the calendar gives no shift to show. "shift" is every running instance, from the
+ * earliest start up to now, each station counting only its own site's (`current`: the API's
+ * `shift=current`; the previous shift when none runs, saying so); "prevshift" is the done
  * instance that ended last.
  */
 export function shiftRange(range, instances, now) {
   const running = runningInstances(instances, now);
   const previous = previousInstance(instances, now);
   if (range === "shift" && running.length) {
-    return { from: Math.min(...running.map(startOf)), to: now, planned: true, instances: running, note: "" };
+    return { from: Math.min(...running.map(startOf)), to: now, planned: true, current: true, instances: running, note: "" };
   }
   if (!previous) return null;
   const note = range === "shift" ? "No shift is running now: the previous shift." : "";
