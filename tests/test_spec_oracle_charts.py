@@ -84,6 +84,7 @@ from tests.test_spec_oracle_metrics import (
     check_seconds,
     ms_of,
     random_text,
+    shuffled_batches,
     text_of,
 )
 from tests.test_spec_oracle_planned import cut_to, inside, instance_pieces, merge, shift_instances
@@ -1044,15 +1045,7 @@ def random_floor(rng, now_ms):
             continue
         extra.append(copy)
     events += extra
-    rng.shuffle(events)
-    for b in events:
-        b["timestamp"] = random_text(rng, b["timestamp"])
-    batches = []
-    while events:
-        size = rng.randint(1, 15)
-        batches.append(events[:size])
-        events = events[size:]
-    return batches
+    return shuffled_batches(rng, events)
 
 
 WIDTHS = [None, 50, 73, 200, 500, 2000, 10_000]

@@ -461,6 +461,12 @@ def random_floor(rng, now_ms):
             continue
         extra.append(copy)
     events += extra
+    return shuffled_batches(rng, events)
+
+
+def shuffled_batches(rng, events):
+    """`events` shuffled in place, each timestamp written in a random RFC 3339 form, cut into
+    batches of 1 to 15."""
     rng.shuffle(events)
     for body in events:
         body["timestamp"] = random_text(rng, body["timestamp"])
