@@ -1397,6 +1397,8 @@ def test_this_shift_and_previous_shift_presets_come_from_the_calendar(page, shif
     assert query["planned_only"] == "true" and parse_instant(query["from"]) == parse_instant(running[0]["start"])
     assert query["shift"] == "current"  # each station counts only its own site's running shift
     assert_figures_match_api(page, server)
+    # The floor now is this shift: one answer serves the figures and the floor.
+    assert [entry["path"] for entry in one_refresh(page, server)].count("/metrics/dashboard") == 1
     expect(page.locator("#shift-now")).to_be_visible()
     expect(page.locator("#shift-now [data-shift-sub]")).to_contain_text("Now,")
 
@@ -1595,7 +1597,24 @@ def test_a_ratio_without_a_denominator_is_shown_as_a_dash_with_its_reason(page, 
     off_tile = page.locator("#board .tile[data-workstation-id='S-OFF']")
     expect(off_tile).to_have_attribute("data-pace", "none")
     expect(off_tile.locator(".tile-pace")).to_have_text("Nothing due")
+    expect(off_tile.locator(".tile-target")).to_have_text(" units")  # not "/ 0"
     expect(page.locator("#board .tile[data-workstation-id='S-SLOW']")).to_have_attribute("data-pace", "behind")
+
+
+def test_the_board_between_shifts_says_what_its_tiles_hold_and_when_the_next_shift_starts(page, server_factory):
+    server = server_factory()
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    server.post("/events", board_events(3, now))
+    start = now + timedelta(hours=2)
+    server.put("/calendar", {"time_zone": "UTC", "shifts": [
+        {"name": "Late", "start": start.strftime("%H:%M"), "end": (start + timedelta(hours=8)).strftime("%H:%M")}]})
+    server.put("/workstations/WS-01", {"target_units_per_hour": 30})
+    open_dashboard(page, server.base, "?view=board")
+    expect(page.locator("[data-board-shift]")).to_have_text(
+        f"No shift running: last 8 hours · next Late at {start.strftime('%H:%M')}")
+    tile = page.locator("#board .tile[data-workstation-id='WS-01']")
+    expect(tile).to_have_attribute("data-state", "working")
+    expect(tile.locator(".tile-target")).to_have_text(" units")  # nothing was due in the last 8 hours
 
 
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1",

@@ -73,7 +73,8 @@ function tile(station, names, now, timeZone) {
   } else {
     children.push(el("p", { class: "tile-empty", text: stateText(station, now) }));
   }
-  const target = station.target !== null ? Math.round(station.target) : null;
+  // A target of 0 (nothing planned yet, or off shift) is no target to show units against.
+  const target = station.target ? Math.round(station.target) : null;
   children.push(el("div", { class: "tile-units" },
     el("p", { class: "tile-count" },
       el("span", { class: "tile-actual", text: fmt.integer(station.units) }),
@@ -174,14 +175,15 @@ export function startBoard(root, { api, pollSeconds, site }) {
     setText(title, site ? `Floor board · ${siteName(shifts.calendars, site)}` : "Floor board");
     const running = shifts.running;
     // One piece per running shift, each kept on one line.
-    let pieces = ["No shift running"];
+    const where = (i) => (i.site_id && !site ? `${siteName(shifts.calendars, i.site_id)}: ` : "");
+    let pieces = ["Last 8 hours"];
     if (running.length) {
-      pieces = running.map((i) => {
-        const where = i.site_id && !site ? `${siteName(shifts.calendars, i.site_id)}: ` : "";
-        return `${where}${i.shift}, ${fmt.since((Date.parse(i.end) - now) / 1000)} to go`;
-      });
-    } else if (!shifts.offered) {
-      pieces = ["Last 8 hours"];
+      pieces = running.map((i) => `${where(i)}${i.shift}, ${fmt.since((Date.parse(i.end) - now) / 1000)} to go`);
+    } else if (shifts.offered) {
+      // Between shifts the tiles hold the last 8 hours; the next shift says when the board turns live.
+      const next = shifts.next;
+      pieces = ["No shift running: last 8 hours",
+        ...(next ? [`next ${where(next)}${next.shift} at ${hourMinute(Date.parse(next.start), zone)}`] : [])];
     }
     drawIfChanged(shiftNode, JSON.stringify(pieces), () => replaceChildren(shiftNode,
       pieces.flatMap((text, index) => [index ? " · " : null, el("span", { class: "board-shift-part", text })])));

@@ -68,13 +68,14 @@ export async function loadShifts(api, { site, now, signal, settingsZone, sites, 
 }
 
 /**
- * The query of the "now" figures: the running shifts in planned time up to now, or the last
- * eight hours when no shift runs.
+ * The query of the "now" figures: the running shifts in planned time up to now, each station's
+ * own site's alone (as the page's "this shift", so one answer serves both), or the last eight
+ * hours when no shift runs.
  */
 export function nowQuery(shifts, site, now) {
   if (shifts.running.length) {
     const from = Math.min(...shifts.running.map((i) => Date.parse(i.start)));
-    return { from: iso(from), to: iso(now), site_id: site, planned_only: "true" };
+    return { from: iso(from), to: iso(now), site_id: site, planned_only: "true", shift: "current" };
   }
   return { from: iso(now - NOW_WINDOW_MS), to: iso(now), site_id: site };
 }
