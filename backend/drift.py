@@ -14,6 +14,8 @@ A comparison needs enough evidence on both sides (`min_events` confidences for a
 import functools
 import math
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 from .metrics import OCCUPYING_STATES, Window
 from .timeutil import format_instant
@@ -70,29 +72,35 @@ def _version_json(version, group, low_threshold):
         "confidence_count": rated,
         "mean_confidence": _round(_mean(sum(_scaled(c) * n for c, n in counted), rated)),
         "p10_confidence": _round(_nearest_rank(counted, math.ceil(0.1 * rated))) if rated else None,
-        "low_confidence_share": _round(low / rated) if rated else 0,
+        "low_confidence_share": _round(Fraction(low, rated)) if rated else 0,
         "first_seen": format_instant(group["first"]),
         "last_seen": format_instant(group["last"]),
     }
 
 
-# Sums of confidences are exact, so a mean does not depend on the order events are added in (nor
-# on whether they were added by day first): a confidence is a double in [0, 1], so a whole multiple
-# of 2**-1074, the smallest double, and scaled by 2**1074 it is a whole number.
-SCALE_BITS = 1074
+# A mean is that of the decimals the cameras sent, exactly, so it does not depend on the order
+# events are added in (nor on whether they were added by day first) and reads as on paper: a
+# confidence (a double in [0, 1]) is taken as its shortest decimal form, which has at most
+# SCALE_DIGITS places, and summed as a whole number of 10**-SCALE_DIGITS.
+SCALE_DIGITS = 342
 
 
 @functools.lru_cache(maxsize=4096)
 def _scaled(confidence):
-    """A confidence times 2**SCALE_BITS, a whole number."""
-    numerator, denominator = confidence.as_integer_ratio()
-    return numerator << (SCALE_BITS + 1 - denominator.bit_length())
+    """A confidence's shortest decimal form times 10**SCALE_DIGITS, a whole number."""
+    _sign, digits, exponent = Decimal(repr(confidence)).as_tuple()
+    return int("".join(map(str, digits))) * 10 ** (SCALE_DIGITS + exponent)
 
 
 def _mean(scaled_total, count):
-    """The double nearest the mean of `count` confidences whose scaled sum is `scaled_total`
-    (`None` for none): the division of two whole numbers rounds once."""
-    return scaled_total / (count << SCALE_BITS) if count else None
+    """The exact mean (a `Fraction`) of `count` confidences whose scaled sum is `scaled_total`,
+    `None` for none."""
+    return Fraction(scaled_total, count * 10 ** SCALE_DIGITS) if count else None
+
+
+def _exact(number):
+    """A setting's number (a threshold) as the decimal it was written as."""
+    return Fraction(repr(number))
 
 
 def _nearest_rank(counted, rank):
@@ -130,7 +138,8 @@ def confidence_drift(baseline_groups, recent_groups, window, rules):
         baseline, recent = ((count, _mean(total, count)) for count, total in sides[version])
         enough = min(baseline[0], recent[0]) >= rules.min_events
         drop = baseline[1] - recent[1] if enough else None
-        flagged = drop is not None and drop > rules.confidence_drop
+        allowed = _exact(rules.confidence_drop)
+        flagged = drop is not None and drop > allowed
         results.append({
             "model_version": version,
             "baseline": {**_window_bounds(baseline_window), "events": baseline[0],
@@ -139,7 +148,7 @@ def confidence_drift(baseline_groups, recent_groups, window, rules):
             "confidence_drop": _round(drop),
             "threshold": rules.confidence_drop,
             "flagged": flagged,
-            "exceeded_by": _round(drop - rules.confidence_drop) if flagged else None,
+            "exceeded_by": _round(drop - allowed) if flagged else None,
             "reason": _confidence_reason(enough, flagged, drop, rules),
         })
     return results
@@ -149,8 +158,8 @@ def _confidence_reason(enough, flagged, drop, rules):
     if not enough:
         return f"fewer than {rules.min_events} rated events on one side: not compared"
     if flagged:
-        return (f"mean confidence fell by {drop:.3f}, more than the {rules.confidence_drop:g} allowed "
-                f"(by {drop - rules.confidence_drop:.3f})")
+        return (f"mean confidence fell by {float(drop):.3f}, more than the {rules.confidence_drop:g} allowed "
+                f"(by {float(drop - _exact(rules.confidence_drop)):.3f})")
     return None
 
 
@@ -249,7 +258,13 @@ def _window_bounds(window):
 
 
 def _round(value):
-    return None if value is None else round(value, 4)
+    """Four decimals, half away from zero, of an exact value (a `Fraction`) or of a float's
+    shortest decimal form: 0.61625 reads 0.6163, as on paper."""
+    if value is None:
+        return None
+    exact = value if isinstance(value, Fraction) else Fraction(repr(value))
+    whole = math.floor(abs(exact) * 10_000 + Fraction(1, 2))
+    return (whole if exact >= 0 else -whole) / 10_000
 
 
 def confidence_series(groups, window, bucket_ms):

@@ -65,8 +65,23 @@ def in_scope(event, scope):
             and (scope.get("min_confidence") is None or confidence is None or confidence >= scope["min_confidence"]))
 
 
+def half_up(value):
+    """Four decimals, half away from zero, of an exact value (README, "Model versions and drift")."""
+    whole = math.floor(abs(value) * 10_000 + Fraction(1, 2))
+    return (whole if value >= 0 else -whole) / 10_000
+
+
+def sent(confidence):
+    """A confidence as the decimal a camera sent: the double's shortest form."""
+    return Fraction(repr(confidence))
+
+
+def exact_mean(confidences):
+    return sum(map(sent, confidences)) / len(confidences) if confidences else None
+
+
 def mean(confidences):
-    return round(float(sum(map(Fraction, confidences)) / len(confidences)), 4) if confidences else None
+    return half_up(exact_mean(confidences)) if confidences else None
 
 
 def by_version(events):
@@ -84,8 +99,8 @@ def expected_models(events, start_ms, end_ms, low, bucket_ms):
         models.append({
             "model_version": version, "event_count": len(group), "confidence_count": len(rated),
             "mean_confidence": mean(rated),
-            "p10_confidence": round(rated[math.ceil(0.1 * len(rated)) - 1], 4) if rated else None,
-            "low_confidence_share": round(sum(c < low for c in rated) / len(rated), 4) if rated else 0,
+            "p10_confidence": half_up(sent(rated[math.ceil(0.1 * len(rated)) - 1])) if rated else None,
+            "low_confidence_share": half_up(Fraction(sum(c < low for c in rated), len(rated))) if rated else 0,
             "first_seen": format_instant(min(event[0] for event in group)),
             "last_seen": format_instant(max(event[0] for event in group))})
     last_slot = max(start_ms // bucket_ms, (end_ms - 1) // bucket_ms)
@@ -110,10 +125,10 @@ def expected_drift(events, start_ms, end_ms, recent_ms, min_events):
     for version, group in by_version([event for event in events if event[3] is not None]):
         sides = [[event[3] for event in group if (event[0] >= cut_ms) == recent] for recent in (False, True)]
         enough = min(map(len, sides)) >= min_events
-        means = [float(sum(map(Fraction, side)) / len(side)) if side else None for side in sides]
+        means = [exact_mean(side) for side in sides]
         verdicts.append({"model_version": version, "baseline_events": len(sides[0]), "recent_events": len(sides[1]),
                          "baseline_mean": mean(sides[0]), "recent_mean": mean(sides[1]),
-                         "drop": round(means[0] - means[1], 4) if enough else None})
+                         "drop": half_up(means[0] - means[1]) if enough else None})
     return verdicts
 
 

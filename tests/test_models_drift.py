@@ -40,18 +40,22 @@ def test_p10_is_the_nearest_rank(values, expected):
     assert model_stats([("v", BASE, v) for v in values], 0.5)[0]["p10_confidence"] == expected
 
 
-def test_means_do_not_depend_on_the_order_confidences_are_added_in():
-    # Their mean is 0.53875 in decimal, and that of the doubles just below: added up in floating
-    # point, one order gives 0.5388 and the other 0.5387.
-    confidences = [0.18, 0.04, 0.92, 0.2, 0.57, 0.9, 0.64, 0.86]
+@pytest.mark.parametrize("confidences, mean", [
+    # 0.53875 in decimal: added up in floating point, one order gave 0.5388 and the other 0.5387.
+    ([0.18, 0.04, 0.92, 0.2, 0.57, 0.9, 0.64, 0.86], 0.5388),
+    # 0.61625 and 0.10625 in decimal, whose nearest doubles lie below and above them.
+    ([0.6125, 0.62], 0.6163),
+    ([0.1, 0.1125], 0.1063),
+])
+def test_means_are_of_the_decimals_sent_half_up_in_any_order(confidences, mean):
     window = Window(BASE, BASE + 60 * MIN)
     for order in (confidences, confidences[::-1]):
         rows = [("v", BASE + i * MIN, c) for i, c in enumerate(order)]
-        assert model_stats(rows, 0.5)[0]["mean_confidence"] == 0.5387
+        assert model_stats(rows, 0.5)[0]["mean_confidence"] == mean
         (point,) = confidence_series([(v, t // (60 * MIN), c, 1, t, t) for v, t, c in rows], window, 60 * MIN)
-        assert point["mean_confidence"] == 0.5387
+        assert point["mean_confidence"] == mean
         (verdict,) = drift_of(rows, window, DriftRules(recent_ms=60 * MIN))
-        assert verdict["recent"]["mean_confidence"] == 0.5387
+        assert verdict["recent"]["mean_confidence"] == mean
 
 
 def confidence_rows(version, start_min, end_min, confidence):
