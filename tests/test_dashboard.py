@@ -1125,6 +1125,12 @@ def open_alerts(server, rules):
 
 BOARD_JS = """() => {
     const root = document.documentElement;
+    // Text wider than its box that does not end in an ellipsis (drawn only by a block box).
+    const cutShort = (node) => {
+        const style = getComputedStyle(node);
+        return node.scrollWidth > node.clientWidth + 0.5
+            && !(style.textOverflow === 'ellipsis' && ['block', 'list-item'].includes(style.display));
+    };
     const tiles = [...document.querySelectorAll('#board .tile')];
     const outside = [];
     const spilled = [];
@@ -1145,11 +1151,12 @@ BOARD_JS = """() => {
         // Text cut short ends in an ellipsis, never mid-word.
         const texts = '.tile-name, .person-name, .tile-alert-text, .pace-text, .tile-empty';
         for (const text of tile.querySelectorAll(texts)) {
-            if (text.scrollWidth > text.clientWidth + 0.5 && getComputedStyle(text).textOverflow !== 'ellipsis') {
-                spilled.push([id, text.className, 'cut']);
-            }
+            if (cutShort(text)) spilled.push([id, text.className, 'cut']);
         }
     }
+    // The alert bar's line, too.
+    const bar = document.querySelector('[data-board-alerts] ul');
+    if (bar && cutShort(bar)) spilled.push(['alerts', 'board-alerts', 'cut']);
     const size = (tile, part) => parseFloat(getComputedStyle(tile.querySelector(part)).fontSize);
     const sizes = tiles.map((t) => size(t, '.tile-actual'));
     return {
