@@ -1406,6 +1406,8 @@ def test_this_shift_and_previous_shift_presets_come_from_the_calendar(page, shif
     assert_figures_match_api(page, server)
     # The floor now is this shift: one answer serves the figures and the floor.
     assert [entry["path"] for entry in one_refresh(page, server)].count("/metrics/dashboard") == 1
+    working = page.locator("[data-card='active-now'] [data-label]")
+    expect(working).to_have_text("Working now")
     expect(page.locator("#shift-now")).to_be_visible()
     expect(page.locator("#shift-now [data-shift-sub]")).to_contain_text("Now,")
 
@@ -1416,6 +1418,7 @@ def test_this_shift_and_previous_shift_presets_come_from_the_calendar(page, shif
     wait_for_query(page, **{"from": stamp(previous["start"]), "to": stamp(previous["end"]), "planned_only": "true"})
     assert "shift" not in page_query(page)
     assert_figures_match_api(page, server)
+    expect(working).to_have_text("Working at the end")  # who worked as that shift ended, not now
     page.reload()
     wait_until_ready(page)
     expect(page.locator("#filter-range")).to_have_value("prevshift")

@@ -290,9 +290,11 @@ export function renderCards(root, { factory, targetedUnits = null, plannedOnly =
   }
   const end = win && win.to ? Date.parse(win.to) : null;
   let note = `of ${plural(workerCount, "worker")}`;
-  if (end !== null && now - end > 2 * 60_000) {
-    note += `, as of ${sameDay(end, now, timeZone) ? hourMinute(end, timeZone) : dayTime(end, timeZone)}`;
-  }
+  // A window that ended a while ago (the previous shift, a custom range) counts who was working
+  // at its end, not now: the card says so, and the attention list keeps the floor now.
+  const past = end !== null && now - end > 2 * 60_000;
+  if (past) note += `, as of ${sameDay(end, now, timeZone) ? hourMinute(end, timeZone) : dayTime(end, timeZone)}`;
+  cardLabel(root, "active-now", past ? "Working at the end" : "Working now");
   card(root, "active-now", activeNow, fmt.integer(activeNow), note);
   const utilization = w ? w.utilization_pct : f.average_utilization_pct;
   const bar = root.querySelector('[data-card="utilization"] .meter-fill');
