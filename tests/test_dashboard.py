@@ -854,6 +854,7 @@ HELPERS_JS = """async () => {
     const fmt = await import('/js/format.js');
     const csv = await import('/js/csv.js');
     const time = await import('/js/time.js');
+    const attention = await import('/js/attention.js');
     const plain = (text) => text.replace(/\\u00a0/g, ' ');
     const at = (text, zone) => new Date(time.parseLocalInput(text, zone)).toISOString();
     return {
@@ -872,6 +873,16 @@ HELPERS_JS = """async () => {
         }),
         states: ['working', 'idle', 'absent', 'unknown'].map(fmt.stateLabel),
         validZone: [time.isValidTimeZone('Europe/Berlin'), time.isValidTimeZone('Mars/Olympus')],
+        alerts: [
+            {kind: 'drift', subject: 'W-7', detail: {subject_kind: 'worker', name: 'Ana', reason: 'share fell'}},
+            {kind: 'drift', subject: 'cam-2.4', detail: {subject_kind: 'model_version', reason: 'mean fell'}},
+            {kind: 'pace_below', subject: 'S-1', detail: {subject_kind: 'workstation', name: 'Press', units: 3,
+                                                          target_units: 20.4, pace_pct: 14.71}},
+        ].map((a) => {
+            const text = attention.alertText({...a, opened_at: '2026-01-15T10:00:00Z'}, new Map(),
+                                             Date.parse('2026-01-15T10:30:00Z'), 'UTC');
+            return [text.title, plain(text.detail)];
+        }),
     };
 }"""
 
@@ -900,6 +911,12 @@ def test_formatting_csv_and_time_zone_helpers(page, seeded):
                                [None, None, "Nothing due", "Nothing due"]]
     assert result["states"] == ["Working", "Idle", "Absent", "No signal"]
     assert result["validZone"] == [True, False]
+    # An alert names its subject (by the alert's own name when the page does not know it) and what
+    # it found; drift about a worker is their working mix, not the camera's.
+    assert result["alerts"] == [
+        ["Working mix shifted: Ana", "open since 10:00 (30 min) · share fell"],
+        ["Camera drift: cam-2.4", "open since 10:00 (30 min) · mean fell"],
+        ["Below pace: Press", "open since 10:00 (30 min) · 3 of 20 units in the last hour of planned time"]]
 
 
 AXIS_JS = """async () => {

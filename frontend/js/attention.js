@@ -30,8 +30,11 @@ function detailText(alert) {
 
 /** One alert as `{title, detail}` text, naming its subject when the floor or the alert knows it. */
 export function alertText(alert, names, now, timeZone) {
-  const kind = ALERT_KINDS[alert.kind] || alert.kind || "Alert";
-  const named = alert.detail && typeof alert.detail === "object" ? alert.detail.name : null;
+  const detail = alert.detail && typeof alert.detail === "object" ? alert.detail : {};
+  // Drift about a worker is their working/idle mix moving, not the camera model's confidence.
+  const kind = alert.kind === "drift" && detail.subject_kind === "worker"
+    ? "Working mix shifted" : ALERT_KINDS[alert.kind] || alert.kind || "Alert";
+  const named = detail.name;
   const subject = names.get(alert.subject) || named || alert.subject || "";
   const opened = Date.parse(alert.opened_at);
   const parts = [`open since ${at(opened, now, timeZone)} (${fmt.since((now - opened) / 1000)})`];
