@@ -453,12 +453,19 @@ def shift_instances(calendar, start_ms, end_ms, limit=None):
     return [item[3] for item in found]
 
 
-def planned_in_force(calendar, instant_ms, start_ms, end_ms):
-    """Planned time inside `[start_ms, end_ms)` of the shift instances in force at `instant_ms`
-    (under way at the millisecond before it), minus their breaks, sorted and merged; none when no
-    shift is under way then."""
+def planned_of_shift(calendar, which, instant_ms, start_ms, end_ms):
+    """Planned time inside `[start_ms, end_ms)` of one shift, minus its breaks, sorted and merged:
+    with `which` `"current"`, the instances under way at `instant_ms` (at the millisecond before
+    it); with `"previous"`, those that ended last at or before it among the instances overlapping
+    `[start_ms, end_ms)`. None when there is no such shift."""
+    if which == "current":
+        chosen = shift_instances(calendar, instant_ms - 1, instant_ms)
+    else:
+        ended = [i for i in shift_instances(calendar, start_ms, end_ms) if i.end_ms <= instant_ms]
+        last_ms = max((i.end_ms for i in ended), default=None)
+        chosen = [i for i in ended if i.end_ms == last_ms]
     pieces = []
-    for instance in shift_instances(calendar, instant_ms - 1, instant_ms):
+    for instance in chosen:
         for s, e in instance.planned:
             s, e = max(s, start_ms), min(e, end_ms)
             if e > s:

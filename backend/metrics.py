@@ -74,15 +74,15 @@ class Floor:
         return calendars.overlap_ms(window.start_ms, window.end_ms, self.plan(workstation_id))
 
 
-def plan_floor(window, factory_calendar, sites, station_sites, targets=None, planned_only=False,
-               current_shift=False):
+def plan_floor(window, factory_calendar, sites, station_sites, targets=None, planned_only=False, shift=None):
     """The `Floor` of a window: each workstation's planned time from its site's calendar.
 
     `sites`: site id -> `calendars.Site`; `station_sites`: workstation id -> site id or `None`
     (a site id not in `sites`, or `None`, runs on the factory calendar). Planned time is worked
     out once per distinct calendar, over the whole hours the window touches: the roll-ups of an
-    edge hour whose every instant is planned then count for it (`sweep`). With `current_shift`,
-    only that of the shift under way at the window's end (`calendars.planned_in_force`).
+    edge hour whose every instant is planned then count for it (`sweep`). With `shift`
+    (`"current"` or `"previous"`), only that of one shift of each calendar: the one under way at
+    the window's end, or the one that ended last by then (`calendars.planned_of_shift`).
     """
     if window is None:
         return Floor(targets=dict(targets or {}), planned_only=planned_only)
@@ -93,7 +93,7 @@ def plan_floor(window, factory_calendar, sites, station_sites, targets=None, pla
     def plan(calendar):
         if calendar not in by_calendar:
             by_calendar[calendar] = tuple(
-                calendars.planned_in_force(calendar, window.end_ms, start_ms, end_ms) if current_shift
+                calendars.planned_of_shift(calendar, shift, window.end_ms, start_ms, end_ms) if shift
                 else calendars.planned_intervals(calendar, start_ms, end_ms))
         return by_calendar[calendar]
 

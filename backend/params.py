@@ -90,11 +90,11 @@ PLANNED_ONLY = Param("planned_only", "boolean", "Only planned time counts: state
                                                 "overlaps the planned time of its workstation's site, units "
                                                 "stamped in it (ends included). Event counts are unchanged.",
                      default=False)
-SHIFT = Param("shift", "string", "`current`: only the planned time of the shift under way at the window's end "
-                                "counts (`planned_only` then holds), each workstation's site's own: a shift of "
-                                "that site that ended earlier in the window does not count, nor does a site with "
-                                "no shift under way then.",
-              choices=("current",))
+SHIFT = Param("shift", "string", "Only the planned time of one shift of each workstation's site counts "
+                                "(`planned_only` then holds): `current`, the shift under way at the window's end; "
+                                "`previous`, the one that ended last by then. Another shift of that site in the "
+                                "window does not count, nor does a site with no such shift.",
+              choices=("current", "previous"))
 BUCKET = Param("bucket_seconds", "integer", "Bucket size; default an hour (a UTC day over windows longer "
                                             f"than a week). More than {MAX_BUCKETS} buckets over the window "
                                             "is `422`.", 60, 31 * DAY_SECONDS)

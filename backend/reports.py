@@ -26,7 +26,7 @@ class MetricsQuery:
     min_confidence: float | None = None
     max_gap_ms: int | None = None
     planned_only: bool = False
-    current_shift: bool = False  # `shift=current`: only the shift under way at the window's end counts
+    shift: str | None = None  # `current` or `previous`: only that shift of each site counts (`params.SHIFT`)
     extra: dict = field(default_factory=dict)  # an endpoint's own parameters, parsed alike
     # The factory calendar's zone before a calendar is stored (a server setting).
     factory_tz: str = "UTC"
@@ -58,8 +58,8 @@ class MetricsQuery:
             site_id=values["site_id"],
             min_confidence=values["min_confidence"],
             max_gap_ms=gap_ms(gap_seconds),
-            planned_only=values["planned_only"] or values["shift"] == "current",
-            current_shift=values["shift"] == "current",
+            planned_only=values["planned_only"] or values["shift"] is not None,
+            shift=values["shift"],
             extra={param.name: values[param.name] for param in extra},
             factory_tz=factory_tz,
         )
@@ -144,7 +144,7 @@ def floor_setup(conn, query, window, setup=None):
     return metrics.plan_floor(window, setup.calendar(query.factory_tz), setup.sites(),
                               {station_id: site_id for station_id, (_name, site_id, _target) in stations.items()},
                               {station_id: target for station_id, (_name, _site, target) in stations.items()},
-                              query.planned_only, query.current_shift)
+                              query.planned_only, query.shift)
 
 
 def metrics_report(conn, query, now_ms, setup=None, parts=metrics.REPORT_PARTS):

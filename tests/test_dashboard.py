@@ -1432,8 +1432,8 @@ def test_this_shift_and_previous_shift_presets_come_from_the_calendar(page, shif
     page.wait_for_function("new URLSearchParams(location.search).get('range') === 'prevshift'")
     previous = [i for i in shift_instances(server, now - timedelta(hours=30), now) if i["status"] == "done"][-1]
     stamp = lambda text: parse_instant(text).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
-    wait_for_query(page, **{"from": stamp(previous["start"]), "to": stamp(previous["end"]), "planned_only": "true"})
-    assert "shift" not in page_query(page)
+    wait_for_query(page, **{"from": stamp(previous["start"]), "to": stamp(previous["end"]), "planned_only": "true",
+                            "shift": "previous"})
     assert_figures_match_api(page, server)
     expect(working).to_have_text("Working at the end")  # who worked as that shift ended, not now
     page.reload()

@@ -436,6 +436,21 @@ def test_shift_current_counts_only_each_sites_shift_under_way_as_the_shift_repor
     assert [error["field"] for error in problem["errors"]] == ["shift"], problem
 
 
+def test_shift_previous_counts_only_each_sites_shift_that_ended_last(client):
+    two_sites_over_two_days(client)
+    # At 18:00 the shift that ended last is east's Early (05:00-13:00Z) there and the factory's
+    # (06:00-14:00Z) on S1: "previous shift" runs from 05:00 to 14:00, where east's Late had begun.
+    previous = {"from": at("05:00"), "to": at("14:00"), "shift": "previous"}
+    plain = {"from": at("05:00"), "to": at("14:00"), **PLANNED}
+    assert station(client, "E1", plain)["planned_seconds"] == 27900 + HOUR
+    s1, e1 = station(client, "S1", previous), station(client, "E1", previous)
+    assert (s1["planned_seconds"], e1["planned_seconds"]) == (27900, 27900)
+    done = {(s["site_id"], s["shift"]): s for s in get_ok(client, "/metrics/shifts", {"from": at("00:00")})["shifts"]
+            if s["status"] == "done" and s["date"] == "2026-01-15"}
+    assert {s["workstation_id"]: s for s in done[None, "Early"]["workstations"]}["S1"] == s1
+    assert {s["workstation_id"]: s for s in done["east", "Early"]["workstations"]}["E1"] == e1
+
+
 def test_the_shift_report_defaults_to_the_last_seven_days_and_takes_at_most_200_instances(client):
     put_ok(client, "/calendar", {"time_zone": "UTC", "shifts": [EARLY]})
     body = get_ok(client, "/metrics/shifts")

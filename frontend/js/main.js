@@ -91,7 +91,7 @@ function resolveRange(now) {
 
 /**
  * The query every metrics call of this refresh shares and the range it resolves (`{from, to,
- * planned, note, instances}`), or `{error}` for a custom range that is wrong.
+ * planned, shift, note, instances}`), or `{error}` for a custom range that is wrong.
  */
 function metricsQuery(now) {
   const { view } = state;
@@ -99,7 +99,7 @@ function metricsQuery(now) {
   if (bounds.error) return { error: bounds.error };
   const params = { from: iso(bounds.from), to: iso(bounds.to), site_id: view.site };
   if (bounds.planned) params.planned_only = "true";
-  if (bounds.current) params.shift = "current";
+  if (bounds.shift) params.shift = bounds.shift;
   return { params, bounds };
 }
 

@@ -67,6 +67,16 @@ export function previousInstance(instances, now) {
   return best;
 }
 
+/** Of each calendar's done instances (one calendar per `site_id`), the one that ended last. */
+function previousOfEach(instances, now) {
+  const last = new Map();
+  for (const instance of instances) {
+    const best = last.get(instance.site_id ?? null);
+    if (isDone(instance, now) && (!best || endOf(instance) > endOf(best))) last.set(instance.site_id ?? null, instance);
+  }
+  return [...last.values()].sort((a, b) => startOf(a) - startOf(b));
+}
+
 /** The planned instance that starts next, or null. */
 export function nextInstance(instances, now) {
   let best = null;
@@ -85,21 +95,25 @@ export function instanceLabel(instance, timeZone) {
 }
 
 /**
- * The window of a shift preset at `now`: `{from, to, planned: true, current, instances, note}`,
- * or null when the calendar gives no shift to show. "shift" is every running instance, from the
- * earliest start up to now, each station counting only its own site's (`current`: the API's
- * `shift=current`; the previous shift when none runs, saying so); "prevshift" is the done
- * instance that ended last.
+ * The window of a shift preset at `now`: `{from, to, planned: true, shift, instances, note}`, or
+ * null when the calendar gives no shift to show. Each station counts only its own site's shift
+ * (`shift`, the API's parameter). "shift" is every running instance, from the earliest start up
+ * to now (`current`; the previous shift when none runs, saying so); "prevshift" the instance that
+ * ended last of each calendar, from the earliest of their starts to the last of their ends
+ * (`previous`).
  */
 export function shiftRange(range, instances, now) {
   const running = runningInstances(instances, now);
-  const previous = previousInstance(instances, now);
   if (range === "shift" && running.length) {
-    return { from: Math.min(...running.map(startOf)), to: now, planned: true, current: true, instances: running, note: "" };
+    return { from: Math.min(...running.map(startOf)), to: now, planned: true, shift: "current", instances: running, note: "" };
   }
-  if (!previous) return null;
+  const previous = previousOfEach(instances, now);
+  if (!previous.length) return null;
   const note = range === "shift" ? "No shift is running now: the previous shift." : "";
-  return { from: startOf(previous), to: endOf(previous), planned: true, instances: [previous], note };
+  return {
+    from: Math.min(...previous.map(startOf)), to: Math.max(...previous.map(endOf)), planned: true, shift: "previous",
+    instances: previous, note,
+  };
 }
 
 function minutesOf(text) {
