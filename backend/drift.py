@@ -14,7 +14,6 @@ A comparison needs enough evidence on both sides (`min_events` confidences for a
 import functools
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction
 
 from .metrics import OCCUPYING_STATES, Window
@@ -83,13 +82,16 @@ def _version_json(version, group, low_threshold):
 # confidence (a double in [0, 1]) is taken as its shortest decimal form, which has at most
 # SCALE_DIGITS places, and summed as a whole number of 10**-SCALE_DIGITS.
 SCALE_DIGITS = 342
+_POWERS_OF_TEN = [10 ** k for k in range(SCALE_DIGITS + 1)]
 
 
 @functools.lru_cache(maxsize=4096)
 def _scaled(confidence):
-    """A confidence's shortest decimal form times 10**SCALE_DIGITS, a whole number."""
-    _sign, digits, exponent = Decimal(repr(confidence)).as_tuple()
-    return int("".join(map(str, digits))) * 10 ** (SCALE_DIGITS + exponent)
+    """A confidence's shortest decimal form (`repr`: "0.87", "1e-05") times 10**SCALE_DIGITS,
+    a whole number."""
+    mantissa, _, power = repr(confidence).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    return int(whole + fraction) * _POWERS_OF_TEN[SCALE_DIGITS + (int(power) if power else 0) - len(fraction)]
 
 
 def _mean(scaled_total, count):
@@ -158,8 +160,8 @@ def _confidence_reason(enough, flagged, drop, rules):
     if not enough:
         return f"fewer than {rules.min_events} rated events on one side: not compared"
     if flagged:
-        return (f"mean confidence fell by {float(drop):.3f}, more than the {rules.confidence_drop:g} allowed "
-                f"(by {float(drop - _exact(rules.confidence_drop)):.3f})")
+        return (f"mean confidence fell by {_places(drop, 3)}, more than the {rules.confidence_drop:g} allowed "
+                f"(by {_places(drop - _exact(rules.confidence_drop), 3)})")
     return None
 
 
@@ -198,9 +200,9 @@ class Presence:
         return presence
 
     def share(self, side):
-        """`(working share or None, present ms)` of one side (0: baseline, 1: recent)."""
+        """`(working share (exact) or None, present ms)` of one side (0: baseline, 1: recent)."""
         present = self.present[side]
-        return (self.working[side] / present if present else None), present
+        return (Fraction(self.working[side], present) if present else None), present
 
 
 def mix_shift(workers, timelines, window, rules):
@@ -226,7 +228,8 @@ def mix_verdicts(workers, presences, window, rules):
         baseline, recent = presence.share(0), presence.share(1)
         enough = min(baseline[1], recent[1]) >= rules.min_present_ms
         shift = recent[0] - baseline[0] if enough else None
-        flagged = shift is not None and abs(shift) > rules.mix_shift
+        allowed = _exact(rules.mix_shift)
+        flagged = shift is not None and abs(shift) > allowed
         results.append({
             "worker_id": worker_id,
             "name": name,
@@ -237,7 +240,7 @@ def mix_verdicts(workers, presences, window, rules):
             "shift": _round(shift),
             "threshold": rules.mix_shift,
             "flagged": flagged,
-            "exceeded_by": _round(abs(shift) - rules.mix_shift) if flagged else None,
+            "exceeded_by": _round(abs(shift) - allowed) if flagged else None,
             "reason": _mix_reason(enough, flagged, shift, rules),
         })
     return results
@@ -248,8 +251,8 @@ def _mix_reason(enough, flagged, shift, rules):
         return f"less than {rules.min_present_ms // 60000} minutes working or idle on one side: not compared"
     if flagged:
         direction = "rose" if shift > 0 else "fell"
-        return (f"working share {direction} by {abs(shift):.3f}, more than the {rules.mix_shift:g} allowed "
-                f"(by {abs(shift) - rules.mix_shift:.3f})")
+        return (f"working share {direction} by {_places(abs(shift), 3)}, more than the {rules.mix_shift:g} allowed "
+                f"(by {_places(abs(shift) - _exact(rules.mix_shift), 3)})")
     return None
 
 
@@ -257,14 +260,19 @@ def _window_bounds(window):
     return {"from": format_instant(window.start_ms), "to": format_instant(window.end_ms)}
 
 
-def _round(value):
-    """Four decimals, half away from zero, of an exact value (a `Fraction`) or of a float's
+def _round(value, places=4):
+    """`places` decimals, half away from zero, of an exact value (a `Fraction`) or of a float's
     shortest decimal form: 0.61625 reads 0.6163, as on paper."""
     if value is None:
         return None
     exact = value if isinstance(value, Fraction) else Fraction(repr(value))
-    whole = math.floor(abs(exact) * 10_000 + Fraction(1, 2))
-    return (whole if exact >= 0 else -whole) / 10_000
+    whole = math.floor(abs(exact) * 10 ** places + Fraction(1, 2))
+    return (whole if exact >= 0 else -whole) / 10 ** places
+
+
+def _places(value, places):
+    """`value` rounded as `_round` does, written with exactly `places` decimals, for a reason."""
+    return f"{_round(value, places):.{places}f}"
 
 
 def confidence_series(groups, window, bucket_ms):

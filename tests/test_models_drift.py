@@ -83,6 +83,29 @@ def test_confidence_drop_beyond_the_threshold_is_flagged():
     assert not v2["flagged"] and v2["confidence_drop"] == 0.03 and v2["reason"] is None
 
 
+def test_a_move_of_exactly_the_allowed_amount_is_not_flagged():
+    # 0.4 - 0.3 and 0.8 - 0.6 are a little over 0.1 and 0.2 in binary floating point; as written
+    # they are the allowed amounts exactly, which is not more than allowed.
+    window = Window(BASE, BASE + 120 * MIN)
+    rows = confidence_rows("v1", 0, 60, 0.4) + confidence_rows("v1", 60, 120, 0.3)
+    (v1,) = drift_of(rows, window, DriftRules(recent_ms=60 * MIN, confidence_drop=0.1, min_events=20))
+    assert v1["confidence_drop"] == 0.1 and not v1["flagged"] and v1["exceeded_by"] is None
+    # Working 30 of 50 present minutes, then 40 of 50: the share rises by 0.2 exactly.
+    timelines = {"W1": Timeline([Interval(BASE, BASE + 30 * MIN, "working", "S1"),
+                                 Interval(BASE + 30 * MIN, BASE + 50 * MIN, "idle", "S1"),
+                                 Interval(BASE + 60 * MIN, BASE + 100 * MIN, "working", "S1"),
+                                 Interval(BASE + 100 * MIN, BASE + 110 * MIN, "idle", "S1")])}
+    (w1,) = mix_shift([("W1", "A")], timelines, window, DriftRules(recent_ms=60 * MIN, mix_shift=0.2))
+    assert (w1["baseline"]["working_share"], w1["recent"]["working_share"], w1["shift"]) == (0.6, 0.8, 0.2)
+    assert not w1["flagged"] and w1["reason"] is None
+
+
+def test_the_low_confidence_share_rounds_half_up_from_its_exact_ratio():
+    # 1 of 16 rated events below the threshold: 0.0625, four decimals exactly; 1 of 32: 0.03125.
+    assert model_stats([("v", BASE + m * MIN, 0.2 if m == 0 else 0.9) for m in range(32)], 0.5)[0][
+        "low_confidence_share"] == 0.0313
+
+
 def test_time_without_signal_is_no_working_share():
     # Working throughout; the camera falls silent for the recent hour: nothing to compare, no drift.
     window = Window(BASE, BASE + 120 * MIN)
