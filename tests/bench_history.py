@@ -80,12 +80,12 @@ def calendar(now_ms):
 
 
 def windows(now_ms):
-    """The page's three presets as query parameters: `(name, params)`. "This shift" counts
-    planned time only, as the page's shift presets do (`bench.shift_under_way_ms`)."""
+    """The page's three presets as query parameters: `(name, params)`. "This shift" counts the
+    planned time of the shift under way only, as the page's preset does (`bench.shift_under_way_ms`)."""
     return [("whole data", {}),
             ("last 7 days", {"from": bench.iso(now_ms - 7 * bench.DAY_MS), "to": bench.iso(now_ms)}),
             ("this shift", {"from": bench.iso(bench.shift_under_way_ms(now_ms)), "to": bench.iso(now_ms),
-                            "planned_only": "true"})]
+                            "planned_only": "true", "shift": "current"})]
 
 
 def page_refresh(window, now_ms):
@@ -323,7 +323,7 @@ def main():
         growth = [last["refreshes"][name]["seconds"] / max(first["refreshes"][name]["seconds"], 1e-6)
                   for name in first["refreshes"]]
         print(f"\nrefresh time from {first['events']:,} to {last['events']:,} events: "
-              + ", ".join(f"x{ratio:.1f}" for ratio in growth) + " (goal: at most x2)")
+              + ", ".join(f"x{ratio:.2f}" for ratio in growth) + " (goal: at most x2)")
     if os.environ.get("BENCH_JSON"):
         with open(os.environ["BENCH_JSON"], "w") as out:
             json.dump(results, out, indent=2)

@@ -13,7 +13,17 @@ import pytest
 
 from backend import calendars, params
 from backend.timeutil import format_instant, parse_instant
-from tests.helpers import assert_problem, at, event, factory, get_ok, post_events, stations_by_id, workers_by_id
+from tests.helpers import (
+    assert_problem,
+    at,
+    event,
+    factory,
+    get_ok,
+    keep_up,
+    post_events,
+    stations_by_id,
+    workers_by_id,
+)
 
 HOUR = 3600
 EARLY = {"name": "Early", "start": "06:00", "end": "14:00", "breaks": [{"start": "09:00", "end": "09:15"}]}
@@ -449,6 +459,21 @@ def test_shift_previous_counts_only_each_sites_shift_that_ended_last(client):
             if s["status"] == "done" and s["date"] == "2026-01-15"}
     assert {s["workstation_id"]: s for s in done[None, "Early"]["workstations"]}["S1"] == s1
     assert {s["workstation_id"]: s for s in done["east", "Early"]["workstations"]}["E1"] == e1
+
+
+@pytest.mark.parametrize("shift", ["current", "previous"])
+def test_one_shift_read_from_the_roll_ups_equals_it_worked_out_from_the_events(app, client, shift):
+    two_sites_over_two_days(client)
+    keep_up(app)
+    # Ends at a shift's start and end and a millisecond after, inside a break, mid-hour.
+    for to in (at("13:00"), "2026-01-15T13:00:00.001Z", at("14:00"), "2026-01-15T14:00:00.001Z", at("09:05"),
+               at("17:30")):
+        for start in (at("05:00"), "2026-01-14T20:30:00Z"):
+            query = {"from": start, "to": to, "shift": shift}
+            # A confidence filter that keeps every event makes the answer be worked out from them.
+            from_events = {**query, "min_confidence": 0}
+            for path in ("/metrics/workstations", "/metrics/workers"):
+                assert get_ok(client, path, query) == get_ok(client, path, from_events), (path, query)
 
 
 def test_the_shift_report_defaults_to_the_last_seven_days_and_takes_at_most_200_instances(client):
