@@ -51,7 +51,7 @@ WORKER_NUMBERS = ["active_seconds", "idle_seconds", "absent_seconds", "unknown_s
                   "units_per_hour"]
 STATION_NUMBERS = ["occupancy_seconds", "utilization_pct", "units", "throughput_per_hour"]
 # The sizes the layout is held to: a phone, a laptop, a desktop and a 4K wall screen.
-VIEWPORTS = [(390, 844), (1366, 768), (1920, 1080), (3840, 2160)]
+VIEWPORTS = [(320, 568), (390, 844), (1366, 768), (1920, 1080), (3840, 2160)]
 BOARD_VIEWPORTS = [(1280, 720), (1366, 768), (1920, 1080), (3840, 2160)]
 
 
@@ -1042,6 +1042,11 @@ LAYOUT_JS = """() => {
         labels: document.querySelectorAll('.chart svg .tick-label').length,
         tableScroll: [...document.querySelectorAll('.table-scroll')].map((box) => [box.scrollWidth, box.clientWidth]),
         rowsAsLists: [...document.querySelectorAll('#worker-table tbody tr')].map((tr) => getComputedStyle(tr).display),
+        // A state badge drawn past its cell (its words run out of the pill).
+        spilledBadges: [...document.querySelectorAll('.data-table td .badge')]
+            .filter((badge) => badge.scrollWidth > badge.clientWidth + 0.5
+                || badge.getBoundingClientRect().right > badge.closest('td').getBoundingClientRect().right + 0.5)
+            .map((badge) => badge.textContent),
     };
 }"""
 
@@ -1065,6 +1070,7 @@ def test_page_fits_the_width_and_axis_labels_never_overlap(browser, seeded, widt
                 # Tables are lists: every row a block of labelled figures, nothing to scroll sideways.
                 assert set(layout["rowsAsLists"]) == {"grid"}, layout["rowsAsLists"]
                 assert all(scroll <= client for scroll, client in layout["tableScroll"]), layout["tableScroll"]
+            assert layout["spilledBadges"] == [], (query, layout["spilledBadges"])
         # Needs attention comes first, then this shift, then the rest.
         order = page.evaluate("""[...document.querySelectorAll(
                 '#attention, #shift-now, .toolbar, #summary-cards, #timeline-chart')]
