@@ -464,14 +464,7 @@ def planned_of_shift(calendar, which, instant_ms, start_ms, end_ms):
         ended = [i for i in shift_instances(calendar, start_ms, end_ms) if i.end_ms <= instant_ms]
         last_ms = max((i.end_ms for i in ended), default=None)
         chosen = [i for i in ended if i.end_ms == last_ms]
-    pieces = []
-    for instance in chosen:
-        for s, e in instance.planned:
-            s, e = max(s, start_ms), min(e, end_ms)
-            if e > s:
-                pieces.append((s, e))
-    pieces.sort()
-    return _merge(pieces)
+    return _within((piece for instance in chosen for piece in instance.planned), start_ms, end_ms)
 
 
 def planned_intervals(calendar, start_ms, end_ms):
@@ -479,14 +472,13 @@ def planned_intervals(calendar, start_ms, end_ms):
 
     Overlapping or touching instances become one interval, so time planned twice counts once.
     """
-    pieces = []
-    for start, end, _, _, breaks in _instances(calendar, start_ms, end_ms):
-        for s, e in _subtract(start, end, breaks):
-            s, e = max(s, start_ms), min(e, end_ms)
-            if e > s:
-                pieces.append((s, e))
-    pieces.sort()
-    return _merge(pieces)
+    return _within((piece for start, end, _, _, breaks in _instances(calendar, start_ms, end_ms)
+                    for piece in _subtract(start, end, breaks)), start_ms, end_ms)
+
+
+def _within(pieces, start_ms, end_ms):
+    """The parts of `(start, end)` pieces inside `[start_ms, end_ms)`, sorted and merged."""
+    return _merge(sorted((max(s, start_ms), min(e, end_ms)) for s, e in pieces if min(e, end_ms) > max(s, start_ms)))
 
 
 def _subtract(start, end, holes):

@@ -97,7 +97,7 @@ def _scaled(confidence):
 def _mean(scaled_total, count):
     """The exact mean (a `Fraction`) of `count` confidences whose scaled sum is `scaled_total`,
     `None` for none."""
-    return Fraction(scaled_total, count * 10 ** SCALE_DIGITS) if count else None
+    return Fraction(scaled_total, count * _POWERS_OF_TEN[SCALE_DIGITS]) if count else None
 
 
 def _exact(number):
@@ -140,8 +140,8 @@ def confidence_drift(baseline_groups, recent_groups, window, rules):
         baseline, recent = ((count, _mean(total, count)) for count, total in sides[version])
         enough = min(baseline[0], recent[0]) >= rules.min_events
         drop = baseline[1] - recent[1] if enough else None
-        allowed = _exact(rules.confidence_drop)
-        flagged = drop is not None and drop > allowed
+        exceeded = drop - _exact(rules.confidence_drop) if drop is not None else None
+        flagged = exceeded is not None and exceeded > 0
         results.append({
             "model_version": version,
             "baseline": {**_window_bounds(baseline_window), "events": baseline[0],
@@ -150,18 +150,18 @@ def confidence_drift(baseline_groups, recent_groups, window, rules):
             "confidence_drop": _round(drop),
             "threshold": rules.confidence_drop,
             "flagged": flagged,
-            "exceeded_by": _round(drop - allowed) if flagged else None,
-            "reason": _confidence_reason(enough, flagged, drop, rules),
+            "exceeded_by": _round(exceeded) if flagged else None,
+            "reason": _confidence_reason(enough, flagged, drop, exceeded, rules),
         })
     return results
 
 
-def _confidence_reason(enough, flagged, drop, rules):
+def _confidence_reason(enough, flagged, drop, exceeded, rules):
     if not enough:
         return f"fewer than {rules.min_events} rated events on one side: not compared"
     if flagged:
         return (f"mean confidence fell by {_places(drop, 3)}, more than the {rules.confidence_drop:g} allowed "
-                f"(by {_places(drop - _exact(rules.confidence_drop), 3)})")
+                f"(by {_places(exceeded, 3)})")
     return None
 
 
@@ -228,8 +228,8 @@ def mix_verdicts(workers, presences, window, rules):
         baseline, recent = presence.share(0), presence.share(1)
         enough = min(baseline[1], recent[1]) >= rules.min_present_ms
         shift = recent[0] - baseline[0] if enough else None
-        allowed = _exact(rules.mix_shift)
-        flagged = shift is not None and abs(shift) > allowed
+        exceeded = abs(shift) - _exact(rules.mix_shift) if shift is not None else None
+        flagged = exceeded is not None and exceeded > 0
         results.append({
             "worker_id": worker_id,
             "name": name,
@@ -240,19 +240,19 @@ def mix_verdicts(workers, presences, window, rules):
             "shift": _round(shift),
             "threshold": rules.mix_shift,
             "flagged": flagged,
-            "exceeded_by": _round(abs(shift) - allowed) if flagged else None,
-            "reason": _mix_reason(enough, flagged, shift, rules),
+            "exceeded_by": _round(exceeded) if flagged else None,
+            "reason": _mix_reason(enough, flagged, shift, exceeded, rules),
         })
     return results
 
 
-def _mix_reason(enough, flagged, shift, rules):
+def _mix_reason(enough, flagged, shift, exceeded, rules):
     if not enough:
         return f"less than {rules.min_present_ms // 60000} minutes working or idle on one side: not compared"
     if flagged:
         direction = "rose" if shift > 0 else "fell"
         return (f"working share {direction} by {_places(abs(shift), 3)}, more than the {rules.mix_shift:g} allowed "
-                f"(by {_places(abs(shift) - _exact(rules.mix_shift), 3)})")
+                f"(by {_places(exceeded, 3)})")
     return None
 
 

@@ -349,12 +349,8 @@ def _add_still(tally, last, start_ms, end_ms, max_gap_ms, floor, moved=()):
         totals = state_ms.get(worker_id)
         if totals is None:
             totals = state_ms[worker_id] = dict.fromkeys(metrics.TIME_STATES, 0)
-        if floor is None:
-            totals[state] += known_end - start_ms
-            totals[metrics.UNKNOWN] += end_ms - known_end
-        else:
-            totals[state] += _measure(floor, start_ms, known_end, station_id)
-            totals[metrics.UNKNOWN] += _measure(floor, known_end, end_ms, station_id)
+        totals[state] += _measure(floor, start_ms, known_end, station_id)
+        totals[metrics.UNKNOWN] += _measure(floor, known_end, end_ms, station_id)
         if state in metrics.OCCUPYING_STATES and known_end > start_ms:
             reach[station_id] = max(reach.get(station_id, start_ms), known_end)
     return reach
