@@ -341,42 +341,34 @@ def mean_utilization(workers):
     return sum(values, Fraction(0)) / len(values) if values else Fraction(0)
 
 
+def check_items(client, where, oracle, query, kind, expected, check_item, single_items):
+    """The list of `kind` (`worker` or `workstation`) against the reference's `expected` figures,
+    each checked by `check_item`; with `single_items`, each single-item answer equals its item."""
+    body = get_ok(client, f"/metrics/{kind}s", query)
+    check_window(f"{where} /metrics/{kind}s", oracle, body["window"])
+    items = {item[f"{kind}_id"]: item for item in body[f"{kind}s"]}
+    check_equal(f"{where} {kind} ids", sorted(expected), sorted(items))
+    check_equal(f"{where} {kind} list length", len(expected), len(body[f"{kind}s"]))
+    for item_id, figures in expected.items():
+        check_item(f"{where} {kind} {item_id}", figures, items[item_id])
+    if single_items:
+        for item_id, item in items.items():
+            one = get_ok(client, f"/metrics/{kind}s/{quote(item_id, safe='')}", query)
+            check_equal(f"{where} /metrics/{kind}s/{item_id}", item, one[kind])
+            check_equal(f"{where} /metrics/{kind}s/{item_id} window", body["window"], one["window"])
+
+
 def compare(client, floor, query, now_ms, default_gap, single_items=True):
     """Every figure of the metrics endpoints for `query` against the reference; raises Mismatch."""
     oracle = Oracle(floor, query, now_ms, default_gap)
     workers, stations, factory = oracle.figures()
     where = f"query {query}"
 
-    body = get_ok(client, "/metrics/workers", query)
-    check_window(f"{where} /metrics/workers", oracle, body["window"])
-    items = {item["worker_id"]: item for item in body["workers"]}
-    check_equal(f"{where} worker ids", sorted(workers), sorted(items))
-    check_equal(f"{where} worker list length", len(workers), len(body["workers"]))
-    for worker_id, expected in workers.items():
-        check_worker(f"{where} worker {worker_id}", expected, items[worker_id])
-    worker_window = body["window"]
-
-    body = get_ok(client, "/metrics/workstations", query)
-    check_window(f"{where} /metrics/workstations", oracle, body["window"])
-    station_items = {item["workstation_id"]: item for item in body["workstations"]}
-    check_equal(f"{where} workstation ids", sorted(stations), sorted(station_items))
-    check_equal(f"{where} workstation list length", len(stations), len(body["workstations"]))
-    for station_id, expected in stations.items():
-        check_station(f"{where} workstation {station_id}", expected, station_items[station_id])
-
+    check_items(client, where, oracle, query, "worker", workers, check_worker, single_items)
+    check_items(client, where, oracle, query, "workstation", stations, check_station, single_items)
     body = get_ok(client, "/metrics/factory", query)
     check_window(f"{where} /metrics/factory", oracle, body["window"])
     check_factory(f"{where} factory", factory, workers, body["factory"])
-
-    if single_items:
-        for worker_id, item in items.items():
-            one = get_ok(client, f"/metrics/workers/{quote(worker_id, safe='')}", query)
-            check_equal(f"{where} /metrics/workers/{worker_id}", item, one["worker"])
-            check_equal(f"{where} /metrics/workers/{worker_id} window", worker_window, one["window"])
-        for station_id, item in station_items.items():
-            one = get_ok(client, f"/metrics/workstations/{quote(station_id, safe='')}", query)
-            check_equal(f"{where} /metrics/workstations/{station_id}", item, one["workstation"])
-            check_equal(f"{where} /metrics/workstations/{station_id} window", worker_window, one["window"])
     return oracle
 
 
