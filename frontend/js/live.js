@@ -2,9 +2,9 @@
 // goes through the API client (api.js); a route this server does not offer gives null, so the
 // panels that need it hide instead of failing the page.
 
-import { readCalendars, scopeInstances, runningInstances, previousInstance, nextInstance } from "./shifts.js";
+import { readCalendars, scopeInstances, runningInstances, previousInstance, nextInstance, shiftRange } from "./shifts.js";
 import { floorNow } from "./floor.js";
-import { HOUR_MS, DAY_MS } from "./time.js";
+import { HOUR_MS, DAY_MS, iso } from "./time.js";
 
 // How far around now the shift list is asked for: the running shift, the one before, the next.
 const NEAR_BACK_MS = 30 * HOUR_MS;
@@ -17,7 +17,6 @@ const NOW_WINDOW_MS = 8 * HOUR_MS;
 // The floor's timeline is read for when each spell began, not drawn: asked at the finest resolution.
 const FLOOR_WIDTH = 10_000;
 
-const iso = (ms) => new Date(ms).toISOString();
 
 /** Await `promise`; a 404 (the server does not offer this) gives null. */
 export async function optional(promise) {
@@ -68,16 +67,23 @@ export async function loadShifts(api, { site, now, signal, settingsZone, sites, 
 }
 
 /**
- * The query of the "now" figures: the running shifts in planned time up to now, each station's
- * own site's alone (as the page's "this shift", so one answer serves both), or the last eight
- * hours when no shift runs.
+ * The metrics query of a resolved range (`{from, to, planned, shift}`, epoch ms) at `site`: the
+ * page's figures and the floor now are asked alike, so one answer can serve both.
+ */
+export function rangeQuery(bounds, site) {
+  const params = { from: iso(bounds.from), to: iso(bounds.to), site_id: site };
+  if (bounds.planned) params.planned_only = "true";
+  if (bounds.shift) params.shift = bounds.shift;
+  return params;
+}
+
+/**
+ * The query of the "now" figures: "this shift" while a shift runs (`shifts.shiftRange`), else the
+ * last eight hours.
  */
 export function nowQuery(shifts, site, now) {
-  if (shifts.running.length) {
-    const from = Math.min(...shifts.running.map((i) => Date.parse(i.start)));
-    return { from: iso(from), to: iso(now), site_id: site, planned_only: "true", shift: "current" };
-  }
-  return { from: iso(now - NOW_WINDOW_MS), to: iso(now), site_id: site };
+  const bounds = shifts.running.length ? shiftRange("shift", shifts.instances, now) : { from: now - NOW_WINDOW_MS, to: now };
+  return rangeQuery(bounds, site);
 }
 
 /** Whether two metrics queries ask for the same figures. */

@@ -5,9 +5,9 @@ import * as render from "./render.js";
 import * as charts from "./charts.js";
 import { drawIfChanged, setText } from "./dom.js";
 import { readView, writeView, readPollSeconds, readApiBase, readBoard, DEFAULT_RANGE } from "./url-state.js";
-import { rangeBounds, RANGE_LABELS, isValidTimeZone, toLocalInput, HOUR_MS } from "./time.js";
+import { rangeBounds, RANGE_LABELS, isValidTimeZone, toLocalInput, HOUR_MS, iso } from "./time.js";
 import { toCsv, fileStamp, saveCsv } from "./csv.js";
-import { loadShifts, loadFloor } from "./live.js";
+import { loadShifts, loadFloor, rangeQuery } from "./live.js";
 import { shiftRange, zoneOf, siteName } from "./shifts.js";
 import { renderAttention } from "./attention.js";
 import { renderShiftNow } from "./shift-now.js";
@@ -69,10 +69,6 @@ function seedSettings() {
   return { ...DEFAULT_SETTINGS.seed, ...((state.settings && state.settings.seed) || {}) };
 }
 
-function iso(ms) {
-  return ms === null || ms === undefined ? "" : new Date(ms).toISOString();
-}
-
 /**
  * The window of the view at `now`: the shift presets from the calendar (planned time only), the
  * others by the clock in the site's zone. Without a shift to show, "this shift" falls back to the
@@ -97,10 +93,7 @@ function metricsQuery(now) {
   const { view } = state;
   const bounds = resolveRange(now);
   if (bounds.error) return { error: bounds.error };
-  const params = { from: iso(bounds.from), to: iso(bounds.to), site_id: view.site };
-  if (bounds.planned) params.planned_only = "true";
-  if (bounds.shift) params.shift = bounds.shift;
-  return { params, bounds };
+  return { params: rangeQuery(bounds, view.site), bounds };
 }
 
 /** Await `promise`; a 404 (the server does not offer this, or not for this selection) gives null. */

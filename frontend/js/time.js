@@ -121,6 +121,11 @@ export function startOfDay(ms, timeZone) {
 }
 
 /** The time-range presets, as the range picker names them. */
+/** An instant (epoch ms) as the API takes it; "" for none (a parameter left out). */
+export function iso(ms) {
+  return ms === null || ms === undefined ? "" : new Date(ms).toISOString();
+}
+
 export const RANGE_LABELS = {
   shift: "This shift",
   prevshift: "Previous shift",
