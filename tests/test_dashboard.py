@@ -862,6 +862,7 @@ HELPERS_JS = """async () => {
     const csv = await import('/js/csv.js');
     const time = await import('/js/time.js');
     const attention = await import('/js/attention.js');
+    const board = await import('/js/board.js');
     const plain = (text) => text.replace(/\\u00a0/g, ' ');
     const at = (text, zone) => new Date(time.parseLocalInput(text, zone)).toISOString();
     return {
@@ -890,6 +891,10 @@ HELPERS_JS = """async () => {
                                              Date.parse('2026-01-15T10:30:00Z'), 'UTC');
             return [text.title, plain(text.detail)];
         }),
+        // One unit of width a character: a last word that tells stations apart is kept.
+        names: [['Packaging & palletising 12', 30], ['Packaging & palletising 12', 12], ['Robot B', 7],
+                ['Spot welding robot B', 9], ['Quality check', 8], ['Cutting cell 3A', 9], ['Packaging 12', 4],
+                ['Mouldingline', 5]].map(([name, width]) => board.keepLastWord(name, width, (t) => t.length)),
     };
 }"""
 
@@ -924,6 +929,10 @@ def test_formatting_csv_and_time_zone_helpers(page, seeded):
         ["Working mix shifted: Ana", "open since 10:00 (30 min) · share fell"],
         ["Camera drift: cam-2.4", "open since 10:00 (30 min) · mean fell"],
         ["Below pace: Press", "open since 10:00 (30 min) · 3 of 20 units in the last hour of planned time"]]
+    # A station name too long for its tile keeps a last word that tells stations apart (a number,
+    # a code of a letter or two); a name that fits, one that ends in a plain word, or a tile too
+    # narrow for it is left to "…".
+    assert result["names"] == [None, "Packagin… 12", None, "Spot w… B", None, "Cutti… 3A", None, None]
 
 
 AXIS_JS = """async () => {
@@ -1194,6 +1203,10 @@ BOARD_JS = """() => {
         tiles: tiles.length, outside, spilled,
         smallestFigure: Math.min(...sizes),
         smallestName: Math.min(...tiles.map((t) => size(t, '.tile-name'))),
+        names: tiles.map((t) => {
+            const name = t.querySelector('.tile-name');
+            return [name.title, name.textContent, name.scrollWidth <= name.clientWidth + 0.5];
+        }),
         states: Object.fromEntries(tiles.map((t) => [t.dataset.workstationId, t.dataset.state])),
         controls: document.querySelectorAll('#board button, #board select, #board input').length,
     };
@@ -1227,6 +1240,11 @@ def test_board_shows_30_stations_without_scrolling(browser, floor_of_30, width, 
         # Type scales with the screen: the units figure is at least 2.4 % of the screen's height.
         assert board["smallestFigure"] >= 0.024 * height, board["smallestFigure"]
         assert board["smallestName"] >= 0.014 * height, board["smallestName"]
+        # Every station can be told apart: its name is shown whole or keeps its number at the end.
+        for whole, shown, fits in board["names"]:
+            start, _, number = shown.rpartition("… ")
+            kept = shown == whole or (whole.startswith(start) and whole.endswith(f" {number}"))
+            assert fits and kept, (whole, shown)
         workers = {w["worker_id"]: w for w in floor_of_30.get("/metrics/workers")["workers"]}
         assert workers["W-02"]["state_at_end"] == "unknown" and workers["W-03"]["state_at_end"] == "idle"
         assert board["states"]["WS-01"] == "working"

@@ -14,6 +14,9 @@ import { ALERT_KINDS, alertText } from "./attention.js";
 const TILE_ASPECT = 1.55;
 // A tile has room for this many lines of people; more are one person and "+N more".
 const PEOPLE_LINES = 2;
+// A station's name too long for its tile keeps its last word when that tells stations apart: a
+// number or a code of a letter or two ("Packaging 12", "Robot B", "Cell 3A"), not a word ("check").
+const TELLS_APART = /^(?=.*\d).+$|^.{1,2}$/u;
 
 /** Columns and rows for `count` tiles in a `width` x `height` area: the largest tiles of the set shape. */
 export function boardGrid(count, width, height) {
@@ -26,6 +29,42 @@ export function boardGrid(count, width, height) {
     if (size > best.size) best = { cols, rows, size };
   }
   return best;
+}
+
+/**
+ * `name` shortened to fit `width` px as `measure(text)` draws it, keeping its last word when that
+ * tells stations apart (`TELLS_APART`): "Packaging & pall… 12". `null` when it fits whole, or
+ * when its last word is a plain word or there is too little room for it (the tile then ends it
+ * in "…" as any text).
+ */
+export function keepLastWord(name, width, measure) {
+  if (measure(name) <= width) return null;
+  const space = name.trimEnd().lastIndexOf(" ");
+  const word = name.slice(space + 1).trim();
+  if (space <= 0 || !TELLS_APART.test(word)) return null;
+  const shortened = (length) => `${name.slice(0, length).trimEnd()}… ${word}`;
+  let low = 0;
+  let high = space;
+  while (low < high) { // the longest start of the name that fits with the word
+    const middle = Math.ceil((low + high) / 2);
+    if (measure(shortened(middle)) <= width) low = middle;
+    else high = middle - 1;
+  }
+  return low ? shortened(low) : null;
+}
+
+let measuring = null;
+
+/** Fit the tiles' names in `grid` to their tiles (`keepLastWord`); the whole name stays their title. */
+function fitNames(grid) {
+  const nodes = [...grid.querySelectorAll(".tile-name")];
+  for (const node of nodes) node.textContent = node.title; // whole, so each takes all the room it has
+  if (!measuring) measuring = document.createElement("canvas").getContext("2d");
+  const fits = nodes.map((node) => {
+    measuring.font = getComputedStyle(node).font;
+    return keepLastWord(node.title, node.clientWidth - 1, (text) => measuring.measureText(text).width);
+  });
+  nodes.forEach((node, index) => { if (fits[index]) node.textContent = fits[index]; });
 }
 
 function stateText(station, now) {
@@ -63,7 +102,7 @@ function tile(station, names, now, timeZone) {
       el("span", { class: "tile-alert-text", text: station.alerts.length > 1 ? `${title} (+${station.alerts.length - 1})` : title })));
   }
   children.push(el("div", { class: "tile-head" },
-    el("h2", { class: "tile-name", text: station.name }),
+    el("h2", { class: "tile-name", text: station.name, title: station.name }),
     el("span", { class: "tile-state", text: label })));
   if (station.people.length) {
     const named = station.people.length > PEOPLE_LINES ? PEOPLE_LINES - 1 : station.people.length;
@@ -112,6 +151,7 @@ export function startBoard(root, { api, pollSeconds, site }) {
     const { cols, rows } = boardGrid(n, box.width, box.height);
     grid.style.setProperty("--cols", String(cols));
     grid.style.setProperty("--rows", String(rows));
+    fitNames(grid);
   };
   new ResizeObserver(layout).observe(grid);
 
@@ -208,12 +248,13 @@ export function startBoard(root, { api, pollSeconds, site }) {
       }))));
 
     const before = grid.children.length;
-    drawIfChanged(grid, JSON.stringify([floor.stations, Math.floor(now / 60_000), zone]), () => {
+    const drawn = drawIfChanged(grid, JSON.stringify([floor.stations, Math.floor(now / 60_000), zone]), () => {
       replaceChildren(grid, floor.stations.length
         ? floor.stations.map((s) => tile(s, names, now, zone))
         : [el("p", { class: "board-empty", text: "No stations in this scope yet." })]);
     });
     if (grid.children.length !== before) layout();
+    else if (drawn) fitNames(grid);
   }
 
   root.hidden = false;
