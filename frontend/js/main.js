@@ -7,12 +7,13 @@ import { drawIfChanged, setText } from "./dom.js";
 import { readView, writeView, readPollSeconds, readApiBase, readBoard, DEFAULT_RANGE } from "./url-state.js";
 import { rangeBounds, RANGE_LABELS, isValidTimeZone, toLocalInput, HOUR_MS, iso } from "./time.js";
 import { toCsv, fileStamp, saveCsv } from "./csv.js";
-import { loadShifts, loadFloor, rangeQuery } from "./live.js";
+import { loadShifts, loadFloor, rangeQuery, optional } from "./live.js";
 import { shiftRange, zoneOf, siteName } from "./shifts.js";
 import { renderAttention } from "./attention.js";
 import { renderShiftNow } from "./shift-now.js";
 import { renderShiftReport, shiftCsv, unitsAtTargets } from "./shift-report.js";
 import { startBoard } from "./board.js";
+import { askToken, wireSeedDialog } from "./dialogs.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -22,7 +23,9 @@ const UTILIZATION_THRESHOLD_PCT = 75;
 // The `width` the API takes (params.py WIDTH): the charts ask at their drawn width within it.
 const CHART_WIDTH = { min: 50, max: 10_000 };
 
-const api = createApi(readApiBase(window.location.search), { askToken });
+const api = createApi(readApiBase(window.location.search), {
+  askToken: (reason) => askToken(reason, { base: api.base, say: setMessage }),
+});
 
 const state = {
   settings: null, // from GET /settings, or the defaults when the server has no such route
@@ -34,7 +37,6 @@ const state = {
   renders: 0, // refreshes that brought figures (body data-render-count)
   draws: 0, // times the page was drawn, also with the API away (body data-draw-count)
   seenEvents: new Set(),
-  adminToken: "", // kept in memory only, for this page's life
   announce: false, // say what is shown once the next refresh completes (after a view change)
   shown: { workers: [], workstations: [], shifts: [] }, // the rows on screen, in screen order (for CSV)
   shifts: null, // the calendars and the shift instances around now (live.js loadShifts)
@@ -94,16 +96,6 @@ function metricsQuery(now) {
   const bounds = resolveRange(now);
   if (bounds.error) return { error: bounds.error };
   return { params: rangeQuery(bounds, view.site), bounds };
-}
-
-/** Await `promise`; a 404 (the server does not offer this, or not for this selection) gives null. */
-async function optional(promise) {
-  try {
-    return await promise;
-  } catch (error) {
-    if (error.status === 404) return null;
-    throw error;
-  }
 }
 
 async function loadSettings(signal) {
@@ -583,140 +575,11 @@ function wireExports() {
   $("export-shifts").addEventListener("click", downloadShiftCsv);
 }
 
-/**
- * Ask for a token in a dialog; resolves to what was entered, or "" when the person cancels.
- * `reason` is "needed" (the server asked for one) or "rejected" (the last one was refused).
- */
-function askToken(reason) {
-  const dialog = $("token-dialog");
-  const form = $("token-form");
-  const input = $("token-input");
-  const error = $("token-error");
-  error.textContent = reason === "rejected" ? "That token was not accepted. Enter another." : "";
-  error.hidden = reason !== "rejected";
-  input.value = "";
-  if (api.base) {
-    // The page was pointed at another server (?api=): say where the token would go.
-    $("token-hint").textContent = `The token is sent to ${api.base}, and kept in this browser tab until it is closed.`;
-  }
-  setMessage("This server needs a token to show its figures.");
-  return new Promise((resolve) => {
-    const finish = (token) => {
-      form.removeEventListener("submit", onSubmit);
-      dialog.removeEventListener("close", onClose);
-      if (dialog.open) dialog.close();
-      resolve(token);
-    };
-    const onSubmit = (event) => {
-      event.preventDefault();
-      const token = input.value.trim();
-      if (!token) {
-        error.textContent = "Enter the token.";
-        error.hidden = false;
-        input.focus();
-        return;
-      }
-      setMessage("Loading figures…");
-      finish(token);
-    };
-    const onClose = () => finish(""); // Cancel, or Escape
-    form.addEventListener("submit", onSubmit);
-    dialog.addEventListener("close", onClose);
-    dialog.showModal();
-    input.focus();
-  });
-}
-
 function wireTokenDialog() {
   $("token-cancel").addEventListener("click", () => $("token-dialog").close());
   $("token-open").addEventListener("click", () => {
     api.askAgain();
     refresh();
-  });
-}
-
-function wireSeedDialog() {
-  const dialog = $("seed-dialog");
-  const form = $("seed-form");
-  const tokenField = $("seed-token-field");
-  const tokenInput = $("seed-token");
-  const error = $("seed-error");
-  const warning = $("seed-warning");
-  const confirm = $("seed-confirm");
-  const confirmLabel = confirm.textContent;
-  let replaceAll = false; // the server holds events the demo did not load, and the person was told
-
-  const showError = (text) => {
-    error.textContent = text;
-    error.hidden = !text;
-  };
-
-  const setReplaceAll = (others) => {
-    replaceAll = others !== null;
-    warning.hidden = !replaceAll;
-    confirm.classList.toggle("btn-danger", replaceAll);
-    confirm.classList.toggle("btn-primary", !replaceAll);
-    confirm.textContent = replaceAll ? "Delete everything and load demo" : confirmLabel;
-    if (replaceAll) {
-      const count = Number.isFinite(others) ? `${others} event${others === 1 ? "" : "s"}` : "events";
-      warning.textContent = `This server holds ${count} that the demo did not load — real data, perhaps. `
-        + "Loading the demo deletes them, with every other event, worker and workstation. They cannot be brought back.";
-    }
-  };
-
-  $("reload-demo").addEventListener("click", () => {
-    showError("");
-    setReplaceAll(null);
-    tokenField.hidden = !(seedSettings().needs_token || tokenField.dataset.asked === "1");
-    tokenInput.value = state.adminToken;
-    if (api.base) {
-      // The page was pointed at another server (?api=): say where the token would go.
-      $("seed-token-hint").textContent = `The token is sent to ${api.base}. Enter it only if you trust that server.`;
-    }
-    confirm.disabled = false;
-    dialog.showModal();
-    (tokenField.hidden ? confirm : tokenInput).focus();
-  });
-  $("seed-cancel").addEventListener("click", () => dialog.close());
-
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const token = tokenField.hidden ? state.adminToken : tokenInput.value.trim();
-    if (!tokenField.hidden && !token) {
-      showError("Enter the admin token.");
-      tokenInput.focus();
-      return;
-    }
-    confirm.disabled = true;
-    showError("");
-    setMessage("Loading demo data…");
-    try {
-      const result = await api.seed(token, { replaceAll });
-      state.adminToken = token;
-      dialog.close();
-      state.seenEvents.clear();
-      setMessage(`Demo data loaded: ${result.workers} workers, ${result.workstations} workstations, ${result.events} events.`);
-      refresh();
-    } catch (problem) {
-      confirm.disabled = false;
-      setMessage("");
-      if (problem.status === 409) {
-        setReplaceAll(problem.problem ? problem.problem.other_events : undefined);
-        $("seed-cancel").focus(); // the safe choice is the one Enter takes
-      } else if (problem.status === 401) {
-        tokenField.hidden = false;
-        tokenField.dataset.asked = "1";
-        showError("This server needs the admin token to load demo data.");
-        tokenInput.focus();
-      } else if (problem.status === 403 && !tokenField.hidden) {
-        state.adminToken = "";
-        showError("That token was not accepted.");
-        tokenInput.select();
-        tokenInput.focus();
-      } else {
-        showError(problem.down ? `The API can’t be reached: ${problem.message}` : problem.message);
-      }
-    }
   });
 }
 
@@ -758,7 +621,15 @@ function start() {
   if (api.base) setText($("footer-api"), `API: ${api.base}`);
   wireFilters();
   wireExports();
-  wireSeedDialog();
+  wireSeedDialog({
+    api,
+    needsToken: () => seedSettings().needs_token,
+    say: setMessage,
+    loaded: () => {
+      state.seenEvents.clear();
+      refresh();
+    },
+  });
   wireTokenDialog();
   wireDriftSummary();
   wireLifecycle();
