@@ -196,7 +196,8 @@ def _parse_webhook(item, path, stored_secrets, errors):
 
 
 def _url_problem(url):
-    """What is wrong with a webhook URL, or `None`: an absolute `http` or `https` URL with a host."""
+    """What is wrong with a webhook URL, or `None`: an absolute `http` or `https` URL with a host,
+    without a fragment or credentials."""
     if not isinstance(url, str) or not url:
         return "is required: an http or https URL"
     if len(url) > MAX_URL_LENGTH:
@@ -212,6 +213,8 @@ def _url_problem(url):
         return "must be an http or https URL with a host, such as https://example.com/hooks/floor"
     if parts.fragment:
         return "must not have a #fragment (it is never sent)"
+    if parts.username is not None:
+        return "must not hold a user name or password (they are never sent; the receiver checks X-Signature)"
     return None
 
 

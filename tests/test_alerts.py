@@ -339,14 +339,16 @@ def test_invalid_rules_are_refused_with_every_problem(client):
         "webhooks": [{"url": "ftp://hooks.example.com/x", "secret": "s"},
                      {"url": "https://hooks.example.com/y", "secret": " "},
                      {"url": "https://hooks.example.com/y"},
-                     {"url": "https://hooks.example.com/z", "secret": "s", "token": "t"}],
+                     {"url": "https://hooks.example.com/z", "secret": "s", "token": "t"},
+                     {"url": "https://user:pw@hooks.example.com/w", "secret": "s"}],
         "extra": 1,
     }
     errors = assert_problem(client.put("/alerts/rules", json=body), 422)["errors"]
     assert {error["field"] for error in errors} == {
         "extra", "rules[0].minutes", "rules[1].id", "rules[1].kind", "rules[2].id", "rules[2].percent",
         "rules[2].minutes", "rules[3].id", "rules[3].minutes", "rules[4].minutes", "rules[5].minutes",
-        "webhooks[0].url", "webhooks[1].secret", "webhooks[2].secret", "webhooks[2].url", "webhooks[3].token"}
+        "webhooks[0].url", "webhooks[1].secret", "webhooks[2].secret", "webhooks[2].url", "webhooks[3].token",
+        "webhooks[4].url"}
     assert get_ok(client, "/alerts/rules") == {"rules": [], "webhooks": []}
 
 

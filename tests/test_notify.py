@@ -15,6 +15,7 @@ import os
 import queue
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -191,6 +192,51 @@ def test_backoff_doubles_up_to_its_cap_with_jitter_of_at_most_half():
 def test_logs_name_a_webhook_by_its_host_only():
     assert notify.receiver_name("https://user:pw@hooks.example.com:8443/T0/B1/xyz?token=1") == \
         "https://hooks.example.com:8443"
+
+
+class Trickler:
+    """A receiver on 127.0.0.1 that answers each request a byte at a time, every `gap_s`, after
+    `lead` (the answer's head, or part of it), for at most `most` bytes: it never finishes."""
+
+    def __init__(self, lead, gap_s=0.05, most=2000):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.lead, self.gap_s, self.most = lead, gap_s, most
+        self.cut = threading.Event()  # the notifier closed the connection while it trickled
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            try:
+                connection.sendall(self.lead)
+                for _ in range(self.most):
+                    connection.sendall(b"x")
+                    if self.cut.wait(self.gap_s):
+                        return
+            except OSError:
+                self.cut.set()
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.mark.parametrize("lead,outcome", [
+    (b"HTTP/1.1 200 OK\r\nX-Slow: ", "no whole answer within 0.5 s"),  # its head never ends
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", None),  # its status says delivered
+], ids=["head", "body"])
+def test_a_receiver_that_answers_a_byte_at_a_time_holds_an_attempt_no_longer_than_its_limit(lead, outcome):
+    receiver = Trickler(lead)
+    answer = queue.Queue()
+    try:
+        threading.Thread(target=lambda: answer.put(notify.post_webhook(receiver.url, b"{}", "k", 1, 0.5)),
+                         daemon=True).start()
+        # Each byte comes well within the socket's timeout: only a limit on the whole attempt ends it.
+        assert answer.get(timeout=30) == outcome
+        assert receiver.cut.wait(30)  # and the connection is closed, not left to trickle on
+    finally:
+        receiver.close()
 
 
 # --- delivery through an outage ------------------------------------------------------------------
