@@ -1187,10 +1187,13 @@ BOARD_JS = """() => {
             const squeezed = inner.height < 0.9 * parseFloat(getComputedStyle(part).fontSize);
             if (out || squeezed) spilled.push([id, part.className, Math.round(inner.height)]);
         }
-        // Text cut short ends in an ellipsis, never mid-word.
-        const texts = '.tile-name, .person-name, .tile-alert-text, .pace-text, .tile-empty';
+        // Text cut short ends in an ellipsis, never mid-word; figures are never cut short at all.
+        const texts = '.tile-name, .person-name, .tile-alert-text, .empty-what';
         for (const text of tile.querySelectorAll(texts)) {
             if (cutShort(text)) spilled.push([id, text.className, 'cut']);
+        }
+        for (const figure of tile.querySelectorAll('.tile-count, .pace-text, .person-time')) {
+            if (figure.scrollWidth > figure.clientWidth + 0.5) spilled.push([id, figure.className, 'figure cut']);
         }
     }
     // The alert bar's line, too.
@@ -1235,7 +1238,7 @@ def test_board_shows_30_stations_without_scrolling(browser, floor_of_30, width, 
         # Of its three alerts (the worker gone silent, the station unstaffed, below pace) the tile
         # names the most urgent.
         expect(empty.locator(".tile-alert-text")).to_have_text(re.compile(r"^No signal: .+ \(\+2\)$"))
-        expect(empty.locator(".tile-empty")).to_have_text(re.compile(r"^Nobody here for 5[01]\s*min$"))
+        expect(empty.locator(".tile-empty")).to_have_text(re.compile(r"^Nobody here for\s*5[01]\s*min$"))
         assert board["controls"] == 0  # nothing to press on a wall screen
         # Type scales with the screen: the units figure is at least 2.4 % of the screen's height.
         assert board["smallestFigure"] >= 0.024 * height, board["smallestFigure"]
@@ -1253,6 +1256,46 @@ def test_board_shows_30_stations_without_scrolling(browser, floor_of_30, width, 
         expect(page.locator("#board .tile[data-workstation-id='WS-02'] .tile-state")).to_have_text("No signal")
         idle = page.locator("#board .tile[data-workstation-id='WS-03'] .person-time")
         expect(idle).to_have_text(re.compile(r"^2\d\s*min$"))
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def six_stations(tmp_path_factory):
+    """A server with six stations in a running shift, whose tiles hold long lines at large type:
+    one station empty for nearly three hours, one with hundreds of units far behind its target."""
+    server = Server(tmp_path_factory.mktemp("six")).start()
+    now = datetime.now(UTC).replace(microsecond=0)
+    events = [e for e in board_events(6, now) if e["worker_id"] != "W-04"]
+    events.append({"timestamp": iso(now - timedelta(hours=3)), "worker_id": "W-04", "workstation_id": "WS-04",
+                   "event_type": "absent", "site_id": "hall-1"})
+    events += [{"timestamp": iso(now - timedelta(minutes=minute, seconds=30)), "worker_id": "W-05",
+                "workstation_id": "WS-05", "event_type": "product_count", "count": 3, "site_id": "hall-1"}
+               for minute in range(120)]
+    server.post("/events", events)
+    begin = now - timedelta(hours=2, minutes=47)  # the shift began 2 h 47 min ago, nobody at WS-04 since
+    server.put("/calendar", {"time_zone": "UTC", "shifts": [
+        {"name": "Now", "start": f"{begin:%H:%M}", "end": f"{now + timedelta(hours=5):%H:%M}"}]})
+    for number in range(1, 7):
+        server.put(f"/workstations/WS-{number:02d}", {"name": f"Station {number}", "site_id": "hall-1",
+                                                      "target_units_per_hour": 400 if number == 5 else 40})
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("width,height", BOARD_VIEWPORTS, ids=[f"{w}x{h}" for w, h in BOARD_VIEWPORTS])
+def test_board_figures_are_never_cut_short_at_large_type(browser, six_stations, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+    page = context.new_page()
+    try:
+        open_dashboard(page, six_stations.base, QUIET + "&view=board")
+        expect(page.locator("#board .tile")).to_have_count(6)
+        board = page.evaluate(BOARD_JS)
+        assert board["outside"] == [] and board["spilled"] == [], board
+        expect(page.locator("#board .tile[data-workstation-id='WS-04'] .tile-empty .person-time")).to_have_text(
+            re.compile(r"^2\s*h\s*4[6-8]\s*min$"))
+        expect(page.locator("#board .tile[data-workstation-id='WS-05'] .pace-text")).to_have_text(
+            re.compile(r"^\d{3}\s*behind$"))
     finally:
         context.close()
 

@@ -55,6 +55,16 @@ export function keepLastWord(name, width, measure) {
 
 let measuring = null;
 
+/** Shrink each tile's units line in `grid` (`--fit`) until its count and pace mark show whole. */
+function fitUnits(grid) {
+  const cut = (node) => node.scrollWidth > node.clientWidth + 0.5;
+  for (const row of grid.querySelectorAll(".tile-units")) {
+    const parts = [row, ...row.querySelectorAll(".tile-count, .pace-text")];
+    row.style.removeProperty("--fit");
+    for (let fit = 9; fit >= 5 && parts.some(cut); fit -= 1) row.style.setProperty("--fit", String(fit / 10));
+  }
+}
+
 /** Fit the tiles' names in `grid` to their tiles (`keepLastWord`); the whole name stays their title. */
 function fitNames(grid) {
   const nodes = [...grid.querySelectorAll(".tile-name")];
@@ -67,17 +77,17 @@ function fitNames(grid) {
   nodes.forEach((node, index) => { if (fits[index]) node.textContent = fits[index]; });
 }
 
+/** What a tile without people says: `[what, for how long]` (the time is never cut short). */
 function stateText(station, now) {
-  const minutes = (ms) => fmt.since((now - ms) / 1000);
   switch (station.state) {
     case "unstaffed":
-      return `Nobody here for ${minutes(station.emptySince)}`;
+      return ["Nobody here for", fmt.since((now - station.emptySince) / 1000)];
     case "off":
-      return station.inBreak ? "Break" : "Not planned now";
+      return [station.inBreak ? "Break" : "Not planned now", ""];
     case "empty":
-      return "Nobody here";
+      return ["Nobody here", ""];
     default:
-      return "";
+      return ["", ""];
   }
 }
 
@@ -110,7 +120,9 @@ function tile(station, names, now, timeZone) {
     if (station.people.length > named) shown.push(el("li", { class: "tile-person more", text: `+${station.people.length - named} more` }));
     children.push(el("ul", { class: "tile-people" }, shown));
   } else {
-    children.push(el("p", { class: "tile-empty", text: stateText(station, now) }));
+    const [what, since] = stateText(station, now);
+    children.push(el("p", { class: "tile-empty" }, el("span", { class: "empty-what", text: what }),
+      since ? el("span", { class: "person-time", text: since }) : null));
   }
   // A target of 0 (nothing planned yet, or off shift) is no target to show units against.
   const target = station.target ? Math.round(station.target) : null;
@@ -152,6 +164,7 @@ export function startBoard(root, { api, pollSeconds, site }) {
     grid.style.setProperty("--cols", String(cols));
     grid.style.setProperty("--rows", String(rows));
     fitNames(grid);
+    fitUnits(grid);
   };
   new ResizeObserver(layout).observe(grid);
 
@@ -254,7 +267,10 @@ export function startBoard(root, { api, pollSeconds, site }) {
         : [el("p", { class: "board-empty", text: "No stations in this scope yet." })]);
     });
     if (grid.children.length !== before) layout();
-    else if (drawn) fitNames(grid);
+    else if (drawn) {
+      fitNames(grid);
+      fitUnits(grid);
+    }
   }
 
   root.hidden = false;
