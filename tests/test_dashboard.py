@@ -1418,6 +1418,37 @@ def test_attention_lists_the_idle_longest_first(page, server_factory):
     expect(page.locator("#attention")).to_have_attribute("data-count", "2")
 
 
+def test_in_a_break_the_attention_list_keeps_a_silent_camera_and_a_station_empty_before_it(page, server_factory):
+    server = server_factory()
+    now = datetime.now(UTC).replace(microsecond=0)
+    calendar, begin = calendar_around(now)
+    pause = now.replace(second=0) - timedelta(minutes=5)  # a break under way, 20 minutes long
+    calendar["shifts"][0]["breaks"] = [{"start": pause.strftime("%H:%M"),
+                                        "end": (pause + timedelta(minutes=20)).strftime("%H:%M")}]
+    put_or_skip(server, "/calendar", calendar)
+    events = [{"timestamp": iso(now - timedelta(hours=3)), "worker_id": "W-2", "workstation_id": "S-2",
+               "event_type": "product_count", "count": 1, "site_id": "hall-1"}]  # nobody at S-2 all shift
+    for minute in range(60, 39, -3):  # W-3's camera fell silent 40 minutes ago
+        events.append({"timestamp": iso(now - timedelta(minutes=minute)), "worker_id": "W-3",
+                       "workstation_id": "S-3", "event_type": "working", "site_id": "hall-1"})
+    for minute in range(60, -1, -3):  # W-1 worked up to the break, then went on it
+        state = "working" if now - timedelta(minutes=minute) < pause else "absent"
+        events.append({"timestamp": iso(now - timedelta(minutes=minute)), "worker_id": "W-1",
+                       "workstation_id": "S-1", "event_type": state, "site_id": "hall-1"})
+    server.post("/events", events)
+    open_dashboard(page, server.base, QUIET)
+    items = page.locator("#attention .attention-item")
+    expect(items).to_have_count(2)
+    assert items.evaluate_all("els => els.map(e => [e.dataset.kind, e.dataset.subject])") == [
+        ["unknown", "W-3"], ["unstaffed", "S-2"]]
+    # Unstaffed for the planned time of the shift so far: its break is not counted.
+    planned = duration_text((pause - begin).total_seconds())
+    title = re.compile(rf"^S-2 unstaffed for {planned}$".replace(" ", r"\s"))
+    expect(items.nth(1).locator(".attention-title")).to_have_text(title)
+    resumes = pause + timedelta(minutes=20)
+    expect(items.nth(1).locator(".attention-detail")).to_contain_text(f"break until {resumes:%H:%M}")
+
+
 def test_short_stops_stay_visible_over_a_week(page, server_factory):
     server = server_factory()
     now = datetime.now(UTC).replace(microsecond=0, second=0)

@@ -64,12 +64,15 @@ function itemNode(item, names, now, timeZone) {
       detail = `camera last heard ${item.since ? at(item.since, now, timeZone) : "—"}${item.stationName ? ` at ${item.stationName}` : ""}`;
       subject = item.worker.worker_id;
       break;
-    default:
-      title = `${item.station.name} unstaffed for ${minutes(item.since)}`;
-      detail = item.station.emptySinceStart
-        ? `in planned time · nobody there since ${item.station.instance ? "the shift began" : "the window began"} (${at(item.since, now, timeZone)})`
+    default: {
+      const { station } = item;
+      title = `${station.name} unstaffed for ${fmt.since(station.emptyMs / 1000)}`;
+      detail = station.emptySinceStart
+        ? `in planned time · nobody there since ${station.instance ? "the shift began" : "the window began"} (${at(item.since, now, timeZone)})`
         : `in planned time · nobody working or idle there since ${at(item.since, now, timeZone)}`;
-      subject = item.station.workstation_id;
+      if (station.inBreak) detail += ` · break until ${hourMinute(station.breakEnd, timeZone)}`;
+      subject = station.workstation_id;
+    }
   }
   return el("li", { class: `attention-item kind-${item.kind}`, dataset: { kind: item.kind, subject } },
     el("span", { class: "attention-mark", "aria-hidden": "true" }),

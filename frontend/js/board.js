@@ -78,10 +78,10 @@ function fitNames(grid) {
 }
 
 /** What a tile without people says: `[what, for how long]` (the time is never cut short). */
-function stateText(station, now) {
+function stateText(station) {
   switch (station.state) {
     case "unstaffed":
-      return ["Nobody here for", fmt.since((now - station.emptySince) / 1000)];
+      return ["Nobody here for", fmt.since(station.emptyMs / 1000)];
     case "off":
       return [station.inBreak ? "Break" : "Not planned now", ""];
     case "empty":
@@ -120,7 +120,7 @@ function tile(station, names, now, timeZone) {
     if (station.people.length > named) shown.push(el("li", { class: "tile-person more", text: `+${station.people.length - named} more` }));
     children.push(el("ul", { class: "tile-people" }, shown));
   } else {
-    const [what, since] = stateText(station, now);
+    const [what, since] = stateText(station);
     children.push(el("p", { class: "tile-empty" }, el("span", { class: "empty-what", text: what }),
       since ? el("span", { class: "person-time", text: since }) : null));
   }

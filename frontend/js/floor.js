@@ -4,7 +4,7 @@
 // The "needs attention" list and the board both read it.
 
 import { pace } from "./format.js";
-import { governingInstance, breakAt } from "./shifts.js";
+import { governingInstance, breakAt, plannedMs } from "./shifts.js";
 import { mergeIntervals } from "./timeline.js";
 
 // Open alerts by what needs someone first (SPEC §8: idle for long, no signal, a station
@@ -103,12 +103,19 @@ export function floorNow(input) {
     const began = instance ? Math.max(Date.parse(instance.start), windowFrom) : windowFrom;
     const staffed = lastStaffed.get(id);
     const staffedUntil = staffed !== undefined && staffed > began ? staffed : undefined;
+    // Nobody here since someone last was, or since the window began.
+    const emptySince = here.length ? null : staffedUntil ?? began;
     return {
       workstation_id: id, name: item.name || id, site_id: site, state, planned, inBreak: Boolean(pause),
+      breakEnd: pause ? pause.to : null,
       people: here.sort((a, b) => a.since - b.since),
-      // How long nobody has been here: since someone last was, or since the window began.
-      emptySince: here.length ? null : staffedUntil ?? began,
+      emptySince,
       emptySinceStart: !here.length && staffedUntil === undefined,
+      // How long nobody has been here: in planned time when a shift governs the station (its
+      // breaks left out), else since `emptySince`.
+      emptyMs: emptySince === null ? null : instance ? plannedMs(instance, calendars, emptySince, now) : now - emptySince,
+      // Nobody here since before the break under way: still unstaffed when work resumes.
+      emptyIntoBreak: Boolean(pause) && emptySince !== null && emptySince < pause.from,
       instance,
       units: figures.units ?? 0,
       target: figures.target_units ?? null,
@@ -118,7 +125,8 @@ export function floorNow(input) {
       alerts: openAlerts.filter((a) => a.subject === id || stationOfWorker.get(a.subject) === id),
     };
   });
-  const plannedStations = new Set(floorStations.filter((s) => s.planned).map((s) => s.workstation_id));
+  // Stations in a shift under way, in a break of it too: a camera that falls silent there is one to look at.
+  const shiftStations = new Set(floorStations.filter((s) => s.planned || s.inBreak).map((s) => s.workstation_id));
 
   return {
     now,
@@ -127,18 +135,20 @@ export function floorNow(input) {
     workers: people,
     stations: floorStations,
     /**
-     * Whether a silent camera matters now: the worker's station is in planned time; without a
-     * calendar, the worker was heard from lately and was not last seen leaving (absent).
+     * Whether a silent camera matters now: the worker's station is in a shift under way (in its
+     * planned time or a break); without a calendar, the worker was heard from lately and was not
+     * last seen leaving (absent).
      */
     matters: (worker) => (calendarKnown
-      ? plannedStations.has(worker.station)
+      ? shiftStations.has(worker.station)
       : worker.lastSeen !== null && now - worker.lastSeen < SILENT_FOR_LONG_MS && worker.lastState !== "absent"),
   };
 }
 
 /**
  * What needs someone now, most urgent kind first: open alerts, workers idle (longest first),
- * workers whose camera went silent, stations unstaffed in planned time (longest first).
+ * workers whose camera went silent, stations unstaffed in planned time (longest first; in a
+ * break, those nobody was at before it).
  */
 export function attentionItems(floor) {
   const stationName = new Map(floor.stations.map((s) => [s.workstation_id, s.name]));
@@ -150,7 +160,8 @@ export function attentionItems(floor) {
   for (const worker of floor.workers.filter((w) => w.state === "unknown" && floor.matters(w)).sort((a, b) => a.since - b.since)) {
     items.push({ kind: "unknown", worker, stationName: stationName.get(worker.station) || worker.station, since: worker.since });
   }
-  for (const station of floor.stations.filter((s) => s.state === "unstaffed").sort((a, b) => a.emptySince - b.emptySince)) {
+  const unstaffed = floor.stations.filter((s) => s.state === "unstaffed" || s.emptyIntoBreak);
+  for (const station of unstaffed.sort((a, b) => a.emptySince - b.emptySince)) {
     items.push({ kind: "unstaffed", station, since: station.emptySince });
   }
   return items;

@@ -145,19 +145,32 @@ function shiftDefinition(instance, calendars) {
  * earlier than the shift's start lies on the next day, as the calendar defines it.
  */
 export function breakAt(instance, calendars, now) {
+  return breaksOf(instance, calendars).find((pause) => pause.from <= now && now < pause.to) || null;
+}
+
+/** The breaks of a shift instance, `{from, to}` in epoch ms. */
+function breaksOf(instance, calendars) {
   const found = shiftDefinition(instance, calendars);
-  if (!found || !instance.date) return null;
+  if (!found || !instance.date) return [];
   const { shift, timeZone } = found;
   const start = minutesOf(shift.start);
+  const pauses = [];
   for (const pause of shift.breaks || []) {
     const from = minutesOf(pause.start);
     const to = minutesOf(pause.end);
     if (from === null || to === null || start === null) continue;
-    const fromMs = onDate(instance.date, pause.start, from < start, timeZone);
-    const toMs = onDate(instance.date, pause.end, to < start, timeZone);
-    if (fromMs <= now && now < toMs) return { from: fromMs, to: toMs };
+    pauses.push({ from: onDate(instance.date, pause.start, from < start, timeZone), to: onDate(instance.date, pause.end, to < start, timeZone) });
   }
-  return null;
+  return pauses;
+}
+
+/** The planned milliseconds of `[from, to)` in a shift instance: inside it, outside its breaks. */
+export function plannedMs(instance, calendars, from, to) {
+  const start = Math.max(from, Date.parse(instance.start));
+  const end = Math.min(to, Date.parse(instance.end));
+  let ms = Math.max(0, end - start);
+  for (const pause of breaksOf(instance, calendars)) ms -= Math.max(0, Math.min(end, pause.to) - Math.max(start, pause.from));
+  return ms;
 }
 
 /**
