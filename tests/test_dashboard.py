@@ -1733,6 +1733,26 @@ def test_a_ratio_without_a_denominator_is_shown_as_a_dash_with_its_reason(page, 
     expect(page.locator("#board .tile[data-workstation-id='S-SLOW']")).to_have_attribute("data-pace", "behind")
 
 
+def test_between_shifts_the_panel_shows_how_each_sites_last_shift_ended(page, server_factory):
+    server = server_factory()
+    now = datetime.now(UTC).replace(microsecond=0)
+    ends = {"north": now - timedelta(hours=2), "south": now - timedelta(hours=4)}  # none runs now
+    events = []
+    for site, end in ends.items():
+        begin = (end - timedelta(hours=3)).replace(minute=0, second=0)
+        put_or_skip(server, f"/sites/{site}", {"name": f"Hall {site}", "time_zone": "UTC", "shifts": [
+            {"name": f"Shift {site}", "start": begin.strftime("%H:%M"), "end": end.strftime("%H:%M")}]})
+        events += [{"timestamp": iso(begin + timedelta(minutes=minute)), "worker_id": f"W-{site}",
+                    "workstation_id": f"S-{site}", "event_type": "working", "site_id": site}
+                   for minute in range(0, 120, 10)]
+    server.post("/events", events)
+    open_dashboard(page, server.base, QUIET)
+    totals = page.locator("#shift-now .shift-total")
+    expect(totals).to_have_count(2)
+    labels = totals.locator(".shift-total-label").all_text_contents()
+    assert [label.split(":")[0] for label in labels] == ["Previous shift · Hall south", "Previous shift · Hall north"]
+
+
 def test_the_board_between_shifts_says_what_its_tiles_hold_and_when_the_next_shift_starts(page, server_factory):
     server = server_factory()
     now = datetime.now(UTC).replace(second=0, microsecond=0)

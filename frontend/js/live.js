@@ -2,7 +2,7 @@
 // goes through the API client (api.js); a route this server does not offer gives null, so the
 // panels that need it hide instead of failing the page.
 
-import { readCalendars, scopeInstances, runningInstances, previousInstance, nextInstance, shiftRange } from "./shifts.js";
+import { readCalendars, scopeInstances, runningInstances, previousOfEach, nextInstance, shiftRange } from "./shifts.js";
 import { floorNow } from "./floor.js";
 import { HOUR_MS, DAY_MS, iso } from "./time.js";
 
@@ -32,7 +32,8 @@ const farCache = new Map(); // site → {at, instances}
 
 /**
  * The calendars and the shift instances around `now` for `site` ("" = every site):
- * {calendars, offered (the server has GET /metrics/shifts), instances, running, previous, next}.
+ * {calendars, offered (the server has GET /metrics/shifts), instances, running, previous (each
+ * calendar's instance that ended last), next}.
  * `sites` and `calendar` are the bodies of GET /sites and GET /calendar when the caller has them
  * already (else they are fetched). The range asked for runs from hour to hour, so polls within an
  * hour ask the same question and an unchanged answer comes back as a 304.
@@ -46,17 +47,17 @@ export async function loadShifts(api, { site, now, signal, settingsZone, sites, 
     optional(api.shifts({ from: iso(from), to: iso(to), site_id: site }, signal)),
   ]);
   const calendars = readCalendars(calendarBody, siteList, settingsZone);
-  if (!near) return { calendars, offered: false, planned: false, instances: [], running: [], previous: null, next: null };
+  if (!near) return { calendars, offered: false, planned: false, instances: [], running: [], previous: [], next: null };
   let instances = scopeInstances(near.shifts || [], site);
-  let previous = previousInstance(instances, now);
-  if (!previous) {
+  let previous = previousOfEach(instances, now);
+  if (!previous.length) {
     const cached = farCache.get(site);
     if (!cached || now - cached.at > FAR_REFRESH_MS) {
       const far = await optional(api.shifts({ from: iso(now - FAR_BACK_MS), to: iso(now - NEAR_BACK_MS), site_id: site }, signal));
       farCache.set(site, { at: now, instances: scopeInstances((far && far.shifts) || [], site) });
     }
     instances = [...farCache.get(site).instances, ...instances];
-    previous = previousInstance(instances, now);
+    previous = previousOfEach(instances, now);
   }
   // Whether any calendar plans time at all: without one, nothing is "planned" or "unstaffed".
   const planned = calendars.factoryShifts.length > 0 || [...calendars.sites.values()].some((s) => s.shifts && s.shifts.length);

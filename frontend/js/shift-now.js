@@ -74,20 +74,20 @@ export function renderShiftNow(root, { shifts, floor, now }) {
     const site = instance.site_id ? `${siteName(calendars, instance.site_id)}: ` : "";
     return `${site}${instanceLabel(instance, zone)}`;
   };
-  const signature = JSON.stringify([running.map((i) => i.start + i.site_id), previous && previous.start, next && next.start,
+  const signature = JSON.stringify([running.map((i) => i.start + i.site_id), previous.map((i) => i.start + i.site_id), next && next.start,
     floor.stations.map((s) => [s.workstation_id, s.units, s.target, s.pace]), Math.floor(now / 60_000)]);
   drawIfChanged(body, signature, () => {
     if (!running.length) {
       root.dataset.state = "between";
       sub.textContent = "No shift is running now.";
-      const parts = [];
-      if (previous) {
-        const result = instanceResult(previous);
-        parts.push(el("div", { class: "shift-total", dataset: { pace: result.pace.mark || "none" } },
-          el("p", { class: "shift-total-label", text: `Previous shift · ${label(previous)}` }),
+      // How the last shift of each site ended.
+      const parts = previous.map((instance) => {
+        const result = instanceResult(instance);
+        return el("div", { class: "shift-total", dataset: { pace: result.pace.mark || "none", siteId: instance.site_id ?? "" } },
+          el("p", { class: "shift-total-label", text: `Previous shift · ${label(instance)}` }),
           el("p", { class: "shift-total-figure" }, el("span", { class: "big", text: fmt.integer(result.figure) }), result.rest),
-          paceNode(result.pace)));
-      }
+          paceNode(result.pace));
+      });
       if (next) {
         const zone = zoneOf(calendars, next.site_id);
         parts.push(el("p", { class: "shift-next", text: `Next: ${label(next)} (starts at ${hourMinute(Date.parse(next.start), zone)})` }));

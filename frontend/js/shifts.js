@@ -58,17 +58,8 @@ export function runningInstances(instances, now) {
   return instances.filter((i) => isRunning(i, now)).sort((a, b) => startOf(a) - startOf(b));
 }
 
-/** The done instance that ended last, or null. */
-export function previousInstance(instances, now) {
-  let best = null;
-  for (const instance of instances) {
-    if (isDone(instance, now) && (!best || endOf(instance) > endOf(best))) best = instance;
-  }
-  return best;
-}
-
-/** Of each calendar's done instances (one calendar per `site_id`), the one that ended last. */
-function previousOfEach(instances, now) {
+/** Of each calendar's done instances (one calendar per `site_id`), the one that ended last, earliest start first. */
+export function previousOfEach(instances, now) {
   const last = new Map();
   for (const instance of instances) {
     const best = last.get(instance.site_id ?? null);
