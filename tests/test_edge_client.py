@@ -191,13 +191,31 @@ def test_wrong_token_keeps_events_pending(scripted, outbox):
     assert client.flush().sent == 1  # the token was fixed on the server side meanwhile
 
 
-def test_request_level_rejection_parks_the_batch_with_the_reason(scripted, outbox):
-    api = scripted((400, {}, {"detail": "The body is not valid JSON"}))
+def test_a_request_level_rejection_of_the_events_parks_the_batch_with_the_reason(scripted, outbox):
+    api = scripted((422, {}, {"detail": "The batch holds no events."}))
     client = EdgeClient(api.base, outbox)
     client.send([good(0), good(1)])
     result = client.flush()
     assert (result.parked, result.pending) == (2, 0)
-    assert outbox.parked()[0][2] == [{"field": None, "message": "The body is not valid JSON"}]
+    assert outbox.parked()[0][2] == [{"field": None, "message": "The batch holds no events."}]
+
+
+def test_a_bad_request_about_the_setup_keeps_events_pending(scripted, outbox):
+    # A server that does not answer to the name the device uses (SPEC §7), or a proxy's refusal:
+    # the events are fine, the configuration is not.
+    api = scripted((400, {}, {"detail": "This server is not reached by the name '127.0.0.1'"}))
+    client = EdgeClient(api.base, outbox, sleep=Recorder())
+    client.send([good(0), good(1)])
+    result = client.flush(max_failures=1)
+    assert (result.sent, result.parked, result.pending) == (0, 0, 2)
+    assert "400" in result.last_error
+    assert client.flush().sent == 2  # the name was fixed meanwhile
+
+
+def test_an_event_json_cannot_carry_is_refused_when_added(outbox):
+    with pytest.raises(ValueError, match="event 1 cannot be sent as JSON"):
+        outbox.add([good(0), {**good(1), "confidence": float("nan")}])
+    assert outbox.counts()["pending"] == 0  # nothing of the call was added
 
 
 def test_an_event_the_server_keeps_failing_on_is_isolated_and_parked(scripted, outbox):

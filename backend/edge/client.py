@@ -5,9 +5,10 @@
 - `413`: the batch is halved and sent again; a single event that is too large is parked.
 - `429`, `5xx`, a refused connection or a timeout: retried with exponential backoff and jitter,
   honouring `Retry-After`; the events stay pending in the outbox meanwhile.
-- `401`, `403`, `404` and other answers about the request rather than the events (a wrong
-  token, a wrong URL): the events stay pending and the client backs off, so fixing the
-  configuration is enough to resume.
+- `400`, `401`, `403`, `404` and other answers about the request rather than the events (a
+  wrong token, a wrong URL, a server name it does not answer to, a proxy's refusal; the outbox
+  holds only events JSON can carry, so a body the client makes is never malformed): the events
+  stay pending and the client backs off, so fixing the configuration is enough to resume.
 - `500` over and over for the same batch: a server fault set off by something in it. The batch
   is halved until the one event that sets it off is alone, and that event is parked with the
   server's answer, so one bad event cannot hold back everything behind it.
@@ -203,7 +204,7 @@ class EdgeClient:
             return None
         if error.code == 422 and isinstance(payload.get("results"), list):
             return _outcomes(batch, payload)
-        if error.code == 400 or error.code == 422:
+        if error.code == 422:
             reason = [{"field": None, "message": payload.get("detail", f"HTTP {error.code}")}]
             return {seq: ("parked", reason) for seq, _ in batch}
         retry_after = _seconds(error.headers.get("Retry-After"))

@@ -66,15 +66,21 @@ class Outbox:
 
         Adding an event whose `event_id` is already in the outbox changes nothing, so a device
         that replays its source after a restart does not send anything twice. Returns the ids.
+        An event JSON cannot carry (a `NaN` or infinite number) raises `ValueError` and none of
+        `events` is added: the server could never read a batch holding it.
         """
         now_ms = time.time_ns() // 1_000_000
         rows, ids = [], []
-        for event in events:
+        for index, event in enumerate(events):
             event = dict(event)
             if not event.get("event_id"):
                 event["event_id"] = new_event_id(self.device_id)
             ids.append(event["event_id"])
-            rows.append((event["event_id"], json.dumps(event, separators=(",", ":")), now_ms))
+            try:
+                text = json.dumps(event, separators=(",", ":"), allow_nan=False)
+            except ValueError as problem:
+                raise ValueError(f"event {index} cannot be sent as JSON: {problem}") from None
+            rows.append((event["event_id"], text, now_ms))
         with self._transaction():
             self.conn.executemany(ADD_SQL, rows)
         return ids
