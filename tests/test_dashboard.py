@@ -871,6 +871,11 @@ HELPERS_JS = """async () => {
         fields: ['=1+2', '+1', '-1', '@SUM(A1)', '\\tx', 'a,b', 'say "hi"', 'plain', -5, 12.5, null].map(csv.csvField),
         berlinSummer: at('2026-07-01T08:00', 'Europe/Berlin'),
         berlinWinter: at('2026-01-15T08:00', 'Europe/Berlin'),
+        // Clocks going back (02:30 happens twice) and forward (02:30 never happens), east and west of UTC.
+        berlinTwice: at('2026-10-25T02:30', 'Europe/Berlin'),
+        berlinNever: at('2026-03-29T02:30', 'Europe/Berlin'),
+        newYorkTwice: at('2026-11-01T01:30', 'America/New_York'),
+        newYorkNever: at('2026-03-08T02:30', 'America/New_York'),
         berlinDstMidnight: new Date(time.startOfDay(Date.parse('2026-03-29T12:00:00Z'), 'Europe/Berlin')).toISOString(),
         kolkataInput: time.toLocalInput(Date.parse('2026-01-15T06:00:00Z'), 'Asia/Kolkata'),
         badInput: time.parseLocalInput('2026-13-01T08:00', 'UTC'),
@@ -910,6 +915,10 @@ def test_formatting_csv_and_time_zone_helpers(page, seeded):
                                 "-5", "12.5", ""]
     assert result["berlinSummer"] == "2026-07-01T06:00:00.000Z"
     assert result["berlinWinter"] == "2026-01-15T07:00:00.000Z"
+    # A wall time the clocks pass twice is the first; one they skip takes the offset before the
+    # change, as shift times do (SPEC §5, calendars).
+    assert [result[key] for key in ("berlinTwice", "berlinNever", "newYorkTwice", "newYorkNever")] == [
+        "2026-10-25T00:30:00.000Z", "2026-03-29T01:30:00.000Z", "2026-11-01T05:30:00.000Z", "2026-03-08T07:30:00.000Z"]
     assert result["berlinDstMidnight"] == "2026-03-28T23:00:00.000Z"  # the night the clocks go forward
     assert result["kolkataInput"] == "2026-01-15T11:30"
     assert result["badInput"] is None

@@ -54,11 +54,13 @@ export function offsetMs(ms, timeZone) {
 /** The instant at which the wall clock in `timeZone` shows the given fields. */
 export function wallToInstant({ year, month, day, hour = 0, minute = 0, second = 0 }, timeZone) {
   const asUtc = Date.UTC(year, month - 1, day, hour, minute, second);
-  const first = offsetMs(asUtc, timeZone);
-  const guess = asUtc - first;
-  const atGuess = offsetMs(guess, timeZone);
-  // Around a daylight-saving change the offset at the answer can differ from the first guess.
-  return atGuess === first ? guess : asUtc - atGuess;
+  // The offsets in force a day before and a day after: they differ around a daylight-saving change.
+  const before = offsetMs(asUtc - DAY_MS, timeZone);
+  const after = offsetMs(asUtc + DAY_MS, timeZone);
+  const fits = [before, after].map((offset) => asUtc - offset).filter((ms) => ms + offsetMs(ms, timeZone) === asUtc);
+  // A wall time that happens twice (clocks going back) is its first, one that never happens
+  // (clocks going forward) is read with the offset before the change: as shift times are (SPEC).
+  return fits.length ? Math.min(...fits) : asUtc - before;
 }
 
 const LOCAL_INPUT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/;
