@@ -224,6 +224,19 @@ def assert_figures_match_api(page, server, worker=None, workstation=None):
             "units": one["units"], "rate": one["units_per_hour"], "utilization": one["utilization_pct"],
             "active-now": 1 if one["state_at_end"] == "working" else 0,
         } if one else {"active-now": 0}
+    elif workstation:
+        # The workstation filter narrows them to that station's figures; it has no idle or
+        # no-signal time of its own, so those cards are not shown.
+        one = stations[0]
+        expected_cards = {
+            "active": one["occupancy_seconds"], "units": one["units"], "rate": one["throughput_per_hour"],
+            "utilization": one["utilization_pct"],
+            "active-now": sum(1 for w in all_workers if w["current_workstation_id"] == workstation
+                              and w["state_at_end"] == "working"),
+        }
+        assert shown_cards["active"]["text"] == duration_text(one["occupancy_seconds"])
+        assert page.locator("#summary-cards [data-card='idle']").is_hidden()
+        assert page.locator("#summary-cards [data-card='unknown']").is_hidden()
     else:
         expected_cards = {
             "active": factory["total_active_seconds"],
@@ -237,7 +250,7 @@ def assert_figures_match_api(page, server, worker=None, workstation=None):
         }
     for name, value in expected_cards.items():
         assert float(shown_cards[name]["value"]) == value, name
-    if "active" in expected_cards:
+    if "idle" in expected_cards:
         assert shown_cards["active"]["text"] == duration_text(expected_cards["active"])
         assert shown_cards["idle"]["text"] == duration_text(expected_cards["idle"])
         assert shown_cards["unknown"]["text"] == duration_text(expected_cards["unknown"])
@@ -446,10 +459,17 @@ def test_worker_workstation_and_site_filters_change_the_figures_and_the_url(page
     assert 0 < bands < all_bands if elsewhere else 0 < bands <= all_bands
     assert url_params(page) == {"poll": "3600", "range": "all", "worker": worker, "workstation": station}
 
+    # The workstation alone: the cards are the station's.
+    page.select_option("#filter-worker", "")
+    expect(page.locator("#summary-cards")).to_have_attribute("data-scope", "workstation")
+    expect(page.locator("[data-card='active'] [data-label]")).to_have_text("Occupied time")
+    assert_figures_match_api(page, seeded, workstation=station)
+
     page.locator("#filter-clear").click()
     expect(page.locator("#filter-range")).to_have_value("shift")
     page.wait_for_function("!new URLSearchParams(location.search).has('worker')")
     expect(page.locator("#summary-cards")).to_have_attribute("data-scope", "factory")
+    expect(page.locator("[data-card='idle']")).to_be_visible()
     assert "worker" not in url_params(page) and "range" not in url_params(page)
 
     page.select_option("#filter-range", "all")

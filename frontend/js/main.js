@@ -283,15 +283,23 @@ function drawAll() {
   renderAttention($("attention"), { floor: state.live && state.live.floor, names, timeZone: tz, now: data.now });
   renderShiftNow($("shift-now"), { shifts: state.shifts, floor: state.live && state.live.floor, now: data.now });
   const chosen = view.worker ? allWorkers.find((w) => w.worker_id === view.worker) || null : null;
+  const station = view.workstation
+    ? data.workstations.workstations.find((s) => s.workstation_id === view.workstation) || { workstation_id: view.workstation }
+    : null;
+  // Whom the cards count: the chosen worker, those at the chosen station at the window's end, or all.
+  let counted = allWorkers;
+  if (view.worker) counted = chosen ? [chosen] : [];
+  else if (station) counted = allWorkers.filter((w) => w.current_workstation_id === view.workstation);
   render.renderCards($("summary-cards"), {
     factory: data.factory.factory,
     targetedUnits: unitsAtTargets(data.workstations.workstations),
     plannedOnly: context.plannedOnly,
     worker: view.worker ? chosen || { worker_id: view.worker } : null,
+    station,
     // "Working now" counts only workers whose state at the window's end is working: a camera
     // that went silent is no signal, never working.
-    activeNow: (chosen ? [chosen] : view.worker ? [] : allWorkers).filter((w) => w.state_at_end === "working").length,
-    workerCount: chosen || view.worker ? 1 : allWorkers.length,
+    activeNow: counted.filter((w) => w.state_at_end === "working").length,
+    workerCount: view.worker ? 1 : counted.length,
     window: win,
     timeZone: tz,
     now: data.now,

@@ -233,23 +233,51 @@ function cardLabel(root, name, text) {
   if (label) setText(label, text);
 }
 
+/** The units card's note: the target and attainment when there is a target, else where the figure comes from. */
+function unitsNote(target, attainment, otherwise) {
+  if (target === 0) return `Target 0: ${fmt.NOTHING_ASKED.toLowerCase()}`;
+  if (target === null || target === undefined) return otherwise;
+  return `Target ${fmt.integer(Math.round(target))} · attainment ${fmt.percent(attainment)}`;
+}
+
 /**
- * The summary cards: the factory's figures, or one worker's when `worker` is given (the worker
- * filter narrows them too). `activeNow` counts the workers whose state at the window's end is
- * working (a silent camera counts as no signal, never as working); `targetedUnits` are the units
- * of the stations with a target, against which the factory's attainment is reckoned;
- * `plannedOnly` whether the window counts planned time only. A ratio with nothing to divide by
- * shows "—" with the reason as its note, as in the tables.
+ * The summary cards: the factory's figures, one worker's when `worker` is given, or one
+ * station's when `station` is (the worker and workstation filters narrow them too; a station has
+ * no idle or no-signal time of its own, so those cards are hidden). `activeNow` counts the
+ * workers whose state at the window's end is working (a silent camera counts as no signal, never
+ * as working); `targetedUnits` are the units of the stations with a target, against which the
+ * factory's attainment is reckoned; `plannedOnly` whether the window counts planned time only. A
+ * ratio with nothing to divide by shows "—" with the reason as its note, as in the tables.
  */
-export function renderCards(root, { factory, targetedUnits = null, plannedOnly = false, worker, activeNow, workerCount,
-  window: win, timeZone, now }) {
+export function renderCards(root, { factory, targetedUnits = null, plannedOnly = false, worker, station, activeNow,
+  workerCount, window: win, timeZone, now }) {
   const f = factory;
   const w = worker;
   const plural = (n, word) => `${fmt.integer(n)} ${word}${n === 1 ? "" : "s"}`;
   const context = { plannedOnly };
   // A ratio card: its figure, or "—" with the reason it has none (`reason`) as its note.
   const ratioCard = (name, value, text, reason, note) => card(root, name, value, reason ? "—" : text, reason || note);
-  if (w) {
+  const stationScope = Boolean(station && !w);
+  for (const name of ["idle", "unknown"]) root.querySelector(`[data-card="${name}"]`).hidden = stationScope;
+  cardLabel(root, "active", stationScope ? "Occupied time" : "Productive time");
+  cardLabel(root, "rate", stationScope ? "Throughput" : "Production rate");
+  if (stationScope) {
+    const s = station;
+    const name = s.name || s.workstation_id;
+    const has = s.occupancy_seconds !== undefined;
+    const missing = "No figures for this workstation in this scope";
+    root.dataset.scope = "workstation";
+    cardLabel(root, "utilization", "Utilization");
+    card(root, "active", s.occupancy_seconds, fmt.duration(has ? s.occupancy_seconds : 0),
+      `Someone working or idle at ${name}`);
+    card(root, "units", s.units, fmt.integer(has ? s.units : 0), unitsNote(s.target_units, s.attainment_pct,
+      `Made at ${name} in the window`));
+    ratioCard("rate", s.throughput_per_hour, fmt.perHour(s.throughput_per_hour),
+      has ? noFigure(WORKSTATION_COLUMNS, "throughput_per_hour", s, context) : missing, "Units per occupied hour");
+    ratioCard("utilization", s.utilization_pct, fmt.percent(s.utilization_pct),
+      has ? noFigure(WORKSTATION_COLUMNS, "utilization_pct", s, context) : missing,
+      `Occupied ÷ ${plannedOnly ? "planned time" : "the window"}`);
+  } else if (w) {
     const name = w.name || w.worker_id;
     const has = w.active_seconds !== undefined;
     root.dataset.scope = "worker";
@@ -273,14 +301,10 @@ export function renderCards(root, { factory, targetedUnits = null, plannedOnly =
       "Cameras silent past the signal horizon: not counted as working");
     const target = f.target_units;
     // The attainment is of the stations with a target: their units, when not all, are named.
-    const there = targetedUnits !== null && targetedUnits !== f.total_units
+    const there = target && targetedUnits !== null && targetedUnits !== f.total_units
       ? ` (${fmt.integer(targetedUnits)} at stations with a target)` : "";
-    let note = `From ${plural(f.event_count, "camera event")} in the window`;
-    if (target === 0) note = `Target 0: ${fmt.NOTHING_ASKED.toLowerCase()}`;
-    else if (target !== null && target !== undefined) {
-      note = `Target ${fmt.integer(Math.round(target))} · attainment ${fmt.percent(f.attainment_pct)}${there}`;
-    }
-    card(root, "units", f.total_units, fmt.integer(f.total_units), note);
+    card(root, "units", f.total_units, fmt.integer(f.total_units),
+      unitsNote(target, f.attainment_pct, `From ${plural(f.event_count, "camera event")} in the window`) + there);
     const totals = { active_seconds: f.total_active_seconds, idle_seconds: f.total_idle_seconds };
     const noRate = noFigure(WORKER_COLUMNS, "units_per_hour", totals, context);
     const noUtilization = noFigure(WORKER_COLUMNS, "utilization_pct", totals, context);
@@ -296,7 +320,7 @@ export function renderCards(root, { factory, targetedUnits = null, plannedOnly =
   if (past) note += `, as of ${sameDay(end, now, timeZone) ? hourMinute(end, timeZone) : dayTime(end, timeZone)}`;
   cardLabel(root, "active-now", past ? "Working at the end" : "Working now");
   card(root, "active-now", activeNow, fmt.integer(activeNow), note);
-  const utilization = w ? w.utilization_pct : f.average_utilization_pct;
+  const utilization = stationScope ? station.utilization_pct : w ? w.utilization_pct : f.average_utilization_pct;
   const bar = root.querySelector('[data-card="utilization"] .meter-fill');
   if (bar) bar.style.width = `${Math.min(Math.max(utilization || 0, 0), 100)}%`;
 }
