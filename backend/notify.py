@@ -16,7 +16,9 @@ each opening and closing exactly once.
 
 **Delivery.** Each receiver (a webhook URL, or MQTT) has a queue of changes, taken oldest first;
 it waits on its head until that is delivered, so a receiver never gets an alert's closing before
-its opening. A notifier claims a head in a write transaction before sending it, for a lease
+its opening. Sends run in threads beside the evaluations, each ended after
+`NOTIFY_TIMEOUT_SECONDS` as a whole, so a slow receiver holds neither the rounds nor the other
+receivers. A notifier claims a head in a write transaction before sending it, for a lease
 longer than an attempt can take, so two notifiers never send one change at once. A webhook gets
 `POST` JSON `{"change": "opened"|"closed", "alert": {...}}` with `X-Signature: sha256=<hex
 HMAC-SHA256 of the body with the webhook's secret>` and `X-Alert-Change-Id` (one id per change,
@@ -42,6 +44,7 @@ import socket
 import sys
 import threading
 import time
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
@@ -154,6 +157,7 @@ class Notifier:
         self.mqtt_topic = mqtt_topic
         self.mqtt_receiver = f"{MQTT_PREFIX}{mqtt_topic}" if mqtt_client is not None else None
         self.senders = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="notify-send")
+        self.sending = {}  # receiver -> (its head, the future of its send) while a send to it is under way
         self.db = db.KeptConnection(self.config)
 
     def evaluate(self):
@@ -175,17 +179,20 @@ class Notifier:
         return recorded
 
     def deliver(self):
-        """One pass over the receivers: send each one's head when it is due and nobody holds it,
-        all receivers at once. Returns `(attempts made, seconds until the next head falls due or
+        """One pass over the receivers: record the sends that finished, then start sending each
+        receiver's head when it is due, nobody holds it and no send to it is under way. Sends run
+        beside the rounds, so a slow receiver holds neither the evaluations nor the other
+        receivers. Returns `(sends finished or started, seconds until the next head falls due or
         `None`)`."""
         conn = self.db.get()
+        finished = self._settle_finished(conn)
         if not alert_store.pending_deliveries(conn):
-            return 0, None
+            return finished, None
         now_ms = self.wall_ms()
         claimed, wait_ms = [], None
         with db.transaction(conn):
             for head in alert_store.delivery_heads(conn):
-                if not self._can_send(head):
+                if head["receiver"] in self.sending or not self._can_send(head):
                     continue
                 held = head["claimed_by"] not in (None, self.me) and head["claimed_until_ms"] > now_ms
                 due_ms = head["claimed_until_ms"] if held else head["next_attempt_ms"]
@@ -196,15 +203,31 @@ class Notifier:
                 if alert_store.claim_delivery(conn, head["receiver"], head["change_id"], self.me, now_ms,
                                           now_ms + lease_ms):
                     claimed.append(head)
-        if not claimed:
-            return 0, None if wait_ms is None else wait_ms / 1000
-        outcomes = [(head, future.result()) for head, future in
-                    [(head, self.senders.submit(self._send, head)) for head in claimed]]
+        for head in claimed:
+            self.sending[head["receiver"]] = (head, self.senders.submit(self._send, head))
+        return finished + len(claimed), None if wait_ms is None else wait_ms / 1000
+
+    def _settle_finished(self, conn):
+        """Record the sends that finished (delivered, or to be tried again); how many."""
+        done = [(head, future) for head, future in self.sending.values() if future.done()]
+        if not done:
+            return 0
         done_ms = self.wall_ms()
         with db.transaction(conn):
-            for head, error in outcomes:
-                self._settle(conn, head, error, done_ms)
-        return len(outcomes), None if wait_ms is None else wait_ms / 1000
+            for head, future in done:
+                failure = future.exception()
+                self._settle(conn, head, future.result() if failure is None else f"{type(failure).__name__}: {failure}",
+                             done_ms)
+        for head, _future in done:
+            del self.sending[head["receiver"]]
+        return len(done)
+
+    def _wait(self, stop, seconds):
+        """Wait up to `seconds` for `stop`, or, while sends are under way, for the first to finish."""
+        if self.sending:
+            futures.wait([future for _head, future in self.sending.values()], seconds, futures.FIRST_COMPLETED)
+        else:
+            stop.wait(seconds)
 
     def _can_send(self, head):
         if head["receiver"].startswith(MQTT_PREFIX):
@@ -240,7 +263,8 @@ class Notifier:
 
     def run(self, rounds=None, stop=None):
         """Evaluate every `interval_s` and deliver in between, until `stop` is set or, with
-        `rounds`, once that many evaluations are done."""
+        `rounds`, once that many evaluations are done (a send under way may hold a stop for up to
+        its time limit)."""
         stop = stop or threading.Event()
         done = 0
         next_round = time.monotonic()
@@ -252,11 +276,11 @@ class Notifier:
                     self._guarded("evaluation", self.evaluate)
                     done += 1
                     next_round = time.monotonic() + self.settings["interval_s"]
-                attempts, wait_s = self._guarded("delivery", self.deliver) or (0, None)
-                if attempts:
+                moved, wait_s = self._guarded("delivery", self.deliver) or (0, None)
+                if moved:
                     continue
                 pause = next_round - time.monotonic()
-                stop.wait(max(0.0, pause if wait_s is None else min(pause, wait_s)))
+                self._wait(stop, max(0.0, pause if wait_s is None else min(pause, wait_s)))
         finally:
             self.close()
         return done
@@ -275,8 +299,10 @@ class Notifier:
 
 
     def close(self):
-        """Let go of the database and the sending threads."""
+        """Let the sends under way finish (each within its time limit) and record them; let go of
+        the database and the sending threads."""
         self.senders.shutdown(wait=True)
+        self._guarded("delivery", lambda: self._settle_finished(self.db.get()))
         self.db.drop()
 
 

@@ -195,14 +195,16 @@ def test_logs_name_a_webhook_by_its_host_only():
 
 
 class Trickler:
-    """A receiver on 127.0.0.1 that answers each request a byte at a time, every `gap_s`, after
-    `lead` (the answer's head, or part of it), for at most `most` bytes: it never finishes."""
+    """A receiver on 127.0.0.1 that answers its first request a byte at a time, every `gap_s`,
+    after `lead` (the answer's head, or part of it), for at most `most` bytes or until `close`:
+    it never finishes. Later connections are refused once it is closed."""
 
     def __init__(self, lead, gap_s=0.05, most=2000):
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
         self.lead, self.gap_s, self.most = lead, gap_s, most
         self.cut = threading.Event()  # the notifier closed the connection while it trickled
+        self.closed = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
@@ -213,12 +215,13 @@ class Trickler:
                 connection.sendall(self.lead)
                 for _ in range(self.most):
                     connection.sendall(b"x")
-                    if self.cut.wait(self.gap_s):
+                    if self.cut.wait(self.gap_s) or self.closed.is_set():
                         return
             except OSError:
                 self.cut.set()
 
     def close(self):
+        self.closed.set()
         self.listener.close()
 
 
@@ -242,10 +245,10 @@ def test_a_receiver_that_answers_a_byte_at_a_time_holds_an_attempt_no_longer_tha
 # --- delivery through an outage ------------------------------------------------------------------
 
 @contextmanager
-def notifier_running(config, clock, seed):
+def notifier_running(config, clock, seed, settings=FAST):
     """A notifier on its own thread at `clock` for the block; stopped and joined after it. Yields
     the thread."""
-    notifier = notify.Notifier(config, FAST, clock=clock, rng=random.Random(seed))
+    notifier = notify.Notifier(config, settings, clock=clock, rng=random.Random(seed))
     stop = threading.Event()
     runner = threading.Thread(target=notifier.run, kwargs={"rounds": 20_000, "stop": stop})
     runner.start()
@@ -279,6 +282,28 @@ def test_every_change_reaches_every_webhook_once_in_order_through_an_outage(app,
         ("opened", 1), ("closed", 1), ("opened", 2), ("closed", 2)]
     assert receiver.received == {"/a": expected, "/b": expected}
     assert receiver.failed == 3 and receiver.bad_signatures == []
+
+
+def test_a_receiver_that_answers_a_byte_at_a_time_holds_neither_the_rounds_nor_the_others(app, client, receiver):
+    path = app.config["DATABASE_PATH"]
+    receiver.start()
+    slow = Trickler(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    prepare_floor(client, receiver, 1)
+    hooks = [{"url": receiver.base + p, "secret": secret} for p, secret in SECRETS.items()]
+    assert client.put("/alerts/rules", json={"rules": [{"id": "idle-long", "kind": "worker_idle", "minutes": 10}],
+                                             "webhooks": [*hooks, {"url": slow.url, "secret": "s"}]}).status_code == 200
+    clock = Clock(parse_instant(at("10:05")))
+    try:
+        # Its attempt may take a minute: meanwhile the alert opens and closes, and the others get both.
+        with notifier_running(app.config, clock, seed=3, settings={**FAST, "timeout_s": 60.0, "lease_s": 180.0}):
+            run_spells(path, 1, lambda ms: setattr(clock, "ms", ms))
+            wait_until(lambda: receiver.count() == 4, what="the other receivers' deliveries")
+            assert not slow.cut.is_set()  # the slow receiver's first attempt is still under way
+            slow.close()
+    finally:
+        slow.close()
+    expected = recorded_changes(path)
+    assert receiver.received == {"/a": expected, "/b": expected}
 
 
 def test_a_changed_secret_signs_what_is_still_queued(app, client, receiver):
