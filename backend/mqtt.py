@@ -116,10 +116,18 @@ def _errors_field(errors):
 
 
 class PublishFailed(Exception):
-    """The broker did not acknowledge a publication in time (or the client is not connected)."""
+    """The broker did not acknowledge a publication in time (or the client is not connected).
+
+    `pending`: paho's `MessageInfo` of the publication still under way, when there is one: given
+    back to `publish_alert_change` for the same change, it is waited on rather than published again.
+    """
+
+    def __init__(self, message, pending=None):
+        super().__init__(message)
+        self.pending = pending
 
 
-def publish_alert_change(client, change, topic=None, timeout=10.0):
+def publish_alert_change(client, change, topic=None, timeout=10.0, pending=None):
     """Publish one alert change to the alerts topic and return once the broker has it.
 
     `client`: a connected paho client whose network loop runs (`connect_publisher` makes one).
@@ -128,23 +136,28 @@ def publish_alert_change(client, change, topic=None, timeout=10.0):
     `MQTT_ALERTS_TOPIC`, `factory/alerts`). Raises `ValueError` for any other shape.
 
     Returns after the broker's PUBACK. Raises `PublishFailed` when none came within `timeout`
-    seconds or the client is not connected: the caller keeps the change and calls again later.
-    The client may still deliver the first attempt once it reconnects, so a subscriber can see a
-    change more than once (at least once), but never one change of an alert before an earlier
-    one as long as the caller publishes an alert's changes one at a time, each after the last
-    returned. Subscribers that must not miss a change subscribe with QoS 1 on a persistent session.
+    seconds or the client is not connected (then nothing is published: paho would queue every
+    try and send them all on reconnecting): the caller keeps the change and calls again later,
+    with `pending` from the failure when it has one, so a publication still under way is waited
+    on, not repeated. A subscriber can still see a change twice (at least once), but never one
+    change of an alert before an earlier one as long as the caller publishes an alert's changes
+    one at a time, each after the last returned. Subscribers that must not miss a change
+    subscribe with QoS 1 on a persistent session.
     """
     if not (isinstance(change, dict) and change.get("change") in alerts.CHANGES
             and isinstance(change.get("alert"), dict)):
         raise ValueError('an alert change is {"change": "opened"|"closed", "alert": {...}}')
-    payload = json.dumps(change, separators=(",", ":"), ensure_ascii=False).encode()
-    info = client.publish(topic or settings()["alerts_topic"], payload, qos=1)
-    try:
-        info.wait_for_publish(timeout)
-    except (RuntimeError, ValueError) as failure:  # not connected, or paho's queue is full
-        raise PublishFailed(str(failure)) from failure
+    info = pending
+    if info is None:
+        if not client.is_connected():
+            raise PublishFailed("not connected to the broker")
+        payload = json.dumps(change, separators=(",", ":"), ensure_ascii=False).encode()
+        info = client.publish(topic or settings()["alerts_topic"], payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:  # the connection dropped just now: paho may still send it
+            raise PublishFailed(f"not published: {mqtt.error_string(info.rc)}")
+    info.wait_for_publish(timeout)
     if not info.is_published():
-        raise PublishFailed(f"the broker did not acknowledge the alert change within {timeout} s")
+        raise PublishFailed(f"the broker did not acknowledge the alert change within {timeout} s", info)
 
 
 def connect_publisher(mqtt_settings=None, client_id="factory-notifier", timeout=10.0):

@@ -156,6 +156,7 @@ class Notifier:
         self.mqtt_client = mqtt_client
         self.mqtt_topic = mqtt_topic
         self.mqtt_receiver = f"{MQTT_PREFIX}{mqtt_topic}" if mqtt_client is not None else None
+        self.mqtt_pending = {}  # change id -> its publication the broker has not acknowledged yet
         self.senders = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="notify-send")
         self.sending = {}  # receiver -> (its head, the future of its send) while a send to it is under way
         self.db = db.KeptConnection(self.config)
@@ -238,10 +239,14 @@ class Notifier:
         body = head["body"].encode()
         if head["receiver"] == self.mqtt_receiver:
             from . import mqtt  # paho is loaded only where MQTT is configured
+            change_id = head["change_id"]
+            pending = self.mqtt_pending.pop(change_id, None)
             try:
                 mqtt.publish_alert_change(self.mqtt_client, json.loads(body), self.mqtt_topic,
-                                          timeout=self.settings["timeout_s"])
+                                          timeout=self.settings["timeout_s"], pending=pending)
             except mqtt.PublishFailed as failure:
+                if failure.pending is not None:
+                    self.mqtt_pending = {change_id: failure.pending}  # only the head is ever retried
                 return f"PublishFailed: {failure}"
             return None
         return post_webhook(head["receiver"], body, head["secret"], head["change_id"], self.settings["timeout_s"])

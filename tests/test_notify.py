@@ -439,3 +439,55 @@ def test_with_mqtt_host_set_each_change_is_also_published_in_order(app, client, 
     assert got == bodies
     assert [(body["change"], body["alert"]["closed_at"]) for body in got] == [("opened", None),
                                                                               ("closed", at("10:21"))]
+
+
+def test_through_a_broker_outage_each_alert_change_is_published_once(app, client, receiver, tmp_path):
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (Debian: apt-get install mosquitto; .ci/run installs it)")
+    from backend import mqtt as bridge
+
+    broker = Broker(str(tmp_path / "broker")).start()
+    # A subscriber on a persistent session: the broker keeps what is published while it is away.
+    received = queue.Queue()
+    subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="alert-keeper", clean_session=False)
+    subscribed = threading.Event()
+    subscriber.on_message = lambda _c, _u, message: received.put(json.loads(message.payload)["change"])
+    subscriber.on_subscribe = lambda *_args: subscribed.set()
+    subscriber.on_connect = lambda mqtt_client, *_args: mqtt_client.subscribe("factory/alerts", qos=1)
+    subscriber.connect("127.0.0.1", broker.port)
+    subscriber.loop_start()
+    publisher = bridge.make_client({**bridge.settings({}), "port": broker.port}, "test-notifier")
+    path = app.config["DATABASE_PATH"]
+    prepare_floor(client, receiver, 1, webhooks=False)
+    clock = Clock(parse_instant(at("10:05")))
+    notifier = notify.Notifier(app.config, FAST, clock=clock, rng=random.Random(4), mqtt_client=publisher,
+                               mqtt_topic="factory/alerts")
+    stop = threading.Event()
+    runner = threading.Thread(target=notifier.run, kwargs={"rounds": 20_000, "stop": stop})
+    try:
+        assert subscribed.wait(10)
+        broker.wait_for_save()  # the subscription outlives the broker's crash
+        broker.kill()
+        publisher.connect_async("127.0.0.1", broker.port)
+        publisher.loop_start()
+        runner.start()
+        opened_at, closed_at = spell_instants(0)
+        clock.ms = opened_at
+        wait_until(lambda: scalar(path, "SELECT COUNT(*) FROM alert_deliveries WHERE attempts >= 5"),
+                   what="tries while the broker is down")
+        broker.start()
+        wait_until(lambda: scalar(path, "SELECT COUNT(*) FROM alert_deliveries") == 0, what="the opening published")
+        clock.ms = closed_at
+        wait_until(lambda: open_alerts(path) == 0 and scalar(path, "SELECT COUNT(*) FROM alert_deliveries") == 0,
+                   what="the closing published")
+        # The opening once, though it was tried five times and more, then the closing.
+        assert [received.get(timeout=30), received.get(timeout=30)] == ["opened", "closed"]
+    finally:
+        stop.set()
+        if runner.is_alive():
+            runner.join(timeout=30)
+        publisher.disconnect()
+        publisher.loop_stop()
+        subscriber.disconnect()
+        subscriber.loop_stop()
+        broker.kill()
