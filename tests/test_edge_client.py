@@ -227,13 +227,17 @@ def test_an_event_the_server_keeps_failing_on_is_isolated_and_parked(scripted, o
     api = scripted()
     api.accept_all = fail_on_poison  # every answer is decided by the batch's content
     client = EdgeClient(api.base, outbox, batch_size=4, sleep=Recorder())
-    events = [good(m) for m in range(8)]
+    events = [good(m) for m in range(20)]
     events[5]["worker_id"] = "poison"
     client.send(events)
     result = client.flush()
-    assert (result.sent, result.parked, result.pending) == (7, 1, 0)
+    assert (result.sent, result.parked, result.pending) == (19, 1, 0)
     ((_event_id, event, errors),) = outbox.parked()
     assert event["worker_id"] == "poison" and "server failed on this event" in errors[0]["message"]
+    # Once it is out, the rest go in whole batches again, not one event a request.
+    last_fault = max(n for n, batch in enumerate(api.batches) if any(e["worker_id"] == "poison" for e in batch))
+    after = [len(batch) for batch in api.batches[last_fault + 1:]]
+    assert len(after) > 2 and set(after[:-1]) == {4}, after
 
 
 def test_a_busy_server_is_retried_without_end(scripted, outbox):

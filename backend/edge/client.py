@@ -153,6 +153,7 @@ class EdgeClient:
                     reason = [{"field": None, "message": f"the server failed on this event: {failure}"}]
                     self.outbox.record([batch[0][0]], {batch[0][0]: ("parked", reason)})
                     result.parked += 1
+                    batch_size = self.batch_size  # the event that set it off is out: whole batches again
                     continue
                 self.outbox.record([seq for seq, _ in batch], {})
                 if max_failures is not None and result.failures >= max_failures:
