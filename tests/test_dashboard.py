@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import re
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -1245,15 +1246,24 @@ BOARD_JS = """() => {
 }"""
 
 
+@contextmanager
+def board_page(browser, server, width, height, tiles):
+    """`server`'s board on a `width` x `height` screen once its `tiles` are drawn: `(page, what
+    BOARD_JS finds there)`."""
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
+    try:
+        page = context.new_page()
+        open_dashboard(page, server.base, QUIET + "&view=board")
+        expect(page.locator("#board .tile")).to_have_count(tiles)
+        yield page, page.evaluate(BOARD_JS)
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("width,height", BOARD_VIEWPORTS, ids=[f"{w}x{h}" for w, h in BOARD_VIEWPORTS])
 def test_board_shows_30_stations_without_scrolling(browser, floor_of_30, width, height):
-    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
-    page = context.new_page()
-    try:
-        open_dashboard(page, floor_of_30.base, QUIET + "&view=board")
-        expect(page.locator("#board .tile")).to_have_count(30)
+    with board_page(browser, floor_of_30, width, height, 30) as (page, board):
         expect(page.locator("#main")).to_be_hidden()
-        board = page.evaluate(BOARD_JS)
         assert board["scroll"][0] <= board["scroll"][1] and board["scroll"][2] <= board["scroll"][3], board["scroll"]
         assert board["outside"] == [] and board["spilled"] == [], board
         # The crowded parts are there: alerts on tiles, two people, four people as one and "+3 more".
@@ -1285,8 +1295,6 @@ def test_board_shows_30_stations_without_scrolling(browser, floor_of_30, width, 
         expect(page.locator("#board .tile[data-workstation-id='WS-02'] .tile-state")).to_have_text("No signal")
         idle = page.locator("#board .tile[data-workstation-id='WS-03'] .person-time")
         expect(idle).to_have_text(re.compile(r"^2\d\s*min$"))
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -1314,19 +1322,12 @@ def six_stations(tmp_path_factory):
 
 @pytest.mark.parametrize("width,height", BOARD_VIEWPORTS, ids=[f"{w}x{h}" for w, h in BOARD_VIEWPORTS])
 def test_board_figures_are_never_cut_short_at_large_type(browser, six_stations, width, height):
-    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
-    page = context.new_page()
-    try:
-        open_dashboard(page, six_stations.base, QUIET + "&view=board")
-        expect(page.locator("#board .tile")).to_have_count(6)
-        board = page.evaluate(BOARD_JS)
+    with board_page(browser, six_stations, width, height, 6) as (page, board):
         assert board["outside"] == [] and board["spilled"] == [], board
         expect(page.locator("#board .tile[data-workstation-id='WS-04'] .tile-empty .person-time")).to_have_text(
             re.compile(r"^2\s*h\s*4[6-8]\s*min$"))
         expect(page.locator("#board .tile[data-workstation-id='WS-05'] .pace-text")).to_have_text(
             re.compile(r"^\d{3}\s*behind$"))
-    finally:
-        context.close()
 
 
 def test_a_sites_board_shows_its_own_alerts_and_the_page_what_an_alert_found(page, server_factory):
