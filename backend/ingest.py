@@ -13,6 +13,8 @@ from .timeutil import parse_instant_us
 
 STATE_TYPES = metrics.STATE_TYPES
 EVENT_TYPES = (*STATE_TYPES, "product_count")
+# The fields every event names (SPEC §3): an object with any of them is an event, not a wrapper.
+REQUIRED_FIELDS = ("timestamp", "worker_id", "workstation_id", "event_type")
 MAX_ID_LENGTH = 64
 MAX_EVENT_ID_LENGTH = 128
 # A single camera event counting more units than this is a fault, and sums must stay in 64 bits.
@@ -103,10 +105,19 @@ def _reject_constant(name):
 def events_from_body(body, max_batch):
     """The list of raw events in a request body: one object, an array, or `{"events": [...]}`.
 
-    A repeated key in the `{"events": [...]}` wrapper is a `422` for the whole request; one
+    An object that names an event's own fields is an event, whose other members are ignored
+    (an `events` member too), unless its `events` is an array: both an event and a batch, it is a
+    `422`. A repeated key in the `{"events": [...]}` wrapper is a `422` for the whole request; one
     inside an event object rejects that event alone (`validate_event`).
     """
-    if isinstance(body, dict) and "events" in body:
+    if isinstance(body, dict) and "events" in body and any(name in body for name in REQUIRED_FIELDS):
+        if isinstance(body["events"], list):
+            raise ApiError(422, "Unprocessable Content",
+                           "The body is both an event and a batch: `events` beside an event's own fields "
+                           f"({', '.join(name for name in REQUIRED_FIELDS if name in body)}).",
+                           [field_error("events", "must not be an array beside an event's own fields")])
+        events = [body]
+    elif isinstance(body, dict) and "events" in body:
         if isinstance(body, RepeatedKeys):
             raise ApiError(422, "Unprocessable Content",
                            "The body names a key more than once, so it is ambiguous: "

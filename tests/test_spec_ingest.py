@@ -256,6 +256,20 @@ def test_empty_batch_is_422(client, body):
     assert_problem(client.post("/events", json=body), 422)
 
 
+@pytest.mark.parametrize("extra", ["x", 3, None, {"n": 1}])
+def test_an_event_with_a_member_named_events_is_an_event(client, extra):
+    # Anything else in the object is ignored (SPEC §3), a member named `events` too.
+    body = post_events(client, {**event(at("10:00")), "events": extra}, status=201)
+    assert body["accepted"] == 1 and len(stored_events(client)) == 1
+
+
+def test_an_object_both_an_event_and_a_batch_is_422(client):
+    both = {**event(at("10:00")), "events": [event(at("10:01"), "W2")]}
+    problem = assert_problem(client.post("/events", json=both), 422)
+    assert [error["field"] for error in problem["errors"]] == ["events"]
+    assert stored_events(client) == []
+
+
 @pytest.mark.parametrize("kwargs, status", [
     ({"json": [event("bad"), event(at("10:00"), "W2", "sleeping")]}, 422),
     ({"json": []}, 422),
