@@ -104,6 +104,9 @@ def post_webhook(url, body, secret, change_id, timeout_s):
     deadline = threading.Timer(timeout_s, _cut_off, (connection, cut))
     deadline.start()
     try:
+        connection.connect()  # a limit met while connecting finds no socket to shut: checked once it stands
+        if cut.is_set():
+            raise TimeoutError("connecting took the whole time")
         connection.request("POST", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body=body,
                            headers={"Content-Type": "application/json", "X-Signature": signature(secret, body),
                                     "X-Alert-Change-Id": str(change_id), "User-Agent": USER_AGENT})
@@ -224,9 +227,11 @@ class Notifier:
         return len(done)
 
     def _wait(self, stop, seconds):
-        """Wait up to `seconds` for `stop`, or, while sends are under way, for the first to finish."""
-        if self.sending:
-            futures.wait([future for _head, future in self.sending.values()], seconds, futures.FIRST_COMPLETED)
+        """Wait up to `seconds` for `stop`, or, while sends are under way, for the first to finish
+        (one that finished but could not be recorded yet waits for the next pass, not this one)."""
+        under_way = [future for _head, future in self.sending.values() if not future.done()]
+        if under_way:
+            futures.wait(under_way, seconds, futures.FIRST_COMPLETED)
         else:
             stop.wait(seconds)
 

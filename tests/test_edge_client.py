@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from backend.edge.client import EdgeClient
-from backend.edge.outbox import Outbox, new_event_id
+from backend.edge.outbox import ADD_SQL, Outbox, new_event_id
 from tests.servers import Server, free_port, request
 
 
@@ -216,6 +216,21 @@ def test_an_event_json_cannot_carry_is_refused_when_added(outbox):
     with pytest.raises(ValueError, match="event 1 cannot be sent as JSON"):
         outbox.add([good(0), {**good(1), "confidence": float("nan")}])
     assert outbox.counts()["pending"] == 0  # nothing of the call was added
+
+
+def test_an_event_json_cannot_carry_that_an_older_outbox_holds_is_parked_and_the_rest_sent(scripted, outbox):
+    outbox.add([good(0)])
+    # An outbox written before `add` refused them holds a NaN (json.dumps writes it as NaN).
+    outbox.conn.execute(ADD_SQL, ("cam-old-1", json.dumps({**good(1), "event_id": "cam-old-1",
+                                                           "confidence": float("nan")}), 0))
+    outbox.add([good(2)])
+    api = scripted()
+    result = EdgeClient(api.base, outbox).flush()
+    assert (result.sent, result.parked, result.pending) == (2, 1, 0)
+    ((event_id, _event, errors),) = outbox.parked()
+    assert event_id == "cam-old-1" and "cannot be sent as JSON" in errors[0]["message"]
+    assert all(event.get("confidence") is None or event["confidence"] == event["confidence"]
+               for batch in api.batches for event in batch)  # no NaN ever went out
 
 
 def test_an_event_the_server_keeps_failing_on_is_isolated_and_parked(scripted, outbox):

@@ -6,9 +6,10 @@
 - `429`, `5xx`, a refused connection or a timeout: retried with exponential backoff and jitter,
   honouring `Retry-After`; the events stay pending in the outbox meanwhile.
 - `400`, `401`, `403`, `404` and other answers about the request rather than the events (a
-  wrong token, a wrong URL, a server name it does not answer to, a proxy's refusal; the outbox
-  holds only events JSON can carry, so a body the client makes is never malformed): the events
-  stay pending and the client backs off, so fixing the configuration is enough to resume.
+  wrong token, a wrong URL, a server name it does not answer to, a proxy's refusal; an event
+  JSON cannot carry is refused by the outbox, or parked before sending when an older outbox
+  holds one, so the client's bodies are JSON): the events stay pending and the client backs off,
+  so fixing the configuration is enough to resume.
 - `500` over and over for the same batch: a server fault set off by something in it. The batch
   is halved until the one event that sets it off is alone, and that event is parked with the
   server's answer, so one bad event cannot hold back everything behind it.
@@ -183,7 +184,9 @@ class EdgeClient:
 
     def _post(self, batch):
         """POST one batch; the outcome per seq, `None` for a 413, or `Transient`."""
-        body = json.dumps({"events": [event for _, event in batch]}).encode()
+        body, unsendable = _body(batch)
+        if unsendable:
+            return unsendable
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -260,7 +263,9 @@ class MqttSender:
         else:
             if not self.connected.wait(self.timeout):
                 raise Transient("broker unreachable")
-            body = json.dumps({"events": [event for _, event in batch]}).encode()
+            body, unsendable = _body(batch)
+            if unsendable:
+                return unsendable
             info = self.client.publish(self.topic, body, qos=1)
             if info.rc != self.mqtt.MQTT_ERR_SUCCESS:  # the connection dropped just now; paho may still send it
                 raise Transient(f"broker unreachable: {self.mqtt.error_string(info.rc)}")
@@ -275,6 +280,22 @@ class MqttSender:
         """Disconnect and stop the network thread."""
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _body(batch):
+    """`(JSON body, {})` of a batch, or `(None, outcomes)` parking the events JSON cannot carry (a
+    NaN an outbox written before `Outbox.add` refused them let in); the others go with the next batch."""
+    try:
+        return json.dumps({"events": [event for _, event in batch]}, allow_nan=False).encode(), {}
+    except ValueError:
+        pass
+    outcomes = {}
+    for seq, event in batch:
+        try:
+            json.dumps(event, allow_nan=False)
+        except ValueError as problem:
+            outcomes[seq] = ("parked", [{"field": None, "message": f"cannot be sent as JSON: {problem}"}])
+    return None, outcomes
 
 
 def _wall_clock_ms():

@@ -6,6 +6,7 @@
 import { pace } from "./format.js";
 import { governingInstance, breakAt, plannedMs } from "./shifts.js";
 import { mergeIntervals } from "./timeline.js";
+import { MINUTE_MS } from "./time.js";
 
 // Open alerts by what needs someone first (SPEC §8: idle for long, no signal, a station
 // unstaffed), then the rest; the newest first within a kind.
@@ -112,8 +113,10 @@ export function floorNow(input) {
       emptySince,
       emptySinceStart: !here.length && staffedUntil === undefined,
       // How long nobody has been here: in planned time when a shift governs the station (its
-      // breaks left out), else since `emptySince`.
-      emptyMs: emptySince === null ? null : instance ? plannedMs(instance, calendars, emptySince, now) : now - emptySince,
+      // breaks left out), else since `emptySince`; to the minute, as it is shown, so a poll
+      // within the same minute draws nothing new.
+      emptyMs: emptySince === null ? null
+        : Math.round((instance ? plannedMs(instance, calendars, emptySince, now) : now - emptySince) / MINUTE_MS) * MINUTE_MS,
       // Nobody here since before the break under way: still unstaffed when work resumes.
       emptyIntoBreak: Boolean(pause) && emptySince !== null && emptySince < pause.from,
       instance,
@@ -147,8 +150,8 @@ export function floorNow(input) {
 
 /**
  * What needs someone now, most urgent kind first: open alerts, workers idle (longest first),
- * workers whose camera went silent, stations unstaffed in planned time (longest first; in a
- * break, those nobody was at before it).
+ * workers whose camera went silent, stations unstaffed in planned time (longest in planned time
+ * first; in a break, those nobody was at before it).
  */
 export function attentionItems(floor) {
   const stationName = new Map(floor.stations.map((s) => [s.workstation_id, s.name]));
@@ -161,7 +164,7 @@ export function attentionItems(floor) {
     items.push({ kind: "unknown", worker, stationName: stationName.get(worker.station) || worker.station, since: worker.since });
   }
   const unstaffed = floor.stations.filter((s) => s.state === "unstaffed" || s.emptyIntoBreak);
-  for (const station of unstaffed.sort((a, b) => a.emptySince - b.emptySince)) {
+  for (const station of unstaffed.sort((a, b) => b.emptyMs - a.emptyMs || a.emptySince - b.emptySince)) {
     items.push({ kind: "unstaffed", station, since: station.emptySince });
   }
   return items;
