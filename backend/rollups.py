@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 
-from . import metrics, queries
+from . import metrics, queries, rollup_sql
 from .db import Error, connect, transaction
 from .sweep import DAY_MS, DAYS, HOUR_MS, HOURS, MARK_MS, Sweep, events_tally, reading, state_before, stored_horizon
 
@@ -69,9 +69,9 @@ def prepare(path, horizon_ms, now_ms):
             if stored_horizon(conn) != (horizon_ms,):
                 conn.execute(queries.BUMP_GENERATION_SQL)
                 generation = queries.generation(conn)
-                for unit in queries.UNITS:
-                    conn.execute(queries.MARK_ALL_STALE_SQL[unit], (generation,))
-                conn.execute(queries.SET_ROLLUP_HORIZON_SQL, (horizon_ms,))
+                for unit in rollup_sql.UNITS:
+                    conn.execute(rollup_sql.MARK_ALL_STALE_SQL[unit], (generation,))
+                conn.execute(rollup_sql.SET_ROLLUP_HORIZON_SQL, (horizon_ms,))
         catch_up(conn, now_ms)
         keep_current_hour(conn, now_ms)
     finally:
@@ -99,16 +99,16 @@ def keep_current_hour(conn, now_ms):
     hour = now_ms // HOUR_MS
     start_ms = hour * HOUR_MS
     with reading(conn):
-        latest_ms = conn.execute(queries.LATEST_IN_HOUR_SQL, (start_ms, start_ms + HOUR_MS)).fetchone()[0]
-        part = conn.execute(queries.HOUR_PART_SQL, (hour,)).fetchone()
+        latest_ms = conn.execute(rollup_sql.LATEST_IN_HOUR_SQL, (start_ms, start_ms + HOUR_MS)).fetchone()[0]
+        part = conn.execute(rollup_sql.HOUR_PART_SQL, (hour,)).fetchone()
     if latest_ms is None or min(now_ms - PART_LAG_MS, latest_ms) <= (part[0] if part else start_ms):
         return 0
     with transaction(conn):
         horizon = stored_horizon(conn)
-        row = conn.execute(queries.EVENT_UNITS_SQL["hour"], (hour, hour + 1)).fetchone()
+        row = conn.execute(rollup_sql.EVENT_UNITS_SQL["hour"], (hour, hour + 1)).fetchone()
         if horizon is None or row is None or not row[1]:  # no roll-ups yet, or the hour is whole
             return 0
-        latest_ms = conn.execute(queries.LATEST_IN_HOUR_SQL, (start_ms, start_ms + HOUR_MS)).fetchone()[0]
+        latest_ms = conn.execute(rollup_sql.LATEST_IN_HOUR_SQL, (start_ms, start_ms + HOUR_MS)).fetchone()[0]
         until_ms = min(now_ms - PART_LAG_MS, latest_ms)
         if until_ms <= start_ms:
             return 0
@@ -121,8 +121,8 @@ def behind(conn, now_ms, marked_by):
     """Whether a stale hour or day before the current ones, last marked at data generation
     `marked_by` or before, waits to be computed (a read)."""
     with reading(conn):
-        return bool(conn.execute(queries.STALE_SQL["hour"], (now_ms // HOUR_MS, marked_by, 1)).fetchall()
-                    or conn.execute(queries.STALE_SQL["day"], (now_ms // DAY_MS, marked_by, 1)).fetchall())
+        return bool(conn.execute(rollup_sql.STALE_SQL["hour"], (now_ms // HOUR_MS, marked_by, 1)).fetchall()
+                    or conn.execute(rollup_sql.STALE_SQL["day"], (now_ms // DAY_MS, marked_by, 1)).fetchall())
 
 
 class Keeper:
@@ -190,11 +190,11 @@ def bring_up_to_date(conn, now_ms, deadline=math.inf, marked_by=None):
         if horizon is None:
             return 0, 0, marked_by
         done = None  # (hour, latest state events at its end) of the hour computed last
-        for hour, marked in conn.execute(queries.STALE_SQL["hour"], (now_ms // HOUR_MS, marked_by,
+        for hour, marked in conn.execute(rollup_sql.STALE_SQL["hour"], (now_ms // HOUR_MS, marked_by,
                                                                        _STALE_AT_ONCE)).fetchall():
             if computed and time.monotonic() > deadline:
                 break
-            previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (hour,)).fetchone()
+            previous = conn.execute(rollup_sql.PREVIOUS_EVENT_HOUR_SQL, (hour,)).fetchone()
             if done is not None and previous is not None and done[0] == previous[0]:
                 last = done[1]
             else:  # from the roll-up before, or from the events when that one is stale
@@ -202,7 +202,7 @@ def bring_up_to_date(conn, now_ms, deadline=math.inf, marked_by=None):
             store, last = _compute_hour(conn, hour, last, horizon[0], marks=hour >= now_ms // HOUR_MS - MARK_HOURS)
             computed.append(("hour", hour, marked, store))
             done = (hour, last)
-        for day, marked in conn.execute(queries.STALE_SQL["day"], (now_ms // DAY_MS, marked_by,
+        for day, marked in conn.execute(rollup_sql.STALE_SQL["day"], (now_ms // DAY_MS, marked_by,
                                                                      _STALE_AT_ONCE)).fetchall():
             if computed and time.monotonic() > deadline:
                 break
@@ -212,7 +212,7 @@ def bring_up_to_date(conn, now_ms, deadline=math.inf, marked_by=None):
     stored = 0
     with transaction(conn):
         for unit, number, marked, store in computed:
-            if tuple(conn.execute(queries.MARKED_SQL[unit], (number,)).fetchone() or ()) == (1, marked):
+            if tuple(conn.execute(rollup_sql.MARKED_SQL[unit], (number,)).fetchone() or ()) == (1, marked):
                 store(conn)
                 stored += 1
     return len(computed), stored, marked_by
@@ -239,10 +239,10 @@ def _compute_hour(conn, hour, last, horizon_ms, until_ms=None, marks=False):
     rows = _rows(tally)
 
     def store(conn):
-        conn.execute(queries.FORGET_MARKS_SQL, (hour,))
+        conn.execute(rollup_sql.FORGET_MARKS_SQL, (hour,))
         if marks:
-            conn.executemany(queries.SAVE_MARK_SQL, saved_marks)
-            conn.execute(queries.FORGET_OLD_MARKS_SQL, (hour - MARK_HOURS + 1,))
+            conn.executemany(rollup_sql.SAVE_MARK_SQL, saved_marks)
+            conn.execute(rollup_sql.FORGET_OLD_MARKS_SQL, (hour - MARK_HOURS + 1,))
         _save(conn, HOURS, hour, tally.event_count, rows,
               lambda worker_id: last.get(worker_id) or (None, None, None), until_ms)
     return store, {worker_id: event for worker_id, event in last.items() if event is not None}
@@ -277,16 +277,16 @@ def _save(conn, unit, number, event_count, rows, more, until_ms=None):
     """Replace the stored roll-up of one hour or day by its `rows` (`_rows`; each worker's row
     ending in `more(worker_id)`: an hour's rows hold the worker's latest state event) and mark it
     computed, or an hour's first part up to `until_ms`."""
-    forget_workers_sql, forget_stations_sql = queries.FORGET_SQL[unit.name]
+    forget_workers_sql, forget_stations_sql = rollup_sql.FORGET_SQL[unit.name]
     conn.execute(forget_workers_sql, (number,))
     conn.execute(forget_stations_sql, (number,))
     workers, stations = rows
-    conn.executemany(queries.SAVE_WORKER_SQL[unit.name], [(number, *row, *more(row[0])) for row in workers])
-    conn.executemany(queries.SAVE_STATION_SQL[unit.name], [(number, *row) for row in stations])
+    conn.executemany(rollup_sql.SAVE_WORKER_SQL[unit.name], [(number, *row, *more(row[0])) for row in workers])
+    conn.executemany(rollup_sql.SAVE_STATION_SQL[unit.name], [(number, *row) for row in stations])
     if until_ms is None:
-        conn.execute(queries.COMPUTED_SQL[unit.name], (event_count, number))
+        conn.execute(rollup_sql.COMPUTED_SQL[unit.name], (event_count, number))
     else:
-        conn.execute(queries.PART_COMPUTED_SQL, (event_count, until_ms, number))
+        conn.execute(rollup_sql.PART_COMPUTED_SQL, (event_count, until_ms, number))
 
 
 class Changes:
@@ -326,8 +326,8 @@ def forget_changed_hours(conn, changed):
     # the event that starts an interval, and a new event never moves that one; it only ends the
     # interval before it (and that interval's unknown tail) at its own instant.
     generation = queries.generation(conn)
-    conn.executemany(queries.MARK_SQL["hour"], [(hour, generation) for hour in sorted(changed.hours)])
-    conn.executemany(queries.MARK_SQL["day"], [(day, generation) for day in sorted({hour // 24
+    conn.executemany(rollup_sql.MARK_SQL["hour"], [(hour, generation) for hour in sorted(changed.hours)])
+    conn.executemany(rollup_sql.MARK_SQL["day"], [(day, generation) for day in sorted({hour // 24
                                                                                    for hour in changed.hours})])
     horizon = stored_horizon(conn)
     following = _next_states(conn, [(worker_id, high[0]) for worker_id, (_low, high) in changed.state_ranges.items()])
@@ -347,15 +347,15 @@ def forget_changed_hours(conn, changed):
         if unknown_from < next_hour:
             settled.append({"worker_id": worker_id, "ts_ms": high[0], "state": high[1], "workstation_id": high[2],
                             "first": unknown_from, "end": next_hour, "hour_ms": HOUR_MS})
-    conn.executemany(queries.MARK_STALE_SQL["hour"], _marks(ranges, generation))
+    conn.executemany(rollup_sql.MARK_STALE_SQL["hour"], _marks(ranges, generation))
     # Rows settled in place: their hours are marked, so a roll-up computed meanwhile is not
     # stored, and their marks, which do not hold the worker's unknown time, are dropped.
-    conn.executemany(queries.SETTLE_UNKNOWN_HOURS_SQL, settled)
+    conn.executemany(rollup_sql.SETTLE_UNKNOWN_HOURS_SQL, settled)
     settled_ranges = _merged([(row["first"], row["end"]) for row in settled])
-    conn.executemany(queries.TOUCH_HOURS_SQL, [(generation, *hours) for hours in settled_ranges])
-    conn.executemany(queries.FORGET_MARKS_IN_SQL, settled_ranges)
-    conn.executemany(queries.MARK_STALE_SQL["day"], _marks(days, generation))
-    conn.execute(queries.FORGET_PARTS_SQL, (changed.first_ms,))
+    conn.executemany(rollup_sql.TOUCH_HOURS_SQL, [(generation, *hours) for hours in settled_ranges])
+    conn.executemany(rollup_sql.FORGET_MARKS_IN_SQL, settled_ranges)
+    conn.executemany(rollup_sql.MARK_STALE_SQL["day"], _marks(days, generation))
+    conn.execute(rollup_sql.FORGET_PARTS_SQL, (changed.first_ms,))
 
 
 def _next_states(conn, pairs):

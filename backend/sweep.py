@@ -28,7 +28,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from . import calendars, limits, metrics, queries
+from . import calendars, limits, metrics, queries, rollup_sql
 
 HOUR_MS = metrics.MS_PER_HOUR
 DAY_MS = 24 * HOUR_MS
@@ -49,7 +49,7 @@ HOURS, DAYS = _Unit("hour", HOUR_MS), _Unit("day", DAY_MS)
 
 def stored_horizon(conn):
     """`(max_gap_ms,)` the stored roll-ups hold (`(None,)`: no horizon), or `None` before any."""
-    row = conn.execute(queries.ROLLUP_HORIZON_SQL).fetchone()
+    row = conn.execute(rollup_sql.ROLLUP_HORIZON_SQL).fetchone()
     return None if row is None else (row[0],)
 
 
@@ -175,7 +175,7 @@ class Sweep:
     def _mark_row(self, hour, mark_ms):
         """The row of `HOUR_MARK_SQL` of computed `hour` at `mark_ms`, when the hour counts all;
         else `None`."""
-        row = self.conn.execute(queries.HOUR_MARK_SQL, (hour, mark_ms)).fetchone()
+        row = self.conn.execute(rollup_sql.HOUR_MARK_SQL, (hour, mark_ms)).fetchone()
         if row is None or self._planned_kind(hour * HOUR_MS, (hour + 1) * HOUR_MS) != "all":
             return None
         return row
@@ -213,7 +213,7 @@ class Sweep:
         when `[start_ms, end_ms]` reaches past it and its planned kind is known; else `None`."""
         if start_ms % HOUR_MS:
             return None
-        part = self.conn.execute(queries.HOUR_PART_SQL, (start_ms // HOUR_MS,)).fetchone()
+        part = self.conn.execute(rollup_sql.HOUR_PART_SQL, (start_ms // HOUR_MS,)).fetchone()
         kind = part and start_ms < part[0] <= end_ms and self._planned_kind(start_ms, part[0])
         return (*part, kind) if kind else None
 
@@ -235,7 +235,7 @@ class Sweep:
         is not `needed` (the caller reads it elsewhere)."""
         position, pending = first * unit.ms, None
         run_end = None  # the end of the units summed last, when only empty units lie after them
-        rows = self.conn.execute(queries.EVENT_UNITS_SQL[unit.name], (first, end)).fetchall()
+        rows = self.conn.execute(rollup_sql.EVENT_UNITS_SQL[unit.name], (first, end)).fetchall()
         for number, stale, events in limits.checked(rows):
             start_ms = number * unit.ms
             if position < start_ms:
@@ -266,7 +266,7 @@ class Sweep:
         if pending is None:
             return last
         if unit is DAYS:
-            pending = self.conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, ((pending + 1) * 24,)).fetchone()[0]
+            pending = self.conn.execute(rollup_sql.PREVIOUS_EVENT_HOUR_SQL, ((pending + 1) * 24,)).fetchone()[0]
         return hour_last_states(self.conn, pending)
 
     def _slot(self, instant_ms):
@@ -326,9 +326,10 @@ class Sweep:
             bounds = {"first": first, "end": end}
             if slotted:
                 bounds.update(origin=origin_slot * self.slot_ms // unit.ms, slot_units=self.slot_ms // unit.ms)
-            for slot, worker_id, *state_ms, units in cursor.execute(queries.SUM_WORKER_SQL[unit.name, slotted], bounds):
+            workers = cursor.execute(rollup_sql.SUM_WORKER_SQL[unit.name, slotted], bounds)
+            for slot, worker_id, *state_ms, units in workers:
                 self._slot((origin_slot + slot) * self.slot_ms).add_worker(worker_id, state_ms, units)
-            for slot, station_id, occupancy, units in cursor.execute(queries.SUM_STATION_SQL[unit.name, slotted],
+            for slot, station_id, occupancy, units in cursor.execute(rollup_sql.SUM_STATION_SQL[unit.name, slotted],
                                                                      bounds):
                 self._slot((origin_slot + slot) * self.slot_ms).add_station(station_id, occupancy, units)
         self.runs = []
@@ -414,7 +415,7 @@ def _finish(tally, last):
 
 def hour_last_states(conn, hour):
     """Each worker's latest state event `(ts_ms, state, workstation_id)` at the end of a computed hour."""
-    return {row[0]: row[1:] for row in queries.plain(conn).execute(queries.HOUR_LAST_STATES_SQL, (hour,))}
+    return {row[0]: row[1:] for row in queries.plain(conn).execute(rollup_sql.HOUR_LAST_STATES_SQL, (hour,))}
 
 
 def _add_mark(slot, row, sign):
@@ -431,7 +432,7 @@ def state_before(conn, instant_ms):
     with events before that instant's hour and the events since; from the events alone when
     that roll-up is stale."""
     hour_start = instant_ms // HOUR_MS * HOUR_MS
-    previous = conn.execute(queries.PREVIOUS_EVENT_HOUR_SQL, (instant_ms // HOUR_MS,)).fetchone()
+    previous = conn.execute(rollup_sql.PREVIOUS_EVENT_HOUR_SQL, (instant_ms // HOUR_MS,)).fetchone()
     if previous is not None and previous[1]:
         workers = [worker_id for worker_id, _name in queries.list_workers(conn)]
         found = queries.state_events(conn, queries.scope_params(), workers, instant_ms, instant_ms - 1)
@@ -439,5 +440,5 @@ def state_before(conn, instant_ms):
     last = {} if previous is None else hour_last_states(conn, previous[0])
     if instant_ms > hour_start:
         last.update((row[0], row[1:]) for row in queries.plain(conn).execute(
-            queries.LATEST_STATES_IN_HOUR_SQL, {"hour": instant_ms // HOUR_MS, "instant_ms": instant_ms}))
+            rollup_sql.LATEST_STATES_IN_HOUR_SQL, {"hour": instant_ms // HOUR_MS, "instant_ms": instant_ms}))
     return last
