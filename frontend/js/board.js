@@ -77,6 +77,12 @@ function fitNames(grid) {
   nodes.forEach((node, index) => { if (fits[index]) node.textContent = fits[index]; });
 }
 
+/** Fit the tiles' names and units lines to their tiles, after each layout and each new drawing. */
+function fitTiles(grid) {
+  fitNames(grid);
+  fitUnits(grid);
+}
+
 /** What a tile without people says: `[what, for how long]` (the time is never cut short). */
 function stateText(station) {
   switch (station.state) {
@@ -163,8 +169,7 @@ export function startBoard(root, { api, pollSeconds, site }) {
     const { cols, rows } = boardGrid(n, box.width, box.height);
     grid.style.setProperty("--cols", String(cols));
     grid.style.setProperty("--rows", String(rows));
-    fitNames(grid);
-    fitUnits(grid);
+    fitTiles(grid);
   };
   new ResizeObserver(layout).observe(grid);
 
@@ -267,10 +272,7 @@ export function startBoard(root, { api, pollSeconds, site }) {
         : [el("p", { class: "board-empty", text: "No stations in this scope yet." })]);
     });
     if (grid.children.length !== before) layout();
-    else if (drawn) {
-      fitNames(grid);
-      fitUnits(grid);
-    }
+    else if (drawn) fitTiles(grid);
   }
 
   root.hidden = false;
