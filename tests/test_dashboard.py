@@ -308,21 +308,32 @@ def shift_instances(server, start, end, site=None):
 
 
 def default_window(server, now):
-    """The window the page opens on, as SPEC §8 has it: `(from, to, planned)` of the running shift
-    (to = None: up to now) or else of the shift that ended last; None (whole data) when the server
-    has no shift calendar or no shift at all."""
+    """The window the page opens on, as SPEC §8 and the README have it: `(from, to, planned)` of the
+    running shifts (to = None: up to now) or else of each calendar's shift that ended last, looked
+    for further back when a calendar near now or a site with shifts of its own has none lately;
+    None (whole data) when the server has no shift calendar or no shift at all."""
     if not offers(server, "/metrics/shifts"):
         return None
     near = shift_instances(server, now - timedelta(hours=30), now + timedelta(hours=18))
     running = [i for i in near if i["status"] == "running"]
     if running:
         return min(parse_instant(i["start"]) for i in running), None, True
-    done = [i for i in near if i["status"] == "done"] or [
-        i for i in shift_instances(server, now - timedelta(days=8), now - timedelta(hours=30)) if i["status"] == "done"]
-    if not done:
+    calendars = {i["site_id"] for i in near} | {s["site_id"] for s in server.get("/sites")["sites"] if s.get("shifts")}
+    previous = last_of_each_calendar(near)
+    if not previous or len(previous) < len(calendars):
+        previous = last_of_each_calendar(shift_instances(server, now - timedelta(days=8), now - timedelta(hours=30))
+                                         + near)
+    if not previous:
         return None
-    last = max(done, key=lambda i: parse_instant(i["end"]))
-    return parse_instant(last["start"]), parse_instant(last["end"]), True
+    return (min(parse_instant(i["start"]) for i in previous), max(parse_instant(i["end"]) for i in previous), True)
+
+
+def last_of_each_calendar(instances):
+    """Of each calendar's (each `site_id`'s) finished instances, the one that ended last."""
+    last = {}
+    for instance in sorted((i for i in instances if i["status"] == "done"), key=lambda i: parse_instant(i["end"])):
+        last[instance["site_id"]] = instance
+    return list(last.values())
 
 
 def assert_default_view(page, server):
@@ -1776,6 +1787,32 @@ def test_between_shifts_the_panel_shows_how_each_sites_last_shift_ended(page, se
                     "workstation_id": f"S-{site}", "event_type": "working", "site_id": site}
                    for minute in range(0, 120, 10)]
     server.post("/events", events)
+    open_dashboard(page, server.base, QUIET)
+    totals = page.locator("#shift-now .shift-total")
+    expect(totals).to_have_count(2)
+    labels = totals.locator(".shift-total-label").all_text_contents()
+    assert [label.split(":")[0] for label in labels] == ["Previous shift · Hall south", "Previous shift · Hall north"]
+
+
+def test_between_shifts_a_site_whose_last_shift_was_days_ago_is_shown_too(page, server_factory):
+    """Monday morning: North's shift ended two hours ago, South's last one on Friday. South's last
+    shift lies beyond the near range the page asks for first; it is looked up further back."""
+    server = server_factory()
+    now = datetime.now(UTC).replace(microsecond=0)
+    north_end = now - timedelta(hours=2)
+    north_begin = (north_end - timedelta(hours=3)).replace(minute=0, second=0)
+    south_next = (now + timedelta(hours=10)).replace(minute=0, second=0)  # within the near range ahead
+    south_last = south_next - timedelta(days=3)  # its instance before: days behind the near range
+    day = lambda moment: moment.strftime("%a").lower()  # noqa: E731
+    put_or_skip(server, "/sites/north", {"name": "Hall north", "time_zone": "UTC", "shifts": [
+        {"name": "Shift north", "start": north_begin.strftime("%H:%M"), "end": north_end.strftime("%H:%M")}]})
+    put_or_skip(server, "/sites/south", {"name": "Hall south", "time_zone": "UTC", "shifts": [
+        {"name": "Shift south", "start": south_next.strftime("%H:%M"),
+         "end": (south_next + timedelta(hours=3)).strftime("%H:%M"), "days": [day(south_last), day(south_next)]}]})
+    server.post("/events", [
+        {"timestamp": iso(begin + timedelta(minutes=minute)), "worker_id": f"W-{site}",
+         "workstation_id": f"S-{site}", "event_type": "working", "site_id": site}
+        for site, begin in (("north", north_begin), ("south", south_last)) for minute in range(0, 120, 10)])
     open_dashboard(page, server.base, QUIET)
     totals = page.locator("#shift-now .shift-total")
     expect(totals).to_have_count(2)

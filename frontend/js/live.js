@@ -9,7 +9,8 @@ import { HOUR_MS, DAY_MS, iso } from "./time.js";
 // How far around now the shift list is asked for: the running shift, the one before, the next.
 const NEAR_BACK_MS = 30 * HOUR_MS;
 const NEAR_AHEAD_MS = 18 * HOUR_MS;
-// Looked further back only when no shift ended in the near range (a weekend, say), at most this often.
+// Looked further back only when a calendar had no shift end in the near range (a weekend, say),
+// at most this often.
 const FAR_BACK_MS = 8 * DAY_MS;
 const FAR_REFRESH_MS = 10 * 60 * 1000;
 // Without a running shift, "now" figures cover this much time up to now.
@@ -50,7 +51,7 @@ export async function loadShifts(api, { site, now, signal, settingsZone, sites, 
   if (!near) return { calendars, offered: false, planned: false, instances: [], running: [], previous: [], next: null };
   let instances = scopeInstances(near.shifts || [], site);
   let previous = previousOfEach(instances, now);
-  if (!previous.length) {
+  if (!previous.length || previous.length < calendarsAround(instances, calendars, site).size) {
     const cached = farCache.get(site);
     if (!cached || now - cached.at > FAR_REFRESH_MS) {
       const far = await optional(api.shifts({ from: iso(now - FAR_BACK_MS), to: iso(now - NEAR_BACK_MS), site_id: site }, signal));
@@ -65,6 +66,19 @@ export async function loadShifts(api, { site, now, signal, settingsZone, sites, 
     calendars, offered: true, planned, instances,
     running: runningInstances(instances, now), previous, next: nextInstance(instances, now),
   };
+}
+
+/**
+ * The calendars (by `site_id`, null for the factory's) whose last finished shift is looked for:
+ * those with an instance near now, and, over every site, each site with shifts of its own, though
+ * none of its shifts lies near now.
+ */
+function calendarsAround(instances, calendars, site) {
+  const keys = new Set(instances.map((i) => i.site_id ?? null));
+  if (!site) {
+    for (const [siteId, info] of calendars.sites) if (info.shifts && info.shifts.length) keys.add(siteId);
+  }
+  return keys;
 }
 
 /**
