@@ -543,6 +543,25 @@ def test_custom_range_is_read_in_the_factory_time_zone_and_survives_a_reload(pag
     assert_figures_match_api(page, seeded)
 
 
+def test_choosing_a_site_in_another_zone_keeps_a_custom_range_on_the_same_instants(page, seeded):
+    zone = factory_zone(seeded)
+    site = next(s for s in seeded.get("/sites")["sites"] if ZoneInfo(s["time_zone"]).key != zone.key)
+    there = ZoneInfo(site["time_zone"])
+    first = parse_instant(seeded.get("/metrics/factory")["window"]["from"]).replace(second=0) + timedelta(hours=2)
+    last = first + timedelta(hours=3)
+    local = lambda moment, tz: moment.astimezone(tz).strftime("%Y-%m-%dT%H:%M")  # noqa: E731
+    view = urlencode({"range": "custom", "from": local(first, zone), "to": local(last, zone)})
+    open_dashboard(page, seeded.base, f"{QUIET}&{view}")
+    instants = {"from": first.strftime("%Y-%m-%dT%H:%M:00.000Z"), "to": last.strftime("%Y-%m-%dT%H:%M:00.000Z")}
+    wait_for_query(page, **instants)
+
+    page.select_option("#filter-site", site["site_id"])
+    wait_for_query(page, **instants, site_id=site["site_id"])
+    expect(page.locator("#filter-from")).to_have_value(local(first, there))
+    expect(page.locator("#filter-to")).to_have_value(local(last, there))
+    assert url_params(page)["from"] == local(first, there)
+
+
 def test_today_and_last_8_hours_on_old_data_show_zeros(page, old_floor):
     open_dashboard(page, old_floor.base, QUIET)
     whole = cards(page)

@@ -5,7 +5,7 @@ import * as render from "./render.js";
 import * as charts from "./charts.js";
 import { drawIfChanged, setText } from "./dom.js";
 import { readView, writeView, readPollSeconds, readApiBase, readBoard, DEFAULT_RANGE } from "./url-state.js";
-import { rangeBounds, RANGE_LABELS, isValidTimeZone, toLocalInput, HOUR_MS, iso } from "./time.js";
+import { rangeBounds, RANGE_LABELS, isValidTimeZone, parseLocalInput, toLocalInput, HOUR_MS, iso } from "./time.js";
 import { toCsv, fileStamp, saveCsv } from "./csv.js";
 import { loadShifts, loadFloor, rangeQuery, optional } from "./live.js";
 import { shiftRange, zoneOf, siteName } from "./shifts.js";
@@ -513,11 +513,28 @@ function sortBy(param, key, columns) {
   drawAll();
 }
 
+/**
+ * A custom range's ends as the same instants in the time zone of `site`, when it differs from the
+ * one they are written in: changing the site keeps the window on screen, not its wall-clock times.
+ */
+function customRangeAt(site) {
+  const { view } = state;
+  const zone = timeZone();
+  const next = state.shifts ? zoneOf(state.shifts.calendars, site || null) : zone;
+  if (view.range !== "custom" || next === zone) return {};
+  const move = (text) => {
+    const instant = parseLocalInput(text, zone);
+    return instant === null ? text : toLocalInput(instant, next);
+  };
+  return { from: move(view.from), to: move(view.to) };
+}
+
 function wireFilters() {
   $("filters").addEventListener("submit", (event) => event.preventDefault());
-  for (const [id, key] of [["filter-worker", "worker"], ["filter-workstation", "workstation"], ["filter-site", "site"]]) {
+  for (const [id, key] of [["filter-worker", "worker"], ["filter-workstation", "workstation"]]) {
     $(id).addEventListener("change", (event) => changeView({ [key]: event.target.value }));
   }
+  $("filter-site").addEventListener("change", (event) => changeView({ site: event.target.value, ...customRangeAt(event.target.value) }));
   $("filter-range").addEventListener("change", (event) => {
     const range = event.target.value;
     const patch = { range, from: "", to: "" };
