@@ -58,6 +58,9 @@ MQTT_PREFIX = "mqtt:"
 USER_AGENT = "factory-floor-notifier/1"
 # Receivers sent to at once in one pass; each receiver's own queue is still one change at a time.
 SENDERS = 8
+# Another notifier on the database evaluates at most a round or so ahead of this one; a stored
+# evaluation further ahead than this many rounds means a clock is off (`Notifier._check_clock`).
+BEHIND_ROUNDS = 3
 
 
 def settings():
@@ -163,6 +166,7 @@ class Notifier:
         self.senders = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="notify-send")
         self.sending = {}  # receiver -> (its head, the future of its send) while a send to it is under way
         self.db = db.KeptConnection(self.config)
+        self.behind_ms = None  # how far the evaluation stored is ahead of this clock, once warned of
 
     def evaluate(self):
         """Evaluate the rules at `clock()` and record what changed; the recorded changes, or `None`
@@ -176,11 +180,26 @@ class Notifier:
         found = alerts.conditions(rules, floor, now_ms)
         extra = [self.mqtt_receiver] if self.mqtt_receiver else []
         recorded = alerts.record(conn, found, now_ms, extra)
+        if recorded is None:
+            self._check_clock(conn, now_ms)
+        else:
+            self.behind_ms = None
         for change_id, change, alert in recorded or ():
             log.info(f"alert {change}", extra={"fields": {
                 "change_id": change_id, "alert_id": alert["id"], "rule_id": alert["rule_id"], "kind": alert["kind"],
                 "subject": alert["subject"], "by": self.me}})
         return recorded
+
+    def _check_clock(self, conn, now_ms):
+        """Warn, once until this notifier records again, when the evaluation stored is ahead of its
+        clock by more than `BEHIND_ROUNDS` rounds (at least a minute): its clock is behind another
+        notifier's, or was set back, and no alert opens or closes here until it passes that instant."""
+        ahead_ms = (alert_store.alerts_evaluated_at(conn) or now_ms) - now_ms
+        if self.behind_ms is None and ahead_ms > max(60_000, BEHIND_ROUNDS * self.settings["interval_s"] * 1000):
+            self.behind_ms = ahead_ms
+            log.warning("the alert rules were evaluated at a later instant than this notifier's clock: it records "
+                        "no change until its clock passes that instant", extra={"fields": {
+                            "ahead_s": round(ahead_ms / 1000, 3), "by": self.me}})
 
     def deliver(self):
         """One pass over the receivers: record the sends that finished, then start sending each

@@ -306,6 +306,28 @@ def test_a_receiver_that_answers_a_byte_at_a_time_holds_neither_the_rounds_nor_t
     assert receiver.received == {"/a": expected, "/b": expected}
 
 
+def test_a_notifier_whose_clock_is_behind_the_stored_evaluation_says_so_once(app, client, receiver, caplog):
+    path = app.config["DATABASE_PATH"]
+    prepare_floor(client, receiver, spells=1, webhooks=False)
+    clock = Clock(parse_instant(at("10:11")))
+    notifier = notify.Notifier(app.config, FAST, clock=clock)
+    try:
+        assert [change for _id, change, _alert in notifier.evaluate()] == ["opened"]
+        warned = lambda: [r for r in caplog.records if "later instant than this notifier's clock" in r.message]  # noqa: E731
+        clock.ms -= 30_000  # a round or two behind, as beside another notifier: nothing said
+        assert notifier.evaluate() is None and warned() == []
+        clock.ms -= 10 * 60_000  # set back ten minutes: nothing is recorded, and the log says why, once
+        assert notifier.evaluate() is None and notifier.evaluate() is None
+        assert [r.fields["ahead_s"] for r in warned()] == [630.0]
+        clock.ms = parse_instant(at("10:21"))  # past it again: the closing is recorded
+        assert [change for _id, change, _alert in notifier.evaluate()] == ["closed"]
+        clock.ms -= 10 * 60_000
+        assert notifier.evaluate() is None and len(warned()) == 2
+    finally:
+        notifier.close()
+    assert open_alerts(path) == 0
+
+
 def test_a_changed_secret_signs_what_is_still_queued(app, client, receiver):
     path = app.config["DATABASE_PATH"]
     prepare_floor(client, receiver, 1)
