@@ -180,11 +180,15 @@ INSERT INTO events (
     confidence, count, model_version, site_id, received_at_ms
 ) VALUES {rows}
 """
-# Every SQLite build binds at least 999 values per statement.
-MAX_BOUND_VALUES = 999
+# SQLite binds up to 32766 values per statement (from 3.32; the service needs 3.35 for
+# RETURNING), PostgreSQL 65535. A batch's rows go in as few statements as that allows: under
+# load, each statement of the writer's transaction is a point where its thread waits for
+# Python's lock again while others parse and check the next batches, and the store's write
+# lock is held meanwhile.
+MAX_BOUND_VALUES = 32766
 NEXT_EVENT_ID_SQL = "SELECT COALESCE(MAX(id), 0) + 1 FROM events"
-# SQLite binds at most 32766 parameters; lookups go in chunks well below that.
-MAX_IN_PARAMS = 500
+# Lookups by a list of values go in chunks of this many: a batch of the default `MAX_BATCH` in one.
+MAX_IN_PARAMS = 5000
 
 
 def find_by_event_ids_sql(count):
@@ -205,8 +209,14 @@ CLEAR_ALL_SQL = ("DELETE FROM events", "DELETE FROM workers", "DELETE FROM works
                      "hours", "worker_hours", "station_hours", "hour_marks", "days", "worker_days", "station_days",
                      "model_days", "model_hours")))
 
-# The first day after `day` on which a worker has state events.
-NEXT_STATE_DAY_SQL = "SELECT MIN(day) FROM worker_state_days WHERE worker_id = ? AND day > ?"
+# Each worker's first day after a day on which it has state events (`{pairs}`: `(?, ?), ...` of
+# worker id and day), NULL when none.
+NEXT_STATE_DAYS_SQL = """
+WITH asked (worker_id, after_day) AS (VALUES {pairs})
+SELECT worker_id, (SELECT MIN(day) FROM worker_state_days
+                   WHERE worker_state_days.worker_id = asked.worker_id AND day > asked.after_day)
+FROM asked
+"""
 # Each worker's first state event after an instant (`{pairs}`: `(?, ?), ...`), looked for by a
 # seek in each hour from the instant's to `{hours} - 1` hours later or the latest event's hour.
 NEXT_STATES_AFTER_SQL = """
@@ -298,6 +308,16 @@ def insert_rows(conn, insert_sql, rows):
 def _rows_sql(insert_sql, width, count):
     row = "(" + ", ".join("?" * width) + ")"
     return insert_sql.replace("{rows}", ", ".join([row] * count))
+
+
+def next_state_days(conn, pairs):
+    """Ask for each worker's first day after the day paired with it on which it has state
+    events (`NEXT_STATE_DAYS_SQL`); the cursors, to be read once the caller has asked what else it
+    needs (one round trip to a database server for all)."""
+    per_statement = MAX_BOUND_VALUES // 2
+    return [conn.execute(NEXT_STATE_DAYS_SQL.format(pairs=", ".join(["(?, ?)"] * len(chunk))),
+                         list(chain.from_iterable(chunk)))
+            for chunk in (pairs[start:start + per_statement] for start in range(0, len(pairs), per_statement))]
 
 
 def next_states_after(conn, pairs, hours=24):

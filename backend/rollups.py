@@ -363,11 +363,11 @@ def _next_states(conn, pairs):
     (left out when it has none): looked for in the next day first, then on the first later day
     the worker has state events, however far."""
     # Every worker's next day is asked for with the first look, in the same round trip.
-    next_days = [(worker_id, high, conn.execute(queries.NEXT_STATE_DAY_SQL, (worker_id, high // DAY_MS)))
-                 for worker_id, high in pairs]
+    next_days = queries.next_state_days(conn, [(worker_id, high // DAY_MS) for worker_id, high in pairs])
     found = queries.next_states_after(conn, pairs)
-    later = [(worker_id, max(high, day * DAY_MS - 1)) for worker_id, high, cursor in next_days
-             if worker_id not in found and (day := cursor.fetchone()[0]) is not None]
+    highs = dict(pairs)
+    later = [(worker_id, max(highs[worker_id], day * DAY_MS - 1)) for cursor in next_days
+             for worker_id, day in cursor.fetchall() if worker_id not in found and day is not None]
     if later:
         found.update(queries.next_states_after(conn, later, hours=25))
     return found
