@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from werkzeug.datastructures import MultiDict
+
 from . import alert_store, calendars, charts, metrics, params, queries, reports
 from .db import transaction
 from .errors import field_error
@@ -456,7 +458,7 @@ def read_floor(conn, now_ms, max_gap_seconds, factory_tz, drift_rules, kinds=KIN
     Only what the rule kinds in `kinds` look at is read: the drift report costs the most.
     """
     window = lookback(now_ms)
-    query = reports.MetricsQuery.from_args({}, max_gap_seconds, params.DRIFT, factory_tz)
+    query = reports.MetricsQuery.from_args(MultiDict(), max_gap_seconds, params.DRIFT, factory_tz)
     workers = tuple(queries.list_workers(conn))
     state_events = {}
     if WORKER_KINDS & set(kinds):

@@ -6,7 +6,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, make_response, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
 from . import alerts, charts, db, ingest, openapi, params, queries, reports, seed
@@ -132,13 +132,21 @@ def refuse_foreign_writes():
 
 
 def body_bytes():
-    """The request body; a body over `MAX_CONTENT_LENGTH` is a 413 however it is sent."""
-    data = request.get_data(cache=False)
-    limit = request.max_content_length
-    # Werkzeug refuses a Content-Length over the limit unread, but stops a chunked body at the
-    # limit as if it ended there; one byte more from the server's stream tells that it went on.
-    if limit is not None and len(data) >= limit and request.content_length is None and request.input_stream.read(1):
-        raise RequestEntityTooLarge()
+    """The request body; a body over `MAX_CONTENT_LENGTH` is a 413 however it is sent, one the
+    server cannot read as sent (a malformed chunked encoding) a 400 (the server then closes the
+    connection: nothing after it can be read)."""
+    try:
+        data = request.get_data(cache=False)
+        limit = request.max_content_length
+        # Werkzeug refuses a Content-Length over the limit unread, but stops a chunked body at the
+        # limit as if it ended there; one byte more from the server's stream tells that it went on.
+        if limit is not None and len(data) >= limit and request.content_length is None and request.input_stream.read(1):
+            raise RequestEntityTooLarge()
+    except HTTPException:
+        raise
+    except Exception as error:  # the WSGI server's stream failing on the body as sent (its own exception type)
+        raise ApiError(400, "Bad Request",
+                       f"The request body could not be read as sent: {error}. Nothing was kept.") from error
     return data
 
 
@@ -234,6 +242,7 @@ def settings():
         factory_tz=config["FACTORY_TZ"],
         poll_seconds=config["POLL_SECONDS"],
         seed={"allowed": seed_allowed(config), "needs_token": config["TOKENS_SET"]},
+        reads_need_token=config["TOKENS_SET"] and not config["PUBLIC_READ"],
     )
 
 
@@ -317,14 +326,17 @@ def _shifts_report():
                                  config["FACTORY_TZ"])
 
 
-@bp.get("/metrics/shifts")
-def shifts_metrics():
+def _tagged_by_body(response):
     # A running shift's figures grow with the clock, so the tag is the answer's own hash: a poll
     # still costs the computation, but an unchanged answer goes back as a small 304.
-    response = jsonify(_shifts_report())
     response.add_etag(weak=True)
     response.headers["Cache-Control"] = "no-cache"
     return response.make_conditional(request)
+
+
+@bp.get("/metrics/shifts")
+def shifts_metrics():
+    return _tagged_by_body(jsonify(_shifts_report()))
 
 
 @bp.get("/metrics/shifts.csv")
@@ -332,7 +344,7 @@ def shifts_csv():
     response = make_response(reports.shifts_csv(_shifts_report()))
     response.mimetype = "text/csv"
     response.headers["Content-Disposition"] = 'attachment; filename="shifts.csv"'
-    return response
+    return _tagged_by_body(response)
 
 
 @bp.get("/metrics/timeline")

@@ -16,6 +16,8 @@ import hashlib
 from bisect import bisect_right
 from dataclasses import replace
 
+from werkzeug.datastructures import MultiDict
+
 from . import drift, limits, metrics, params, queries, reports, sweep
 from .errors import ApiError, field_error
 from .timeutil import format_instant
@@ -550,8 +552,8 @@ def _window_shifts(conn, query, window, config, setup):
     """
     if window is None:
         return None, None
-    args = {"from": format_instant(window.start_ms), "to": format_instant(window.end_ms),
-            "site_id": query.site_id or ""}
+    args = MultiDict({"from": format_instant(window.start_ms), "to": format_instant(window.end_ms),
+                      "site_id": query.site_id or ""})
     try:
         report = reports.shifts_report(conn, args, window.end_ms, config["STATE_MAX_GAP_SECONDS"],
                                        config["FACTORY_TZ"], setup)

@@ -509,6 +509,8 @@ def _schemas():
             "factory_tz": {"type": "string", "description": "IANA time zone name (`FACTORY_TZ`)."},
             "poll_seconds": {"type": "number"},
             "seed": _object({"allowed": {"type": "boolean"}, "needs_token": {"type": "boolean"}}),
+            "reads_need_token": {"type": "boolean", "description": "Whether reads of plant data need a viewer, "
+                                                                   "ingest or admin token."},
         }),
         "HealthDegraded": _object({
             "status": {"type": "string", "enum": ["degraded"]},
@@ -720,10 +722,10 @@ def _paths():
                                                         "WorkstationMetrics", "WS-02"),
         "/metrics/shifts": _revalidated(_shifts("shiftsMetrics", _json(_ref("Shifts"),
                                                                        "Every shift instance with its figures."))),
-        "/metrics/shifts.csv": _shifts("shiftsCsv", {
+        "/metrics/shifts.csv": _revalidated(_shifts("shiftsCsv", {
             "description": "One row per shift instance and workstation: " + ", ".join(
                 f"`{column}`" for column in reports.SHIFT_CSV_COLUMNS) + ". Empty cells for `null`.",
-            "content": {"text/csv": {"schema": {"type": "string"}}}}),
+            "content": {"text/csv": {"schema": {"type": "string"}}}})),
         "/metrics/timeline": _metrics("timelineMetrics", "Each worker's state intervals in the window, at the "
                                       "chart's resolution.", "Timeline", params.CHART, not_found=True),
         "/metrics/dashboard": _metrics("dashboardMetrics", "Everything the dashboard shows for one window, in one "

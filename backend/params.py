@@ -2,6 +2,7 @@
 the tests probe its bounds."""
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -13,6 +14,10 @@ MAX_TEXT_LENGTH = 64
 BOOLEANS = {"true": True, "false": False}
 MAX_BUCKETS = 5000
 DAY_SECONDS = 86_400
+# Numbers as people and programs write them: ASCII digits, an optional sign, fraction and exponent
+# (Python's own `int` and `float` would also take `1_0`, spaces and other scripts' digits).
+_INTEGER = re.compile(r"[-+]?[0-9]+")
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,13 @@ class Param:
     def parse(self, text):
         """The value of `text`; a `ValueError` worded for the client when it is not one."""
         if self.type == "date-time":
-            return parse_instant(text)
+            try:
+                return parse_instant(text)
+            except ValueError as problem:
+                if " " not in text:
+                    raise
+                # `+02:00` sent as it is arrives as ` 02:00`: a `+` in a query string is a space.
+                raise ValueError(f"{problem}; in a URL, write an offset's `+` as `%2B`") from None
         if self.type == "boolean":
             if text not in BOOLEANS:
                 raise ValueError("must be true or false")
@@ -49,10 +60,9 @@ class Param:
                 raise ValueError(f"must be at most {MAX_TEXT_LENGTH} characters")
             return unicodedata.normalize("NFC", text)  # an id, compared as stored (SPEC §3)
         low, high, integer = self.minimum, self.maximum, self.type == "integer"
-        try:
-            number = int(text) if integer else float(text)
-        except ValueError:
-            raise ValueError(f"must be {'an integer' if integer else 'a number'}, not {text[:40]!r}") from None
+        if not (_INTEGER if integer else _NUMBER).fullmatch(text):
+            raise ValueError(f"must be {'an integer' if integer else 'a number'}, not {text[:40]!r}")
+        number = int(text) if integer else float(text)
         if not ((integer or math.isfinite(number)) and low <= number <= high):
             raise ValueError(f"must be an integer from {low} to {high}" if integer
                              else f"must be a number in [{low:g}, {high:g}]")
@@ -128,7 +138,12 @@ DRIFT = (
 )
 # `GET /metrics/dashboard`: everything the page shows for one window, in one answer.
 DASHBOARD = (
-    *CHART,
+    Param("worker_id", "string", "Only this worker in the charts and the feed; the figures stay the scope's. "
+                                 "When it is not in scope, `timeline` and `hourly` are `null`.", example="W-02"),
+    Param("workstation_id", "string", "Only time and units at this workstation in the charts, and its events "
+                                      "in the feed; the figures stay the scope's. When it is not in scope, "
+                                      "`timeline` and `hourly` are `null`.", example="WS-02"),
+    WIDTH,
     Param("sections", "string", "`all`: every part the page shows; `floor`: only the figures of the floor now "
                                 "(factory, workers, workstations, timeline, open alerts), the others `null`.",
           choices=("all", "floor"), default="all"),
@@ -182,14 +197,20 @@ def parse_args(args, group):
     """Like `read_args`, but return `(values, errors)` so callers can add checks of their own."""
     values, errors = {}, []
     for param in group:
-        text = args.get(param.name, "")
+        given = args.getlist(param.name)
+        text = given[0] if given else ""
         values[param.name] = param.default
+        if len(given) > 1:
+            errors.append(field_error(param.name, f"is given {len(given)} times; give it once"))
+            continue
         if text == "":
             continue
         try:
             values[param.name] = param.parse(text)
         except ValueError as problem:
             errors.append(field_error(param.name, str(problem)))
+    if values.get("from") is not None and values.get("to") is not None and values["from"] > values["to"]:
+        errors.append(field_error("from", "must not be later than `to`"))
     return values, errors
 
 

@@ -42,8 +42,9 @@ class MetricsQuery:
         """
         extra = extra or ()
         values, errors = params.parse_args(args, (*params.METRICS, *extra))
-        if values["from"] is not None and values["to"] is not None and values["from"] > values["to"]:
-            errors.append(field_error("from", "must not be later than `to`"))
+        if values["shift"] and args.get("planned_only", "") != "" and values["planned_only"] is False:
+            errors.append(field_error("planned_only", "must be true or left out with `shift`: a shift counts "
+                                                      "its planned time only"))
         gap_seconds = values["max_gap_seconds"]
         if gap_seconds and gap_seconds < params.MIN_GAP_SECONDS:
             errors.append(field_error("max_gap_seconds",
@@ -391,8 +392,8 @@ def shifts_report(conn, args, now_ms, default_max_gap_seconds, factory_tz, setup
     values, errors = params.parse_args(args, params.SHIFTS)
     to_ms = values["to"] if values["to"] is not None else now_ms
     from_ms = values["from"] if values["from"] is not None else to_ms - params.SHIFT_RANGE_DAYS * DAY_MS
-    if from_ms > to_ms:
-        errors.append(field_error("from", "must not be later than `to`"))
+    if from_ms > to_ms and values["to"] is None:  # both given: `parse_args` checked them
+        errors.append(field_error("from", "must not be later than now, the default `to`"))
     if errors:
         raise params.invalid_query(errors)
     setup = setup or FloorSetup(conn)

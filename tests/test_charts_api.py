@@ -193,10 +193,14 @@ def test_sites_and_settings(demo_floor, make_client):
     assert [site["site_id"] for site in sites] == ["plant-north", "plant-south"]
     assert all(set(site) == {"site_id", "name", "time_zone", "shifts"} for site in sites)
     assert demo_floor.get("/settings").get_json() == {"factory_tz": "UTC", "poll_seconds": 5,
-                                                  "seed": {"allowed": True, "needs_token": False}}
+                                                  "seed": {"allowed": True, "needs_token": False},
+                                                  "reads_need_token": False}
     guarded = make_client(ADMIN_TOKEN="t", FACTORY_TZ="Europe/Berlin", ALLOW_SEED=False)
     assert guarded.get("/settings").get_json()["seed"] == {"allowed": False, "needs_token": True}
     assert guarded.get("/settings").get_json()["factory_tz"] == "Europe/Berlin"
+    assert guarded.get("/settings").get_json()["reads_need_token"] is True
+    public = make_client(ADMIN_TOKEN="t", PUBLIC_READ=True)
+    assert public.get("/settings").get_json()["reads_need_token"] is False
 
 
 def test_unknown_factory_time_zone_stops_start_up(make_client):

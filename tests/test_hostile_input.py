@@ -8,6 +8,7 @@ clock is pinned (conftest `NOW`); the limits are set small so oversize bodies st
 
 import http.client
 import json
+import socket
 from dataclasses import dataclass
 
 import pytest
@@ -330,6 +331,52 @@ def test_query_instants_follow_the_same_rule(client, param, value):
     assert "RFC 3339" in problem["errors"][0]["message"] or "24:00" in problem["errors"][0]["message"]
 
 
+@pytest.mark.parametrize("path", ["/metrics/factory", "/events", "/metrics/shifts"])
+def test_a_range_that_ends_before_it_starts_is_422_wherever_a_range_is_taken(client, path):
+    problem = assert_problem(client.get(path, query_string={"from": "2026-01-15T10:00:00Z",
+                                                            "to": "2026-01-15T09:00:00Z"}), 422)
+    assert problem["errors"] == [{"field": "from", "message": "must not be later than `to`"}]
+
+
+@pytest.mark.parametrize("path, query, field", [
+    ("/metrics/factory", "from=2026-01-15T10:00:00Z&from=zzz", "from"),
+    ("/events", "limit=5&limit=7", "limit"),
+    ("/alerts", "state=open&state=closed", "state"),
+])
+def test_a_parameter_given_twice_is_422_not_its_first_value(client, path, query, field):
+    problem = assert_problem(client.get(f"{path}?{query}"), 422)
+    assert problem["errors"] == [{"field": field, "message": "is given 2 times; give it once"}]
+
+
+@pytest.mark.parametrize("param, value", [
+    ("limit", "1_0"), ("limit", "\u0663"), ("limit", " 5"), ("limit", "5 "), ("limit", "0x10"),
+    ("min_confidence", "1_0"), ("min_confidence", " 1"), ("min_confidence", "nan"), ("min_confidence", "\u0660.5"),
+])
+def test_numbers_in_a_query_are_ascii_digits(client, param, value):
+    problem = assert_problem(client.get("/events", query_string={param: value}), 422)
+    assert [error["field"] for error in problem["errors"]] == [param]
+    assert problem["errors"][0]["message"].startswith(("must be an integer, not", "must be a number, not"))
+
+
+@pytest.mark.parametrize("param, value", [("limit", "+5"), ("limit", "007"), ("min_confidence", ".5"),
+                                          ("min_confidence", "5e-1"), ("min_confidence", "-0")])
+def test_numbers_written_as_people_and_programs_write_them_are_taken(client, param, value):
+    assert client.get("/events", query_string={param: value}).status_code == 200
+
+
+def test_an_offset_whose_plus_arrived_as_a_space_is_named(client):
+    problem = assert_problem(client.get("/metrics/factory?from=2026-01-15T10:00:00+02:00"), 422)
+    assert "write an offset's `+` as `%2B`" in problem["errors"][0]["message"]
+    assert client.get("/metrics/factory?from=2026-01-15T10:00:00%2B02:00").status_code == 200
+
+
+def test_a_shift_with_planned_only_false_is_422(client):
+    problem = assert_problem(client.get("/metrics/factory", query_string={"shift": "current",
+                                                                          "planned_only": "false"}), 422)
+    assert [error["field"] for error in problem["errors"]] == ["planned_only"]
+    assert client.get("/metrics/factory", query_string={"shift": "current", "planned_only": "true"}).status_code == 200
+
+
 # A real server: the body reaches gunicorn chunked, and the answer must come back, not a reset.
 
 @pytest.fixture
@@ -362,3 +409,19 @@ def test_a_real_server_answers_a_chunked_body_over_the_limit_with_413(server, ev
     # Under the limit, the same way of sending is read and stored.
     status, _, body = post_chunks(server, batch(with_fields(event_id="small")).encode(), 100)
     assert (status, body["accepted"]) == (201, 1)
+
+
+@pytest.mark.parametrize("path, method", [("/events", "POST"), ("/calendar", "PUT")])
+def test_a_real_server_answers_a_malformed_chunked_body_with_400_and_closes(server, path, method):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                           "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "zz\r\n{}\r\n0\r\n\r\n".encode())
+        answer = b""
+        while chunk := connection.recv(65536):  # the server closes the connection after its answer
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 400 BAD REQUEST", head
+    problem = json.loads(body)
+    assert problem["status"] == 400 and "could not be read as sent" in problem["detail"]
+    assert server.get("/events")["events"] == []

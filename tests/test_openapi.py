@@ -322,9 +322,9 @@ STATUS_CASES = {
     ("GET", "/alerts", 503): ({}, lambda client: _drop_database(client) or {}),
     **{key: case for path in SETUP_WRITES for key, case in _setup_write_cases(path).items()},
     **{key: case for path in ("/metrics/shifts", "/metrics/shifts.csv") for key, case in _shifts_cases(path).items()},
-    ("GET", "/metrics/shifts", 304): ({}, lambda client: _seed(client) or {
-        "headers": {"If-None-Match": client.get("/metrics/shifts?to=2026-01-15T12:00:00Z").headers["ETag"]},
-        "query": {"to": "2026-01-15T12:00:00Z"}}),
+    **{("GET", path, 304): ({}, lambda client, path=path: _seed(client) or {
+        "headers": {"If-None-Match": client.get(f"{path}?to=2026-01-15T12:00:00Z").headers["ETag"]},
+        "query": {"to": "2026-01-15T12:00:00Z"}}) for path in ("/metrics/shifts", "/metrics/shifts.csv")},
     ("GET", "/settings", 200): (TOKENS, lambda client: {}),
     ("GET", "/openapi.json", 200): ({}, lambda client: {}),
     ("POST", "/seed", 200): ({}, lambda client: {}),

@@ -533,3 +533,8 @@ def test_the_shift_report_as_csv_has_a_row_per_instance_and_workstation(client):
                      "occupancy_seconds": "27900.0", "utilization_pct": "100.0"}
     everything = client.get("/metrics/shifts.csv", query_string=RANGE).get_data(as_text=True)
     assert "'=HYPERLINK" in everything and ",=HYPERLINK" not in everything
+    # Polled like the JSON: an unchanged answer goes back as a 304.
+    tag = response.headers["ETag"]
+    again = client.get("/metrics/shifts.csv", query_string={**RANGE, "site_id": "east"},
+                       headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.headers["Cache-Control"] == "no-cache"
