@@ -5,14 +5,26 @@ import os
 import platform
 import sys
 
+
+def _number(name, default, kind):
+    """A number setting, or start-up stops with one line naming it."""
+    value = (os.environ.get(name) or "").strip()
+    try:
+        return kind(value) if value else default
+    except ValueError:
+        raise SystemExit(f"{name}={value!r} is not {'an integer' if kind is int else 'a number'}") from None
+
+
 bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '5000'}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or "2")
+workers = _number("WEB_CONCURRENCY", 2, int)
+if workers < 1:
+    raise SystemExit(f"WEB_CONCURRENCY={workers} must be at least 1")
 # A read request answers `503` itself once it has run QUERY_TIMEOUT_SECONDS (backend/limits.py).
 # gunicorn's timeout kills a worker process whose main loop has not run for that long, and with it
 # every request the process holds, so it stays well above the request limit: by default three times
 # it, at least 60 s. A WEB_TIMEOUT not above twice the request limit stops start-up.
-_request_limit_s = float(os.environ.get("QUERY_TIMEOUT_SECONDS") or "20")
-timeout = int(os.environ.get("WEB_TIMEOUT") or max(60, 3 * _request_limit_s))
+_request_limit_s = _number("QUERY_TIMEOUT_SECONDS", 20.0, float)
+timeout = _number("WEB_TIMEOUT", int(max(60, 3 * _request_limit_s)), int)
 if timeout <= 2 * _request_limit_s:
     raise SystemExit(f"WEB_TIMEOUT={timeout} must be above twice QUERY_TIMEOUT_SECONDS={_request_limit_s:g}: "
                      "gunicorn would kill workers still answering within their limit")

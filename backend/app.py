@@ -1,5 +1,6 @@
 """The application factory: configuration, database, API, dashboard and error handling."""
 
+import math
 import os
 import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,19 +15,40 @@ from .errors import StartupError
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
 def _env_flag(name, default):
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
-
-
-def _env_number(name, default, kind=int):
+    """A yes/no setting; any other value stops start-up (a typo in `PUBLIC_READ` must not open reads)."""
     value = os.environ.get(name, "").strip()
+    if value == "":
+        return default
+    if value.lower() not in _FLAGS:
+        raise StartupError(f"{name}={value!r} is not one of 1, true, yes, on (or 0, false, no, off)")
+    return _FLAGS[value.lower()]
+
+
+def _env_number(name, default, kind=int, minimum=None, maximum=None, above=None):
+    """A number setting from `minimum` to `maximum` (both included, when given), or `above` a bound."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
     try:
-        return kind(value) if value else default
+        number = kind(value)
     except ValueError:
         raise StartupError(f"{name}={value!r} is not {'an integer' if kind is int else 'a number'}") from None
+    if not math.isfinite(number) or (minimum is not None and number < minimum) or \
+            (maximum is not None and number > maximum) or (above is not None and number <= above):
+        plain = lambda bound: f"{int(bound):,}" if bound == int(bound) else f"{bound:g}"  # noqa: E731
+        bounds = (f"above {plain(above)}" if above is not None else f"at least {plain(minimum)}" if maximum is None
+                  else f"from {plain(minimum)} to {plain(maximum)}")
+        raise StartupError(f"{name}={value!r} must be a number {bounds}")
+    return number
+
+
+def _bounds(param):
+    """The bounds of a query parameter that a setting gives the default of: one range for both."""
+    return param.minimum, param.maximum
 
 
 def _wall_clock_ms():
@@ -40,16 +62,16 @@ def default_config():
         "DATABASE_PATH": (os.environ.get("DATABASE_URL") or os.environ.get("DATABASE_PATH")
                           or os.path.join(REPO_ROOT, "data", "factory.db")),
         # How long start-up waits for a database server (PostgreSQL) that does not answer yet.
-        "DATABASE_WAIT_SECONDS": _env_number("DATABASE_WAIT_SECONDS", 60, float),
-        "BUSY_TIMEOUT_MS": _env_number("BUSY_TIMEOUT_MS", 5000),
+        "DATABASE_WAIT_SECONDS": _env_number("DATABASE_WAIT_SECONDS", 60, float, 0),
+        "BUSY_TIMEOUT_MS": _env_number("BUSY_TIMEOUT_MS", 5000, int, 0),
         # A read request, its SQL and the work after it, stops after this long (503).
-        "QUERY_TIMEOUT_SECONDS": _env_number("QUERY_TIMEOUT_SECONDS", 20, float),
+        "QUERY_TIMEOUT_SECONDS": _env_number("QUERY_TIMEOUT_SECONDS", 20, float, above=0),
         # Metrics reads one server process works on at once; more wait for a turn.
         "HEAVY_REQUESTS": _env_number("HEAVY_REQUESTS", 2),
-        "MAX_BATCH": _env_number("MAX_BATCH", 5000),
-        "MAX_CONTENT_LENGTH": _env_number("MAX_BODY_BYTES", 8 * 1024 * 1024),
-        "CLOCK_SKEW_SECONDS": _env_number("CLOCK_SKEW_SECONDS", 300),
-        "MAX_EVENT_AGE_DAYS": _env_number("MAX_EVENT_AGE_DAYS", 400),
+        "MAX_BATCH": _env_number("MAX_BATCH", 5000, int, 1),
+        "MAX_CONTENT_LENGTH": _env_number("MAX_BODY_BYTES", 8 * 1024 * 1024, int, 1),
+        "CLOCK_SKEW_SECONDS": _env_number("CLOCK_SKEW_SECONDS", 300, int, 0),
+        "MAX_EVENT_AGE_DAYS": _env_number("MAX_EVENT_AGE_DAYS", 400, int, 1),
         # The signal horizon: how long a state holds past its event; 0 means no horizon.
         "STATE_MAX_GAP_SECONDS": _env_number("STATE_MAX_GAP_SECONDS", 900, float),
         # Token settings: unset means none; set but blank stops start-up (see TOKEN_SETTINGS).
@@ -72,13 +94,13 @@ def default_config():
         # Unset: no other origin; the dashboard served from the same origin needs none.
         "CORS_ORIGINS": os.environ.get("CORS_ORIGINS") or None,
         "FACTORY_TZ": os.environ.get("FACTORY_TZ") or "UTC",
-        "POLL_SECONDS": _env_number("POLL_SECONDS", 5, float),
-        "LOW_CONFIDENCE": _env_number("LOW_CONFIDENCE", 0.5, float),
+        "POLL_SECONDS": _env_number("POLL_SECONDS", 5, float, 1),
+        "LOW_CONFIDENCE": _env_number("LOW_CONFIDENCE", 0.5, float, *_bounds(params.LOW_CONFIDENCE)),
         "DRIFT_RULES": DriftRules(
-            recent_ms=round(_env_number("DRIFT_RECENT_SECONDS", 3600, float) * 1000),
-            confidence_drop=_env_number("DRIFT_CONFIDENCE_DROP", 0.05, float),
-            mix_shift=_env_number("DRIFT_MIX_SHIFT", 0.2, float),
-            min_events=_env_number("DRIFT_MIN_EVENTS", 20),
+            recent_ms=round(_env_number("DRIFT_RECENT_SECONDS", 3600, float, *_bounds(params.DRIFT[0])) * 1000),
+            confidence_drop=_env_number("DRIFT_CONFIDENCE_DROP", 0.05, float, *_bounds(params.DRIFT[1])),
+            mix_shift=_env_number("DRIFT_MIX_SHIFT", 0.2, float, *_bounds(params.DRIFT[2])),
+            min_events=_env_number("DRIFT_MIN_EVENTS", 20, int, *_bounds(params.DRIFT[3])),
         ),
         "FRONTEND_DIR": os.environ.get("FRONTEND_DIR") or os.path.join(REPO_ROOT, "frontend"),
         # Other API origins the dashboard may call (its `?api=` parameter), space-separated.

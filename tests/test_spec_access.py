@@ -528,6 +528,45 @@ def test_blank_token_setting_stops_start_up_naming_it(config, monkeypatch, name,
     assert message.startswith(f"{name} is set but holds no token") and "\n" not in message
 
 
+@pytest.mark.parametrize("name", ["PUBLIC_READ", "ALLOW_SEED"])
+@pytest.mark.parametrize("value", ["disabled", "n", "nope", "2"])
+def test_a_yes_no_setting_that_is_neither_stops_start_up(monkeypatch, name, value):
+    # What was seen: PUBLIC_READ=disabled opened every read, since only 0/false/no/off meant no.
+    from backend.app import default_config
+    from backend.errors import StartupError
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(StartupError, match=f"^{name}='{value}' is not one of 1, true, yes, on"):
+        default_config()
+
+
+@pytest.mark.parametrize("value, taken", [("1", True), ("Yes", True), ("ON", True), ("off", False), (" 0 ", False)])
+def test_a_yes_no_setting_takes_the_usual_words(monkeypatch, value, taken):
+    from backend.app import default_config
+
+    monkeypatch.setenv("PUBLIC_READ", value)
+    assert default_config()["PUBLIC_READ"] is taken
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("QUERY_TIMEOUT_SECONDS", "0", "above 0"),
+    ("MAX_BATCH", "0", "at least 1"),
+    ("MAX_BODY_BYTES", "-1", "at least 1"),
+    ("POLL_SECONDS", "0", "at least 1"),
+    ("LOW_CONFIDENCE", "7", "from 0 to 1"),
+    ("DRIFT_MIN_EVENTS", "-3", "from 1 to 1,000,000"),
+    ("DRIFT_MIX_SHIFT", "nan", "from 0 to 1"),
+])
+def test_a_setting_out_of_its_range_stops_start_up_naming_it(monkeypatch, name, value, says):
+    # What was seen: QUERY_TIMEOUT_SECONDS=0 started a server whose every read answered 503.
+    from backend.app import default_config
+    from backend.errors import StartupError
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(StartupError, match=f"^{name}='{value}' must be a number {says}$"):
+        default_config()
+
+
 def test_a_token_list_with_a_stray_comma_is_taken(make_client):
     client = make_client(INGEST_TOKENS="cam-a,, cam-b,")
     assert post(client, "cam-b").status_code == 201
