@@ -25,22 +25,30 @@ def backup(source_path, target_path):
     folder = os.path.dirname(os.path.abspath(target_path))
     os.makedirs(folder, exist_ok=True)
     partial = target_path + ".partial"
-    for leftover in (partial, partial + "-wal", partial + "-shm"):
-        if os.path.exists(leftover):
-            os.remove(leftover)
-    source = sqlite3.connect(f"{Path(source_path).absolute().as_uri()}?mode=ro", uri=True, timeout=30)
-    target = sqlite3.connect(partial)
+    _remove(partial)
     try:
-        source.backup(target)  # all pages in one step: one consistent snapshot
-        verdict = target.execute("PRAGMA integrity_check").fetchone()[0]
-        if verdict != "ok":
-            raise RuntimeError(f"the copy is not intact: {verdict}")
-        events = target.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-    finally:
-        target.close()
-        source.close()
+        source = sqlite3.connect(f"{Path(source_path).absolute().as_uri()}?mode=ro", uri=True, timeout=30)
+        target = sqlite3.connect(partial)
+        try:
+            source.backup(target)  # all pages in one step: one consistent snapshot
+            verdict = target.execute("PRAGMA integrity_check").fetchone()[0]
+            if verdict != "ok":
+                raise RuntimeError(f"the copy is not intact: {verdict}")
+            events = target.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        finally:
+            target.close()
+            source.close()
+    except BaseException:
+        _remove(partial)  # nothing half-made is left behind
+        raise
     os.replace(partial, target_path)  # the finished copy appears at once, never half-written
     return events
+
+
+def _remove(path):
+    for leftover in (path, path + "-wal", path + "-shm"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
 
 
 def restore(backup_path, database_path):
@@ -69,12 +77,17 @@ def main(argv=None):
     if os.environ.get("DATABASE_URL"):
         parser.error("DATABASE_URL names a PostgreSQL database: back it up with pg_dump and restore it with "
                      "pg_restore; this command copies the SQLite file")
-    if args.restore:
-        events = restore(args.path, args.database)
-        print(f"restored {args.path} to {args.database}: {events} events")
-    else:
-        events = backup(args.database, args.path)
-        print(f"backed up {args.database} to {args.path}: {events} events, integrity ok")
+    source = args.path if args.restore else args.database
+    try:
+        if args.restore:
+            events = restore(args.path, args.database)
+            print(f"restored {args.path} to {args.database}: {events} events")
+        else:
+            events = backup(args.database, args.path)
+            print(f"backed up {args.database} to {args.path}: {events} events, integrity ok")
+    except (sqlite3.Error, OSError, RuntimeError) as error:  # one line, and nothing was replaced
+        print(f"Error: {source}: {' '.join(str(error).split())}; nothing was written", file=sys.stderr)
+        return 1
     return 0
 
 

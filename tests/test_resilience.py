@@ -9,6 +9,8 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from backend.backup import backup, restore
 from tests.servers import REPO_ROOT, Server, request
 
@@ -156,3 +158,19 @@ def test_a_bad_backup_leaves_the_database_as_it_was(tmp_path):
     assert conn.execute("SELECT name FROM workers").fetchall() == [("Ana",)]
     conn.close()
     assert backup(live, str(tmp_path / "copy.db")) == 0
+    assert not [path.name for path in tmp_path.iterdir() if ".partial" in path.name or ".restoring" in path.name]
+
+
+@pytest.mark.parametrize("restoring", [False, True])
+def test_the_backup_command_says_what_failed_in_one_line(tmp_path, restoring):
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"not a database at all" * 10)
+    live = tmp_path / "live.db"
+    args = ["--restore", str(broken)] if restoring else [str(tmp_path / "copy.db")]
+    database = live if restoring else tmp_path / "missing" / "nowhere.db"
+    result = subprocess.run([sys.executable, "-m", "backend.backup", *args, "--database", str(database)],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: {broken if restoring else database}: ") and line.endswith("; nothing was written")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.db"]
