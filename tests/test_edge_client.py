@@ -347,6 +347,18 @@ def simulator_args(base, outbox_path, **overrides):
     return args
 
 
+def test_the_simulators_heartbeat_comes_from_its_setting_and_a_bad_one_is_a_usage_error(monkeypatch, capsys):
+    from backend.edge.simulate import parse_args
+
+    monkeypatch.setenv("HEARTBEAT_SECONDS", "30")
+    assert parse_args(["--url", "http://127.0.0.1:1"]).heartbeat_seconds == 30.0
+    monkeypatch.setenv("HEARTBEAT_SECONDS", "abc")
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["--url", "http://127.0.0.1:1"])
+    assert stopped.value.code == 2
+    assert "argument --heartbeat-seconds: invalid float value: 'abc'" in capsys.readouterr().err
+
+
 def test_the_simulator_plays_the_floor_from_now_with_a_heartbeat_at_least_every_120_s(scripted, tmp_path):
     from backend.edge.simulate import run
     from backend.timeutil import parse_instant

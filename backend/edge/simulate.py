@@ -185,7 +185,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=1, help="which floor: the same seed plays the same events")
     parser.add_argument("--backoff-max", type=float, default=30.0, help="longest wait between retries (s)")
     parser.add_argument("--heartbeat-seconds", type=float,
-                        default=float(os.environ.get("HEARTBEAT_SECONDS") or HEARTBEAT_SECONDS),
+                        # A string default is read as if given here: a bad $HEARTBEAT_SECONDS is a usage error.
+                        default=os.environ.get("HEARTBEAT_SECONDS") or HEARTBEAT_SECONDS,
                         help="send each worker's state again after this long without a new one; 0 = never "
                              "(default $HEARTBEAT_SECONDS or %(default)s)")
     parser.add_argument("--max-seconds", type=float, default=None,
