@@ -18,9 +18,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
-def _env_flag(name, default):
-    """A yes/no setting; any other value stops start-up (a typo in `PUBLIC_READ` must not open reads)."""
-    value = os.environ.get(name, "").strip()
+def _env_flag(name, default, env=None):
+    """A yes/no setting (from `env`, default the environment); any other value stops start-up (a
+    typo in `PUBLIC_READ` must not open reads)."""
+    value = (os.environ if env is None else env).get(name, "").strip()
     if value == "":
         return default
     if value.lower() not in _FLAGS:
@@ -28,17 +29,20 @@ def _env_flag(name, default):
     return _FLAGS[value.lower()]
 
 
-def _env_number(name, default, kind=int, minimum=None, maximum=None, above=None):
-    """A number setting from `minimum` to `maximum` (both included, when given), or `above` a bound."""
-    value = os.environ.get(name, "").strip()
+def _env_number(name, default, kind=int, minimum=None, maximum=None, above=None, env=None):
+    """A number setting (from `env`, default the environment) from `minimum` to `maximum` (both
+    included, when given), or `above` a bound."""
+    value = (os.environ if env is None else env).get(name, "").strip()
     if not value:
         return default
     try:
         number = kind(value)
     except ValueError:
         raise StartupError(f"{name}={value!r} is not {'an integer' if kind is int else 'a number'}") from None
-    if not math.isfinite(number) or (minimum is not None and number < minimum) or \
-            (maximum is not None and number > maximum) or (above is not None and number <= above):
+    if not math.isfinite(number):
+        raise StartupError(f"{name}={value!r} must be a finite number")
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum) or \
+            (above is not None and number <= above):
         plain = lambda bound: f"{int(bound):,}" if bound == int(bound) else f"{bound:g}"  # noqa: E731
         bounds = (f"above {plain(above)}" if above is not None else f"at least {plain(minimum)}" if maximum is None
                   else f"from {plain(minimum)} to {plain(maximum)}")

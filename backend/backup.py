@@ -59,11 +59,15 @@ def restore(backup_path, database_path):
     """
     staged = database_path + ".restoring"
     events = backup(backup_path, staged)
+    try:
+        init_db(staged)  # a backup from an older release is upgraded like any older file, a newer one refused
+    except BaseException:
+        _remove(staged)
+        raise
     for stale in (database_path + "-wal", database_path + "-shm"):
         if os.path.exists(stale):
             os.remove(stale)
     os.replace(staged, database_path)
-    init_db(database_path)  # a backup from an older release is upgraded like any older file
     return events
 
 

@@ -26,8 +26,8 @@ import time
 import paho.mqtt.client as mqtt
 
 from . import alerts, db, ingest, logs
-from .app import default_config
-from .errors import ApiError
+from .app import _env_flag, _env_number, default_config
+from .errors import ApiError, StartupError
 
 log = logging.getLogger("factory.mqtt")
 
@@ -44,16 +44,16 @@ def settings(environ=None):
     env = os.environ if environ is None else environ
     return {
         "host": env.get("MQTT_HOST") or "127.0.0.1",
-        "port": int(env.get("MQTT_PORT") or 1883),
+        "port": _env_number("MQTT_PORT", 1883, int, 1, 65535, env=env),
         "username": env.get("MQTT_USERNAME") or None,
         "password": env.get("MQTT_PASSWORD") or None,
         # TLS with the system's certificate authorities, or those in MQTT_CA_FILE.
-        "tls": (env.get("MQTT_TLS") or "").strip().lower() in ("1", "true", "yes", "on"),
+        "tls": _env_flag("MQTT_TLS", False, env=env),
         "ca_file": env.get("MQTT_CA_FILE") or None,
         "client_id": env.get("MQTT_CLIENT_ID") or "factory-mqtt-bridge",
         "events_topic": env.get("MQTT_EVENTS_TOPIC") or "factory/+/events",
         "alerts_topic": env.get("MQTT_ALERTS_TOPIC") or "factory/alerts",
-        "keepalive": int(env.get("MQTT_KEEPALIVE_SECONDS") or 30),
+        "keepalive": _env_number("MQTT_KEEPALIVE_SECONDS", 30, int, 1, env=env),
     }
 
 
@@ -318,7 +318,11 @@ class Bridge:
 def main():
     """Run the bridge until SIGTERM or SIGINT; the message being stored is finished first."""
     logs.configure()
-    bridge = Bridge(settings(), default_config())
+    try:
+        bridge = Bridge(settings(), default_config())
+    except StartupError as failure:  # a setting it cannot use: one line, as the service says it
+        print(f"Error: {failure}", file=sys.stderr)
+        return 1
 
     def stop(_signum, _frame):
         bridge.stopping.set()

@@ -1839,6 +1839,25 @@ def test_between_shifts_a_site_whose_last_shift_was_days_ago_is_shown_too(page, 
     assert [label.split(":")[0] for label in labels] == ["Previous shift · Hall south", "Previous shift · Hall north"]
 
 
+def test_a_site_on_the_factory_calendar_sends_the_page_looking_for_no_older_shifts(page, server_factory):
+    """A site whose shifts and zone are the factory's is no calendar of its own (the shift report
+    lists the factory's instances only): its having no instance is no reason to look 8 days back."""
+    server = server_factory()
+    now = datetime.now(UTC).replace(microsecond=0)
+    end = now - timedelta(hours=2)
+    begin = (end - timedelta(hours=3)).replace(minute=0, second=0)
+    shifts = [{"name": "Day", "start": begin.strftime("%H:%M"), "end": end.strftime("%H:%M")}]
+    put_or_skip(server, "/calendar", {"time_zone": "UTC", "shifts": shifts})
+    put_or_skip(server, "/sites/north", {"name": "Hall north", "time_zone": "UTC", "shifts": shifts})
+    server.post("/events", [{"timestamp": iso(begin + timedelta(minutes=minute)), "worker_id": "W-north",
+                             "workstation_id": "S-north", "event_type": "working", "site_id": "north"}
+                            for minute in range(0, 120, 10)])
+    open_dashboard(page, server.base, QUIET)
+    expect(page.locator("#shift-now .shift-total")).to_have_count(1)
+    asked = [entry["query"] for entry in access_log(server) if entry["path"] == "/metrics/shifts"]
+    assert asked and all(parse_instant(query["to"]) > now - timedelta(hours=29) for query in asked), asked
+
+
 def test_the_board_between_shifts_says_what_its_tiles_hold_and_when_the_next_shift_starts(page, server_factory):
     server = server_factory()
     now = datetime.now(UTC).replace(second=0, microsecond=0)

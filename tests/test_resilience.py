@@ -161,6 +161,28 @@ def test_a_bad_backup_leaves_the_database_as_it_was(tmp_path):
     assert not [path.name for path in tmp_path.iterdir() if ".partial" in path.name or ".restoring" in path.name]
 
 
+def test_a_backup_from_a_newer_release_is_refused_and_the_database_kept(tmp_path):
+    from backend.db import UnusableDatabase, init_db
+
+    live, newer = str(tmp_path / "live.db"), str(tmp_path / "newer.db")
+    for path in (live, newer):
+        init_db(path)
+    conn = sqlite3.connect(live)
+    conn.execute("INSERT INTO workers VALUES ('W1', 'Ana')")
+    conn.commit()
+    conn.close()
+    conn = sqlite3.connect(newer)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    with pytest.raises(UnusableDatabase, match="newer release"):
+        restore(newer, live)
+    conn = sqlite3.connect(live)
+    assert conn.execute("SELECT name FROM workers").fetchall() == [("Ana",)]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] < 999
+    conn.close()
+    assert not [path.name for path in tmp_path.iterdir() if ".restoring" in path.name]
+
+
 @pytest.mark.parametrize("restoring", [False, True])
 def test_the_backup_command_says_what_failed_in_one_line(tmp_path, restoring):
     broken = tmp_path / "broken.db"

@@ -555,7 +555,7 @@ def test_a_yes_no_setting_takes_the_usual_words(monkeypatch, value, taken):
     ("POLL_SECONDS", "0", "at least 1"),
     ("LOW_CONFIDENCE", "7", "from 0 to 1"),
     ("DRIFT_MIN_EVENTS", "-3", "from 1 to 1,000,000"),
-    ("DRIFT_MIX_SHIFT", "nan", "from 0 to 1"),
+    ("DRIFT_MIX_SHIFT", "2", "from 0 to 1"),
 ])
 def test_a_setting_out_of_its_range_stops_start_up_naming_it(monkeypatch, name, value, says):
     # What was seen: QUERY_TIMEOUT_SECONDS=0 started a server whose every read answered 503.
@@ -565,6 +565,31 @@ def test_a_setting_out_of_its_range_stops_start_up_naming_it(monkeypatch, name, 
     monkeypatch.setenv(name, value)
     with pytest.raises(StartupError, match=f"^{name}='{value}' must be a number {says}$"):
         default_config()
+
+
+@pytest.mark.parametrize("name, value", [("STATE_MAX_GAP_SECONDS", "nan"), ("STATE_MAX_GAP_SECONDS", "inf"),
+                                         ("DRIFT_MIX_SHIFT", "nan")])
+def test_a_setting_that_is_no_finite_number_stops_start_up_naming_it(monkeypatch, name, value):
+    from backend.app import default_config
+    from backend.errors import StartupError
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(StartupError, match=f"^{name}='{value}' must be a finite number$"):
+        default_config()
+
+
+def test_the_mqtt_settings_are_read_as_strictly(monkeypatch):
+    # A typo in MQTT_TLS must not send the broker's password in clear.
+    from backend.errors import StartupError
+    from backend.mqtt import settings
+
+    assert settings({"MQTT_TLS": "yes", "MQTT_PORT": "8883"})["tls"] is True
+    with pytest.raises(StartupError, match="^MQTT_TLS='ture' is not one of"):
+        settings({"MQTT_TLS": "ture"})
+    with pytest.raises(StartupError, match="^MQTT_PORT='abc' is not an integer$"):
+        settings({"MQTT_PORT": "abc"})
+    with pytest.raises(StartupError, match="^MQTT_KEEPALIVE_SECONDS='0' must be a number at least 1$"):
+        settings({"MQTT_KEEPALIVE_SECONDS": "0"})
 
 
 def test_a_token_list_with_a_stray_comma_is_taken(make_client):

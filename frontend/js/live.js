@@ -2,7 +2,7 @@
 // goes through the API client (api.js); a route this server does not offer gives null, so the
 // panels that need it hide instead of failing the page.
 
-import { readCalendars, scopeInstances, runningInstances, previousOfEach, nextInstance, shiftRange } from "./shifts.js";
+import { readCalendars, scopeInstances, runningInstances, previousOfEach, nextInstance, shiftRange, zoneOf } from "./shifts.js";
 import { floorNow } from "./floor.js";
 import { HOUR_MS, DAY_MS, iso } from "./time.js";
 
@@ -70,13 +70,18 @@ export async function loadShifts(api, { site, now, signal, settingsZone, sites, 
 
 /**
  * The calendars (by `site_id`, null for the factory's) whose last finished shift is looked for:
- * those with an instance near now, and, over every site, each site with shifts of its own, though
+ * those with an instance near now, and, over every site, each site with a calendar of its own
+ * (shifts or a zone other than the factory's, as GET /metrics/shifts lists them apart), though
  * none of its shifts lies near now.
  */
 function calendarsAround(instances, calendars, site) {
   const keys = new Set(instances.map((i) => i.site_id ?? null));
   if (!site) {
-    for (const [siteId, info] of calendars.sites) if (info.shifts && info.shifts.length) keys.add(siteId);
+    const factory = JSON.stringify([calendars.factoryZone, calendars.factoryShifts]);
+    for (const [siteId, info] of calendars.sites) {
+      const own = info.shifts ?? calendars.factoryShifts;
+      if (own.length && JSON.stringify([zoneOf(calendars, siteId), own]) !== factory) keys.add(siteId);
+    }
   }
   return keys;
 }
