@@ -1793,6 +1793,21 @@ def test_a_ratio_without_a_denominator_is_shown_as_a_dash_with_its_reason(page, 
     expect(page.locator("#board .tile[data-workstation-id='S-SLOW']")).to_have_attribute("data-pace", "behind")
 
 
+def two_working_hours(site, begin):
+    """A worker of `site` working at its station for two hours from `begin`, heard every 10 minutes."""
+    return [{"timestamp": iso(begin + timedelta(minutes=minute)), "worker_id": f"W-{site}",
+             "workstation_id": f"S-{site}", "event_type": "working", "site_id": site}
+            for minute in range(0, 120, 10)]
+
+
+def shift_panel_labels(page, server, count):
+    """Open the page; once the shift panel holds `count` shift totals, the name of each."""
+    open_dashboard(page, server.base, QUIET)
+    totals = page.locator("#shift-now .shift-total")
+    expect(totals).to_have_count(count)
+    return [label.split(":")[0] for label in totals.locator(".shift-total-label").all_text_contents()]
+
+
 def test_between_shifts_the_panel_shows_how_each_sites_last_shift_ended(page, server_factory):
     server = server_factory()
     now = datetime.now(UTC).replace(microsecond=0)
@@ -1802,15 +1817,9 @@ def test_between_shifts_the_panel_shows_how_each_sites_last_shift_ended(page, se
         begin = (end - timedelta(hours=3)).replace(minute=0, second=0)
         put_or_skip(server, f"/sites/{site}", {"name": f"Hall {site}", "time_zone": "UTC", "shifts": [
             {"name": f"Shift {site}", "start": begin.strftime("%H:%M"), "end": end.strftime("%H:%M")}]})
-        events += [{"timestamp": iso(begin + timedelta(minutes=minute)), "worker_id": f"W-{site}",
-                    "workstation_id": f"S-{site}", "event_type": "working", "site_id": site}
-                   for minute in range(0, 120, 10)]
+        events += two_working_hours(site, begin)
     server.post("/events", events)
-    open_dashboard(page, server.base, QUIET)
-    totals = page.locator("#shift-now .shift-total")
-    expect(totals).to_have_count(2)
-    labels = totals.locator(".shift-total-label").all_text_contents()
-    assert [label.split(":")[0] for label in labels] == ["Previous shift · Hall south", "Previous shift · Hall north"]
+    assert shift_panel_labels(page, server, 2) == ["Previous shift · Hall south", "Previous shift · Hall north"]
 
 
 def test_between_shifts_a_site_whose_last_shift_was_days_ago_is_shown_too(page, server_factory):
@@ -1828,15 +1837,8 @@ def test_between_shifts_a_site_whose_last_shift_was_days_ago_is_shown_too(page, 
     put_or_skip(server, "/sites/south", {"name": "Hall south", "time_zone": "UTC", "shifts": [
         {"name": "Shift south", "start": south_next.strftime("%H:%M"),
          "end": (south_next + timedelta(hours=3)).strftime("%H:%M"), "days": [day(south_last), day(south_next)]}]})
-    server.post("/events", [
-        {"timestamp": iso(begin + timedelta(minutes=minute)), "worker_id": f"W-{site}",
-         "workstation_id": f"S-{site}", "event_type": "working", "site_id": site}
-        for site, begin in (("north", north_begin), ("south", south_last)) for minute in range(0, 120, 10)])
-    open_dashboard(page, server.base, QUIET)
-    totals = page.locator("#shift-now .shift-total")
-    expect(totals).to_have_count(2)
-    labels = totals.locator(".shift-total-label").all_text_contents()
-    assert [label.split(":")[0] for label in labels] == ["Previous shift · Hall south", "Previous shift · Hall north"]
+    server.post("/events", two_working_hours("north", north_begin) + two_working_hours("south", south_last))
+    assert shift_panel_labels(page, server, 2) == ["Previous shift · Hall south", "Previous shift · Hall north"]
 
 
 def test_a_site_on_the_factory_calendar_sends_the_page_looking_for_no_older_shifts(page, server_factory):
@@ -1849,11 +1851,8 @@ def test_a_site_on_the_factory_calendar_sends_the_page_looking_for_no_older_shif
     shifts = [{"name": "Day", "start": begin.strftime("%H:%M"), "end": end.strftime("%H:%M")}]
     put_or_skip(server, "/calendar", {"time_zone": "UTC", "shifts": shifts})
     put_or_skip(server, "/sites/north", {"name": "Hall north", "time_zone": "UTC", "shifts": shifts})
-    server.post("/events", [{"timestamp": iso(begin + timedelta(minutes=minute)), "worker_id": "W-north",
-                             "workstation_id": "S-north", "event_type": "working", "site_id": "north"}
-                            for minute in range(0, 120, 10)])
-    open_dashboard(page, server.base, QUIET)
-    expect(page.locator("#shift-now .shift-total")).to_have_count(1)
+    server.post("/events", two_working_hours("north", begin))
+    shift_panel_labels(page, server, 1)
     asked = [entry["query"] for entry in access_log(server) if entry["path"] == "/metrics/shifts"]
     assert asked and all(parse_instant(query["to"]) > now - timedelta(hours=29) for query in asked), asked
 
